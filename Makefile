@@ -1,0 +1,14 @@
+# Quickstart targets: each creates the environment if it is missing.
+.PHONY: run test test-fast env lint
+
+env:
+	@scripts/env.sh
+
+run: env
+	.venv/bin/lidep run configs/default.yaml --overwrite
+
+test: env
+	scripts/test.sh
+
+lint: env
+	.venv/bin/ruff check solver tests benchmarks

@@ -1,0 +1,1 @@
+"""Gmsh geometry builders for Li | interphase | electrolyte domains (placeholder, being written)."""
