@@ -1,7 +1,123 @@
-"""Output configuration (placeholder: the post-processing owner replaces this file)."""
+"""Output configuration: which fields are written, in which formats, and how hotspots are measured.
+
+The ``output`` section of a case. Every quantity is SI (times in s, lengths in m); strings with
+units are accepted as everywhere in the config (``"100 nm"``, ``"1 h"``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from solver.schema import StrictModel
+from solver.units import Concentration, Length, Time
+
+FieldName = Literal[
+    "potential", "concentration", "current_density", "field_strength", "surface_current"
+]
+"""Exportable fields. ``surface_current`` is j on the Li-surface boundary mesh."""
+
+FieldFormat = Literal["xdmf", "vtx", "vtkhdf"]
+"""ParaView formats: XDMF+HDF5, ADIOS2 VTX (``.bp``), and VTKHDF (also read by pyvista)."""
+
+ALL_FIELDS: tuple[FieldName, ...] = (
+    "potential", "concentration", "current_density", "field_strength", "surface_current"
+)
+
+
+class FigureConfig(StrictModel):
+    """Which figures the report draws (PNG files under ``<run>/figures``)."""
+
+    interface_current: bool = Field(
+        True,
+        description="Normal current density j along the Li surface, each case, at the figure "
+        "times (A/m^2 shown as mA/cm^2 against arc length).",
+    )
+    enhancement: bool = Field(
+        True,
+        description="Enhancement factors (max/mean, tip/far-field) against time for every case.",
+    )
+    concentration_maps: bool = Field(
+        True,
+        description="Colour maps of the salt concentration at the last figure time "
+        "(needs the 'concentration' field in 'vtkhdf' format).",
+    )
+    field_maps: bool = Field(
+        True,
+        description="Colour maps of the potential and |E| with the Li surface and interphase "
+        "outlined (needs the fields in 'vtkhdf' format).",
+    )
 
 
 class OutputConfig(StrictModel):
-    """Placeholder output section."""
+    """Output section: field export, hotspot metrics and the report."""
+
+    fields: list[FieldName] = Field(
+        default_factory=lambda: list(ALL_FIELDS),
+        description="Fields written for ParaView at every output time: 'potential' (V), "
+        "'concentration' (mol/m^3, electrolyte), 'current_density' (A/m^2, vector), "
+        "'field_strength' (|E|, V/m) and 'surface_current' (j on the Li surface, A/m^2).",
+    )
+    formats: list[FieldFormat] = Field(
+        default_factory=lambda: ["xdmf", "vtx", "vtkhdf"],
+        description="File formats for the fields: 'xdmf' (XDMF+HDF5, P1), 'vtx' (ADIOS2 .bp, "
+        "any Lagrange degree) and 'vtkhdf' (.vtkhdf, P1, also read by pyvista; the report's "
+        "maps need it). An empty list writes no field files.",
+    )
+    figure_times: list[Time] | None = Field(
+        None,
+        description="Times (s) at which the report plots j along the interface; each is matched "
+        "to the nearest output time. None: at most 4 output times spread over the run.",
+    )
+    hotspot_factor: float = Field(
+        2.0,
+        gt=1.0,
+        description="Hotspot threshold k: the surface where j > k * mean(j) is the hotspot "
+        "(its length/area fraction and location are reported).",
+    )
+    percentile: float = Field(
+        99.0,
+        gt=0.0,
+        lt=100.0,
+        description="Percentile of j (weighted by surface measure) reported as a "
+        "mesh-robust alternative to the maximum.",
+    )
+    edge_band: Length = Field(
+        1.0e-7,
+        gt=0.0,
+        description="Half-width (m) of the band around each void edge and surface corner in "
+        "which the fraction of the total current is reported (mesh-independent measure of "
+        "edge singularities); choose it larger than the local element size.",
+    )
+    depletion_concentration: Concentration = Field(
+        10.0,
+        ge=0.0,
+        description="Surface concentration (mol/m^3) below which the Li surface counts as "
+        "depleted; the first output time at which min(c_surface) falls below it is the "
+        "depletion time.",
+    )
+    figures: FigureConfig = Field(
+        default_factory=FigureConfig, description="Figure toggles of the report."
+    )
+    report: bool = Field(
+        True,
+        description="Build report.md and report.html (with figures) after the run.",
+    )
+
+    @field_validator("fields", "formats")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({v for v in value if value.count(v) > 1})
+        if duplicates:
+            raise ValueError(f"listed more than once: {', '.join(duplicates)}")
+        return value
+
+    @field_validator("figure_times")
+    @classmethod
+    def _non_negative_times(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None:
+            negative = [t for t in value if t < 0.0]
+            if negative:
+                raise ValueError(f"figure times must be >= 0 s, got {negative}")
+        return value
