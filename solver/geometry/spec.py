@@ -1,11 +1,548 @@
-"""Geometry configuration (placeholder: the geometry owner replaces this file)."""
+"""Geometry configuration: the ``geometry`` section of a case.
+
+Frame (docs/geometry.md): the flat Li base plane is y = 0 (z = 0 in 3D); Li lies below and is
+not meshed. The Li surface is y = h(x) >= 0: the flat plane, a sinusoidal or a random rough
+surface, plus any protrusions standing on the base plane. Interphase layers lie conformally on
+the Li surface (and over interfacial voids), ordered from the Li outward; the electrolyte fills
+the rest of the domain up to the counter boundary at y = L (``domain.length``).
+
+2D planar: x in [0, W]; axisymmetric (r, z) sections: r = x in [0, W] with the symmetry axis
+at r = 0; 3D: x in [0, W], y in [0, D] and the vertical coordinate z in [0, L]. In 3D the
+"y" of a feature's position is the second lateral coordinate.
+
+Every length is SI (m) or a string with units (``"20 nm"``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from solver.schema import StrictModel
+from solver.units import Length
+
+__all__ = [
+    "ConeProtrusion",
+    "ContactFractionVoids",
+    "DomainConfig",
+    "EllipseProtrusion",
+    "FlatSurface",
+    "GeometryConfig",
+    "MeshConfig",
+    "MosaicLayer",
+    "MosaicPhase",
+    "RandomSurface",
+    "ShapedVoids",
+    "SinusoidalSurface",
+    "SphericalProtrusion",
+    "UniformLayer",
+    "VoidShape",
+]
+
+PositiveLength = Annotated[Length, Field(gt=0)]
+NonNegativeLength = Annotated[Length, Field(ge=0)]
+
+RESERVED_REGION_NAMES = ("electrolyte",)
+"""Cell-group names that interphase layers or phases may not use."""
+
+
+def _tag_or_default(key: str, default: str):
+    """Discriminator reading ``key`` from a dict or model, ``default`` when it is absent."""
+
+    def discriminate(value: Any) -> str:
+        if isinstance(value, dict):
+            return value.get(key, default)
+        return getattr(value, key, default)
+
+    return Discriminator(discriminate)
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain
+# ---------------------------------------------------------------------------------------------
+
+
+class DomainConfig(StrictModel):
+    """Extent of the computational domain and the type of its lateral boundaries."""
+
+    width: PositiveLength = Field(
+        default=10e-6,
+        description="W, m: lateral extent, x in [0, W] (axisymmetric: radius R, r in [0, R]).",
+    )
+    depth: PositiveLength | None = Field(
+        default=None,
+        description="D, m: second lateral extent in 3D (y in [0, D]); 3D only, defaults to W.",
+    )
+    length: PositiveLength = Field(
+        default=20e-6,
+        description="L, m: distance from the flat Li base plane (y = 0) to the counter boundary "
+        "(y = L); the electrolyte fills the domain up to it.",
+    )
+    lateral: Literal["symmetric", "periodic"] = Field(
+        default="symmetric",
+        description="Lateral boundaries: 'symmetric' (mirror planes, zero normal flux) or "
+        "'periodic' (matching node positions on opposite sides; cartesian only).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Li surface: base surface and protrusions
+# ---------------------------------------------------------------------------------------------
+
+
+class FlatSurface(StrictModel):
+    """A flat Li surface, y = 0."""
+
+    kind: Literal["flat"] = Field(default="flat", description="Flat Li surface at y = 0.")
+
+    def max_height(self) -> float:
+        """Highest point of the surface above the base plane, m."""
+        return 0.0
+
+
+class SinusoidalSurface(StrictModel):
+    """A sinusoidal Li surface, y = A (1 + cos(2 pi x / lambda)) (peak at x = 0, valley at y = 0).
+
+    In 3D the geometry3d builder documents its form (ridges along y or a product in x and y).
+    """
+
+    kind: Literal["sinusoidal"] = Field(description="Sinusoidal Li surface.")
+    amplitude: PositiveLength = Field(
+        description="A, m: half the peak-to-valley height; the surface spans y in [0, 2A]."
+    )
+    wavelength: PositiveLength = Field(description="lambda, m: period of the surface.")
+
+    def max_height(self) -> float:
+        """Highest point of the surface above the base plane, m."""
+        return 2.0 * self.amplitude
+
+
+class RandomSurface(StrictModel):
+    """A random rough Li surface: a seeded Gaussian random field, shifted so that min h = 0.
+
+    Spectral synthesis with a Gaussian correlation function exp(-(dx / l_c)^2), scaled so that
+    the sampled RMS height (about the mean) equals ``rms``. The same seed gives the same surface.
+    """
+
+    kind: Literal["random"] = Field(description="Random rough Li surface.")
+    rms: PositiveLength = Field(description="RMS height about the mean surface, m.")
+    correlation_length: PositiveLength = Field(
+        description="l_c, m: correlation length of the height field."
+    )
+    seed: int = Field(
+        default=0, ge=0, description="Random seed; the same seed gives the same mesh."
+    )
+
+    def max_height(self) -> float:
+        """Upper bound used for validation: a Gaussian field rarely exceeds 4 RMS above mean.
+
+        The exact maximum depends on the sampled field and is checked by the builder.
+        """
+        return 8.0 * self.rms
+
+
+Surface = Annotated[
+    Annotated[FlatSurface, Tag("flat")]
+    | Annotated[SinusoidalSurface, Tag("sinusoidal")]
+    | Annotated[RandomSurface, Tag("random")],
+    _tag_or_default("kind", "flat"),
+]
+
+
+class _ProtrusionBase(StrictModel):
+    x: NonNegativeLength = Field(
+        default=0.0,
+        description="x (axisymmetric: r) of the protrusion axis, m. A protrusion on a symmetry "
+        "side (x = 0 or x = W) is half a protrusion of the mirrored array.",
+    )
+    y: NonNegativeLength = Field(
+        default=0.0, description="Second lateral coordinate of the axis in 3D, m (ignored in 2D)."
+    )
+
+
+class SphericalProtrusion(_ProtrusionBase):
+    """A semicircle (2D) or hemisphere (axisymmetric, 3D) standing on the base plane."""
+
+    shape: Literal["spherical"] = Field(description="Semicircle / hemisphere.")
+    radius: PositiveLength = Field(description="Radius, m (= height = base radius).")
+
+    def top(self) -> float:
+        """Height of the apex above the base plane, m."""
+        return self.radius
+
+    def base_half_width(self) -> float:
+        """Half width of the footprint on the base plane, m."""
+        return self.radius
+
+
+class EllipseProtrusion(_ProtrusionBase):
+    """A semi-ellipse (2D) or semi-spheroid (axisymmetric, 3D), any height-to-base ratio."""
+
+    shape: Literal["ellipse"] = Field(description="Semi-ellipse / semi-spheroid.")
+    base_radius: PositiveLength = Field(description="Semi-axis in the base plane, m.")
+    height: PositiveLength = Field(description="Semi-axis normal to the base, m.")
+
+    def top(self) -> float:
+        """Height of the apex above the base plane, m."""
+        return self.height
+
+    def base_half_width(self) -> float:
+        """Half width of the footprint on the base plane, m."""
+        return self.base_radius
+
+
+class ConeProtrusion(_ProtrusionBase):
+    """A cone (needle) of given base radius and height whose tip is a tangent circular cap."""
+
+    shape: Literal["cone"] = Field(description="Cone / needle with a rounded tip.")
+    base_radius: PositiveLength = Field(description="Radius of the footprint on the base, m.")
+    height: PositiveLength = Field(description="Height of the apex, m.")
+    tip_radius: PositiveLength = Field(
+        description="Radius of the spherical tip cap, m (tangent to the cone's flanks)."
+    )
+
+    @model_validator(mode="after")
+    def _tip_fits(self) -> ConeProtrusion:
+        if self.tip_radius >= self.base_radius:
+            raise ValueError(
+                f"tip_radius ({self.tip_radius:g} m) must be smaller than base_radius "
+                f"({self.base_radius:g} m); use shape 'spherical' or 'ellipse' for blunt features"
+            )
+        if 2.0 * self.tip_radius >= self.height:
+            raise ValueError(
+                f"tip_radius ({self.tip_radius:g} m) must be below half the height "
+                f"({self.height:g} m) for a cone with a rounded tip"
+            )
+        return self
+
+    def top(self) -> float:
+        """Height of the apex above the base plane, m."""
+        return self.height
+
+    def base_half_width(self) -> float:
+        """Half width of the footprint on the base plane, m."""
+        return self.base_radius
+
+
+Protrusion = Annotated[
+    Annotated[SphericalProtrusion, Tag("spherical")]
+    | Annotated[EllipseProtrusion, Tag("ellipse")]
+    | Annotated[ConeProtrusion, Tag("cone")],
+    Discriminator("shape"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Interfacial voids
+# ---------------------------------------------------------------------------------------------
+
+
+class VoidShape(StrictModel):
+    """One void standing on the flat Li surface, between the Li and the interphase.
+
+    ``lens``: bounded by the Li plane and a circular arc (2D) / spherical cap (3D) of chord
+    ``width`` and rise ``height`` (height <= width / 2). ``half_ellipse``: half an ellipse
+    (2D) / spheroid (3D) with semi-axes width / 2 and height.
+    """
+
+    shape: Literal["lens", "half_ellipse"] = Field(description="Void cross-section.")
+    x: NonNegativeLength = Field(description="x (axisymmetric: r) of the void centre, m.")
+    y: NonNegativeLength = Field(
+        default=0.0, description="Second lateral coordinate of the centre in 3D, m."
+    )
+    width: PositiveLength = Field(description="Footprint width (diameter) on the Li plane, m.")
+    height: PositiveLength = Field(description="Largest gap between Li and the void roof, m.")
+
+    @model_validator(mode="after")
+    def _lens_shape(self) -> VoidShape:
+        if self.shape == "lens" and self.height > 0.5 * self.width:
+            raise ValueError(
+                f"a lens void needs height <= width/2 (height {self.height:g} m, width "
+                f"{self.width:g} m); use shape 'half_ellipse' for taller voids"
+            )
+        return self
+
+
+class ShapedVoids(StrictModel):
+    """Voids given one by one by shape, position and size."""
+
+    kind: Literal["shapes"] = Field(description="Voids listed by shape.")
+    items: list[VoidShape] = Field(min_length=1, description="The voids.")
+
+
+class ContactFractionVoids(StrictModel):
+    """Voids given by the fraction of the Li surface in contact with the interphase.
+
+    The non-contact part, (1 - f) of the surface, is split into ``count`` flat gaps of thickness
+    ``gap`` (2D: slots of width (1 - f) W / count; 3D: the geometry3d builder's layout),
+    placed periodically (equal spacing) or at random (seeded, non-overlapping).
+    """
+
+    kind: Literal["contact_fraction"] = Field(description="Voids by contact fraction.")
+    contact_fraction: float = Field(
+        gt=0.0, le=1.0, description="f: fraction of the Li surface in contact, in (0, 1]."
+    )
+    placement: Literal["periodic", "random"] = Field(
+        default="periodic", description="Equal spacing, or random seeded positions."
+    )
+    count: int = Field(default=1, ge=1, description="Number of voids (3D: per lateral direction).")
+    gap: PositiveLength = Field(
+        default=50e-9, description="Thickness of the gap between Li and the interphase, m."
+    )
+    seed: int = Field(default=0, ge=0, description="Random seed for placement 'random'.")
+
+
+Voids = Annotated[
+    Annotated[ShapedVoids, Tag("shapes")]
+    | Annotated[ContactFractionVoids, Tag("contact_fraction")],
+    Discriminator("kind"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Interphase layers
+# ---------------------------------------------------------------------------------------------
+
+
+class UniformLayer(StrictModel):
+    """A conformal interphase layer of uniform thickness (one cell group named ``name``)."""
+
+    kind: Literal["uniform"] = Field(default="uniform", description="Uniform layer.")
+    name: str = Field(
+        default="sei",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Region name; the physics section gives its material under this name.",
+    )
+    thickness: Annotated[Length, Field(ge=1e-9)] = Field(
+        description="Thickness normal to the Li surface, m (from 1 nm)."
+    )
+
+    def region_names(self) -> list[str]:
+        """Cell-group names of this layer."""
+        return [self.name]
+
+
+class MosaicPhase(StrictModel):
+    """One phase of a mosaic layer."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Region name of the phase (e.g. 'lif', 'li2o', 'organic').",
+    )
+    fraction: float = Field(gt=0.0, le=1.0, description="Volume (2D: area) fraction, in (0, 1].")
+
+
+class MosaicLayer(StrictModel):
+    """A conformal layer made of Voronoi grains, each grain assigned to one phase.
+
+    Grain seeds are drawn at random (seeded) in the layer with mean spacing ``grain_size``;
+    grains are assigned to phases so that the phase areas (volumes) match the fractions as
+    closely as the grain sizes allow.
+    """
+
+    kind: Literal["mosaic"] = Field(description="Mosaic (Voronoi-grain) layer.")
+    thickness: Annotated[Length, Field(ge=1e-9)] = Field(
+        description="Thickness normal to the Li surface, m (from 1 nm)."
+    )
+    grain_size: PositiveLength = Field(description="Mean grain spacing, m.")
+    seed: int = Field(default=0, ge=0, description="Random seed of the grain layout.")
+    phases: list[MosaicPhase] = Field(min_length=1, description="Phases and their fractions.")
+
+    @model_validator(mode="after")
+    def _fractions(self) -> MosaicLayer:
+        total = sum(p.fraction for p in self.phases)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"phase fractions must sum to 1, got {total:g}")
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase names must be unique, got {names}")
+        return self
+
+    def region_names(self) -> list[str]:
+        """Cell-group names of this layer."""
+        return [p.name for p in self.phases]
+
+
+Layer = Annotated[
+    Annotated[UniformLayer, Tag("uniform")] | Annotated[MosaicLayer, Tag("mosaic")],
+    _tag_or_default("kind", "uniform"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Mesh controls
+# ---------------------------------------------------------------------------------------------
+
+
+class MeshConfig(StrictModel):
+    """Element order and local sizes. Every size is divided by ``refinement``."""
+
+    order: Literal[1, 2] = Field(
+        default=2, description="Geometric order of the elements (2: curved boundaries)."
+    )
+    layer_elements: int = Field(
+        default=3, ge=1, description="Minimum number of elements across each interphase layer."
+    )
+    tip_size_factor: float = Field(
+        default=0.25,
+        gt=0.0,
+        le=2.0,
+        description="Element size at a protrusion tip = factor x tip radius of curvature.",
+    )
+    void_edge_size: PositiveLength | None = Field(
+        default=None,
+        description="Element size at void walls, m (default: a third of the smallest void height).",
+    )
+    far_field_size: PositiveLength | None = Field(
+        default=None, description="Element size far from the Li surface, m (default: L / 8)."
+    )
+    growth: float = Field(
+        default=1.3,
+        gt=1.0,
+        le=3.0,
+        description="Largest ratio of neighbouring element sizes away from refined features.",
+    )
+    refinement: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=64.0,
+        description="Global refinement factor for convergence studies: every element size is "
+        "divided by it.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry
+# ---------------------------------------------------------------------------------------------
 
 
 class GeometryConfig(StrictModel):
-    """Placeholder geometry section."""
+    """Geometry of a Li | interphase | electrolyte domain (see docs/geometry.md)."""
+
+    dimension: Literal[2, 3] = Field(default=2, description="Spatial dimension.")
+    coordinates: Literal["cartesian", "axisymmetric"] = Field(
+        default="cartesian",
+        description="'axisymmetric': 2D (r, z) section rotated about the axis r = 0 (x = r).",
+    )
+    domain: DomainConfig = Field(default_factory=DomainConfig, description="Domain extent.")
+    surface: Surface = Field(
+        default_factory=FlatSurface,
+        description="Li base surface: flat (default), sinusoidal or random rough.",
+    )
+    protrusions: list[Protrusion] = Field(
+        default_factory=list,
+        description="Protrusions standing on the flat Li base plane (shape: spherical, "
+        "ellipse, cone).",
+    )
+    voids: Voids | None = Field(
+        default=None,
+        description="Interfacial voids between Li and the interphase (insulating walls).",
+    )
+    layers: list[Layer] = Field(
+        default_factory=list,
+        description="Interphase layers from the Li outward (uniform or mosaic); empty: bare Li.",
+    )
+    mesh: MeshConfig = Field(default_factory=MeshConfig, description="Mesh controls.")
+
+    # -- derived quantities --------------------------------------------------------------------
 
     def region_names(self) -> list[str]:
-        """Interphase region names."""
-        return []
+        """Interphase cell-group names of this geometry (layer names or mosaic phase names)."""
+        return [name for layer in self.layers for name in layer.region_names()]
+
+    def interphase_thickness(self) -> float:
+        """Total thickness of all interphase layers, m."""
+        return sum(layer.thickness for layer in self.layers)
+
+    def depth(self) -> float:
+        """Second lateral extent D in 3D (defaults to W), m."""
+        return self.domain.depth if self.domain.depth is not None else self.domain.width
+
+    def void_height(self) -> float:
+        """Largest void height, m (0 without voids)."""
+        if self.voids is None:
+            return 0.0
+        if isinstance(self.voids, ContactFractionVoids):
+            return self.voids.gap if self.voids.contact_fraction < 1.0 else 0.0
+        return max(v.height for v in self.voids.items)
+
+    def surface_top(self) -> float:
+        """Highest point of the Li surface or a void roof above the base plane, m."""
+        tops = [self.surface.max_height(), self.void_height()]
+        tops += [p.top() for p in self.protrusions]
+        return max(tops)
+
+    # -- validation ----------------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GeometryConfig:
+        W, L = self.domain.width, self.domain.length
+        if self.coordinates == "axisymmetric" and self.dimension != 2:
+            raise ValueError("coordinates 'axisymmetric' requires dimension 2")
+        if self.coordinates == "axisymmetric" and self.domain.lateral == "periodic":
+            raise ValueError(
+                "domain.lateral 'periodic' is not possible with coordinates 'axisymmetric'"
+            )
+        if self.dimension == 2 and self.domain.depth is not None:
+            raise ValueError("domain.depth is only used in 3D (dimension: 3)")
+        lateral = [("x", W)] + ([("y", self.depth())] if self.dimension == 3 else [])
+        for i, p in enumerate(self.protrusions):
+            for axis, extent in lateral:
+                if getattr(p, axis) > extent:
+                    raise ValueError(
+                        f"protrusions.{i}.{axis} = {getattr(p, axis):g} m lies outside the "
+                        f"domain [0, {extent:g}] m"
+                    )
+        if self.protrusions and not isinstance(self.surface, FlatSurface):
+            raise ValueError(
+                "protrusions stand on the flat base plane: use surface.kind 'flat' with "
+                "protrusions"
+            )
+        if self.voids is not None and not isinstance(self.surface, FlatSurface):
+            raise ValueError("voids need surface.kind 'flat'")
+        if isinstance(self.voids, ShapedVoids):
+            for i, v in enumerate(self.voids.items):
+                for axis, extent in lateral:
+                    if getattr(v, axis) > extent:
+                        raise ValueError(
+                            f"voids.items.{i}.{axis} = {getattr(v, axis):g} m lies outside the "
+                            f"domain [0, {extent:g}] m"
+                        )
+                for j, p in enumerate(self.protrusions):
+                    gap = abs(v.x - p.x) - 0.5 * v.width - p.base_half_width()
+                    if self.dimension == 2 and gap <= 0.0:
+                        raise ValueError(
+                            f"voids.items.{i} overlaps protrusions.{j}; voids sit on the flat "
+                            "Li plane between protrusions"
+                        )
+        names = self.region_names()
+        for name in names:
+            if name in RESERVED_REGION_NAMES:
+                raise ValueError(f"layers: region name {name!r} is reserved")
+        if len(set(names)) != len(names):
+            raise ValueError(f"layers: region names must be unique, got {names}")
+        h_int = self.interphase_thickness()
+        if h_int >= L * (1 - 1e-9):
+            raise ValueError(
+                f"layers: the interphase ({h_int:g} m in total) is thicker than the domain "
+                f"(domain.length = {L:g} m)"
+            )
+        for i, p in enumerate(self.protrusions):
+            if p.top() + h_int >= L * (1 - 1e-9):
+                raise ValueError(
+                    f"protrusions.{i}: height {p.top():g} m plus interphase {h_int:g} m "
+                    f"reaches the counter boundary at domain.length = {L:g} m"
+                )
+        top = self.surface.max_height() + h_int
+        if top >= L * (1 - 1e-9):
+            raise ValueError(
+                f"surface: highest point ({self.surface.max_height():g} m, plus interphase "
+                f"{h_int:g} m) reaches the counter boundary at domain.length = {L:g} m"
+            )
+        if self.void_height() + h_int >= L * (1 - 1e-9):
+            raise ValueError(
+                f"voids: void height plus interphase ({self.void_height() + h_int:g} m) reaches "
+                f"the counter boundary at domain.length = {L:g} m"
+            )
+        return self
