@@ -1,0 +1,264 @@
+"""Hotspot metrics against analytic surface distributions and fields."""
+
+import math
+
+import solver  # noqa: F401  (MPI import order)
+
+# isort: split
+import dolfinx
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from solver.geometry.bundle import MeshBundle, MeshStats
+from solver.output_spec import OutputConfig
+from solver.postprocess import (
+    FARADAY,
+    LI_MOLAR_VOLUME,
+    CaseMetrics,
+    edge_metrics,
+    field_metrics,
+    find_edges,
+    gather_surface,
+    surface_metrics,
+    weighted_percentile,
+)
+from solver.results import Snapshot, SurfaceSample
+
+W = 1.0e-5  # surface length, m
+J0 = 5.0  # mean current density, A/m^2
+
+
+def gauss_line(n: int, a: float = 0.0, b: float = W) -> tuple[np.ndarray, np.ndarray]:
+    """Two-point Gauss rule on n equal segments of [a, b] along y = 0: (x (m,3), weights)."""
+    h = (b - a) / n
+    mid = a + h * (np.arange(n) + 0.5)
+    offsets = np.array([-1.0, 1.0]) * h / (2.0 * math.sqrt(3.0))
+    xs = (mid[:, None] + offsets[None, :]).ravel()
+    x = np.zeros((xs.size, 3))
+    x[:, 0] = xs
+    return x, np.full(xs.size, h / 2.0)
+
+
+def cosine_sample(n: int = 2000, amplitude: float = 1.0) -> SurfaceSample:
+    """j = J0 (1 + a cos(2 pi x / W)): mean J0, max J0 (1 + a)."""
+    x, w = gauss_line(n)
+    j = J0 * (1.0 + amplitude * np.cos(2.0 * math.pi * x[:, 0] / W))
+    return SurfaceSample(x=x, weight=w, j=j, c_surface=np.full(j.size, 1000.0))
+
+
+def test_weighted_percentile_uniform_and_weighted():
+    values = np.arange(1.0, 101.0)
+    assert weighted_percentile(values, np.ones(100), 99.0) == 99.0
+    # Put all the weight on the largest value: every percentile is that value.
+    weights = np.zeros(100)
+    weights[-1] = 1.0
+    assert weighted_percentile(values, weights, 1.0) == 100.0
+
+
+def test_surface_metrics_cosine():
+    """Exact values for j = J0 (1 + cos θ), θ = 2πx/W uniform on the surface.
+
+    mean = J0 (the 2-point Gauss rule integrates cos exactly up to 1e-12 relative);
+    hotspot j > 1.5 J0 <=> cos θ > 1/2: measure fraction 1/3, current fraction
+    (1/3 + sin(π/3)/π)/1; P99: cos θ = cos(0.01 π). Sample-based fractions and percentiles are
+    accurate to about one segment, 1/n = 5e-4 of the surface, hence tolerance 2e-3.
+    """
+    sample = cosine_sample()
+    landmarks = {"apex": np.array([0.0, 0.0, 0.0]), "far_field": np.array([W / 2, 0.0, 0.0])}
+    m = surface_metrics(sample, landmarks, hotspot_factor=1.5, percentile=99.0)
+    assert m["j_mean"] == pytest.approx(J0, rel=1e-12)
+    assert m["current_total"] == pytest.approx(J0 * W, rel=1e-12)
+    assert m["j_max"] == pytest.approx(2.0 * J0, rel=1e-5)
+    assert m["enhancement_max_over_mean"] == pytest.approx(2.0, rel=1e-5)
+    assert m["hotspot_measure_fraction"] == pytest.approx(1.0 / 3.0, abs=2e-3)
+    expected_current = 1.0 / 3.0 + math.sin(math.pi / 3.0) / math.pi
+    assert m["hotspot_current_fraction"] == pytest.approx(expected_current, abs=2e-3)
+    assert m["j_percentile"] == pytest.approx(J0 * (1.0 + math.cos(0.01 * math.pi)), rel=2e-3)
+    # Tip at x = 0 (j = 2 J0), far field at x = W/2 (j = 0): ratio inf-like; check the values.
+    assert m["j_tip"] == pytest.approx(2.0 * J0, rel=1e-5)
+    assert m["j_far_field"] == pytest.approx(0.0, abs=1e-4 * J0)
+    # Hotspot spans [0, W/6] and [5W/6, W]: x-range and centroid at W/2 by symmetry.
+    assert m["hotspot_x_min"] < 1e-3 * W and m["hotspot_x_max"] > (1.0 - 1e-3) * W
+    assert m["hotspot_centroid_x"] == pytest.approx(W / 2.0, rel=1e-3)
+    assert m["growth_rate_mean"] == pytest.approx(J0 * LI_MOLAR_VOLUME / FARADAY, rel=1e-12)
+
+
+def test_uniform_current_has_no_hotspot():
+    sample = cosine_sample(amplitude=0.0)
+    m = surface_metrics(sample, {}, hotspot_factor=2.0)
+    assert m["hotspot_measure_fraction"] == 0.0
+    assert math.isnan(m["hotspot_centroid_x"])
+    assert math.isnan(m["j_tip"])
+    assert m["enhancement_max_over_mean"] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_edge_band_fraction_linear_profile():
+    """j = J0 x/W on [0, W], edge at x = W, band δ = W/10.
+
+    Current within the band: ∫_{0.9W}^{W} x dx / ∫_0^W x dx = 1 - 0.81 = 0.19; measure
+    fraction 0.1; band enhancement 1.9. Band edges fall on segment ends (n = 1000), so only
+    quadrature rounding remains (1e-10).
+    """
+    x, w = gauss_line(1000)
+    sample = SurfaceSample(x=x, weight=w, j=J0 * x[:, 0] / W, c_surface=np.full(w.size, np.nan))
+    from solver.postprocess import Edge
+
+    edges = [Edge(np.array([W, 0.0, 0.0]), "void_edge", 180.0)]
+    m = edge_metrics(sample, edges, band=W / 10.0)
+    assert m["edge0_current_fraction"] == pytest.approx(0.19, rel=1e-10)
+    assert m["edge_band_measure_fraction"] == pytest.approx(0.1, rel=1e-10)
+    assert m["edge0_enhancement"] == pytest.approx(1.9, rel=1e-10)
+    assert edges[0].current_exponent == pytest.approx(-0.5)  # mixed BC at a straight edge
+
+
+def split_by_rank(sample: SurfaceSample, comm: MPI.Comm) -> SurfaceSample:
+    """The samples of this rank when the points are dealt round-robin."""
+    keep = np.arange(sample.j.size) % comm.size == comm.rank
+    return SurfaceSample(
+        sample.x[keep], sample.weight[keep], sample.j[keep], sample.c_surface[keep]
+    )
+
+
+@pytest.mark.mpi
+def test_gathered_metrics_equal_serial():
+    """Metrics of samples distributed over COMM_WORLD equal those of the whole set on COMM_SELF."""
+    comm = MPI.COMM_WORLD
+    sample = cosine_sample(n=301, amplitude=0.7)
+    serial = surface_metrics(gather_surface(sample, MPI.COMM_SELF), {})
+    parallel = surface_metrics(gather_surface(split_by_rank(sample, comm), comm), {})
+    for key, value in serial.items():
+        if math.isnan(value):
+            assert math.isnan(parallel[key]), key
+        else:
+            assert parallel[key] == pytest.approx(value, rel=1e-12, abs=1e-300), key
+
+
+def rectangle_bundle(comm: MPI.Comm, n: int = 8, void_from: float | None = None) -> MeshBundle:
+    """Unit square: 'sei' for x < 0.5, 'electrolyte' otherwise; bottom is li_surface, except
+    [void_from, 1] which is void_wall; top is counter."""
+    mesh = dolfinx.mesh.create_unit_square(
+        comm, n, n, ghost_mode=dolfinx.mesh.GhostMode.shared_facet
+    )
+    tdim = mesh.topology.dim
+    sei = dolfinx.mesh.locate_entities(mesh, tdim, lambda x: x[0] <= 0.5 + 1e-12)
+    cell_count = mesh.topology.index_map(tdim).size_local + mesh.topology.index_map(tdim).num_ghosts
+    cell_values = np.full(cell_count, 2, dtype=np.int32)
+    cell_values[sei] = 1
+    cells = np.arange(cell_count, dtype=np.int32)
+    cell_tags = dolfinx.mesh.meshtags(mesh, tdim, cells, cell_values)
+    cut = 2.0 if void_from is None else void_from
+    li = dolfinx.mesh.locate_entities_boundary(
+        mesh, tdim - 1, lambda x: np.isclose(x[1], 0.0) & (x[0] <= cut + 1e-12)
+    )
+    void = dolfinx.mesh.locate_entities_boundary(
+        mesh, tdim - 1, lambda x: np.isclose(x[1], 0.0) & (x[0] >= cut - 1e-12)
+    )
+    top = dolfinx.mesh.locate_entities_boundary(mesh, tdim - 1, lambda x: np.isclose(x[1], 1.0))
+    facets = np.concatenate([li, void, top])
+    values = np.concatenate([np.full(li.size, 1), np.full(void.size, 2), np.full(top.size, 3)])
+    order = np.argsort(facets)
+    facet_tags = dolfinx.mesh.meshtags(
+        mesh, tdim - 1, facets[order].astype(np.int32), values[order].astype(np.int32)
+    )
+    return MeshBundle(
+        mesh=mesh,
+        cell_tags=cell_tags,
+        facet_tags=facet_tags,
+        regions={"sei": 1, "electrolyte": 2},
+        boundaries={"li_surface": 1, "void_wall": 2, "counter": 3},
+        coordinates="cartesian",
+        landmarks={"apex": np.array([0.25, 0.0, 0.0]), "far_field": np.array([0.0, 0.0, 0.0])},
+        stats=MeshStats(0, 0, 1.0, 0.0, 0.0),
+        key="test",
+    )
+
+
+@pytest.mark.mpi
+def test_find_void_edge_on_straight_boundary():
+    """li_surface [0, 0.5] meets void_wall [0.5, 1] on y = 0: one void edge, ω = 180°."""
+    bundle = rectangle_bundle(MPI.COMM_WORLD, void_from=0.5)
+    edges = find_edges(bundle, MPI.COMM_WORLD)
+    assert [e.kind for e in edges] == ["void_edge"]
+    assert np.allclose(edges[0].point, [0.5, 0.0, 0.0])
+    assert edges[0].angle_deg == pytest.approx(180.0)
+
+
+def test_find_reentrant_corner():
+    """L-shaped domain (unit square minus [0, .5]^2): the Li surface along the cut-out walls has a
+    corner at (0.5, 0.5) with interior angle 270° (j ~ r^(-1/3) for a primary distribution)."""
+    comm = MPI.COMM_SELF
+    square = dolfinx.mesh.create_unit_square(comm, 8, 8)
+    tdim = square.topology.dim
+    keep = dolfinx.mesh.locate_entities(
+        square, tdim, lambda x: (x[0] >= 0.5 - 1e-12) | (x[1] >= 0.5 - 1e-12)
+    )
+    mesh = dolfinx.mesh.create_submesh(square, tdim, keep)[0]
+    mesh.topology.create_connectivity(tdim - 1, tdim)
+    walls = dolfinx.mesh.locate_entities_boundary(
+        mesh,
+        tdim - 1,
+        lambda x: (np.isclose(x[0], 0.5) & (x[1] <= 0.5 + 1e-12))
+        | (np.isclose(x[1], 0.5) & (x[0] <= 0.5 + 1e-12)),
+    )
+    facet_tags = dolfinx.mesh.meshtags(mesh, tdim - 1, walls, np.full(walls.size, 1, np.int32))
+    num_cells = mesh.topology.index_map(tdim).size_local
+    cell_tags = dolfinx.mesh.meshtags(
+        mesh, tdim, np.arange(num_cells, dtype=np.int32), np.full(num_cells, 1, np.int32)
+    )
+    bundle = MeshBundle(
+        mesh, cell_tags, facet_tags, {"electrolyte": 1}, {"li_surface": 1}, "cartesian", {},
+        MeshStats(0, 0, 1.0, 0.0, 0.0), "l",
+    )
+    edges = find_edges(bundle, comm)
+    assert [e.kind for e in edges] == ["corner"]
+    assert np.allclose(edges[0].point, [0.5, 0.5, 0.0])
+    assert edges[0].angle_deg == pytest.approx(270.0)
+    assert edges[0].current_exponent == pytest.approx(2.0 / 3.0 - 1.0)
+
+
+@pytest.mark.mpi
+def test_field_metrics_per_region():
+    """|E| = x + y (P1, exact at nodes): max 1.5 over the 'sei' half x <= 0.5, 2 elsewhere;
+    a constant vector (3, 4) has norm 5 everywhere; c = 1 + x has min 1, max 2."""
+    comm = MPI.COMM_WORLD
+    bundle = rectangle_bundle(comm)
+    V = dolfinx.fem.functionspace(bundle.mesh, ("Lagrange", 1))
+    E = dolfinx.fem.Function(V)
+    E.interpolate(lambda x: x[0] + x[1])
+    Q = dolfinx.fem.functionspace(bundle.mesh, ("Lagrange", 1, (2,)))
+    i = dolfinx.fem.Function(Q)
+    i.interpolate(lambda x: np.vstack([np.full(x.shape[1], 3.0), np.full(x.shape[1], 4.0)]))
+    c = dolfinx.fem.Function(V)
+    c.interpolate(lambda x: 1.0 + x[0])
+    m = field_metrics(
+        {"field_strength": E, "current_density": i, "concentration": c}, bundle, comm
+    )
+    assert m["E_max_sei"] == pytest.approx(1.5)
+    assert m["E_max_electrolyte"] == pytest.approx(2.0)
+    assert m["i_max_sei"] == pytest.approx(5.0)
+    assert (m["c_min"], m["c_max"]) == (pytest.approx(1.0), pytest.approx(2.0))
+
+
+def test_case_metrics_deposit_and_depletion():
+    """Constant j for 100 s then j rising linearly to 2 J0 at 200 s (trapezoid exact):
+    plated charge 100 J0 + 150 J0 = 250 J0 C/m^2, thickness 250 J0 V_m / F; the surface
+    concentration falls below the 10 mol/m^3 threshold at the third output."""
+    comm = MPI.COMM_SELF
+    bundle = rectangle_bundle(comm)
+    metrics = CaseMetrics(bundle, OutputConfig(), comm)
+    x, w = gauss_line(50, 0.0, 1.0)
+    rows = []
+    for t, scale, c in ((0.0, 1.0, 1000.0), (100.0, 1.0, 100.0), (200.0, 2.0, 5.0)):
+        sample = SurfaceSample(x, w, np.full(w.size, J0 * scale), np.full(w.size, c))
+        scalars = {"cell_voltage": -0.1, "current_mean": J0, "leakage_current": 0.01 * J0}
+        rows.append(metrics(Snapshot(t=t, fields={}, surface=sample, scalars=scalars)))
+    assert rows[0]["deposit_mean"] == 0.0
+    assert rows[-1]["deposit_mean"] == pytest.approx(250.0 * J0 * LI_MOLAR_VOLUME / FARADAY)
+    assert rows[-1]["deposit_max_over_mean"] == pytest.approx(1.0)
+    assert rows[-1]["asr"] == pytest.approx(0.1 / J0)
+    assert rows[-1]["leakage_fraction"] == pytest.approx(0.01)
+    summary = metrics.summary()
+    assert summary["depletion_time"] == 200.0
+    assert summary["num_times"] == 3
+    assert [r["depleted"] for r in rows] == [0.0, 0.0, 1.0]
