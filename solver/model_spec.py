@@ -1,15 +1,537 @@
-"""Physics, time and numerics configuration (placeholder: the physics owner replaces this file)."""
+"""Physics, time and numerics sections of a case configuration.
 
+Every quantity is SI inside (``solver.units`` parses strings with units). The symbols in the
+field descriptions are those of ``docs/theory.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from solver import materials
 from solver.schema import StrictModel
+from solver.units import (
+    ASR,
+    Concentration,
+    Conductivity,
+    CurrentDensity,
+    Diffusivity,
+    MolarEnergy,
+    Temperature,
+    Time,
+    Voltage,
+    to_si,
+)
+
+__all__ = [
+    "ConcentratedElectrolyte",
+    "ControlConfig",
+    "CounterConfig",
+    "DiluteElectrolyte",
+    "EventsConfig",
+    "ExpressionProperty",
+    "InterphaseMaterial",
+    "KineticsConfig",
+    "NumericsConfig",
+    "PhysicsConfig",
+    "ProtocolStep",
+    "SingleIonElectrolyte",
+    "TableProperty",
+    "TimeConfig",
+]
+
+#: Relative tolerance of the dilute-solution consistency check of over-specified parameters.
+DILUTE_CONSISTENCY_RTOL = 0.02
+
+
+# --------------------------------------------------------------------------------------------
+# Concentration-dependent properties
+# --------------------------------------------------------------------------------------------
+class ExpressionProperty(StrictModel):
+    """A property given as an expression of the salt concentration and the temperature."""
+
+    expression: str = Field(
+        description=(
+            "Expression in SI units of the salt concentration `c` (mol/m^3) and the temperature "
+            "`T` (K), e.g. '0.1 * (c/1000) * exp(-0.5 * (c/1000)**2)'. Allowed: numbers, "
+            "+ - * / **, "
+            "parentheses and the functions exp, log, sqrt, tanh, abs, min, max."
+        )
+    )
+
+    @model_validator(mode="after")
+    def _parses(self) -> ExpressionProperty:
+        from solver.transport import parse_expression
+
+        parse_expression(self.expression)
+        return self
+
+
+class TableProperty(StrictModel):
+    """A property tabulated against the salt concentration.
+
+    Interpolated piecewise-linearly, held constant
+    beyond the ends).
+    """
+
+    concentration: list[Concentration] = Field(
+        description="Salt concentrations of the table, strictly increasing, mol/m^3."
+    )
+    values: list[float] = Field(description="Property values in SI units at those concentrations.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TableProperty:
+        if len(self.concentration) != len(self.values) or len(self.values) < 2:
+            raise ValueError(
+                "table: 'concentration' and 'values' need the same length >= 2 "
+                f"(got {len(self.concentration)} and {len(self.values)})"
+            )
+        if any(b <= a for a, b in zip(self.concentration, self.concentration[1:], strict=False)):
+            raise ValueError(
+                f"table: 'concentration' must increase strictly (got {self.concentration})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Electrolytes and interphase materials
+# --------------------------------------------------------------------------------------------
+class _LibraryDefaults(StrictModel):
+    """Base of sections that may name a library material (``material`` key) for defaults."""
+
+    _kind: ClassVar[materials.MaterialKind]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_library(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("material") is not None:
+            record = materials.get(str(data["material"]), cls._kind)
+            return {**record.values(), **data}
+        return data
+
+
+class SingleIonElectrolyte(_LibraryDefaults):
+    """Single-ion conducting electrolyte (ceramic, t+ = 1): i = -sigma grad(Phi)."""
+
+    type: Literal["single_ion"] = Field(description="Electrolyte class: single-ion conductor.")
+    material: str | None = Field(
+        default=None,
+        description="Name of a library material in solver.materials supplying defaults.",
+    )
+    conductivity: Conductivity = Field(
+        description="Li+ conductivity sigma at reference temperature, S/m."
+    )
+    conductivity_activation_energy: MolarEnergy = Field(
+        default=0.0, description="Arrhenius activation energy E_a of sigma, J/mol."
+    )
+
+    _kind: ClassVar[materials.MaterialKind] = "single_ion"
+
+
+class DiluteElectrolyte(_LibraryDefaults):
+    """Binary salt electrolyte, dilute-solution theory (thermodynamic factor 1).
+
+    Give either the ionic diffusivities (D+, D-) or two or three of (D, t+, kappa at the bulk
+    concentration); over-specified sets are checked against the dilute relations
+    kappa = F^2 (D+ + D-) c / (R T), t+ = D+/(D+ + D-), D = 2 D+ D-/(D+ + D-).
+    """
+
+    type: Literal["dilute"] = Field(description="Electrolyte class: dilute binary salt.")
+    material: str | None = Field(
+        default=None,
+        description="Name of a library material in solver.materials supplying defaults.",
+    )
+    bulk_concentration: Concentration = Field(
+        description="Bulk salt concentration c_bulk, mol/m^3."
+    )
+    cation_diffusivity: Diffusivity | None = Field(
+        default=None, description="Li+ diffusivity D+, m^2/s."
+    )
+    anion_diffusivity: Diffusivity | None = Field(
+        default=None, description="Anion diffusivity D-, m^2/s."
+    )
+    diffusivity: Diffusivity | None = Field(default=None, description="Salt diffusivity D, m^2/s.")
+    transference_number: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="Li+ transference number t+ (0 < t+ < 1)."
+    )
+    conductivity: Conductivity | None = Field(
+        default=None, description="Conductivity kappa at c_bulk and the reference temperature, S/m."
+    )
+    diffusivity_activation_energy: MolarEnergy = Field(
+        default=0.0,
+        description="Arrhenius activation energy E_a of D+, D- (and so of D, kappa), J/mol.",
+    )
+
+    _kind: ClassVar[materials.MaterialKind] = "dilute"
+
+    @model_validator(mode="after")
+    def _ionic_diffusivities(self) -> DiluteElectrolyte:
+        # Resolve (D+, D-) from whatever was given, and check the rest against them.
+        from solver.transport import dilute_ionic_diffusivities
+
+        dilute_ionic_diffusivities(self, temperature=materials.T_REF)
+        return self
+
+
+PropertyValue = float | ExpressionProperty | TableProperty
+
+
+class ConcentratedElectrolyte(_LibraryDefaults):
+    """Binary salt electrolyte, concentrated-solution theory.
+
+    Properties kappa(c), D(c), t+(c), and the
+    thermodynamic factor 1 + dln f/dln c (each a number, an expression or a table, SI units).
+    """
+
+    type: Literal["concentrated"] = Field(
+        description="Electrolyte class: concentrated binary salt."
+    )
+    material: str | None = Field(
+        default=None,
+        description="Name of a library material in solver.materials supplying defaults.",
+    )
+    bulk_concentration: Concentration = Field(
+        description="Bulk salt concentration c_bulk, mol/m^3."
+    )
+    conductivity: PropertyValue = Field(description="Conductivity kappa(c, T), S/m.")
+    diffusivity: PropertyValue = Field(description="Salt diffusivity D(c, T), m^2/s.")
+    transference_number: PropertyValue = Field(description="Li+ transference number t+(c, T).")
+    thermodynamic_factor: PropertyValue = Field(
+        default=1.0, description="Thermodynamic factor 1 + dln f/dln c (1 = ideal)."
+    )
+    conductivity_activation_energy: MolarEnergy = Field(
+        default=0.0,
+        description="Arrhenius activation energy of kappa, J/mol (applied on top of kappa(c, T)).",
+    )
+    diffusivity_activation_energy: MolarEnergy = Field(
+        default=0.0,
+        description="Arrhenius activation energy of D, J/mol (applied on top of D(c, T)).",
+    )
+
+    _kind: ClassVar[materials.MaterialKind] = "concentrated"
+
+
+Electrolyte = Annotated[
+    SingleIonElectrolyte | DiluteElectrolyte | ConcentratedElectrolyte, Field(discriminator="type")
+]
+
+
+class KineticsConfig(StrictModel):
+    """Charge-transfer kinetics at a Li surface (Li+ + e- <-> Li)."""
+
+    model: Literal["butler_volmer", "linear", "tafel", "primary"] = Field(
+        default="butler_volmer",
+        description=(
+            "Rate law: full Butler-Volmer, linearised Butler-Volmer, cathodic Tafel branch, or "
+            "'primary' (infinitely fast: Phi = phi_s on the surface)."
+        ),
+    )
+    exchange_current_density: CurrentDensity = Field(
+        default=10.0, description="Exchange current density i0_ref at c_ref and T_ref, A/m^2."
+    )
+    alpha_a: float = Field(default=0.5, gt=0.0, le=1.0, description="Anodic transfer coefficient.")
+    alpha_c: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Cathodic transfer coefficient."
+    )
+    reference_concentration: Concentration | None = Field(
+        default=None,
+        description=(
+            "c_ref of i0 = i0_ref (c_s/c_ref)^alpha_a against a binary electrolyte, mol/m^3 "
+            "(default: the electrolyte bulk concentration)."
+        ),
+    )
+    activation_energy: MolarEnergy = Field(
+        default=0.0, description="Arrhenius activation energy of i0, J/mol."
+    )
+
+
+class InterphaseMaterial(_LibraryDefaults):
+    """An interphase (SEI) region: a single-ion conductor, optionally electronically leaky."""
+
+    material: str | None = Field(
+        default=None,
+        description="Name of a library material in solver.materials supplying defaults.",
+    )
+    conductivity: Conductivity = Field(description="Li+ conductivity sigma of the region, S/m.")
+    conductivity_activation_energy: MolarEnergy = Field(
+        default=0.0, description="Arrhenius activation energy of sigma, J/mol."
+    )
+    electronic_conductivity: Conductivity = Field(
+        default=0.0,
+        description="Electronic conductivity sigma_e, S/m (leakage current reported when > 0).",
+    )
+    transfer_resistance: ASR = Field(
+        default=0.0,
+        description=(
+            "Interfacial ion-transfer resistance R_it at the interphase | electrolyte boundary, "
+            "ohm m^2."
+        ),
+    )
+    kinetics: KineticsConfig | None = Field(
+        default=None, description="Kinetics of Li | this region (default: physics.kinetics)."
+    )
+
+    _kind: ClassVar[materials.MaterialKind] = "interphase"
+
+
+class CounterConfig(StrictModel):
+    """The counter boundary at y = L."""
+
+    type: Literal["reservoir", "li_electrode"] = Field(
+        default="reservoir",
+        description=(
+            "'reservoir': Phi = 0 and c = c_bulk at y = L; 'li_electrode': a Li counter "
+            "electrode at "
+            "phi = 0 with its own kinetics (symmetric Li | Li cell, closed for the salt)."
+        ),
+    )
+    kinetics: KineticsConfig | None = Field(
+        default=None,
+        description="Kinetics of the Li counter electrode (default: physics.kinetics).",
+    )
+
+
+class ProtocolStep(StrictModel):
+    """One step of a time-dependent control protocol."""
+
+    kind: Literal["constant", "pulse", "reverse_pulse", "rest"] = Field(
+        default="constant",
+        description=(
+            "'constant'/'pulse' apply value, 'reverse_pulse' applies -value, 'rest' applies 0."
+        ),
+    )
+    duration: Time = Field(gt=0.0, description="Duration of the step, s.")
+    value: float | str = Field(
+        default=0.0,
+        description=(
+            "Current density (galvanostatic, A/m^2, plating > 0) or Li potential phi_s "
+            "(potentiostatic, V); a number (SI) or a string with units."
+        ),
+    )
+
+
+class ControlConfig(StrictModel):
+    """Control of the working Li electrode."""
+
+    mode: Literal["galvanostatic", "potentiostatic"] = Field(
+        default="galvanostatic",
+        description=(
+            "'galvanostatic': mean current density over the projected Li area given, phi_s solved "
+            "for; 'potentiostatic': phi_s (V vs the counter / reference at y = L) given."
+        ),
+    )
+    current_density: CurrentDensity | None = Field(
+        default=None,
+        description=(
+            "Applied mean current density J (galvanostatic), A/m^2; plating > 0, stripping < 0."
+        ),
+    )
+    potential: Voltage | None = Field(
+        default=None, description="Applied Li potential phi_s (potentiostatic), V."
+    )
+    protocol: list[ProtocolStep] = Field(
+        default_factory=list,
+        description=(
+            "Time-dependent control as a step list (transient runs); replaces the constant value."
+        ),
+    )
+    cycles: int = Field(
+        default=1, ge=1, description="Number of repetitions of the protocol step list."
+    )
+
+    @model_validator(mode="after")
+    def _value_given(self) -> ControlConfig:
+        key = "current_density" if self.mode == "galvanostatic" else "potential"
+        dimension = "current_density" if self.mode == "galvanostatic" else "voltage"
+        for step in self.protocol:
+            step.value = to_si(step.value, dimension)
+        if not self.protocol and getattr(self, key) is None:
+            raise ValueError(
+                f"control.{key} is required for mode '{self.mode}' (or give control.protocol)"
+            )
+        return self
+
+    def constant_value(self) -> float:
+        """The constant control value (current density or potential, SI)."""
+        value = self.current_density if self.mode == "galvanostatic" else self.potential
+        return 0.0 if value is None else value
+
+
+class EventsConfig(StrictModel):
+    """Events detected during transient runs."""
+
+    depletion_fraction: float = Field(
+        default=1e-3,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Depletion event when the minimum surface salt concentration falls below this "
+            "fraction of c_bulk."
+        ),
+    )
+    on_depletion: Literal["continue", "stop"] = Field(
+        default="stop", description="What the run does at the depletion (Sand's time) event."
+    )
 
 
 class PhysicsConfig(StrictModel):
-    """Placeholder physics section."""
+    """Electrolyte, interphase materials, kinetics, counter boundary, control and temperature."""
+
+    temperature: Temperature = Field(default=298.15, description="Temperature T, K.")
+    reference_temperature: Temperature = Field(
+        default=materials.T_REF,
+        description="Reference temperature T_ref of the Arrhenius factors, K.",
+    )
+    electrolyte: Electrolyte = Field(
+        description="The electrolyte filling the domain above the interphase."
+    )
+    interphase: dict[str, InterphaseMaterial] = Field(
+        default_factory=dict,
+        description="Interphase region name (geometry layer or mosaic phase name) -> material.",
+    )
+    kinetics: KineticsConfig = Field(
+        default_factory=KineticsConfig, description="Kinetics at the working Li surface."
+    )
+    counter: CounterConfig = Field(
+        default_factory=CounterConfig, description="Counter boundary at y = L."
+    )
+    control: ControlConfig = Field(
+        default_factory=lambda: ControlConfig(current_density=10.0),
+        description="Control mode and value or protocol.",
+    )
+    events: EventsConfig = Field(default_factory=EventsConfig, description="Event detection.")
+
+    @model_validator(mode="after")
+    def _supported(self) -> PhysicsConfig:
+        for name, layer in self.interphase.items():
+            if layer.transfer_resistance > 0.0:
+                raise ValueError(
+                    f"physics.interphase.{name}.transfer_resistance: an interfacial ion-transfer "
+                    "resistance > 0 is not implemented yet (got "
+                    f"{layer.transfer_resistance} ohm m^2); allowed: 0"
+                )
+        return self
 
 
+# --------------------------------------------------------------------------------------------
+# Time
+# --------------------------------------------------------------------------------------------
 class TimeConfig(StrictModel):
-    """Placeholder time section."""
+    """Steady or transient solution and the time-step control."""
+
+    mode: Literal["steady", "transient"] = Field(
+        default="steady", description="Steady state or transient run."
+    )
+    t_end: Time | None = Field(default=None, gt=0.0, description="End time (transient), s.")
+    dt: Time | None = Field(
+        default=None, gt=0.0, description="Initial (or fixed) time step, s (default t_end/100)."
+    )
+    scheme: Literal["bdf1", "bdf2"] = Field(
+        default="bdf2", description="Time integration scheme (variable-step BDF)."
+    )
+    adaptivity: Literal["none", "error", "iterations"] = Field(
+        default="error",
+        description="Step control: fixed, local-error controlled, or Newton-iteration controlled.",
+    )
+    dt_min: Time | None = Field(
+        default=None, gt=0.0, description="Smallest step, s (default dt/1e4)."
+    )
+    dt_max: Time | None = Field(
+        default=None, gt=0.0, description="Largest step, s (default t_end/10)."
+    )
+    rtol: float = Field(default=1e-3, gt=0.0, description="Relative local-error tolerance.")
+    atol: float = Field(
+        default=1e-3, gt=0.0, description="Absolute local-error tolerance of c, mol/m^3."
+    )
+    growth_max: float = Field(
+        default=2.0, gt=1.0, description="Largest ratio of consecutive steps."
+    )
+    shrink_min: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="Smallest ratio of a reduced step."
+    )
+    safety: float = Field(
+        default=0.9, gt=0.0, le=1.0, description="Safety factor of the error controller."
+    )
+    newton_iterations_low: int = Field(
+        default=3, ge=1, description="Grow the step at or below this many Newton iterations."
+    )
+    newton_iterations_high: int = Field(
+        default=8, ge=2, description="Shrink the step at or above this many Newton iterations."
+    )
+    max_retries: int = Field(
+        default=6,
+        ge=0,
+        description="Step cuts allowed after Newton divergence before the run fails.",
+    )
+    cut_factor: float = Field(
+        default=0.5, gt=0.0, lt=1.0, description="Step reduction factor after divergence."
+    )
+    output_times: list[Time] = Field(
+        default_factory=list, description="Output times, s (t_end is always one)."
+    )
+    output_interval: Time | None = Field(
+        default=None, gt=0.0, description="Regular output interval, s."
+    )
+
+    @model_validator(mode="after")
+    def _transient_needs_end(self) -> TimeConfig:
+        if self.mode == "transient" and self.t_end is None:
+            raise ValueError("time.t_end is required when time.mode is 'transient'")
+        if self.t_end is not None and any(t > self.t_end or t < 0 for t in self.output_times):
+            raise ValueError(
+                f"time.output_times must lie in [0, t_end={self.t_end}] (got {self.output_times})"
+            )
+        return self
 
 
+# --------------------------------------------------------------------------------------------
+# Numerics
+# --------------------------------------------------------------------------------------------
 class NumericsConfig(StrictModel):
-    """Placeholder numerics section."""
+    """Discretisation and solver settings."""
+
+    degree: Literal[1, 2] = Field(default=2, description="Lagrange degree p of Phi and c.")
+    linear_solver: Literal["direct", "iterative"] = Field(
+        default="direct",
+        description="'direct': LU with MUMPS; 'iterative': GMRES with GAMG (large problems).",
+    )
+    newton_rtol: float = Field(
+        default=1e-10, gt=0.0, description="Newton relative tolerance on the scaled residual."
+    )
+    newton_atol: float = Field(
+        default=1e-12, gt=0.0, description="Newton absolute tolerance on the scaled residual."
+    )
+    newton_stol: float = Field(
+        default=1e-10,
+        gt=0.0,
+        description="Newton tolerance on the scaled update (Phi in RT/F, c in c_bulk).",
+    )
+    newton_max_it: int = Field(default=30, ge=1, description="Maximum Newton iterations per solve.")
+    line_search: Literal["backtracking", "none"] = Field(
+        default="backtracking",
+        description="Newton line search (Armijo backtracking on the residual norm).",
+    )
+    continuation: bool = Field(
+        default=True,
+        description=(
+            "Start from the primary, then secondary, then full solution (steady runs and the "
+            "first step)."
+        ),
+    )
+    linear_rtol: float = Field(
+        default=1e-10, gt=0.0, description="Relative tolerance of the iterative linear solver."
+    )
+    petsc_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Extra PETSc options merged over the defaults (without the prefix).",
+    )
+
+    @model_validator(mode="after")
+    def _finite(self) -> NumericsConfig:
+        for key, value in self.petsc_options.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"numerics.petsc_options.{key}: not a finite number (got {value})")
+        return self
