@@ -73,6 +73,9 @@ class ConfigError(ValueError):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str]]]:
+        return type(self), (self.problems,)
+
 
 def _not_dot_name(name: str) -> str:
     if name in (".", ".."):
@@ -331,16 +334,24 @@ def _constraints(meta: Iterable[Any]) -> list[str]:
     return out
 
 
-def _type_name(tp: Any, meta: Iterable[Any] = ()) -> str:
-    """Plain-words description of an annotation, e.g. ``length (m): number or '10 nm'``."""
+def _type_name(tp: Any, meta: Iterable[Any] = (), short: bool = False) -> str:
+    """Plain-words description of an annotation.
+
+    Args:
+        tp: The annotation.
+        meta: Constraints and validators of the field holding it.
+        short: Name quantities by dimension only (``length``), for tables with a unit column;
+            otherwise say how to write them (``length in m: a number (SI) or ...``).
+    """
     inner, inner_meta = _strip(tp)
     meta = [*meta, *inner_meta]
     dimension = _quantity_dimension(meta)
     if dimension is not None:
         unit, example = DIMENSIONS[dimension][1], DIMENSIONS[dimension][2]
-        text = f"{dimension} in {unit}: a number (SI) or a string with units like '{example}'"
+        text = (dimension.replace("_", " ") if short else
+                f"{dimension} in {unit}: a number (SI) or a string with units like '{example}'")
     elif typing.get_origin(inner) in (typing.Union, types.UnionType):
-        names = [_type_name(m) for m in typing.get_args(inner)]
+        names = [_type_name(m, short=short) for m in typing.get_args(inner)]
         models = [m for m in _members(inner) if _is_model(_strip(m)[0])]
         key = _discriminator([_strip(m)[0] for m in models])
         if key is not None:
@@ -355,10 +366,10 @@ def _type_name(tp: Any, meta: Iterable[Any] = ()) -> str:
         text = "a mapping with keys " + ", ".join(inner.model_fields)
     elif typing.get_origin(inner) in (dict, Mapping):
         args = typing.get_args(inner)
-        text = "a mapping" + (f" of name -> {_type_name(args[1])}" if args else "")
+        text = "a mapping" + (f" of name -> {_type_name(args[1], short=short)}" if args else "")
     elif typing.get_origin(inner) in (list, tuple, set, Sequence):
         args = typing.get_args(inner)
-        text = "a list" + (f" of {_type_name(args[0])}" if args else "")
+        text = "a list" + (f" of {_type_name(args[0], short=short)}" if args else "")
     else:
         text = {float: "a number", int: "an integer", str: "a string", bool: "true or false",
                 type(None): "null", Any: "any value"}.get(inner, getattr(inner, "__name__",
@@ -788,8 +799,8 @@ def _rows(model: type[BaseModel], prefix: str, when: str = "",
         key = f"{prefix}{name}"
         meta = list(info.metadata)
         description = " ".join((info.description or "").split())
-        yield (f"`{key}`", _type_name(info.annotation, meta), _unit_text(info.annotation, meta),
-               _default_text(info), f"{when}{description}")
+        yield (f"`{key}`", _type_name(info.annotation, meta, short=True),
+               _unit_text(info.annotation, meta), _default_text(info), f"{when}{description}")
         yield from _nested_rows(info.annotation, key, when, seen)
 
 

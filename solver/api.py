@@ -1,0 +1,176 @@
+"""Python API: run a configuration, or only mesh it (what ``lidep run`` / ``lidep mesh`` call).
+
+Example (a notebook, serial)::
+
+    import solver.api
+    run_dir = solver.api.run("configs/default.yaml", "results", overwrite=True)
+
+Sequence per run (docs/architecture.md): validate the config; open the run directory; for each
+case build (or load from the cache) the mesh, assemble the :class:`~solver.problem.Simulation`,
+write fields and metrics at every output time; then write ``metrics.json`` and the report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mpi4py import MPI
+
+from solver.config import CaseConfig, RunConfig, load_config, resolved_cases, resolved_tree
+from solver.logging_utils import PACKAGE_LOGGER, Progress, progress
+from solver.rundir import RunDirectory
+
+__all__ = ["Pipeline", "Progress", "default_pipeline", "mesh", "progress", "run"]
+
+ConfigSource = RunConfig | str | Path | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The components a run is made of (replaceable, e.g. by small fakes in tests).
+
+    Attributes:
+        build_mesh: ``(geometry, comm, cache_dir) -> MeshBundle``.
+        simulation: ``(bundle, case, comm, logger) -> object`` whose ``run()`` yields
+            :class:`~solver.results.Snapshot` objects.
+        field_writer: ``(bundle, case_dir, output_config, comm) -> writer``, a context manager
+            with ``write(snapshot)``.
+        case_metrics: ``(bundle, output_config, comm) -> metrics``, called with each snapshot.
+        write_metrics: ``(run_dir, {case: metrics}, comm, run_name=..., description=...)``.
+        build_report: ``(run_dir) -> Any``, from the files of the run directory only.
+    """
+
+    build_mesh: Callable[..., Any]
+    simulation: Callable[..., Any]
+    field_writer: Callable[..., Any]
+    case_metrics: Callable[..., Any]
+    write_metrics: Callable[..., Any]
+    build_report: Callable[..., Any]
+
+
+def default_pipeline() -> Pipeline:
+    """The real components (imported here: Gmsh, pyvista and the solver load only for runs)."""
+    from solver.geometry import build_mesh
+    from solver.io import FieldWriter, write_metrics
+    from solver.postprocess import CaseMetrics
+    from solver.problem import Simulation
+    from solver.report import build_report
+
+    return Pipeline(build_mesh, Simulation, FieldWriter, CaseMetrics, write_metrics, build_report)
+
+
+def _load(config: ConfigSource, overrides: Iterable[str]) -> RunConfig:
+    if isinstance(config, RunConfig):
+        overrides = list(overrides)
+        return load_config(config.model_dump(mode="json"), overrides) if overrides else config
+    return load_config(config, overrides)
+
+
+def mesh(config: ConfigSource, *, overrides: Iterable[str] = (), comm: MPI.Comm | None = None,
+         mesh_cache: str | Path = Path("meshes"), pipeline: Pipeline | None = None
+         ) -> dict[str, Any]:
+    """Build (or load from the cache) the mesh of every case.
+
+    Args:
+        config: A run config, a YAML path or a raw tree.
+        overrides: ``KEY=VALUE`` strings (as ``--set``).
+        comm: Communicator (default ``MPI.COMM_SELF``: a serial notebook; pass
+            ``MPI.COMM_WORLD`` under mpiexec).
+        mesh_cache: Mesh cache directory.
+        pipeline: Components (default :func:`default_pipeline`).
+
+    Returns:
+        Case name -> :class:`~solver.geometry.bundle.MeshBundle`.
+
+    Raises:
+        ConfigError: The configuration is invalid.
+    """
+    comm = MPI.COMM_SELF if comm is None else comm
+    cases = resolved_cases(_load(config, overrides))
+    pipeline = pipeline or default_pipeline()
+    return {name: pipeline.build_mesh(case.geometry, comm, Path(mesh_cache))
+            for name, case in cases.items()}
+
+
+def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
+        overrides: Iterable[str] = (), overwrite: bool = False, comm: MPI.Comm | None = None,
+        mesh_cache: str | Path = Path("meshes"), pipeline: Pipeline | None = None,
+        command_line: Iterable[str] | None = None) -> Path:
+    """Run every case of a configuration into ``<output_root>/<name>``.
+
+    Args:
+        config: A run config, a YAML path or a raw tree.
+        output_root: Directory holding run directories.
+        overrides: ``KEY=VALUE`` strings (as ``--set``).
+        overwrite: Replace an existing run directory of the same name (on success only).
+        comm: Communicator (default ``MPI.COMM_SELF``: a serial notebook; pass
+            ``MPI.COMM_WORLD`` under mpiexec).
+        mesh_cache: Mesh cache directory.
+        pipeline: Components (default :func:`default_pipeline`).
+        command_line: Recorded in the manifest (default ``sys.argv``).
+
+    Returns:
+        The run directory.
+
+    Raises:
+        ConfigError: The configuration is invalid (nothing is written).
+        RunDirectoryExistsError: The run directory exists and ``overwrite`` is False.
+        Exception: Whatever failed during the run; the partial directory is kept as
+            ``<name>.failed-<timestamp>`` (named in the exception's notes).
+    """
+    comm = MPI.COMM_SELF if comm is None else comm
+    run_config = _load(config, overrides)
+    cases = resolved_cases(run_config)
+    pipeline = pipeline or default_pipeline()
+    logger = logging.getLogger(f"{PACKAGE_LOGGER}.run")
+    with RunDirectory(output_root, run_config.name, comm, overwrite=overwrite,
+                      command_line=None if command_line is None else list(command_line)) as rd:
+        logger.info("run '%s' (%d case(s): %s) on %d rank(s) in %s", run_config.name,
+                    len(cases), ", ".join(cases), comm.size, rd.path)
+        rd.write_text("config.resolved.yaml",
+                      yaml.safe_dump(resolved_tree(run_config), sort_keys=False))
+        metrics = {name: _run_case(name, case, rd, pipeline, comm, Path(mesh_cache), logger)
+                   for name, case in cases.items()}
+        with rd.phase("metrics"):
+            pipeline.write_metrics(rd.path, metrics, comm, run_name=run_config.name,
+                                   description=run_config.description)
+        if any(case.output.report for case in cases.values()):
+            with rd.phase("report"):
+                pipeline.build_report(rd.path)
+    logger.info("run '%s' finished: %s", run_config.name, rd.path)
+    return rd.path
+
+
+def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
+              comm: MPI.Comm, mesh_cache: Path, logger: logging.Logger) -> Any:
+    """Mesh, solve and write one case; returns its metrics accumulator."""
+    with rd.phase(f"{name}/mesh"):
+        bundle = pipeline.build_mesh(case.geometry, comm, mesh_cache)
+    rd.record_mesh(name, bundle.stats, bundle.key)
+    logger.info("case '%s': mesh %s with %d cells, h_min = %.3g m", name, bundle.key,
+                bundle.stats.num_cells, bundle.stats.h_min)
+    with rd.phase(f"{name}/setup"):
+        simulation = pipeline.simulation(bundle, case, comm, logger.getChild(name))
+        metrics = pipeline.case_metrics(bundle, case.output, comm)
+    transient = case.time.mode == "transient"
+    with (pipeline.field_writer(bundle, rd.path / name, case.output, comm) as writer,
+          progress(case.time.t_end if transient else 1.0, comm, name) as bar):
+        snapshots = iter(simulation.run())
+        while True:
+            with rd.phase(f"{name}/solve"):
+                snapshot = next(snapshots, None)
+            if snapshot is None:
+                break
+            with rd.phase(f"{name}/output"):
+                writer.write(snapshot)
+                metrics(snapshot)
+            bar.update(snapshot.t if transient else 1.0)
+            for event in snapshot.events:
+                logger.info("case '%s', t = %.4g s: %s", name, snapshot.t, event)
+    return metrics
+

@@ -1,0 +1,268 @@
+"""``lidep`` command line: a thin layer over :mod:`solver.api`.
+
+Exit codes: 0 success; 2 invalid configuration or usage (the message names the key path,
+the value and what is allowed); 1 a failure while running (the message says what failed and
+where the partial run directory is kept). Tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mpi4py import MPI
+
+from solver import __version__
+from solver.config import (
+    ConfigError,
+    RunConfig,
+    load_config,
+    markdown_reference,
+    resolved_cases,
+    resolved_tree,
+)
+from solver.logging_utils import PACKAGE_LOGGER, configure_console
+from solver.rundir import RunDirectoryExistsError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument parser whose usage errors exit with :data:`EXIT_USAGE`."""
+
+    def error(self, message: str) -> None:  # noqa: D102  (argparse API)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lidep", description="Li deposition at Li | interphase | electrolyte "
+                     "interfaces: finite-element simulation from a YAML config.")
+    parser.add_argument("--version", action="version", version=f"lidep {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("config", type=Path, help="YAML run file")
+        command.add_argument("--set", dest="overrides", action="append", default=[],
+                             metavar="KEY=VALUE",
+                             help="override a key, e.g. --set geometry.domain.length=20um "
+                             "(repeatable)")
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+        return command
+
+    run = with_config("run", "run every case of CONFIG into OUTPUT/<name>")
+    run.add_argument("-o", "--output", type=Path, default=Path("results"),
+                     help="output root directory (default: results)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing run directory of the same name")
+    run.add_argument("--mesh-cache", type=Path, default=Path("meshes"),
+                     help="mesh cache directory (default: meshes)")
+    mesh = with_config("mesh", "build (or load from the cache) the mesh of every case and "
+                       "print its statistics")
+    mesh.add_argument("--mesh-cache", type=Path, default=Path("meshes"),
+                      help="mesh cache directory (default: meshes)")
+    validate = with_config("validate", "check CONFIG and print a summary of its cases")
+    validate.add_argument("--print", dest="print_resolved", action="store_true",
+                          help="print every resolved case (all defaults, SI units) as YAML")
+
+    schema = sub.add_parser("schema", help="print the JSON schema of a run file")
+    schema.add_argument("--markdown", action="store_true",
+                        help="print the configuration reference (docs/config.md) instead")
+    schema.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+
+    report = sub.add_parser("report", help="rebuild the report of a finished run")
+    report.add_argument("run_dir", type=Path, help="run directory")
+    report.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+
+    compare = sub.add_parser("compare", help="compare the cases of several finished runs")
+    compare.add_argument("run_dirs", type=Path, nargs="+", help="run directories")
+    compare.add_argument("-o", "--output", type=Path, default=Path("results/comparison"),
+                         help="directory for the comparison (default: results/comparison)")
+    compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.api import run
+
+    run_dir = run(args.config, args.output, overrides=args.overrides,
+                  overwrite=args.overwrite, comm=comm, mesh_cache=args.mesh_cache)
+    _say(comm, f"results: {run_dir}")
+    return EXIT_OK
+
+
+def _cmd_mesh(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.api import mesh
+
+    bundles = mesh(args.config, overrides=args.overrides, comm=comm,
+                   mesh_cache=args.mesh_cache)
+    for name, bundle in bundles.items():
+        _say(comm, _mesh_report(name, bundle))
+    return EXIT_OK
+
+
+def _mesh_report(name: str, bundle: Any) -> str:
+    """Text block with a case's mesh statistics (lengths in m, measures in m^d)."""
+    s = bundle.stats
+    lines = [
+        f"case '{name}': mesh {bundle.key} ({bundle.coordinates})",
+        f"  cells {s.num_cells}, vertices {s.num_vertices}",
+        f"  min quality {s.min_quality:.3g}, smallest element {s.h_min:.3g} m, "
+        f"largest {s.h_max:.3g} m",
+    ]
+    lines += [f"  region   {region:<24} {measure:.6g}"
+              for region, measure in s.region_measures.items()]
+    lines += [f"  boundary {boundary:<24} {measure:.6g}"
+              for boundary, measure in s.boundary_measures.items()]
+    return "\n".join(lines)
+
+
+_ABSENT = "(absent)"
+
+
+def _differences(trees: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Key paths where the resolved cases differ, each with every case's value there."""
+    if all(isinstance(t, dict) for t in trees.values()):
+        keys = list(dict.fromkeys(k for t in trees.values() for k in t))
+        return [d for k in keys for d in _differences(
+            {name: t.get(k, _ABSENT) for name, t in trees.items()}, f"{prefix}{k}.")]
+    if len({json.dumps(t, sort_keys=True) for t in trees.values()}) == 1:
+        return []
+    return [(prefix[:-1], trees)]
+
+
+def _compact(value: Any) -> str:
+    """Short text of a value; floats with 6 significant digits."""
+    if value is _ABSENT:
+        return value
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_compact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _validate_summary(path: Path, run: RunConfig) -> str:
+    cases = resolved_tree(run)["cases"]
+    lines = [f"{path}: valid run '{run.name}' with {len(cases)} case(s): {', '.join(cases)}"]
+    if run.description:
+        lines.append(f"  {run.description}")
+    differing = _differences(cases) if len(cases) > 1 else []
+    if differing:
+        lines.append("keys that differ between cases (SI units):")
+        for key, values in differing:
+            lines.append(f"  {key}")
+            lines += [f"    {name}: {_compact(value)}" for name, value in values.items()]
+    lines.append("(lidep validate --print shows every resolved key)")
+    return "\n".join(lines)
+
+
+def _cmd_validate(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    import yaml
+
+    run = load_config(args.config, args.overrides)
+    resolved_cases(run)
+    text = (yaml.safe_dump(resolved_tree(run), sort_keys=False) if args.print_resolved
+            else _validate_summary(args.config, run))
+    _say(comm, text)
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    text = (markdown_reference() if args.markdown
+            else json.dumps(RunConfig.model_json_schema(), indent=2))
+    _say(comm, text.rstrip("\n"))
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.report import build_report
+
+    if comm.rank == 0:
+        _say(comm, f"report: {build_report(args.run_dir)}")
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.report import compare_runs
+
+    if comm.rank == 0:
+        _say(comm, f"comparison: {compare_runs(args.run_dirs, args.output)}")
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, MPI.Comm], int]] = {
+    "run": _cmd_run, "mesh": _cmd_mesh, "validate": _cmd_validate, "schema": _cmd_schema,
+    "report": _cmd_report, "compare": _cmd_compare,
+}
+
+
+def _say(comm: MPI.Comm, text: str) -> None:
+    if comm.rank == 0:
+        print(text, flush=True)
+
+
+def _error(comm: MPI.Comm, headline: str, text: str) -> None:
+    if comm.rank == 0:
+        print(f"{headline}\n{text}" if headline else text, file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int:
+    """Entry point of the ``lidep`` console script.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+        comm: Communicator (default ``MPI.COMM_WORLD``: every rank started by mpiexec).
+
+    Returns:
+        The exit code (see the module docstring).
+    """
+    comm = MPI.COMM_WORLD if comm is None else comm
+    args = _parser().parse_args(argv)
+    handler = configure_console(comm, logging.DEBUG if args.debug else logging.INFO)
+    try:
+        return _COMMANDS[args.command](args, comm)
+    except ConfigError as err:
+        if args.debug:
+            raise
+        _error(comm, "error: invalid configuration", str(err))
+        return EXIT_USAGE
+    except RunDirectoryExistsError as err:
+        if args.debug:
+            raise
+        _error(comm, "", f"error: {err}")
+        return EXIT_USAGE
+    except Exception as err:  # noqa: BLE001  (any failure: one message, exit code 1)
+        if args.debug:
+            raise
+        notes = "".join(f"\n{note}" for note in getattr(err, "__notes__", []))
+        _error(comm, "", f"error: {args.command} failed: {type(err).__name__}: {err}{notes}"
+               "\n(run again with --debug for the traceback)")
+        return EXIT_FAILURE
+    finally:
+        logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
