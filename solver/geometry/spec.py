@@ -314,7 +314,7 @@ class UniformLayer(StrictModel):
         pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
         description="Region name; the physics section gives its material under this name.",
     )
-    thickness: Annotated[Length, Field(ge=1e-9)] = Field(
+    thickness: Annotated[Length, Field(ge=0.999e-9)] = Field(
         description="Thickness normal to the Li surface, m (from 1 nm)."
     )
 
@@ -342,7 +342,7 @@ class MosaicLayer(StrictModel):
     """
 
     kind: Literal["mosaic"] = Field(description="Mosaic (Voronoi-grain) layer.")
-    thickness: Annotated[Length, Field(ge=1e-9)] = Field(
+    thickness: Annotated[Length, Field(ge=0.999e-9)] = Field(
         description="Thickness normal to the Li surface, m (from 1 nm)."
     )
     grain_size: PositiveLength = Field(description="Mean grain spacing, m.")

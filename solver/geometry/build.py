@@ -1,0 +1,293 @@
+"""Mesh generation, caching and distribution: ``GeometryConfig -> MeshBundle``.
+
+The Gmsh model is built and meshed on rank 0 only. With a cache directory the mesh is written
+to ``<cache_dir>/<key>.msh`` (key = hash of the canonical geometry parameters and the builder
+version) through a temporary file and an atomic rename, so concurrent runs never read half a
+file; a cache hit skips Gmsh meshing. Rank 0 then hands the model to DOLFINx, which distributes
+the cells (ghost mode ``shared_facet``, needed for interface integrals in parallel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import dolfinx
+import numpy as np
+import ufl
+from dolfinx.io import gmsh as gmshio
+from mpi4py import MPI
+
+from solver.geometry import profiles
+from solver.geometry.bundle import MeshBundle, MeshStats
+from solver.geometry.spec import ConeProtrusion, FlatSurface, GeometryConfig
+
+__all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_report"]
+
+BUILDER_VERSION = "2d-1"
+"""Changes whenever the builders would produce a different mesh for the same parameters."""
+
+_ROOT = 0
+
+
+def cache_key(cfg: GeometryConfig) -> str:
+    """Hash of the canonical geometry parameters and the builder version (16 hex digits)."""
+    canonical = json.dumps(
+        {"geometry": cfg.model_dump(mode="json"), "builder": BUILDER_VERSION},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> None:
+    """Build the geometry of ``cfg`` in the current Gmsh model and mesh it."""
+    if cfg.dimension == 3:
+        from solver.geometry.occ3d import build_occ_3d
+
+        build_occ_3d(cfg, gmsh.model)
+    else:
+        from solver.geometry.occ2d import build_occ_2d
+
+        build_occ_2d(cfg, gmsh.model)
+    for option, value in {
+        "Mesh.MeshSizeExtendFromBoundary": 0,
+        "Mesh.MeshSizeFromPoints": 0,
+        "Mesh.MeshSizeFromCurvature": 0,
+        "General.NumThreads": 1,
+    }.items():
+        gmsh.option.setNumber(option, value)
+    gmsh.model.mesh.generate(cfg.dimension)
+    if cfg.mesh.order == 2:
+        gmsh.model.mesh.setOrder(2)
+    logger.info("gmsh: %d nodes", len(gmsh.model.mesh.getNodes()[0]))
+
+
+def _min_quality(gmsh, dim: int) -> float:
+    """Smallest SICN quality of the cells of the current Gmsh model."""
+    _, tags, _ = gmsh.model.mesh.getElements(dim)
+    all_tags = np.concatenate(tags) if tags else np.empty(0)
+    if all_tags.size == 0:
+        return math.nan
+    return float(np.min(gmsh.model.mesh.getElementQualities(all_tags, "minSICN")))
+
+
+def _atomic_write(gmsh, path: Path) -> None:
+    """Write the current Gmsh mesh to ``path`` via a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".msh", dir=path.parent)
+    os.close(fd)
+    try:
+        gmsh.write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def build_mesh(
+    cfg: GeometryConfig,
+    comm: MPI.Comm,
+    cache_dir: Path | None,
+    *,
+    logger: logging.Logger | None = None,
+) -> MeshBundle:
+    """Build (or load from the cache) and distribute the mesh of ``cfg``.
+
+    Args:
+        cfg: Validated geometry.
+        comm: Communicator of the mesh; Gmsh runs on its rank 0.
+        cache_dir: Folder of cached ``.msh`` files, or None for no caching.
+        logger: Progress messages (rank 0).
+
+    Returns:
+        The distributed mesh with named regions, boundaries, landmarks and statistics.
+    """
+    import gmsh
+
+    log = logger or logging.getLogger(__name__)
+    key = cache_key(cfg)
+    path = Path(cache_dir) / f"{key}.msh" if cache_dir is not None else None
+    quality = math.nan
+    error = None
+    started_here = False
+    if comm.rank == _ROOT:
+        started_here = not gmsh.isInitialized()
+        if started_here:
+            gmsh.initialize(interruptible=False)
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.model.add(f"lidep-{key}")
+        try:
+            if path is not None and path.exists():
+                log.info("mesh cache hit: %s", path)
+                gmsh.merge(str(path))
+            else:
+                _generate(cfg, gmsh, log)
+                if path is not None:
+                    _atomic_write(gmsh, path)
+                    log.info("mesh cached: %s", path)
+            quality = _min_quality(gmsh, cfg.dimension)
+        except Exception as err:  # re-raised on every rank below
+            error = err
+    error = comm.bcast(error, root=_ROOT)
+    if error is not None:
+        if comm.rank == _ROOT:
+            _close(gmsh, started_here)
+        raise error
+    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    try:
+        data = gmshio.model_to_mesh(
+            gmsh.model if comm.rank == _ROOT else None,
+            comm,
+            _ROOT,
+            gdim=cfg.dimension,
+            partitioner=partitioner,
+        )
+    finally:
+        if comm.rank == _ROOT:
+            _close(gmsh, started_here)
+    data.mesh.geometry.x[:] *= profiles.GMSH_LENGTH_UNIT
+    tdim = cfg.dimension
+    regions = {n: tag for n, (d, tag) in data.physical_groups.items() if d == tdim}
+    boundaries = {n: tag for n, (d, tag) in data.physical_groups.items() if d == tdim - 1}
+    quality = comm.bcast(quality, root=_ROOT)
+    bundle = MeshBundle(
+        mesh=data.mesh,
+        cell_tags=data.cell_tags,
+        facet_tags=data.facet_tags,
+        regions=regions,
+        boundaries=boundaries,
+        coordinates=cfg.coordinates,
+        landmarks=landmarks(cfg),
+        stats=MeshStats(0, 0, quality, 0.0, 0.0),
+        key=key,
+    )
+    bundle.stats = mesh_stats(bundle, quality)
+    return bundle
+
+
+def _close(gmsh, finalize: bool) -> None:
+    gmsh.model.remove()
+    if finalize:
+        gmsh.finalize()
+
+
+def mesh_stats(bundle: MeshBundle, min_quality: float) -> MeshStats:
+    """Global counts, cell sizes and region/boundary measures (allreduced on the mesh comm)."""
+    msh = bundle.mesh
+    comm = msh.comm
+    tdim = msh.topology.dim
+    cell_map = msh.topology.index_map(tdim)
+    vertex_map = msh.topology.index_map(0)
+    n_local = cell_map.size_local
+    h = msh.h(tdim, np.arange(n_local, dtype=np.int32))
+    dx = ufl.Measure("dx", domain=msh, subdomain_data=bundle.cell_tags)
+    ds = ufl.Measure("ds", domain=msh, subdomain_data=bundle.facet_tags)
+    dS = ufl.Measure("dS", domain=msh, subdomain_data=bundle.facet_tags)
+    one = dolfinx.fem.Constant(msh, dolfinx.default_scalar_type(1.0))
+
+    def integral(form) -> float:
+        local = dolfinx.fem.assemble_scalar(dolfinx.fem.form(form))
+        return float(comm.allreduce(local, op=MPI.SUM))
+
+    interior = {"interphase_electrolyte"}
+    return MeshStats(
+        num_cells=cell_map.size_global,
+        num_vertices=vertex_map.size_global,
+        min_quality=min_quality,
+        h_min=float(comm.allreduce(h.min() if h.size else np.inf, op=MPI.MIN)),
+        h_max=float(comm.allreduce(h.max() if h.size else 0.0, op=MPI.MAX)),
+        region_measures={n: integral(one * dx(t)) for n, t in bundle.regions.items()},
+        boundary_measures={
+            n: integral(one("+") * dS(t) if n in interior else one * ds(t))
+            for n, t in bundle.boundaries.items()
+        },
+    )
+
+
+def landmarks(cfg: GeometryConfig) -> dict[str, np.ndarray]:
+    """Named points on the Li surface (3-vectors, m).
+
+    ``apex``: highest point of the tallest protrusion (without protrusions: the highest point
+    of the surface, or for a flat surface the far-field point); ``far_field``: the Li-surface
+    point farthest laterally from all protrusions (without protrusions: the lowest point of a
+    curved surface, or for a flat one the contact point farthest from every void).
+    """
+    if cfg.dimension == 3:
+        return _landmarks_3d(cfg)
+    W = cfg.domain.width
+    x = np.linspace(0.0, W, 4001)
+    h = profiles.surface_function(cfg)(x)[0]
+    under_void = np.zeros_like(x, dtype=bool)
+    for v in profiles.void_features_all(cfg, 0.0):
+        under_void |= (x > v.left[0]) & (x < v.right[0])
+    if cfg.protrusions:
+        axes = [p.x + s for p in cfg.protrusions for s in _images(cfg)]
+        feet = np.zeros_like(under_void)
+        for p in cfg.protrusions:
+            for s in _images(cfg):
+                feet |= np.abs(x - p.x - s) < p.base_half_width()
+        score = np.min(np.abs(x[:, None] - np.array(axes)[None, :]), axis=1)
+        score[feet | under_void] = -np.inf
+    elif not isinstance(cfg.surface, FlatSurface):
+        score = np.where(under_void, -np.inf, -h)
+    elif under_void.any():
+        edges = np.array([e for v in profiles.void_features_all(cfg, 0.0) for e in (v.left[0], v.right[0])])
+        score = np.where(under_void, -np.inf, np.min(np.abs(x[:, None] - edges[None, :]), axis=1))
+    else:
+        score = -np.abs(x - 0.5 * W)
+    i = int(np.argmax(score))
+    far = np.array([x[i], h[i], 0.0])
+    if cfg.protrusions:
+        tallest = max(cfg.protrusions, key=lambda p: p.top())
+        apex = np.array([tallest.x, tallest.top(), 0.0])
+    elif not isinstance(cfg.surface, FlatSurface):
+        j = int(np.argmax(h))
+        apex = np.array([x[j], h[j], 0.0])
+    else:
+        apex = far.copy()
+    return {"apex": apex, "far_field": far}
+
+
+def _images(cfg: GeometryConfig) -> tuple[float, ...]:
+    W = cfg.domain.width
+    return (-W, 0.0, W) if cfg.domain.lateral == "periodic" else (0.0,)
+
+
+def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
+    """3D landmarks for protrusion geometries on the flat base plane (z up)."""
+    W, D = cfg.domain.width, cfg.depth()
+    if cfg.protrusions:
+        tallest = max(cfg.protrusions, key=lambda p: p.top())
+        apex = np.array([tallest.x, tallest.y, tallest.top()])
+        corners = [(0.0, 0.0), (W, 0.0), (0.0, D), (W, D)]
+        far = max(corners, key=lambda c: min(math.hypot(c[0] - p.x, c[1] - p.y) for p in cfg.protrusions))
+        return {"apex": apex, "far_field": np.array([far[0], far[1], 0.0])}
+    centre = np.array([0.5 * W, 0.5 * D, 0.0])
+    return {"apex": centre, "far_field": centre.copy()}
+
+
+def mesh_report(bundle: MeshBundle) -> str:
+    """Human-readable summary: cell count, quality, element sizes, region and boundary measures."""
+    s = bundle.stats
+    dim = bundle.mesh.topology.dim
+    unit = "m^2" if dim == 2 else "m^3"
+    lines = [
+        f"mesh {bundle.key} ({bundle.coordinates}, {dim}D, geometry degree "
+        f"{bundle.mesh.geometry.cmap.degree})",
+        f"  cells {s.num_cells}, vertices {s.num_vertices}",
+        f"  min quality (SICN) {s.min_quality:.3f}",
+        f"  smallest element {s.h_min:.3e} m, largest {s.h_max:.3e} m",
+        "  regions:",
+        *(f"    {n:<24s} {v:.6e} {unit}" for n, v in s.region_measures.items()),
+        "  boundaries:",
+        *(f"    {n:<24s} {v:.6e} {'m' if dim == 2 else 'm^2'}" for n, v in s.boundary_measures.items()),
+        "  landmarks:",
+        *(f"    {n:<24s} {np.array2string(p, precision=4)}" for n, p in bundle.landmarks.items()),
+    ]
+    return "\n".join(lines)
