@@ -11,6 +11,9 @@ merging into it). A file without ``cases`` has one case, ``main``::
       bare: {physics: {...}}
       lif_rich: {physics: {...}}
 
+``null`` in a case removes the key from the base (its default applies), e.g.
+``physics: {interphase: {sei: null}}``.
+
 Every problem found is reported at once as a :class:`ConfigError`, one line per problem::
 
     <key path>: <what is wrong> (got <value>); allowed: <what is allowed>
@@ -49,8 +52,10 @@ __all__ = [
     "RunConfig",
     "SafeName",
     "apply_overrides",
+    "deep_merge",
     "load_config",
     "markdown_reference",
+    "merge_patch",
     "read_yaml",
     "resolved_cases",
     "resolved_tree",
@@ -139,8 +144,9 @@ class RunConfig(StrictModel):
     cases: dict[SafeName, dict[str, Any]] = Field(
         default_factory=dict,
         description="Case name -> partial case (any keys of 'base') deep-merged onto 'base': "
-        "mappings merge, lists and values replace. Empty: one case named 'main' equal to "
-        "'base'. Case names follow the rules of 'name'.",
+        "mappings merge, lists and values replace, null removes a key of 'base' (its default "
+        "applies). Empty: one case named 'main' equal to 'base'. Case names follow the rules "
+        "of 'name'.",
     )
 
 
@@ -650,21 +656,41 @@ def _models(model: type[BaseModel], seen: set[type] | None = None) -> list[type[
     return found
 
 
-def deep_merge(base: Any, override: Any) -> Any:
-    """Merge ``override`` onto ``base``: mappings merge key by key, everything else replaces.
+def _variant_changes(base: dict[str, Any], override: dict[str, Any]) -> bool:
+    """Whether ``override`` selects another union member than ``base`` (e.g. another shape)."""
+    return any(key in base and key in override and base[key] != override[key]
+               for key in _discriminator_keys())
 
-    A mapping whose discriminator key (e.g. ``shape``) differs from the base's replaces the
-    base mapping: the keys of another variant would not belong to it.
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Merge a case's ``override`` onto ``base`` (JSON merge patch, RFC 7386).
+
+    Mappings merge key by key, a ``null`` value removes the key (so its default applies),
+    everything else replaces. A mapping that selects another variant than the base's (its
+    ``shape``, ``kind`` or ``type`` differs) replaces the base mapping: the other variant's keys
+    would not belong to it.
     """
-    if not (isinstance(base, dict) and isinstance(override, dict)):
+    if not (isinstance(base, dict) and isinstance(override, dict)) or _variant_changes(
+            base, override):
         return copy.deepcopy(override)
-    for key in _discriminator_keys():
-        if key in base and key in override and base[key] != override[key]:
-            return copy.deepcopy(override)
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
     return merged
+
+
+def merge_patch(base: Any, target: Any) -> Any:
+    """The override that :func:`deep_merge` turns ``base`` into ``target`` with."""
+    if not (isinstance(base, dict) and isinstance(target, dict)) or _variant_changes(
+            base, target):
+        return copy.deepcopy(target)
+    patch = {key: merge_patch(base[key], value) if key in base else copy.deepcopy(value)
+             for key, value in target.items() if key not in base or base[key] != value}
+    patch.update({key: None for key in base if key not in target})
+    return patch
 
 
 # --------------------------------------------------------------------------------------------
@@ -750,17 +776,16 @@ def resolved_cases(run: RunConfig) -> dict[str, CaseConfig]:
 
 
 def resolved_tree(run: RunConfig) -> dict[str, Any]:
-    """The run with every case resolved: all defaults filled in, numbers in SI units.
+    """The run with all defaults filled in and every number in SI units.
 
-    This is what ``config.resolved.yaml`` holds; :func:`load_config` accepts it back (each
-    resolved case becomes a case over an empty base).
+    This is what ``config.resolved.yaml`` holds: ``base`` complete, and for each case only
+    what it changes (a merge patch onto ``base``). :func:`load_config` reads it back to the
+    same cases.
     """
-    return {
-        "name": run.name,
-        "description": run.description,
-        "cases": {name: case.model_dump(mode="json")
-                  for name, case in resolved_cases(run).items()},
-    }
+    base = run.base.model_dump(mode="json")
+    cases = {name: merge_patch(base, case.model_dump(mode="json"))
+             for name, case in resolved_cases(run).items()} if run.cases else {}
+    return {"name": run.name, "description": run.description, "base": base, "cases": cases}
 
 
 # --------------------------------------------------------------------------------------------
@@ -843,8 +868,9 @@ def markdown_reference() -> str:
         "Any key can be overridden with `--set KEY=VALUE` (e.g.",
         "`--set geometry.protrusion.height=2um`): keys under a case section set the base and",
         "every case that sets that key itself. `cases` holds partial cases deep-merged onto",
-        "`base` (mappings merge, lists and values replace; a mapping whose selector key such as",
-        "`shape` changes replaces the base's). Keys written `a.<name>.b` are mappings keyed by",
+        "`base` (mappings merge, lists and values replace, `null` removes a key of the base; a",
+        "mapping whose selector key such as `shape` changes replaces the base's). Keys written",
+        "`a.<name>.b` are mappings keyed by",
         "a name of your choice; `a[i].b` are list entries; *(key = 'value')* marks keys that",
         "exist only for that variant.",
         "",

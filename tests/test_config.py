@@ -1,0 +1,349 @@
+"""Run configuration: loading, units, --set overrides, case merging and error messages.
+
+Every rejection test checks the message line names the key path, the offending value and what
+is allowed, so a message that loses one of them fails.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import yaml
+
+import solver  # noqa: F401  (MPI import order)
+from solver.config import (
+    ConfigError,
+    apply_overrides,
+    deep_merge,
+    load_config,
+    markdown_reference,
+    merge_patch,
+    read_yaml,
+    resolved_cases,
+    resolved_tree,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "configs" / "examples").glob("*.yaml"))
+
+
+@pytest.fixture
+def raw() -> dict:
+    """A small valid run tree (single-ion electrolyte, one 20 nm layer named 'sei')."""
+    return {
+        "name": "unit",
+        "base": {
+            "geometry": {"domain": {"width": "2 um", "length": "10 um"},
+                         "layers": [{"name": "sei", "thickness": "20 nm"}]},
+            "physics": {"electrolyte": {"type": "single_ion", "conductivity": "1e-4 S/cm"},
+                        "interphase": {"sei": {"conductivity": "1e-6 S/cm"}},
+                        "control": {"mode": "galvanostatic", "current_density": "0.5 mA/cm^2"}},
+        },
+    }
+
+
+def problems(source, overrides=()) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(source, overrides)
+    return info.value.problems
+
+
+def only(lines: list[str]) -> str:
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+# -- valid configs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_configs_validate(path):
+    run = load_config(path)
+    assert resolved_cases(run)
+
+
+def test_units_converted_to_si(raw):
+    case = resolved_cases(load_config(raw))["main"]
+    # exact conversions: 2 um, 10 um, 20 nm, 1e-4 S/cm = 1e-2 S/m, 0.5 mA/cm^2 = 5 A/m^2
+    assert case.geometry.domain.width == pytest.approx(2e-6, rel=1e-12)
+    assert case.geometry.domain.length == pytest.approx(10e-6, rel=1e-12)
+    assert case.geometry.layers[0].thickness == pytest.approx(20e-9, rel=1e-12)
+    assert case.physics.electrolyte.conductivity == pytest.approx(1e-2, rel=1e-12)
+    assert case.physics.interphase["sei"].conductivity == pytest.approx(1e-4, rel=1e-12)
+    assert case.physics.control.current_density == pytest.approx(5.0, rel=1e-12)
+
+
+def test_yaml_exponent_without_dot_is_a_number(tmp_path, raw):
+    # PyYAML (YAML 1.1) reads 2e-6 as a string; the loader reads it as the number it means.
+    text = yaml.safe_dump(raw).replace("2 um", "2e-6")
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    assert read_yaml(path)["base"]["geometry"]["domain"]["width"] == 2e-6
+    assert resolved_cases(load_config(path))["main"].geometry.domain.width == 2e-6
+
+
+def test_no_cases_gives_main(raw):
+    assert list(resolved_cases(load_config(raw))) == ["main"]
+
+
+def test_resolved_tree_round_trips(raw):
+    raw["cases"] = {"a": {}, "b": {"geometry": {"domain": {"length": "20 um"}, "layers": []},
+                                   "physics": {"interphase": {"sei": None}}}}
+    run = load_config(raw)
+    tree = resolved_tree(run)
+    assert tree["base"]["geometry"]["domain"]["length"] == pytest.approx(1e-5, rel=1e-12)
+    assert tree["base"]["numerics"]["degree"] == 2  # defaults filled in
+    assert tree["cases"]["a"] == {}
+    assert tree["cases"]["b"]["physics"] == {"interphase": {"sei": None}}
+    again = resolved_cases(load_config(tree))
+    assert list(again) == ["a", "b"]
+    for name, case in resolved_cases(run).items():
+        assert again[name] == case
+    assert yaml.safe_load(yaml.safe_dump(tree)) == tree  # plain YAML, no Python tags
+
+
+# -- --set overrides ----------------------------------------------------------------------------
+
+
+def test_set_parses_yaml_scalars(raw):
+    tree = apply_overrides(raw, ["geometry.domain.length=20um", "numerics.degree=1",
+                                 "output.figure_times=[1, 2.5]", "description=hello world"])
+    assert tree["base"]["geometry"]["domain"]["length"] == "20um"  # a string with units
+    assert tree["base"]["numerics"]["degree"] == 1  # an int
+    assert tree["base"]["output"]["figure_times"] == [1, 2.5]  # a list
+    assert tree["description"] == "hello world"
+    assert raw["base"]["geometry"]["domain"]["length"] == "10 um"  # input not modified
+    case = resolved_cases(load_config(raw, ["geometry.domain.length=20um"]))["main"]
+    assert case.geometry.domain.length == pytest.approx(20e-6, rel=1e-12)
+
+
+def test_set_list_index(raw):
+    case = resolved_cases(load_config(raw, ["geometry.layers.0.thickness=5 nm"]))["main"]
+    assert case.geometry.layers[0].thickness == pytest.approx(5e-9, rel=1e-12)
+    line = only(problems(raw, ["geometry.layers.3.thickness=5 nm"]))
+    assert line.startswith("geometry.layers.3: --set indexes past the end")
+
+
+def test_set_section_key_wins_over_cases(raw):
+    raw["cases"] = {"short": {"geometry": {"domain": {"length": "5 um"}}}, "plain": {}}
+    cases = resolved_cases(load_config(raw, ["geometry.domain.length=30 um"]))
+    assert cases["short"].geometry.domain.length == pytest.approx(30e-6, rel=1e-12)
+    assert cases["plain"].geometry.domain.length == pytest.approx(30e-6, rel=1e-12)
+    one = resolved_cases(load_config(raw, ["cases.short.geometry.domain.length=7 um"]))
+    assert one["short"].geometry.domain.length == pytest.approx(7e-6, rel=1e-12)
+    assert one["plain"].geometry.domain.length == pytest.approx(10e-6, rel=1e-12)
+
+
+def test_set_unknown_path_is_named(raw):
+    line = only(problems(raw, ["geometry.domain.widht=3um"]))
+    assert line.startswith("geometry.domain.widht: --set names an unknown key 'widht'")
+    assert "did you mean 'width'?" in line
+    assert "(got geometry.domain.widht=3um)" in line
+    assert "allowed: width, depth, length, lateral" in line
+    assert only(problems(raw, ["nmae=x"])).startswith("nmae: --set names an unknown key")
+    assert only(problems(raw, ["cases.a.geometry.foo=1"])).startswith("cases.a.geometry.foo:")
+
+
+def test_set_malformed(raw):
+    assert "not of the form KEY=VALUE" in only(problems(raw, ["geometry.domain.width"]))
+    assert "invalid YAML" in only(problems(raw, ["geometry.domain.width=[1,"]))
+
+
+# -- cases --------------------------------------------------------------------------------------
+
+
+def test_merge_patch_inverts_deep_merge():
+    base = {"a": {"b": 1, "c": [1, 2], "d": {"e": 1}}, "p": {"shape": "spherical", "radius": 1}}
+    target = {"a": {"b": 2, "c": [1, 2]}, "p": {"shape": "cone", "height": 2}, "n": 3}
+    patch = merge_patch(base, target)
+    assert patch == {"a": {"b": 2, "d": None}, "p": {"shape": "cone", "height": 2}, "n": 3}
+    assert deep_merge(base, patch) == target
+
+
+def test_deep_merge_rules():
+    base = {"a": {"b": 1, "c": [1, 2]}, "p": {"shape": "spherical", "radius": 1.0}}
+    over = {"a": {"c": [3]}, "p": {"shape": "cone", "height": 2.0}}
+    merged = deep_merge(base, over)
+    assert merged["a"] == {"b": 1, "c": [3]}  # mappings merge, lists replace
+    assert merged["p"] == {"shape": "cone", "height": 2.0}  # another variant replaces
+    assert deep_merge(base, {"p": {"radius": 3.0}})["p"] == {"shape": "spherical", "radius": 3.0}
+    assert deep_merge(base, {"a": {"b": None}})["a"] == {"c": [1, 2]}  # null removes
+    assert base["a"]["c"] == [1, 2]  # inputs untouched
+
+
+def test_multi_case_merge(raw):
+    raw["base"]["geometry"]["layers"] = []
+    raw["base"]["physics"]["interphase"] = {}
+    raw["cases"] = {
+        "bare": {},
+        "thick": {"geometry": {"layers": [{"name": "sei", "thickness": "50 nm"}]},
+                  "physics": {"interphase": {"sei": {"conductivity": 1e-4}}}},
+    }
+    cases = resolved_cases(load_config(raw))
+    assert list(cases) == ["bare", "thick"]
+    assert cases["bare"].geometry.region_names() == []
+    assert cases["thick"].geometry.layers[0].thickness == pytest.approx(50e-9, rel=1e-12)
+    assert cases["thick"].physics.interphase["sei"].conductivity == 1e-4
+    # keys the cases do not set come from the base
+    assert cases["bare"].physics.electrolyte == cases["thick"].physics.electrolyte
+    assert cases["thick"].geometry.domain.width == pytest.approx(2e-6, rel=1e-12)
+
+
+def test_case_removing_a_layer_keeps_the_base_material(raw):
+    # lists replace, mappings merge: dropping the layer leaves the base's 'sei' material
+    raw["cases"] = {"bare": {"geometry": {"layers": []}}}
+    line = only(problems(raw))
+    assert line.startswith("cases.bare.physics.interphase.sei: material for a region")
+    raw["cases"]["bare"]["physics"] = {"interphase": {"sei": None}}  # null removes it
+    assert resolved_cases(load_config(raw))["bare"].physics.interphase == {}
+
+
+def test_case_errors_point_at_the_case(raw):
+    raw["cases"] = {"good": {}, "bad": {"geometry": {"domain": {"length": "-1 um"}}}}
+    line = only(problems(raw))
+    assert line.startswith("cases.bad.geometry.domain.length: Input should be greater than 0")
+    assert "(got '-1 um')" in line
+
+
+# -- rejections: one line naming key path, value and what is allowed ------------------------------
+
+
+def test_typo_key_suggests_the_closest(raw):
+    raw["base"]["geometry"]["domian"] = raw["base"]["geometry"].pop("domain")
+    line = only(problems(raw))
+    assert line.startswith("base.geometry.domian: unknown key (did you mean 'domain'?)")
+    assert "(got {" in line
+    assert "allowed: " in line and "domain" in line.split("allowed: ")[1]
+
+
+def test_wrong_type(raw):
+    raw["base"]["numerics"] = {"degree": "two"}
+    line = only(problems(raw))
+    assert line.startswith("base.numerics.degree: ")
+    assert "(got 'two')" in line and "allowed: 1 or 2" in line
+
+
+def test_non_physical_value(raw):
+    raw["base"]["geometry"]["domain"]["width"] = "-2 um"
+    line = only(problems(raw))
+    assert line.startswith("base.geometry.domain.width: Input should be greater than 0")
+    assert "(got '-2 um')" in line and "allowed: length in m" in line and "(> 0)" in line
+
+
+def test_wrong_dimension(raw):
+    raw["base"]["geometry"]["layers"][0]["thickness"] = "20 s"
+    line = only(problems(raw))
+    assert line.startswith("base.geometry.layers.0.thickness: '20 s' has dimension [time]")
+    assert "allowed: length in m" in line
+
+
+def test_unknown_unit(raw):
+    raw["base"]["physics"]["electrolyte"]["conductivity"] = "1e-4 S/blorp"
+    line = only(problems(raw))
+    assert line.startswith("base.physics.electrolyte.conductivity: unknown unit")
+    assert "(got '1e-4 S/blorp')" in line and "allowed: conductivity in S/m" in line
+
+
+def test_wrong_variant_tag(raw):
+    raw["base"]["physics"]["electrolyte"]["type"] = "ceramic"
+    line = only(problems(raw))
+    assert line.startswith("base.physics.electrolyte: ")
+    assert "'ceramic'" in line and "allowed: 'type' one of 'single_ion'" in line
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", "", "x y", "/abs"])
+def test_unsafe_run_name(raw, name):
+    raw["name"] = name
+    line = only(problems(raw))
+    assert line.startswith("name: ") and f"(got {name!r})" in line
+
+
+def test_unsafe_case_name(raw):
+    raw["cases"] = {"../up": {}}
+    line = only(problems(raw))
+    assert line.startswith("cases.../up: invalid name") and "allowed: a string (matching" in line
+
+
+def test_several_problems_reported_at_once(raw):
+    raw["base"]["geometry"]["domain"]["width"] = "-2 um"
+    raw["base"]["numerics"] = {"degree": 3, "bogus": 1}
+    lines = problems(raw)
+    assert len(lines) == 3
+    assert {line.split(":")[0] for line in lines} == {
+        "base.geometry.domain.width", "base.numerics.degree", "base.numerics.bogus"}
+
+
+def test_interphase_material_for_every_region(raw):
+    raw["base"]["physics"]["interphase"] = {}
+    line = only(problems(raw))
+    assert line.startswith("base.physics.interphase: no material for interphase region 'sei'")
+    assert "allowed: one material per interphase region of the geometry: ['sei']" in line
+    raw["base"]["physics"]["interphase"] = {"sei": {"conductivity": 1.0}, "lif": {
+        "conductivity": 1.0}}
+    line = only(problems(raw))
+    assert line.startswith("base.physics.interphase.lif: material for a region the geometry")
+
+
+def test_geometry_non_physical_combination(raw):
+    # a layer thicker than the whole domain: a model-level rule of the geometry owner
+    raw["base"]["geometry"]["layers"][0]["thickness"] = "20 um"
+    line = only(problems(raw))
+    assert line.startswith("base.geometry.")
+    assert "20" in line and "allowed: " in line
+
+
+# -- YAML safety and syntax -----------------------------------------------------------------------
+
+
+def test_python_tags_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.yaml"
+    path.write_text(f"name: x\nbase: !!python/object/apply:os.system ['touch {marker}']\n")
+    line = only(problems(path))
+    assert line.startswith(f"{path}:2:7: invalid YAML: could not determine a constructor")
+    assert not marker.exists()
+
+
+def test_yaml_syntax_error_gives_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nbase:\n  geometry: {domain: [}\n")
+    assert only(problems(path)).startswith(f"{path}:3:")
+
+
+def test_duplicate_keys_refused(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: x\nname: y\n")
+    line = only(problems(path))
+    assert line.startswith(f"{path}:2:1:") and "duplicate key 'name' (first at line 1)" in line
+
+
+def test_missing_file(tmp_path):
+    assert "cannot read the config file" in only(problems(tmp_path / "nope.yaml"))
+
+
+def test_config_error_pickles():
+    # errors travel between MPI ranks by pickling
+    error = pickle.loads(pickle.dumps(ConfigError(["a: x", "b: y"])))
+    assert error.problems == ["a: x", "b: y"] and str(error) == "a: x\nb: y"
+
+
+# -- reference documentation ----------------------------------------------------------------------
+
+
+def test_docs_config_md_is_generated_from_the_schema():
+    committed = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    assert committed == markdown_reference(), (
+        "docs/config.md is stale: regenerate with "
+        "`.venv/bin/lidep schema --markdown > docs/config.md`"
+    )
+
+
+def test_reference_lists_every_key_with_unit():
+    text = markdown_reference()
+    for row in ("| `name` |", "| `geometry.domain.width` | length (> 0) | m |",
+                "| `physics.interphase.<name>.conductivity` |",
+                "| `geometry.layers[i].thickness` |"):
+        assert row in text, row
+    assert text.count("| key | type | unit | default | description |") == 6
