@@ -1,0 +1,102 @@
+"""Butler–Volmer family of Li | ionic-phase rate laws in UFL.
+
+Sign convention (``docs/theory.md``): the overpotential is eta = phi_s - Phi, with phi_s the
+potential of the Li metal and Phi that of a Li reference electrode in the adjacent ionic phase;
+the anodic (stripping) current i_BV(eta) is positive for eta > 0, and the normal Faradaic
+current density into the Li, positive for plating, is j = -i_BV(eta).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import ufl
+
+from solver.transport import FARADAY, GAS_CONSTANT, arrhenius
+
+if TYPE_CHECKING:
+    from solver.model_spec import KineticsConfig
+
+__all__ = ["C_FLOOR_FRACTION", "Kinetics", "charge_transfer_resistance"]
+
+#: c_s is floored at this fraction of c_ref inside (c_s/c_ref)^alpha_a, so that a Newton iterate
+#: with c_s <= 0 (near depletion) stays finite; it does not alter any converged c_s above it.
+C_FLOOR_FRACTION = 1e-8
+
+
+@dataclass
+class Kinetics:
+    """A rate law with temperature-corrected exchange current density.
+
+    Attributes:
+        model: ``"butler_volmer"``, ``"linear"``, ``"tafel"`` or ``"primary"``.
+        i0: Exchange current density i0_ref at T (Arrhenius-corrected), A/m^2.
+        alpha_a: Anodic transfer coefficient.
+        alpha_c: Cathodic transfer coefficient.
+        temperature: T, K.
+        c_ref: Reference concentration of the concentration dependence, mol/m^3 (None: none).
+    """
+
+    model: str
+    i0: float
+    alpha_a: float
+    alpha_c: float
+    temperature: float
+    c_ref: float | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: KineticsConfig,
+        temperature: float,
+        reference_temperature: float,
+        c_ref: float | None,
+    ) -> Kinetics:
+        """Kinetics of a config section; ``c_ref`` is the default reference concentration
+        (electrolyte bulk) used when the adjacent phase is a binary electrolyte, else None."""
+        if c_ref is not None and cfg.reference_concentration is not None:
+            c_ref = cfg.reference_concentration
+        i0 = cfg.exchange_current_density * arrhenius(
+            cfg.activation_energy, temperature, reference_temperature
+        )
+        return cls(cfg.model, i0, cfg.alpha_a, cfg.alpha_c, temperature, c_ref)
+
+    @property
+    def f(self) -> float:
+        """F/(R T), 1/V."""
+        return FARADAY / (GAS_CONSTANT * self.temperature)
+
+    def exchange_current(self, c_s: object | None = None) -> object:
+        """i0 (c_s/c_ref)^alpha_a against a binary electrolyte, i0 otherwise."""
+        if c_s is None or self.c_ref is None:
+            return self.i0
+        ratio = ufl.max_value(c_s / self.c_ref, C_FLOOR_FRACTION)
+        return self.i0 * ratio**self.alpha_a
+
+    def anodic_current(self, eta: object, c_s: object | None = None) -> object:
+        """i_BV(eta) (A/m^2, positive anodic / stripping) as UFL."""
+        i0, f = self.exchange_current(c_s), self.f
+        if self.model == "butler_volmer":
+            return i0 * (ufl.exp(self.alpha_a * f * eta) - ufl.exp(-self.alpha_c * f * eta))
+        if self.model == "linear":
+            return i0 * (self.alpha_a + self.alpha_c) * f * eta
+        if self.model == "tafel":
+            return -i0 * ufl.exp(-self.alpha_c * f * eta)
+        raise ValueError(f"kinetics.model: '{self.model}' has no rate expression (Dirichlet limit)")
+
+    def plating_current(self, eta: object, c_s: object | None = None) -> object:
+        """j = -i_BV(eta): normal Faradaic current density into the Li, plating positive."""
+        return -self.anodic_current(eta, c_s)
+
+    @property
+    def charge_transfer_resistance(self) -> float:
+        """R_ct = R T / ((alpha_a + alpha_c) F i0), ohm m^2 (linear regime, at c_ref)."""
+        return charge_transfer_resistance(self.i0, self.alpha_a, self.alpha_c, self.temperature)
+
+
+def charge_transfer_resistance(
+    i0: float, alpha_a: float, alpha_c: float, temperature: float
+) -> float:
+    """R_ct = R T / ((alpha_a + alpha_c) F i0), ohm m^2."""
+    return GAS_CONSTANT * temperature / ((alpha_a + alpha_c) * FARADAY * i0)

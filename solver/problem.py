@@ -1,0 +1,1024 @@
+"""``Simulation``: function spaces, residuals, bordered Newton, control mode, time loop.
+
+Unknowns (``docs/theory.md``): Phi (V) on every ionic cell of the mesh (electrolyte and
+interphase regions, continuous, Lagrange degree p), c (mol/m^3) on a submesh of the
+``electrolyte`` cells for binary electrolytes, and the Li potential phi_s (V), a global scalar
+that is given (potentiostatic) or solved for (galvanostatic) with a bordered Newton method.
+
+Residuals, scaled to be dimensionless (i_ref: reference current density, A_proj: projected Li
+area, w = 2 pi r in axisymmetric coordinates, 1 otherwise)::
+
+    R_Phi = [ sum_regions int -i . grad(v) w dx + sum_parts int j(eta, c_s) v w ds_li
+              + int j_c v w ds_counter ] / (i_ref A_proj)
+    R_c   = [ int (dc/dt q - N_- . grad(q)) w dx_e ] F / (i_ref A_proj)
+    G     = [ int_li j w ds / A_proj - J ] / i_ref          (galvanostatic)
+    G     = phi_s - V                                       (potentiostatic)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import basix
+import dolfinx
+import dolfinx.fem.petsc
+import numpy as np
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from solver.dimensionless import dimensionless_numbers
+from solver.geometry.bundle import MeshBundle
+from solver.kinetics import Kinetics
+from solver.results import Snapshot, SurfaceSample
+from solver.timestepping import BDF, Protocol, ProtocolStep, SolverDivergence, StepController
+from solver.transport import (
+    FARADAY,
+    GAS_CONSTANT,
+    BinaryElectrolyte,
+    SingleIonConductor,
+    arrhenius,
+    build_electrolyte,
+)
+
+__all__ = ["NewtonResult", "Simulation", "SimulationError"]
+
+
+class SimulationError(RuntimeError):
+    """A configuration the solver cannot handle, or a failed solve (message says which)."""
+
+
+@dataclass
+class NewtonResult:
+    """Outcome of one nonlinear solve.
+
+    Attributes:
+        converged: Whether the tolerances were met.
+        iterations: Newton iterations taken.
+        residual: Final scaled residual norm.
+        reason: Why it stopped.
+    """
+
+    converged: bool
+    iterations: int
+    residual: float
+    reason: str
+
+
+@dataclass
+class _SurfacePart:
+    """Li-surface facets adjacent to one ionic region, with their kinetics."""
+
+    region: str
+    tag: int
+    kinetics: Kinetics
+    binary: bool
+    entities: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int32))
+
+
+@dataclass
+class _System:
+    """Compiled forms and PETSc objects of one blocked nonlinear system."""
+
+    unknowns: list[fem.Function]
+    F: list[fem.Form]
+    J: list[list[fem.Form | None]]
+    dF_dphis: list[fem.Form]
+    dG_du: list[fem.Form] | None
+    bcs: list[fem.DirichletBC]
+    bcs_w: list[fem.DirichletBC]
+    A: Any = None
+    b: Any = None
+    x: Any = None
+    dx0: Any = None
+    w: Any = None
+    rhs_w: Any = None
+    g_u: Any = None
+    ksp: Any = None
+
+
+def _default_petsc_options(numerics: Any) -> dict[str, Any]:
+    if numerics.linear_solver == "direct":
+        options: dict[str, Any] = {
+            "ksp_type": "preonly",
+            "pc_type": "lu",
+            "pc_factor_mat_solver_type": "mumps",
+            "mat_mumps_icntl_14": 200,
+            "mat_mumps_icntl_24": 1,
+        }
+    else:
+        options = {
+            "ksp_type": "gmres",
+            "ksp_gmres_restart": 200,
+            "ksp_rtol": numerics.linear_rtol,
+            "ksp_max_it": 2000,
+            "pc_type": "gamg",
+            "pc_gamg_type": "agg",
+            "mg_levels_ksp_type": "chebyshev",
+            "mg_levels_pc_type": "jacobi",
+        }
+    return {**options, **numerics.petsc_options}
+
+
+class Simulation:
+    """One case: assemble the problem on a mesh and produce snapshots.
+
+    Args:
+        bundle: The mesh with named regions and boundaries.
+        case: Any object with ``physics`` (PhysicsConfig), ``time`` (TimeConfig) and
+            ``numerics`` (NumericsConfig) attributes (and optionally ``geometry``).
+        comm: The communicator of the mesh.
+        logger: Logger for progress messages (default: ``logging.getLogger("lidep.physics")``).
+    """
+
+    def __init__(
+        self, bundle: MeshBundle, case: Any, comm: MPI.Comm, logger: logging.Logger | None = None
+    ):
+        self.bundle = bundle
+        self.physics, self.time, self.numerics = case.physics, case.time, case.numerics
+        self.comm = comm
+        self.log = logger or logging.getLogger("lidep.physics")
+        self.mesh = bundle.mesh
+        self._check_supported(case)
+        self.temperature = self.physics.temperature
+        self.f = FARADAY / (GAS_CONSTANT * self.temperature)
+        self.electrolyte = build_electrolyte(self.physics)
+        self.binary = isinstance(self.electrolyte, BinaryElectrolyte)
+        self.c_bulk = self.electrolyte.c_bulk if self.binary else math.nan
+        self.primary = self.physics.kinetics.model == "primary"
+        self.closed = self.binary and self.physics.counter.type == "li_electrode"
+        if self.closed and self.time.mode == "steady":
+            raise SimulationError(
+                "time.mode: 'steady' with a binary electrolyte and counter.type 'li_electrode' is a "
+                "closed cell whose steady state depends on the salt inventory; run it with "
+                "time.mode 'transient'"
+            )
+        self._setup_mesh_data()
+        self._setup_spaces()
+        self._setup_parts()
+        self._setup_scales()
+        self._setup_forms()
+        self.events: list[str] = []
+        self.t = 0.0
+
+    # ------------------------------------------------------------------------------------------
+    # Set-up
+    # ------------------------------------------------------------------------------------------
+    def _check_supported(self, case: Any) -> None:
+        geometry = getattr(case, "geometry", None)
+        domain = getattr(geometry, "domain", None)
+        if getattr(domain, "lateral", "symmetric") == "periodic":
+            raise SimulationError(
+                "geometry.domain.lateral: 'periodic' sides are not supported by the solver (no "
+                "periodic constraint without dolfinx_mpc); allowed: 'symmetric'"
+            )
+        regions = set(self.bundle.regions) - {"electrolyte"}
+        missing = sorted(regions - set(self.physics.interphase))
+        if missing:
+            raise SimulationError(
+                f"physics.interphase: no material for the interphase region(s) {missing} of the mesh"
+            )
+        if self.physics.kinetics.model == "primary" and any(
+            m.kinetics is not None for m in self.physics.interphase.values()
+        ):
+            raise SimulationError(
+                "physics.interphase.<name>.kinetics: per-region kinetics cannot be combined with "
+                "physics.kinetics.model 'primary'"
+            )
+        if self.mesh.topology.dim == 1:
+            raise SimulationError("mesh: 1D meshes are not supported; use a flat 2D cell")
+
+    def _setup_mesh_data(self) -> None:
+        msh, tdim = self.mesh, self.mesh.topology.dim
+        msh.topology.create_connectivity(tdim - 1, tdim)
+        msh.topology.create_connectivity(tdim, tdim - 1)
+        cmap = msh.topology.index_map(tdim)
+        n_cells = cmap.size_local + cmap.num_ghosts
+        self.cell_region = np.full(n_cells, -1, dtype=np.int32)
+        self.cell_region[self.bundle.cell_tags.indices] = self.bundle.cell_tags.values
+        self.x = ufl.SpatialCoordinate(msh)
+        self.axisym = self.bundle.coordinates == "axisymmetric"
+        self.weight = 2.0 * math.pi * self.x[0] if self.axisym else 1.0
+        self.dx = ufl.Measure("dx", domain=msh, subdomain_data=self.bundle.cell_tags)
+        self.n = ufl.FacetNormal(msh)
+
+    def _tag(self, name: str) -> int:
+        if name not in self.bundle.boundaries:
+            raise SimulationError(
+                f"mesh: the facet group '{name}' is missing (have {sorted(self.bundle.boundaries)})"
+            )
+        return self.bundle.boundaries[name]
+
+    def _setup_spaces(self) -> None:
+        p = self.numerics.degree
+        self.V = fem.functionspace(self.mesh, ("Lagrange", p))
+        self.phi = fem.Function(self.V, name="potential")
+        self.phi_s = fem.Constant(self.mesh, 0.0)
+        self.control_value = fem.Constant(self.mesh, 0.0)
+        self.theta = fem.Constant(self.mesh, 1.0)  # 0: linearised kinetics (continuation), 1: full
+        if not self.binary:
+            return
+        tdim = self.mesh.topology.dim
+        cells = self.bundle.cell_tags.find(self.bundle.regions["electrolyte"])
+        self.submesh, self.emap, _, _ = dolfinx.mesh.create_submesh(self.mesh, tdim, cells)
+        self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
+        self.c = fem.Function(self.Q, name="concentration")
+        self.c.x.array[:] = self.c_bulk
+        xs = ufl.SpatialCoordinate(self.submesh)
+        self.weight_e = 2.0 * math.pi * xs[0] if self.axisym else 1.0
+        self.dx_e = ufl.Measure("dx", domain=self.submesh)
+        self.bdf = BDF(self.submesh, [self.c], order=1 if self.time.scheme == "bdf1" else 2)
+
+    def _region_kinetics(self, region: str, binary_side: bool) -> Kinetics:
+        cfg = self.physics.kinetics
+        if region != "electrolyte" and self.physics.interphase[region].kinetics is not None:
+            cfg = self.physics.interphase[region].kinetics
+        c_ref = self.c_bulk if binary_side else None
+        return Kinetics.from_config(
+            cfg, self.temperature, self.physics.reference_temperature, c_ref
+        )
+
+    def _setup_parts(self) -> None:
+        """Split li_surface by the region of the adjacent cell and retag the facets."""
+        msh, tdim = self.mesh, self.mesh.topology.dim
+        ft = self.bundle.facet_tags
+        f2c = msh.topology.connectivity(tdim - 1, tdim)
+        li = ft.find(self._tag("li_surface"))
+        adjacent = np.array([self.cell_region[f2c.links(f)[0]] for f in li], dtype=np.int32)
+        base = int(max(self.bundle.boundaries.values())) + 1
+        names = {tag: name for name, tag in self.bundle.regions.items()}
+        values = ft.values.copy()
+        position = {f: k for k, f in enumerate(ft.indices)}
+        self.parts: list[_SurfacePart] = []
+        for k, (region_tag, name) in enumerate(sorted(names.items())):
+            tag = base + k
+            mine = li[adjacent == region_tag]
+            values[[position[f] for f in mine]] = tag
+            binary_side = self.binary and name == "electrolyte"
+            part = _SurfacePart(name, tag, self._region_kinetics(name, binary_side), binary_side)
+            owned = mine[mine < msh.topology.index_map(tdim - 1).size_local]
+            part.entities = fem.compute_integration_domains(
+                fem.IntegralType.exterior_facet, msh.topology, owned
+            ).reshape(-1, 2)
+            self.parts.append(part)
+        self.facet_tags = dolfinx.mesh.meshtags(msh, tdim - 1, ft.indices, values)
+        self.ds = ufl.Measure("ds", domain=msh, subdomain_data=self.facet_tags)
+        self.counter_kinetics = None
+        if self.physics.counter.type == "li_electrode":
+            cfg = self.physics.counter.kinetics or self.physics.kinetics
+            if cfg.model == "primary":
+                raise SimulationError(
+                    "physics.counter.kinetics.model: 'primary' is not available for a Li counter "
+                    "electrode; use counter.type 'reservoir' for a fixed potential"
+                )
+            c_ref = self.c_bulk if self.binary else None
+            self.counter_kinetics = Kinetics.from_config(
+                cfg, self.temperature, self.physics.reference_temperature, c_ref
+            )
+
+    def _setup_scales(self) -> None:
+        """Projected area, reference current density and residual scales."""
+        counter = self.ds(self._tag("counter"))
+        self.area = self._integrate(self.weight * counter)
+        self.li_area = self._integrate(self.weight * self._li_measure())
+        control = self.physics.control
+        values = [abs(s.value) for s in control.protocol] or [abs(control.constant_value())]
+        j_scale = max(values) if control.mode == "galvanostatic" else 0.0
+        i0 = 0.0 if self.primary else max(p.kinetics.i0 for p in self.parts)
+        kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
+        height = self._height()
+        self.i_ref = max(j_scale, i0, kappa / (self.f * height))
+        self.scale_phi = 1.0 / (self.i_ref * self.area)
+        self.scale_c = FARADAY / (self.i_ref * self.area)
+
+    def _li_measure(self) -> Any:
+        """The ds measure of the whole li_surface (all parts)."""
+        return sum((self.ds(p.tag) for p in self.parts[1:]), self.ds(self.parts[0].tag))
+
+    def _height(self) -> float:
+        """Distance L of the counter boundary from the Li base plane (largest coordinate)."""
+        local = self.mesh.geometry.x[:, self.mesh.topology.dim - 1].max(initial=-np.inf)
+        return self.comm.allreduce(float(local), op=MPI.MAX)
+
+    def _integrate(self, integrand: Any) -> float:
+        maps = [self.emap] if self.binary else None
+        value = fem.assemble_scalar(fem.form(integrand, entity_maps=maps))
+        return self.comm.allreduce(value, op=MPI.SUM)
+
+    # ------------------------------------------------------------------------------------------
+    # Physics in UFL
+    # ------------------------------------------------------------------------------------------
+    def _region_model(self, name: str) -> SingleIonConductor | BinaryElectrolyte:
+        if name == "electrolyte":
+            return self.electrolyte
+        mat = self.physics.interphase[name]
+        factor = arrhenius(
+            mat.conductivity_activation_energy, self.temperature, self.physics.reference_temperature
+        )
+        return SingleIonConductor(mat.conductivity * factor)
+
+    def current_density(self, name: str) -> Any:
+        """UFL ionic current density i (A/m^2) in region ``name``."""
+        model = self._region_model(name)
+        return model.current_density(
+            self.phi, self.c if self.binary and name == "electrolyte" else None
+        )
+
+    def _plating(self, kinetics: Kinetics, eta: Any, c_s: Any | None) -> Any:
+        """j(eta, c_s) blended with the linearised law by theta (continuation)."""
+        linear = Kinetics(
+            "linear", kinetics.i0, kinetics.alpha_a, kinetics.alpha_c, kinetics.temperature
+        )
+        full = kinetics.plating_current(eta, c_s)
+        if kinetics.model == "linear":
+            return full
+        return self.theta * full + (1.0 - self.theta) * linear.plating_current(eta)
+
+    def _surface_current(self, part: _SurfacePart, eta: Any) -> Any:
+        """Normal Faradaic current density j on one part of li_surface (UFL)."""
+        if self.primary:
+            return ufl.dot(self.current_density(part.region), self.n)
+        return self._plating(part.kinetics, eta, self.c if part.binary else None)
+
+    def _setup_forms(self) -> None:
+        v = ufl.TestFunction(self.V)
+        w = self.weight
+        eta = ufl.variable(self.phi_s - self.phi)
+        res_phi = 0
+        for tag_name, tag in self.bundle.regions.items():
+            res_phi += -ufl.dot(self.current_density(tag_name), ufl.grad(v)) * w * self.dx(tag)
+        total, d_total, d_res_phi = 0, 0, 0
+        for part in self.parts:
+            j = self._surface_current(part, eta)
+            total += j * w * self.ds(part.tag)
+            if not self.primary:
+                res_phi += j * v * w * self.ds(part.tag)
+                d_total += ufl.diff(j, eta) * w * self.ds(part.tag)
+                d_res_phi += ufl.diff(j, eta) * v * w * self.ds(part.tag)
+        if self.primary:  # R_Phi does not depend on phi_s; the Dirichlet rows do (bcs_w)
+            d_res_phi = fem.Constant(self.mesh, 0.0) * v * self.dx
+        res_c = None
+        if self.counter_kinetics is not None:
+            c_counter = self.c if self.binary else None
+            j_c = self._plating(self.counter_kinetics, -self.phi, c_counter)
+            res_phi += j_c * v * w * self.ds(self._tag("counter"))
+        self.surface_current_form = total
+        self.d_surface_current_form = d_total
+        forms_phi = [self.scale_phi * res_phi]
+        d_forms_phi = [self.scale_phi * d_res_phi]
+        unknowns = [self.phi]
+        if self.binary:
+            q = ufl.TestFunction(self.Q)
+            flux = self.electrolyte.anion_flux(self.phi, self.c)
+            res_c = -ufl.dot(flux, ufl.grad(q)) * self.weight_e * self.dx_e
+            self.res_c_steady = self.scale_c * res_c
+            self.res_c_transient = self.scale_c * (
+                res_c + self.bdf.ddt(self.c) * q * self.weight_e * self.dx_e
+            )
+        bcs_phi, bcs_w_phi = self._potential_bcs()
+        # Potential-only system (c frozen): continuation stages and single-ion electrolytes.
+        self.sys_phi = self._make_system(unknowns, forms_phi, d_forms_phi, bcs_phi, bcs_w_phi)
+        self.sys_coupled = None
+        if self.binary:
+            res = self.res_c_transient if self.time.mode == "transient" else self.res_c_steady
+            bcs_c = self._concentration_bcs()
+            self.sys_coupled = self._make_system(
+                [self.phi, self.c], [forms_phi[0], res], d_forms_phi, bcs_phi + bcs_c, bcs_w_phi
+            )
+
+    def _potential_bcs(self) -> tuple[list[fem.DirichletBC], list[fem.DirichletBC]]:
+        """Dirichlet conditions on Phi and the matching ones of the phi_s-sensitivity w."""
+        tdim = self.mesh.topology.dim
+        bcs, bcs_w = [], []
+        if self.physics.counter.type == "reservoir":
+            dofs = fem.locate_dofs_topological(
+                self.V, tdim - 1, self.facet_tags.find(self._tag("counter"))
+            )
+            bcs.append(fem.dirichletbc(0.0, dofs, self.V))
+            bcs_w.append(fem.dirichletbc(0.0, dofs, self.V))
+        if self.primary:
+            facets = np.concatenate([self.facet_tags.find(p.tag) for p in self.parts])
+            dofs = fem.locate_dofs_topological(self.V, tdim - 1, facets)
+            bcs.append(fem.dirichletbc(self.phi_s, dofs, self.V))
+            bcs_w.append(fem.dirichletbc(-1.0, dofs, self.V))
+        return bcs, bcs_w
+
+    def _concentration_bcs(self) -> list[fem.DirichletBC]:
+        if self.physics.counter.type != "reservoir":
+            return []
+        tdim = self.submesh.topology.dim
+        height = self._height()
+        facets = dolfinx.mesh.locate_entities_boundary(
+            self.submesh,
+            tdim - 1,
+            lambda x: np.isclose(x[tdim - 1], height, rtol=0.0, atol=1e-9 * height),
+        )
+        dofs = fem.locate_dofs_topological(self.Q, tdim - 1, facets)
+        return [fem.dirichletbc(self.c_bulk, dofs, self.Q)]
+
+    def _make_system(
+        self,
+        unknowns: list[fem.Function],
+        forms: list[ufl.Form],
+        d_forms_phi: list[ufl.Form],
+        bcs: list[fem.DirichletBC],
+        bcs_w: list[fem.DirichletBC],
+    ) -> _System:
+        """Compile residual, Jacobian, phi_s-sensitivity and constraint forms of a system."""
+        maps = [self.emap] if self.binary else None
+        jac = [[ufl.derivative(Fi, u) for u in unknowns] for Fi in forms]
+        jac = [[None if a.empty() else a for a in row] for row in jac]
+        d_phis = list(d_forms_phi)
+        if len(unknowns) == 2:
+            zero = fem.Constant(self.submesh, 0.0)
+            d_phis.append(zero * ufl.TestFunction(self.Q) * self.dx_e)
+        galvano = self.physics.control.mode == "galvanostatic" or any(
+            s.kind == "rest" for s in self.physics.control.protocol
+        )
+        dG = None
+        if galvano:
+            g_form = (1.0 / (self.area * self.i_ref)) * self.surface_current_form
+            dG = [fem.form(ufl.derivative(g_form, u), entity_maps=maps) for u in unknowns]
+            self.G_form = fem.form(g_form, entity_maps=maps)
+            self.dG_dphis_form = None
+            if not self.primary:
+                self.dG_dphis_form = fem.form(
+                    (1.0 / (self.area * self.i_ref)) * self.d_surface_current_form, entity_maps=maps
+                )
+        system = _System(
+            unknowns=unknowns,
+            F=fem.form(forms, entity_maps=maps),
+            J=fem.form(jac, entity_maps=maps),
+            dF_dphis=fem.form(d_phis, entity_maps=maps),
+            dG_du=dG,
+            bcs=bcs,
+            bcs_w=bcs_w,
+        )
+        spaces = [u.function_space for u in unknowns]
+        system.A = dolfinx.fem.petsc.create_matrix(system.J)
+        for name in ("b", "x", "dx0", "w", "rhs_w", "g_u"):  # blocked layout, even for one field
+            setattr(system, name, dolfinx.fem.petsc.create_vector(spaces, kind=PETSc.Vec.Type.MPI))
+        ksp = PETSc.KSP().create(self.comm)
+        prefix = f"lidep_{id(system)}_"
+        ksp.setOptionsPrefix(prefix)
+        opts = PETSc.Options()
+        for key, value in _default_petsc_options(self.numerics).items():
+            opts[prefix + key] = value
+        ksp.setFromOptions()
+        for key in _default_petsc_options(self.numerics):
+            opts.delValue(prefix + key)
+        system.ksp = ksp
+        return system
+
+    # ------------------------------------------------------------------------------------------
+    # Bordered Newton
+    # ------------------------------------------------------------------------------------------
+    def _galvanostatic_now(self, step: ProtocolStep | None) -> bool:
+        return self.physics.control.mode == "galvanostatic" or (
+            step is not None and step.kind == "rest"
+        )
+
+    def _assemble_residual(self, sys: _System) -> float:
+        """Assemble the scaled residual into sys.b at the current state; return its norm."""
+        dolfinx.fem.petsc.assign(sys.unknowns, sys.x)
+        sys.x.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        with sys.b.localForm() as local:
+            local.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(sys.b, sys.F)
+        bcs1 = fem.bcs_by_block(fem.extract_function_spaces(sys.J, 1), sys.bcs)
+        dolfinx.fem.petsc.apply_lifting(sys.b, sys.J, bcs=bcs1, x0=sys.x, alpha=-1.0)
+        sys.b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+        bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs)
+        dolfinx.fem.petsc.set_bc(sys.b, bcs0, x0=sys.x, alpha=-1.0)
+        sys.b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        return sys.b.norm()
+
+    def _constraint(self, sys: _System, galvano: bool) -> float:
+        """Scaled control residual G."""
+        if galvano:
+            g = self.comm.allreduce(fem.assemble_scalar(self.G_form), op=MPI.SUM)
+            return g - float(self.control_value.value) / self.i_ref
+        return (float(self.phi_s.value) - float(self.control_value.value)) / self._volt_scale
+
+    @property
+    def _volt_scale(self) -> float:
+        return 1.0 / self.f
+
+    def _merit(self, sys: _System, galvano: bool) -> tuple[float, float]:
+        r = self._assemble_residual(sys)
+        g = self._constraint(sys, galvano)
+        return math.sqrt(r * r + g * g), g
+
+    def newton(self, sys: _System, galvano: bool) -> NewtonResult:
+        """Solve R(u, phi_s) = 0, G(u, phi_s) = 0 by Newton's method with a bordered update.
+
+        Each iteration factorises J = dR/du once and solves J dx0 = R and J w = dR/dphi_s;
+        the scalar update is dphi = (G - G_u . dx0) / (G_phi - G_u . w) and the full step
+        (dx0 - w dphi, dphi) is damped by Armijo backtracking on the residual norm.
+        """
+        num = self.numerics
+        merit, g = self._merit(sys, galvano)
+        merit0 = merit
+        for it in range(1, num.newton_max_it + 1):
+            if not math.isfinite(merit):
+                return NewtonResult(False, it - 1, merit, "residual is not finite")
+            if merit <= num.newton_atol or (it > 1 and merit <= num.newton_rtol * merit0):
+                return NewtonResult(True, it - 1, merit, "residual tolerance")
+            sys.A.zeroEntries()
+            dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
+            sys.A.assemble()
+            sys.ksp.setOperators(sys.A)
+            sys.ksp.solve(sys.b, sys.dx0)
+            if sys.ksp.getConvergedReason() < 0:
+                return NewtonResult(
+                    False, it, merit, f"linear solver failed ({sys.ksp.getConvergedReason()})"
+                )
+            dphi = 0.0
+            if galvano:
+                self._assemble_sensitivity(sys)
+                sys.ksp.solve(sys.rhs_w, sys.w)
+                with sys.g_u.localForm() as local:
+                    local.set(0.0)
+                dolfinx.fem.petsc.assemble_vector(sys.g_u, sys.dG_du)
+                sys.g_u.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+                g_phi = 0.0
+                if self.dG_dphis_form is not None:
+                    g_phi = self.comm.allreduce(fem.assemble_scalar(self.dG_dphis_form), op=MPI.SUM)
+                denominator = g_phi - sys.g_u.dot(sys.w)
+                dphi = (g - sys.g_u.dot(sys.dx0)) / denominator
+                sys.dx0.axpy(-dphi, sys.w)
+            else:
+                dphi = float(self.phi_s.value) - float(self.control_value.value)
+                if dphi != 0.0:
+                    self._assemble_sensitivity(sys)
+                    sys.ksp.solve(sys.rhs_w, sys.w)
+                    sys.dx0.axpy(-dphi, sys.w)
+            merit, g, step = self._line_search(sys, galvano, dphi, merit)
+            if step is None:
+                return NewtonResult(False, it, merit, "line search failed")
+            if step <= num.newton_stol:
+                return NewtonResult(True, it, merit, "step tolerance")
+        return NewtonResult(False, num.newton_max_it, merit, "maximum Newton iterations reached")
+
+    def _assemble_sensitivity(self, sys: _System) -> None:
+        """rhs_w = dR/dphi_s with the Dirichlet values of w (-1 where Phi = phi_s, 0 elsewhere)."""
+        with sys.rhs_w.localForm() as local:
+            local.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(sys.rhs_w, sys.dF_dphis)
+        bcs1 = fem.bcs_by_block(fem.extract_function_spaces(sys.J, 1), sys.bcs_w)
+        dolfinx.fem.petsc.apply_lifting(sys.rhs_w, sys.J, bcs=bcs1)
+        sys.rhs_w.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+        bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs_w)
+        dolfinx.fem.petsc.set_bc(sys.rhs_w, bcs0)
+        sys.rhs_w.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+
+    def _scaled_step(self, sys: _System, lam: float, dphi: float) -> float:
+        """Infinity norm of the step, Phi and phi_s in RT/F, c in c_bulk."""
+        offsets = sys.dx0.getAttr("_blocks")[0]
+        arr = sys.dx0.array_r
+        scales = [self._volt_scale] + ([self.c_bulk] if len(sys.unknowns) == 2 else [])
+        local = max(
+            (
+                float(np.abs(arr[a:b]).max(initial=0.0)) / s
+                for a, b, s in zip(offsets, offsets[1:], scales, strict=False)
+            ),
+            default=0.0,
+        )
+        return lam * max(self.comm.allreduce(local, op=MPI.MAX), abs(dphi) / self._volt_scale)
+
+    def _line_search(self, sys: _System, galvano: bool, dphi: float, merit: float):
+        """Apply (x, phi_s) -= lam (dx0, dphi) with Armijo backtracking; returns (merit, G, step)."""
+        x0 = sys.x.copy()
+        phis0 = float(self.phi_s.value)
+        lam = 1.0
+        backtrack = self.numerics.line_search == "backtracking"
+        for _ in range(12):
+            sys.x.waxpy(-lam, sys.dx0, x0)
+            dolfinx.fem.petsc.assign(sys.x, sys.unknowns)
+            for u in sys.unknowns:
+                u.x.scatter_forward()
+            self.phi_s.value = phis0 - lam * dphi
+            new, g = self._merit(sys, galvano)
+            if not backtrack or (math.isfinite(new) and new <= (1.0 - 1e-4 * lam) * merit):
+                return new, g, self._scaled_step(sys, lam, dphi)
+            lam *= 0.5
+        # No decrease: accept the smallest step only if the residual is finite and small anyway.
+        if math.isfinite(new) and new < merit:
+            return new, g, self._scaled_step(sys, lam * 2, dphi)
+        return new, g, None
+
+    # ------------------------------------------------------------------------------------------
+    # Solution stages
+    # ------------------------------------------------------------------------------------------
+    def _initial_phis(self, galvano: bool) -> None:
+        """A starting phi_s: the applied potential, or -J times an estimated series resistance."""
+        if not galvano:
+            self.phi_s.value = float(self.control_value.value)
+            return
+        r_ct = (
+            0.0 if self.primary else min(p.kinetics.charge_transfer_resistance for p in self.parts)
+        )
+        kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
+        self.phi_s.value = -float(self.control_value.value) * (r_ct + self._height() / kappa)
+
+    def _solve_static(self, step: ProtocolStep | None) -> NewtonResult:
+        """Steady solve (or the consistent initial potential at t = 0) with continuation."""
+        galvano = self._galvanostatic_now(step)
+        stages = [1.0]
+        if self.numerics.continuation and not self.primary:
+            stages = [0.0, 1.0]
+        if np.all(np.isclose(self.phi.x.array, 0.0)):
+            self._initial_phis(galvano)
+            self._apply_bc_values()
+        result = NewtonResult(True, 0, 0.0, "nothing to solve")
+        for theta in stages:
+            self.theta.value = theta
+            result = self.newton(self.sys_phi, galvano)
+            self.log.debug("potential stage theta=%g: %s", theta, result)
+            if not result.converged:
+                return result
+        if self.binary and self.time.mode == "steady":
+            result = self.newton(self.sys_coupled, galvano)
+            self.log.debug("coupled stage: %s", result)
+        return result
+
+    def _apply_bc_values(self) -> None:
+        for bc in self.sys_phi.bcs:
+            bc.set(self.phi.x.array, alpha=1.0)
+        self.phi.x.scatter_forward()
+
+    # ------------------------------------------------------------------------------------------
+    # Run
+    # ------------------------------------------------------------------------------------------
+    def _protocol(self) -> Protocol:
+        control = self.physics.control
+        if control.protocol:
+            steps = [ProtocolStep(s.kind, s.duration, s.value) for s in control.protocol]
+            return Protocol(steps, control.cycles)
+        return Protocol.constant(control.constant_value())
+
+    def run(self) -> Iterator[Snapshot]:
+        """Steady: one snapshot. Transient: snapshots at the output times (t_end included)."""
+        protocol = self._protocol()
+        if self.time.mode == "steady":
+            step = protocol.step_at(0.0)
+            self.control_value.value = step.applied
+            result = self._solve_static(step)
+            if not result.converged:
+                raise SimulationError(
+                    f"steady solve did not converge: {result.reason} (residual {result.residual:.3e})"
+                )
+            yield self.snapshot(0.0)
+            return
+        yield from self._run_transient(protocol)
+
+    def _run_transient(self, protocol: Protocol) -> Iterator[Snapshot]:
+        tc = self.time
+        t_end = tc.t_end
+        dt0 = tc.dt or t_end / 100.0
+        outputs = list(tc.output_times)
+        if tc.output_interval:
+            outputs += list(np.arange(tc.output_interval, t_end, tc.output_interval))
+        order = 1 if tc.scheme == "bdf1" else 2
+        ctrl = StepController(
+            t_end=t_end,
+            dt0=dt0,
+            dt_min=tc.dt_min or dt0 * 1e-4,
+            dt_max=tc.dt_max,
+            order=order,
+            mode=tc.adaptivity,
+            output_times=outputs,
+            breakpoints=protocol.breakpoints(t_end),
+            growth_max=tc.growth_max,
+            shrink_min=tc.shrink_min,
+            safety=tc.safety,
+            iterations_low=tc.newton_iterations_low,
+            iterations_high=tc.newton_iterations_high,
+            max_retries=tc.max_retries,
+            cut_factor=tc.cut_factor,
+        )
+        step0 = protocol.step_at(0.0)
+        self.control_value.value = step0.applied
+        result = self._solve_static(step0)
+        if not result.converged:
+            raise SimulationError(f"initial potential solve did not converge: {result.reason}")
+        if 0.0 in outputs:
+            yield self.snapshot(0.0)
+        sys = self.sys_coupled if self.binary else self.sys_phi
+        phi_saved = self.phi.x.array.copy()
+        phis_saved = float(self.phi_s.value)
+        while not ctrl.finished:
+            dt = ctrl.propose()
+            step = protocol.step_at(ctrl.t + dt)
+            self.control_value.value = step.applied
+            galvano = self._galvanostatic_now(step)
+            if not galvano:
+                self.phi_s.value = step.applied
+            if self.binary:
+                self.bdf.set_step(dt)
+                self.bdf.predict()
+            result = self.newton(sys, galvano)
+            if not result.converged:
+                self._restore(phi_saved, phis_saved)
+                try:
+                    ctrl.reject(f"Newton: {result.reason} (residual {result.residual:.3e})")
+                except SolverDivergence as err:
+                    raise SimulationError(
+                        f"{err}; the last good state is t = {ctrl.t:.6g} s"
+                    ) from err
+                continue
+            error = (
+                self.bdf.error_estimate(tc.rtol, tc.atol)
+                if self.binary and ctrl.needs_error
+                else None
+            )
+            if not ctrl.accept(dt, iterations=result.iterations, error=error):
+                self._restore(phi_saved, phis_saved)
+                continue
+            if self.binary:
+                self.bdf.accept()
+                if ctrl.restart_history:
+                    self.bdf.restart()
+            phi_saved = self.phi.x.array.copy()
+            phis_saved = float(self.phi_s.value)
+            self.t = ctrl.t
+            stop = self._check_events()
+            if ctrl.at_output or stop:
+                yield self.snapshot(ctrl.t)
+            if stop:
+                return
+
+    def _restore(self, phi: np.ndarray, phis: float) -> None:
+        self.phi.x.array[:] = phi
+        self.phi_s.value = phis
+        if self.binary:
+            self.bdf.restore()
+
+    def _check_events(self) -> bool:
+        """Record the depletion event once; True when the run must stop."""
+        if not self.binary or any(e.startswith("depletion") for e in self.events):
+            return False
+        c_min = self._min_surface_concentration()
+        threshold = self.physics.events.depletion_fraction * self.c_bulk
+        if c_min < threshold:
+            self.events.append(f"depletion at t={self.t:.6g} s (min c_s={c_min:.6g} mol/m^3)")
+            self.depletion_time = self.t
+            self.log.info(self.events[-1])
+            return self.physics.events.on_depletion == "stop"
+        return False
+
+    # ------------------------------------------------------------------------------------------
+    # Output
+    # ------------------------------------------------------------------------------------------
+    def _min_surface_concentration(self) -> float:
+        values = [np.inf]
+        for part in self.parts:
+            if part.binary and len(part.entities):
+                values.append(float(self._eval_facets(self.c, part).min(initial=np.inf)))
+        return self.comm.allreduce(min(values), op=MPI.MIN)
+
+    def _facet_points(self) -> tuple[np.ndarray, np.ndarray]:
+        tdim = self.mesh.topology.dim
+        facet_type = basix.cell.sub_entity_type(self.mesh.basix_cell(), tdim - 1, 0)
+        points, weights = basix.make_quadrature(facet_type, 2 * self.numerics.degree + 2)
+        return points, weights
+
+    def _eval_facets(self, expr: Any, part: _SurfacePart) -> np.ndarray:
+        points, _ = self._facet_points()
+        maps = [self.emap] if self.binary else None
+        compiled = fem.Expression(expr, points, entity_maps=maps)
+        return compiled.eval(self.mesh, part.entities).reshape(len(part.entities), -1)
+
+    def surface_sample(self) -> SurfaceSample:
+        """Rank-local quadrature-point sample of the Li surface."""
+        points, weights = self._facet_points()
+        eta = self.phi_s - self.phi
+        xs, ws, js, cs = [], [], [], []
+        detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
+        for part in self.parts:
+            if len(part.entities) == 0:
+                continue
+            x = self._eval_facets(self.x, part).reshape(-1, self.mesh.geometry.dim)
+            scale = self._eval_facets(abs(detj), part).reshape(-1)
+            weight = scale * np.tile(weights, len(part.entities))
+            if self.axisym:
+                weight *= 2.0 * math.pi * x[:, 0]
+            xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
+            ws.append(weight)
+            js.append(self._eval_facets(self._surface_current(part, eta), part).reshape(-1))
+            if part.binary:
+                cs.append(self._eval_facets(self.c, part).reshape(-1))
+            else:
+                cs.append(np.full(weight.shape, np.nan))
+        if not xs:
+            return SurfaceSample(np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0))
+        return SurfaceSample(
+            np.vstack(xs), np.concatenate(ws), np.concatenate(js), np.concatenate(cs)
+        )
+
+    def _project(
+        self, expressions: dict[str, Any], shape: tuple[int, ...], name: str
+    ) -> fem.Function:
+        """L2 projection of region-wise expressions onto DG_{p-1} (exact cell-local solve)."""
+        degree = max(self.numerics.degree - 1, 0)
+        space = fem.functionspace(self.mesh, ("DG", degree, shape))
+        u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
+        a = ufl.inner(u, v) * self.dx
+        rhs = sum(
+            ufl.inner(expr, v) * self.dx(self.bundle.regions[r]) for r, expr in expressions.items()
+        )
+        maps = [self.emap] if self.binary else None
+        out = fem.Function(space, name=name)
+        problem = dolfinx.fem.petsc.LinearProblem(
+            a,
+            rhs,
+            u=out,
+            petsc_options_prefix=f"lidep_projection_{name}_",
+            petsc_options={"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
+            entity_maps=maps,
+        )
+        problem.solve()
+        return out
+
+    def _electrostatic_potential(self, region: str) -> Any:
+        """phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
+        if self.binary and region == "electrolyte":
+            return self.phi - ufl.ln(self.c / self.c_bulk) / self.f
+        return self.phi
+
+    def snapshot(self, t: float) -> Snapshot:
+        """Fields, surface sample, scalars, dimensionless numbers and events at time t."""
+        regions = list(self.bundle.regions)
+        gdim = self.mesh.geometry.dim
+        current = self._project(
+            {r: self.current_density(r) for r in regions}, (gdim,), "current_density"
+        )
+        strength = self._project(
+            {
+                r: ufl.sqrt(
+                    ufl.dot(
+                        ufl.grad(self._electrostatic_potential(r)),
+                        ufl.grad(self._electrostatic_potential(r)),
+                    )
+                )
+                for r in regions
+            },
+            (),
+            "field_strength",
+        )
+        fields = {"potential": self.phi, "current_density": current, "field_strength": strength}
+        if self.binary:
+            fields["concentration"] = self.c
+        sample = self.surface_sample()
+        scalars = self.scalars()
+        return Snapshot(
+            t=t,
+            fields=fields,
+            surface=sample,
+            scalars=scalars,
+            dimensionless=self.dimensionless(t, scalars["current_mean"]),
+            events=list(self.events),
+        )
+
+    def scalars(self) -> dict[str, float]:
+        """Global scalars (allreduced)."""
+        eta = self.phi_s - self.phi
+        li = self._li_measure()
+        out = {
+            "cell_voltage": float(self.phi_s.value),
+            "current_mean": self._integrate(self.surface_current_form) / self.area,
+            "overpotential_mean": self._integrate(eta * self.weight * li) / self.li_area,
+            "leakage_current": self.leakage_current(),
+            "projected_area": self.area,
+            "li_surface_area": self.li_area,
+            "counter_current": self.counter_current(),
+        }
+        if self.binary:
+            out["salt_inventory"] = self._integrate(self.c * self.weight_e * self.dx_e)
+            out["min_surface_concentration"] = self._min_surface_concentration()
+        else:
+            out["min_surface_concentration"] = math.nan
+        return out
+
+    def counter_current(self) -> float:
+        """Mean current density through the counter boundary (plating on the working Li > 0).
+
+        For a reservoir this is the reaction of the charge equation at the counter dofs (the
+        residual without boundary conditions tested with 1 there), exact to solver tolerance.
+        """
+        tdim = self.mesh.topology.dim
+        if self.physics.counter.type == "li_electrode":
+            j_c = self._plating(self.counter_kinetics, -self.phi, self.c if self.binary else None)
+            return -self._integrate(j_c * self.weight * self.ds(self._tag("counter"))) / self.area
+        chi = fem.Function(self.V)
+        dofs = fem.locate_dofs_topological(
+            self.V, tdim - 1, self.facet_tags.find(self._tag("counter"))
+        )
+        chi.x.array[dofs] = 1.0
+        residual = 0
+        for name, tag in self.bundle.regions.items():
+            residual += (
+                -ufl.dot(self.current_density(name), ufl.grad(chi)) * self.weight * self.dx(tag)
+            )
+        return self._integrate(residual) / self.area
+
+    def leakage_current(self) -> float:
+        """Mean electronic leakage current density through leaky interphase regions, A/m^2.
+
+        Solves div(sigma_e grad(phi_e)) = 0 in the regions with sigma_e > 0, phi_e = phi_s on
+        their Li surface, phi_e = Phi where they touch the electrolyte (deposition there at
+        equilibrium), insulating elsewhere; returns int -sigma_e grad(phi_e).n over li_surface /
+        A_proj (positive when electrons leave the Li, i.e. reduction at the outer surface).
+        """
+        leaky = {
+            name: mat.electronic_conductivity
+            for name, mat in self.physics.interphase.items()
+            if mat.electronic_conductivity > 0.0 and name in self.bundle.regions
+        }
+        if not leaky:
+            return 0.0
+        tdim = self.mesh.topology.dim
+        cells = np.concatenate([self.bundle.cell_tags.find(self.bundle.regions[n]) for n in leaky])
+        free = np.zeros(
+            self.V.dofmap.index_map.size_local + self.V.dofmap.index_map.num_ghosts, dtype=bool
+        )
+        free[np.unique(self.V.dofmap.list[cells])] = True
+        other_cells = np.setdiff1d(np.arange(len(self.cell_region)), cells)
+        free[np.unique(self.V.dofmap.list[other_cells])] = False
+        li_facets = np.concatenate(
+            [self.facet_tags.find(p.tag) for p in self.parts if p.region in leaky]
+        )
+        li_dofs = fem.locate_dofs_topological(self.V, tdim - 1, li_facets)
+        free[li_dofs] = False
+        fixed = np.flatnonzero(~free).astype(np.int32)
+        phi_e = fem.Function(self.V, name="electronic_potential")
+        phi_e.x.array[:] = self.phi.x.array
+        phi_e.x.array[li_dofs] = float(self.phi_s.value)
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        a = sum(
+            s * ufl.dot(ufl.grad(u), ufl.grad(v)) * self.weight * self.dx(self.bundle.regions[n])
+            for n, s in leaky.items()
+        )
+        zero = fem.Constant(self.mesh, 0.0)
+        bc = fem.dirichletbc(phi_e.copy(), fixed)
+        problem = dolfinx.fem.petsc.LinearProblem(
+            a,
+            zero * v * self.dx,
+            bcs=[bc],
+            u=phi_e,
+            petsc_options_prefix="lidep_leakage_",
+            petsc_options={
+                "ksp_type": "preonly",
+                "pc_type": "lu",
+                "pc_factor_mat_solver_type": "mumps",
+            },
+        )
+        problem.solve()
+        flux = 0
+        for part in self.parts:
+            if part.region in leaky:
+                flux += (
+                    -leaky[part.region]
+                    * ufl.dot(ufl.grad(phi_e), self.n)
+                    * self.weight
+                    * self.ds(part.tag)
+                )
+        return self._integrate(flux) / self.area
+
+    def dimensionless(self, t: float, current_mean: float) -> dict[str, float]:
+        """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless)."""
+        part = self.parts[0]
+        kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
+        apex = self.bundle.landmarks.get("apex")
+        length = (
+            float(apex[self.mesh.topology.dim - 1])
+            if apex is not None and apex[self.mesh.topology.dim - 1] > 0
+            else self._height()
+        )
+        layers = []
+        for name in self.bundle.regions:
+            if name != "electrolyte":
+                h = self._integrate(self.weight * self.dx(self.bundle.regions[name])) / self.li_area
+                layers.append((h, self._region_model(name).sigma))
+        numbers = dimensionless_numbers(
+            kappa=kappa,
+            length=length,
+            i0=math.inf if self.primary else part.kinetics.i0,
+            alpha_a=part.kinetics.alpha_a,
+            alpha_c=part.kinetics.alpha_c,
+            temperature=self.temperature,
+            current_density=current_mean,
+            t=t,
+            layers=layers,
+            D=self.electrolyte.bulk("diffusivity") if self.binary else None,
+            c_bulk=self.c_bulk if self.binary else None,
+            t_plus=self.electrolyte.bulk("t_plus") if self.binary else 1.0,
+            L=self._height(),
+            cell="symmetric" if self.closed else "reservoir",
+        )
+        return numbers.as_dict()
