@@ -70,8 +70,8 @@ from solver.geometry.spec import (
 
 __all__ = ["MODEL_UNIT", "build_occ_3d", "box_void_layout", "random_surface_3d"]
 
-MODEL_UNIT = 1e-6
-"""Metres per Gmsh model length unit (the 3D model is built in micrometres)."""
+MODEL_UNIT = profiles.GMSH_LENGTH_UNIT
+"""Metres per Gmsh model length unit (the model is built in micrometres)."""
 
 HeightField = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """(x, y) -> (h, dh/dx, dh/dy), arrays in metres."""
@@ -410,8 +410,13 @@ def _axisymmetric_items(cfg: GeometryConfig) -> list[tuple[object, float, bool]]
     return items
 
 
-def _profile(item: object, is_void: bool, d: float) -> profiles.Feature:
-    return profiles._shaped_void(item, d) if is_void else profiles.protrusion_feature(item, d)
+def _profile(item: object, is_void: bool, d: float, dx: float = 0.0) -> profiles.Feature:
+    """2D profile (x, height) of a protrusion or shaped void offset by d, its axis moved by dx."""
+    if dx:
+        item = item.model_copy(update={"x": item.x + dx})
+    return (
+        profiles.shaped_void_feature(item, d) if is_void else profiles.protrusion_feature(item, d)
+    )
 
 
 def _images(x: float, y: float, reach: float, W: float, D: float, periodic: bool):
@@ -424,10 +429,6 @@ def _images(x: float, y: float, reach: float, W: float, D: float, periodic: bool
             if -reach < x + dx < W + reach and -reach < y + dy < D + reach:
                 shifts.append((dx, dy))
     return shifts
-
-
-def _shifted(feature: profiles.Feature, dx: float) -> profiles.Feature:
-    return profiles._shift(feature, dx) if dx else feature
 
 
 def _check_voids_3d(cfg: GeometryConfig) -> None:
@@ -480,7 +481,7 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
             feature = _profile(item, is_void, d)
             reach = feature.right[0] - feature.apex[0]
             for dx, dy in _images(item.x, y, reach, W, D, periodic):
-                tag = b.revolved(_shifted(feature, dx), y + dy)
+                tag = b.revolved(_profile(item, is_void, d, dx), y + dy)
                 if k > 0:
                     bodies.offsets[k - 1].append(tag)
                 elif is_void:
