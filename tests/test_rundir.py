@@ -1,0 +1,138 @@
+"""Run directory lifecycle: atomic rename, no silent overwrite, failure marker, manifest, log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from mpi4py import MPI
+
+import solver  # noqa: F401  (MPI import order)
+from solver.config import ConfigError
+from solver.geometry.bundle import MeshStats
+from solver.rundir import RunDirectory, RunDirectoryExistsError, RunFailedError, target_path
+
+SELF = MPI.COMM_SELF
+
+
+def entries(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir())
+
+
+def test_success_renames_the_work_directory(tmp_path):
+    with RunDirectory(tmp_path, "demo", SELF, command_line=["lidep", "run", "x.yaml"]) as rd:
+        # while running, only the hidden work directory exists
+        assert re.fullmatch(r"\.demo\.tmp-[0-9a-f]{8}", rd.path.name)
+        assert entries(tmp_path) == [rd.path.name]
+        rd.write_text("case/out.txt", "hello")
+        logging.getLogger("solver.test").info("a message for run.log")
+    assert rd.path == tmp_path / "demo"
+    assert entries(tmp_path) == ["demo"]
+    assert (rd.path / "case" / "out.txt").read_text() == "hello"
+    assert "a message for run.log" in (rd.path / "run.log").read_text()
+    assert not (rd.path / "FAILED").exists()
+
+
+def test_existing_directory_is_not_touched_without_overwrite(tmp_path):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "keep.txt").write_text("old")
+    with pytest.raises(RunDirectoryExistsError, match=r"demo already exists.*--overwrite"):
+        with RunDirectory(tmp_path, "demo", SELF):
+            pytest.fail("the body must not run")
+    assert entries(tmp_path) == ["demo"]
+    assert (tmp_path / "demo" / "keep.txt").read_text() == "old"
+
+
+def test_overwrite_replaces_only_on_success(tmp_path):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "keep.txt").write_text("old")
+    with pytest.raises(ZeroDivisionError):
+        with RunDirectory(tmp_path, "demo", SELF, overwrite=True) as rd:
+            rd.write_text("new.txt", "new")
+            raise ZeroDivisionError("solver blew up")
+    assert (tmp_path / "demo" / "keep.txt").read_text() == "old"  # old results survive
+    with RunDirectory(tmp_path, "demo", SELF, overwrite=True) as rd:
+        rd.write_text("new.txt", "new")
+    assert entries(tmp_path / "demo") == ["manifest.json", "new.txt", "run.log"]
+
+
+def test_failure_keeps_a_marked_directory(tmp_path):
+    with pytest.raises(ValueError, match="Newton diverged") as info:
+        with RunDirectory(tmp_path, "demo", SELF) as rd:
+            rd.write_text("partial.txt", "half")
+            raise ValueError("Newton diverged at t = 3 s")
+    (failed,) = [p for p in tmp_path.iterdir()]
+    assert re.fullmatch(r"demo\.failed-\d{8}T\d{6}Z", failed.name)
+    assert rd.path == failed
+    assert any(str(failed) in note for note in info.value.__notes__)
+    text = (failed / "FAILED").read_text()
+    assert "ValueError: Newton diverged at t = 3 s" in text and "Traceback" in text
+    assert (failed / "partial.txt").read_text() == "half"
+    manifest = json.loads((failed / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+
+
+def test_names_cannot_escape_the_output_root(tmp_path):
+    for name in ("../up", "a/b", "..", ".", "/etc"):
+        with pytest.raises(ConfigError, match="name: "):
+            target_path(tmp_path, name)
+    assert target_path(tmp_path, "ok.name-1") == (tmp_path / "ok.name-1").resolve()
+    with RunDirectory(tmp_path, "demo", SELF) as rd:
+        with pytest.raises(ValueError, match="outside the run directory"):
+            rd.write_text("../escape.txt", "x")
+    assert entries(tmp_path) == ["demo"]
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_manifest_contents(tmp_path):
+    stats = MeshStats(num_cells=10, num_vertices=8, min_quality=0.5, h_min=1e-9, h_max=1e-7,
+                      region_measures={"electrolyte": 2e-12}, boundary_measures={"counter": 1e-6})
+    with RunDirectory(tmp_path, "demo", SELF, command_line=["lidep", "run", "c.yaml"]) as rd:
+        with rd.phase("bare/solve"):
+            pass
+        with rd.phase("bare/solve"):
+            pass
+        rd.record_mesh("bare", stats, key="abc123")
+    manifest = json.loads((rd.path / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert manifest["command_line"] == ["lidep", "run", "c.yaml"]
+    assert manifest["mpi_ranks"] == 1 and len(manifest["hosts"]) == 1
+    for package in ("python", "lidep", "dolfinx", "petsc4py", "gmsh", "numpy", "pydantic",
+                    "pyvista", "petsc", "mpi"):
+        assert manifest["versions"][package] not in ("", "not installed"), package
+    assert re.fullmatch(r"[0-9a-f]{40}", manifest["git"]["commit"])  # tests run in the checkout
+    assert isinstance(manifest["git"]["dirty"], bool)
+    assert manifest["start_time"] <= manifest["end_time"]
+    assert manifest["wall_time_s"] >= manifest["phases_s"]["bare/solve"] >= 0.0
+    assert manifest["meshes"]["bare"] == {"key": "abc123", "num_cells": 10, "num_vertices": 8,
+                                          "min_quality": 0.5, "h_min": 1e-9, "h_max": 1e-7,
+                                          "region_measures": {"electrolyte": 2e-12},
+                                          "boundary_measures": {"counter": 1e-6}}
+
+
+@pytest.mark.mpi
+def test_failure_on_one_rank_ends_the_run_on_all(tmp_path):
+    comm = MPI.COMM_WORLD
+    root = Path(comm.bcast(str(tmp_path) if comm.rank == 0 else None, root=0))
+    failing = comm.size - 1
+    raised: BaseException | None = None
+    try:
+        with RunDirectory(root, "par", comm) as rd:
+            paths = comm.allgather(str(rd.path))
+            assert len(set(paths)) == 1  # every rank writes to the same directory
+            if comm.rank == failing:
+                raise RuntimeError(f"boom on rank {comm.rank}")
+    except (RuntimeError, RunFailedError) as err:
+        raised = err
+    assert raised is not None  # no rank carries on as if the run succeeded
+    if comm.rank != failing:
+        assert isinstance(raised, RunFailedError) and "another rank" in str(raised)
+    assert len(set(comm.allgather(str(rd.path)))) == 1
+    if comm.rank == 0:
+        assert rd.path.name.startswith("par.failed-")
+        assert f"--- rank {failing} ---" in (rd.path / "FAILED").read_text()
+        assert not (root / "par").exists()
+    comm.barrier()
