@@ -53,8 +53,11 @@ class Kinetics:
         reference_temperature: float,
         c_ref: float | None,
     ) -> Kinetics:
-        """Kinetics of a config section; ``c_ref`` is the default reference concentration
-        (electrolyte bulk) used when the adjacent phase is a binary electrolyte, else None."""
+        """Kinetics of a config section at temperature T.
+
+        ``c_ref`` is the default reference concentration (electrolyte bulk) used when the
+        adjacent phase is a binary electrolyte, else None.
+        """
         if c_ref is not None and cfg.reference_concentration is not None:
             c_ref = cfg.reference_concentration
         i0 = cfg.exchange_current_density * arrhenius(
@@ -86,7 +89,7 @@ class Kinetics:
         raise ValueError(f"kinetics.model: '{self.model}' has no rate expression (Dirichlet limit)")
 
     def plating_current(self, eta: object, c_s: object | None = None) -> object:
-        """j = -i_BV(eta): normal Faradaic current density into the Li, plating positive."""
+        """J = -i_BV(eta): normal Faradaic current density into the Li, plating positive."""
         return -self.anodic_current(eta, c_s)
 
     @property

@@ -154,7 +154,8 @@ class Simulation:
         self.closed = self.binary and self.physics.counter.type == "li_electrode"
         if self.closed and self.time.mode == "steady":
             raise SimulationError(
-                "time.mode: 'steady' with a binary electrolyte and counter.type 'li_electrode' is a "
+                "time.mode: 'steady' with a binary electrolyte and counter.type 'li_electrode' "
+                "is a "
                 "closed cell whose steady state depends on the salt inventory; run it with "
                 "time.mode 'transient'"
             )
@@ -164,6 +165,8 @@ class Simulation:
         self._setup_scales()
         self._setup_forms()
         self.events: list[str] = []
+        self.depletion_time: float | None = None
+        self._c_min_prev = self.c_bulk
         self.t = 0.0
 
     # ------------------------------------------------------------------------------------------
@@ -181,7 +184,8 @@ class Simulation:
         missing = sorted(regions - set(self.physics.interphase))
         if missing:
             raise SimulationError(
-                f"physics.interphase: no material for the interphase region(s) {missing} of the mesh"
+                f"physics.interphase: no material for the interphase region(s) {missing} "
+                "of the mesh"
             )
         if self.physics.kinetics.model == "primary" and any(
             m.kinetics is not None for m in self.physics.interphase.values()
@@ -592,7 +596,11 @@ class Simulation:
         return lam * max(self.comm.allreduce(local, op=MPI.MAX), abs(dphi) / self._volt_scale)
 
     def _line_search(self, sys: _System, galvano: bool, dphi: float, merit: float):
-        """Apply (x, phi_s) -= lam (dx0, dphi) with Armijo backtracking; returns (merit, G, step)."""
+        """Apply (x, phi_s) -= lam (dx0, dphi) with Armijo backtracking.
+
+        Returns:
+            (merit, G, scaled step), the step None when no acceptable step was found.
+        """
         x0 = sys.x.copy()
         phis0 = float(self.phi_s.value)
         lam = 1.0
@@ -671,7 +679,8 @@ class Simulation:
             result = self._solve_static(step)
             if not result.converged:
                 raise SimulationError(
-                    f"steady solve did not converge: {result.reason} (residual {result.residual:.3e})"
+                    f"steady solve did not converge: {result.reason} "
+                    f"(residual {result.residual:.3e})"
                 )
             yield self.snapshot(0.0)
             return
@@ -746,8 +755,8 @@ class Simulation:
                     self.bdf.restart()
             phi_saved = self.phi.x.array.copy()
             phis_saved = float(self.phi_s.value)
-            self.t = ctrl.t
-            stop = self._check_events()
+            t_prev, self.t = self.t, ctrl.t
+            stop = self._check_events(t_prev)
             if ctrl.at_output or stop:
                 yield self.snapshot(ctrl.t)
             if stop:
@@ -759,18 +768,27 @@ class Simulation:
         if self.binary:
             self.bdf.restore()
 
-    def _check_events(self) -> bool:
-        """Record the depletion event once; True when the run must stop."""
-        if not self.binary or any(e.startswith("depletion") for e in self.events):
+    def _check_events(self, t_prev: float) -> bool:
+        """Record the depletion event once; True when the run must stop.
+
+        The event time is the linear interpolation, between the last two accepted steps, of the
+        time where the minimum surface concentration crosses the threshold.
+        """
+        if not self.binary or self.depletion_time is not None:
             return False
         c_min = self._min_surface_concentration()
+        c_prev, self._c_min_prev = self._c_min_prev, c_min
         threshold = self.physics.events.depletion_fraction * self.c_bulk
-        if c_min < threshold:
-            self.events.append(f"depletion at t={self.t:.6g} s (min c_s={c_min:.6g} mol/m^3)")
-            self.depletion_time = self.t
-            self.log.info(self.events[-1])
-            return self.physics.events.on_depletion == "stop"
-        return False
+        if c_min >= threshold:
+            return False
+        fraction = (c_prev - threshold) / (c_prev - c_min) if c_prev > c_min else 1.0
+        self.depletion_time = t_prev + min(max(fraction, 0.0), 1.0) * (self.t - t_prev)
+        self.events.append(
+            f"depletion at t={self.depletion_time:.6g} s (surface concentration below "
+            f"{threshold:.6g} mol/m^3; min c_s={c_min:.6g} mol/m^3 at t={self.t:.6g} s)"
+        )
+        self.log.info(self.events[-1])
+        return self.physics.events.on_depletion == "stop"
 
     # ------------------------------------------------------------------------------------------
     # Output
@@ -846,7 +864,7 @@ class Simulation:
         return out
 
     def _electrostatic_potential(self, region: str) -> Any:
-        """phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
+        """Phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
         if self.binary and region == "electrolyte":
             return self.phi - ufl.ln(self.c / self.c_bulk) / self.f
         return self.phi
@@ -901,6 +919,7 @@ class Simulation:
         if self.binary:
             out["salt_inventory"] = self._integrate(self.c * self.weight_e * self.dx_e)
             out["min_surface_concentration"] = self._min_surface_concentration()
+            out["depletion_time"] = math.nan if self.depletion_time is None else self.depletion_time
         else:
             out["min_surface_concentration"] = math.nan
         return out

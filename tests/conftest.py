@@ -1,16 +1,15 @@
-"""Shared test fixtures: small structured meshes wrapped in ``MeshBundle`` (tags per the contract)."""
+"""Shared test fixtures: small structured meshes wrapped in ``MeshBundle`` (contract tags)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import solver  # noqa: F401  (MPI ordering before dolfinx)
 
 import dolfinx
 import numpy as np
 import pytest
 from mpi4py import MPI
 
+import solver  # noqa: F401  (MPI ordering before dolfinx)
 from solver.geometry.bundle import MeshBundle, MeshStats
 
 ELECTROLYTE, LAYER = 1, 2
@@ -62,9 +61,7 @@ def make_flat_bundle(
     else:
         _, h, rows = layer
         s_h = rows / n[-1]
-        x[:, tdim - 1] = np.where(
-            s <= s_h, s / s_h * h, h + (s - s_h) / (1.0 - s_h) * (height - h)
-        )
+        x[:, tdim - 1] = np.where(s <= s_h, s / s_h * h, h + (s - s_h) / (1.0 - s_h) * (height - h))
     fdim = tdim - 1
     msh.topology.create_connectivity(fdim, tdim)
     cmap = msh.topology.index_map(tdim)
@@ -77,7 +74,11 @@ def make_flat_bundle(
     side_names = (
         ["axis", "side_outer"]
         if coordinates == "axisymmetric"
-        else (["side_left", "side_right"] if tdim == 2 else ["side_x0", "side_x1", "side_y0", "side_y1"])
+        else (
+            ["side_left", "side_right"]
+            if tdim == 2
+            else ["side_x0", "side_x1", "side_y0", "side_y1"]
+        )
     )
     boundaries = dict(FACETS)
     tol = 1e-9 * min(height, width) if layer is None else 1e-3 * layer[1]
