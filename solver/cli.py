@@ -164,7 +164,7 @@ def _compact(value: Any) -> str:
 
 
 def _validate_summary(path: Path, run: RunConfig) -> str:
-    cases = resolved_tree(run)["cases"]
+    cases = {name: case.model_dump(mode="json") for name, case in resolved_cases(run).items()}
     lines = [f"{path}: valid run '{run.name}' with {len(cases)} case(s): {', '.join(cases)}"]
     if run.description:
         lines.append(f"  {run.description}")
@@ -182,7 +182,6 @@ def _cmd_validate(args: argparse.Namespace, comm: MPI.Comm) -> int:
     import yaml
 
     run = load_config(args.config, args.overrides)
-    resolved_cases(run)
     text = (yaml.safe_dump(resolved_tree(run), sort_keys=False) if args.print_resolved
             else _validate_summary(args.config, run))
     _say(comm, text)
