@@ -311,3 +311,14 @@ def test_mesh_command_prints_statistics(capsys, fake_pipeline):
     assert code == 0
     assert "case 'main': mesh fake-1e-05 (cartesian)" in out
     assert "cells 4, vertices 5" in out and "region   electrolyte" in out
+
+
+def test_progress_bar_is_off_when_stdout_is_not_a_terminal(capsys):
+    from mpi4py import MPI
+
+    with solver.api.progress(10.0, MPI.COMM_SELF, "case") as bar:
+        assert not bar.enabled  # pytest captures stdout: not a terminal
+        bar.update(5.0)
+        bar.update(20.0)  # clipped to the total, no error
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
