@@ -25,7 +25,7 @@ from mpi4py import MPI
 
 from solver.geometry import profiles
 from solver.geometry.bundle import MeshBundle, MeshStats
-from solver.geometry.spec import ConeProtrusion, FlatSurface, GeometryConfig
+from solver.geometry.spec import FlatSurface, GeometryConfig
 
 __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_report"]
 
@@ -131,6 +131,10 @@ def build_mesh(
                 if path is not None:
                     _atomic_write(gmsh, path)
                     log.info("mesh cached: %s", path)
+                    # Continue from the file, so a miss and a later hit give identical meshes.
+                    gmsh.model.remove()
+                    gmsh.model.add(f"lidep-{key}")
+                    gmsh.merge(str(path))
             quality = _min_quality(gmsh, cfg.dimension)
         except Exception as err:  # re-raised on every rank below
             error = err
@@ -237,7 +241,8 @@ def landmarks(cfg: GeometryConfig) -> dict[str, np.ndarray]:
     elif not isinstance(cfg.surface, FlatSurface):
         score = np.where(under_void, -np.inf, -h)
     elif under_void.any():
-        edges = np.array([e for v in profiles.void_features_all(cfg, 0.0) for e in (v.left[0], v.right[0])])
+        voids = profiles.void_features_all(cfg, 0.0)
+        edges = np.array([e for v in voids for e in (v.left[0], v.right[0])])
         score = np.where(under_void, -np.inf, np.min(np.abs(x[:, None] - edges[None, :]), axis=1))
     else:
         score = -np.abs(x - 0.5 * W)
@@ -266,7 +271,10 @@ def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
         tallest = max(cfg.protrusions, key=lambda p: p.top())
         apex = np.array([tallest.x, tallest.y, tallest.top()])
         corners = [(0.0, 0.0), (W, 0.0), (0.0, D), (W, D)]
-        far = max(corners, key=lambda c: min(math.hypot(c[0] - p.x, c[1] - p.y) for p in cfg.protrusions))
+        def clearance(c: tuple[float, float]) -> float:
+            return min(math.hypot(c[0] - p.x, c[1] - p.y) for p in cfg.protrusions)
+
+        far = max(corners, key=clearance)
         return {"apex": apex, "far_field": np.array([far[0], far[1], 0.0])}
     centre = np.array([0.5 * W, 0.5 * D, 0.0])
     return {"apex": centre, "far_field": centre.copy()}
@@ -276,17 +284,17 @@ def mesh_report(bundle: MeshBundle) -> str:
     """Human-readable summary: cell count, quality, element sizes, region and boundary measures."""
     s = bundle.stats
     dim = bundle.mesh.topology.dim
-    unit = "m^2" if dim == 2 else "m^3"
+    unit, facet_unit = ("m^2", "m") if dim == 2 else ("m^3", "m^2")
     lines = [
         f"mesh {bundle.key} ({bundle.coordinates}, {dim}D, geometry degree "
-        f"{bundle.mesh.geometry.cmap.degree})",
+        f"{bundle.mesh.geometry.cmaps[0].degree})",
         f"  cells {s.num_cells}, vertices {s.num_vertices}",
         f"  min quality (SICN) {s.min_quality:.3f}",
         f"  smallest element {s.h_min:.3e} m, largest {s.h_max:.3e} m",
         "  regions:",
         *(f"    {n:<24s} {v:.6e} {unit}" for n, v in s.region_measures.items()),
         "  boundaries:",
-        *(f"    {n:<24s} {v:.6e} {'m' if dim == 2 else 'm^2'}" for n, v in s.boundary_measures.items()),
+        *(f"    {n:<24s} {v:.6e} {facet_unit}" for n, v in s.boundary_measures.items()),
         "  landmarks:",
         *(f"    {n:<24s} {np.array2string(p, precision=4)}" for n, p in bundle.landmarks.items()),
     ]

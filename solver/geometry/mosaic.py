@@ -54,7 +54,9 @@ def grain_seeds(cfg: GeometryConfig, layer: MosaicLayer, inner: float) -> np.nda
         arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(curve, axis=0).T))])
         n = max(1, round(arc[-1] / d))
         s = (np.arange(n) + 0.5 + 0.7 * (rng.random(n) - 0.5)) * arc[-1] / n
-        seeds.append(np.column_stack([np.interp(s, arc, curve[:, 0]), np.interp(s, arc, curve[:, 1])]))
+        seeds.append(
+            np.column_stack([np.interp(s, arc, curve[:, 0]), np.interp(s, arc, curve[:, 1])])
+        )
     return np.concatenate(seeds)
 
 

@@ -160,7 +160,9 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
     T = _offsets(cfg)
 
     box = [(2, occ.addRectangle(0.0, 0.0, 0.0, W / UNIT, L / UNIT))]
-    li = writer.body([profiles.base_profile(cfg, 0.0), *profiles.features(cfg, 0.0, with_voids=False)])
+    li = writer.body(
+        [profiles.base_profile(cfg, 0.0), *profiles.features(cfg, 0.0, with_voids=False)]
+    )
     voids = [(2, writer.region(f)) for f in profiles.void_features_all(cfg, 0.0)]
     bodies = [
         writer.body([profiles.base_profile(cfg, t), *profiles.features(cfg, t, with_voids=True)])
@@ -175,8 +177,9 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
         shape, _ = occ.cut(occ.copy(bodies[k]), below)
         shape, _ = occ.intersect(shape, occ.copy(box))
         inner = T[k - 1] if k > 0 else 0.0
-        for phase, grains in zip(layer.phases, _mosaic_grains(cfg, layer, inner, occ, shape), strict=True):
-            phase_shapes[phase.name] = grains
+        grains = _mosaic_grains(cfg, layer, inner, occ, shape)
+        for phase, shapes in zip(layer.phases, grains, strict=True):
+            phase_shapes[phase.name] = shapes
 
     groups = {"box": box, "li": li, "voids": voids}
     groups |= {f"body{k}": body for k, body in enumerate(bodies)}
@@ -199,7 +202,8 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
         if k is None:
             label[tag] = "electrolyte"
         elif isinstance(cfg.layers[k], MosaicLayer):
-            phase = next((p.name for p in cfg.layers[k].phases if tag in members[f"phase:{p.name}"]), None)
+            phases = [p.name for p in cfg.layers[k].phases]
+            phase = next((p for p in phases if tag in members[f"phase:{p}"]), None)
             if phase is None:
                 raise RuntimeError(f"a piece of mosaic layer {k} lies in no grain (surface {tag})")
             label[tag] = phase
@@ -232,7 +236,11 @@ def _classify_curves(
     W, L = cfg.domain.width / UNIT, cfg.domain.length / UNIT
     tol = 1e-6 * max(W, L)
     axisym = cfg.coordinates == "axisymmetric"
-    sides = {"left": "axis" if axisym else "side_left", "right": "side_outer" if axisym else "side_right"}
+    sides = (
+        {"left": "axis", "right": "side_outer"}
+        if axisym
+        else {"left": "side_left", "right": "side_right"}
+    )
     groups: dict[str, list[int]] = defaultdict(list)
     for _, curve in model.getEntities(1):
         up, _ = model.getAdjacencies(1, curve)
@@ -295,7 +303,7 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, T: list[float])
     sizes = [fields.add("MathEval")]
     fields.setString(sizes[0], "F", repr(far))
     # Layers: constant size inside, graded away from their boundaries.
-    for k, layer in enumerate(cfg.layers):
+    for layer in cfg.layers:
         size = layer.thickness / m.layer_elements / m.refinement / UNIT
         surfaces = [t for n in layer.region_names() for t in result.regions[n]]
         inside = fields.add("Constant")
@@ -303,7 +311,8 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, T: list[float])
         fields.setNumber(inside, "VIn", size)
         fields.setNumber(inside, "VOut", 1e22)
         fields.setNumber(inside, "IncludeBoundary", 1)
-        curves = [abs(c) for _, c in model.getBoundary([(2, s) for s in surfaces], combined=True, oriented=False)]
+        boundary = model.getBoundary([(2, s) for s in surfaces], combined=True, oriented=False)
+        curves = [abs(c) for _, c in boundary]
         sizes += [inside, graded(size, curves)]
     # Protrusion tips: size = factor x radius of curvature at the apex.
     tips = [profiles.protrusion_feature(p, 0.0) for p in cfg.protrusions]

@@ -75,7 +75,7 @@ class Arc:
 
 @dataclass(frozen=True)
 class EllipseArc:
-    """Elliptic arc (less than pi) from ``p0`` to ``p1`` of the axis-aligned ellipse about ``center``.
+    """Elliptic arc (below pi) from ``p0`` to ``p1`` of an axis-aligned ellipse about ``center``.
 
     ``a`` and ``b`` are the semi-axes along x and y; ``major`` is a point on the major axis.
     """
@@ -188,7 +188,7 @@ def _arc_chain(center: Point, radius: float, angle0: float, angle1: float) -> tu
 
 
 def _circle_cap(x0: float, yc: float, radius: float, foot_angle: float, T: float) -> Feature:
-    """Arc of a circle centred at (x0, yc) between angles pi - foot_angle and foot_angle, offset T."""
+    """Circle arc about (x0, yc) from angle pi - foot_angle to foot_angle, offset by T."""
     rho = radius + T
     top = _arc_chain((x0, yc), rho, math.pi - foot_angle, foot_angle)
     return Feature(top=top, apex=(x0, yc + rho), tip_radius=rho)
@@ -215,7 +215,7 @@ def _ellipse_cap(x0: float, a: float, b: float, T: float) -> Feature:
 
 
 def _cone(p: ConeProtrusion, T: float) -> Feature:
-    """Cone of base radius b and height H whose tip is a circle of radius r tangent to the flanks."""
+    """Cone of base radius b, height H, tip circle of radius r tangent to the flanks."""
     b, H, r, x0 = p.base_radius, p.height, p.tip_radius, p.x
     c = np.array([x0, H - r])
     foot = np.array([x0 + b, 0.0])
@@ -371,7 +371,8 @@ def random_profile(surface: RandomSurface, width: float, lateral: str):
     rng = np.random.default_rng(surface.seed)
     q_max = 8.0 / lc
     if lateral == "periodic":
-        q = 2.0 * math.pi * np.arange(1, max(2, math.ceil(q_max * width / (2 * math.pi))) + 1) / width
+        modes = max(2, math.ceil(q_max * width / (2.0 * math.pi)))
+        q = 2.0 * math.pi * np.arange(1, modes + 1) / width
         phase = rng.uniform(0.0, 2.0 * math.pi, q.size)
     else:
         q = math.pi * np.arange(1, max(2, math.ceil(q_max * width / math.pi)) + 1) / width
