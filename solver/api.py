@@ -72,7 +72,7 @@ def _load(config: ConfigSource, overrides: Iterable[str]) -> RunConfig:
 
 
 def mesh(config: ConfigSource, *, overrides: Iterable[str] = (), comm: MPI.Comm | None = None,
-         mesh_cache: str | Path = Path("meshes"), pipeline: Pipeline | None = None
+         mesh_cache: str | Path = Path("meshes"), build_mesh: Callable[..., Any] | None = None
          ) -> dict[str, Any]:
     """Build (or load from the cache) the mesh of every case.
 
@@ -82,7 +82,7 @@ def mesh(config: ConfigSource, *, overrides: Iterable[str] = (), comm: MPI.Comm 
         comm: Communicator (default ``MPI.COMM_SELF``: a serial notebook; pass
             ``MPI.COMM_WORLD`` under mpiexec).
         mesh_cache: Mesh cache directory.
-        pipeline: Components (default :func:`default_pipeline`).
+        build_mesh: Mesh builder (default :func:`solver.geometry.build_mesh`).
 
     Returns:
         Case name -> :class:`~solver.geometry.bundle.MeshBundle`.
@@ -90,10 +90,11 @@ def mesh(config: ConfigSource, *, overrides: Iterable[str] = (), comm: MPI.Comm 
     Raises:
         ConfigError: The configuration is invalid.
     """
+    if build_mesh is None:
+        from solver.geometry import build_mesh
     comm = MPI.COMM_SELF if comm is None else comm
     cases = resolved_cases(_load(config, overrides))
-    pipeline = pipeline or default_pipeline()
-    return {name: pipeline.build_mesh(case.geometry, comm, Path(mesh_cache))
+    return {name: build_mesh(case.geometry, comm, Path(mesh_cache))
             for name, case in cases.items()}
 
 

@@ -112,28 +112,13 @@ def _cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
 def _cmd_mesh(args: argparse.Namespace, comm: MPI.Comm) -> int:
     from solver.api import mesh
+    from solver.geometry import mesh_report
 
     bundles = mesh(args.config, overrides=args.overrides, comm=comm,
                    mesh_cache=args.mesh_cache)
     for name, bundle in bundles.items():
-        _say(comm, _mesh_report(name, bundle))
+        _say(comm, f"case '{name}': {mesh_report(bundle)}")
     return EXIT_OK
-
-
-def _mesh_report(name: str, bundle: Any) -> str:
-    """Text block with a case's mesh statistics (lengths in m, measures in m^d)."""
-    s = bundle.stats
-    lines = [
-        f"case '{name}': mesh {bundle.key} ({bundle.coordinates})",
-        f"  cells {s.num_cells}, vertices {s.num_vertices}",
-        f"  min quality {s.min_quality:.3g}, smallest element {s.h_min:.3g} m, "
-        f"largest {s.h_max:.3g} m",
-    ]
-    lines += [f"  region   {region:<24} {measure:.6g}"
-              for region, measure in s.region_measures.items()]
-    lines += [f"  boundary {boundary:<24} {measure:.6g}"
-              for boundary, measure in s.boundary_measures.items()]
-    return "\n".join(lines)
 
 
 _ABSENT = "(absent)"

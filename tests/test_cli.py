@@ -7,6 +7,7 @@ the plumbing only: exit codes, messages, the run directory layout and the call s
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -306,11 +307,15 @@ def test_invalid_config_writes_nothing(tmp_path, capsys, fake_pipeline):
     assert not (tmp_path / "out").exists()
 
 
-def test_mesh_command_prints_statistics(capsys, fake_pipeline):
-    code, out, _ = cli(capsys, "mesh", str(MINIMAL))
+def test_mesh_command_prints_statistics(tmp_path, capsys):
+    # the real (small) Gmsh build of configs/examples/minimal.yaml, cached in tmp_path
+    code, out, _ = cli(capsys, "mesh", str(MINIMAL), "--mesh-cache", str(tmp_path))
     assert code == 0
-    assert "case 'main': mesh fake-1e-05 (cartesian)" in out
-    assert "cells 4, vertices 5" in out and "region   electrolyte" in out
+    assert out.startswith("case 'main': mesh ")
+    # region areas printed from the mesh: 2 um x 20 nm layer, 2 um x (10 um - 20 nm) electrolyte
+    assert re.search(r"sei\s+4\.0000\d\de-14 m\^2", out), out
+    assert re.search(r"electrolyte\s+1\.9960\d\de-11 m\^2", out), out
+    assert list(tmp_path.glob("*.msh"))  # cached for the next call
 
 
 def test_progress_bar_is_off_when_stdout_is_not_a_terminal(capsys):
