@@ -290,8 +290,8 @@ def test_geometry_non_physical_combination(raw):
     # a layer thicker than the whole domain: a model-level rule of the geometry owner
     raw["base"]["geometry"]["layers"][0]["thickness"] = "20 um"
     line = only(problems(raw))
-    assert line.startswith("base.geometry.")
-    assert "20" in line and "allowed: " in line
+    assert line.startswith("base.geometry.layers: ")  # the validator's key path appended
+    assert "2e-05" in line and "allowed: " in line
 
 
 # -- YAML safety and syntax -----------------------------------------------------------------------
