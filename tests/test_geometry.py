@@ -308,6 +308,12 @@ def test_distributed_mesh_matches_serial():
     ({"layers": [{"name": "electrolyte", "thickness": 1e-8}]}, "reserved"),
     ({"layers": [{"thickness": "10 V"}]}, "thickness"),
     ({"protrusion": []}, "protrusion"),
+    ({"domain": {"lateral": "periodic"},
+      "surface": {"kind": "sinusoidal", "amplitude": 1e-7, "wavelength": 3e-6}}, "wavelength"),
+    ({"surface": {"kind": "sinusoidal", "amplitude": 1e-6, "wavelength": 1e-6},
+      "layers": [{"thickness": 0.1e-6}]}, "fold"),
+    ({"surface": {"kind": "random", "rms": 4e-6, "correlation_length": 1e-6}}, "counter boundary"),
+    ({"coordinates": "axisymmetric", "domain": {"lateral": "periodic"}}, "domain.lateral"),
 ])
 def test_bad_input_rejected(kw, key):
     with pytest.raises(ValidationError) as err:

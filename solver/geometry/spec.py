@@ -15,8 +15,10 @@ Every length is SI (m) or a string with units (``"20 nm"``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import math
+from typing import Annotated, Any, Literal, NoReturn
 
+import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from solver.schema import StrictModel
@@ -205,15 +207,12 @@ class ConeProtrusion(_ProtrusionBase):
     @model_validator(mode="after")
     def _tip_fits(self) -> ConeProtrusion:
         if self.tip_radius >= self.base_radius:
-            raise ValueError(
-                f"tip_radius ({self.tip_radius:g} m) must be smaller than base_radius "
-                f"({self.base_radius:g} m); use shape 'spherical' or 'ellipse' for blunt features"
-            )
+            _fail("tip_radius", "the tip must be narrower than the base",
+                  f"{self.tip_radius:g} m", f"less than base_radius = {self.base_radius:g} m "
+                  "(use shape 'spherical' or 'ellipse' for blunt features)")
         if 2.0 * self.tip_radius >= self.height:
-            raise ValueError(
-                f"tip_radius ({self.tip_radius:g} m) must be below half the height "
-                f"({self.height:g} m) for a cone with a rounded tip"
-            )
+            _fail("tip_radius", "the rounded tip must fit below the apex",
+                  f"{self.tip_radius:g} m", f"less than height / 2 = {self.height / 2:g} m")
         return self
 
     def top(self) -> float:
@@ -257,10 +256,8 @@ class VoidShape(StrictModel):
     @model_validator(mode="after")
     def _lens_shape(self) -> VoidShape:
         if self.shape == "lens" and self.height > 0.5 * self.width:
-            raise ValueError(
-                f"a lens void needs height <= width/2 (height {self.height:g} m, width "
-                f"{self.width:g} m); use shape 'half_ellipse' for taller voids"
-            )
+            _fail("height", "a lens is at most a half disk", f"{self.height:g} m",
+                  f"at most width / 2 = {self.width / 2:g} m (or shape 'half_ellipse')")
         return self
 
 
@@ -353,10 +350,10 @@ class MosaicLayer(StrictModel):
     def _fractions(self) -> MosaicLayer:
         total = sum(p.fraction for p in self.phases)
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"phase fractions must sum to 1, got {total:g}")
+            _fail("phases", "phase fractions must sum to 1", f"sum {total:g}", "a sum of 1")
         names = [p.name for p in self.phases]
         if len(set(names)) != len(names):
-            raise ValueError(f"phase names must be unique, got {names}")
+            _fail("phases", "phase names must be unique", names, "distinct names")
         return self
 
     def region_names(self) -> list[str]:
@@ -479,70 +476,89 @@ class GeometryConfig(StrictModel):
     def _consistent(self) -> GeometryConfig:
         W, L = self.domain.width, self.domain.length
         if self.coordinates == "axisymmetric" and self.dimension != 2:
-            raise ValueError("coordinates 'axisymmetric' requires dimension 2")
+            _fail("coordinates", "axisymmetric needs dimension 2", self.dimension, "dimension: 2")
         if self.coordinates == "axisymmetric" and self.domain.lateral == "periodic":
-            raise ValueError(
-                "domain.lateral 'periodic' is not possible with coordinates 'axisymmetric'"
-            )
+            _fail("domain.lateral", "periodic sides are impossible in an axisymmetric section",
+                  "periodic", "symmetric")
         if self.dimension == 2 and self.domain.depth is not None:
-            raise ValueError("domain.depth is only used in 3D (dimension: 3)")
+            _fail("domain.depth", "only used in 3D", self.domain.depth, "no depth in 2D")
         lateral = [("x", W)] + ([("y", self.depth())] if self.dimension == 3 else [])
         for i, p in enumerate(self.protrusions):
             for axis, extent in lateral:
                 if getattr(p, axis) > extent:
-                    raise ValueError(
-                        f"protrusions.{i}.{axis} = {getattr(p, axis):g} m lies outside the "
-                        f"domain [0, {extent:g}] m"
-                    )
+                    _fail(f"protrusions.{i}.{axis}", "protrusion axis outside the domain",
+                          f"{getattr(p, axis):g} m", f"0 to {extent:g} m")
         if self.protrusions and not isinstance(self.surface, FlatSurface):
-            raise ValueError(
-                "protrusions stand on the flat base plane: use surface.kind 'flat' with "
-                "protrusions"
-            )
+            _fail("surface.kind", "protrusions stand on the flat base plane",
+                  self.surface.kind, "flat (with protrusions)")
         if self.voids is not None and not isinstance(self.surface, FlatSurface):
-            raise ValueError("voids need surface.kind 'flat'")
+            _fail("surface.kind", "voids sit on the flat base plane", self.surface.kind,
+                  "flat (with voids)")
         if isinstance(self.voids, ShapedVoids):
             for i, v in enumerate(self.voids.items):
                 for axis, extent in lateral:
                     if getattr(v, axis) > extent:
-                        raise ValueError(
-                            f"voids.items.{i}.{axis} = {getattr(v, axis):g} m lies outside the "
-                            f"domain [0, {extent:g}] m"
-                        )
+                        _fail(f"voids.items.{i}.{axis}", "void centre outside the domain",
+                              f"{getattr(v, axis):g} m", f"0 to {extent:g} m")
                 for j, p in enumerate(self.protrusions):
-                    gap = abs(v.x - p.x) - 0.5 * v.width - p.base_half_width()
-                    if self.dimension == 2 and gap <= 0.0:
-                        raise ValueError(
-                            f"voids.items.{i} overlaps protrusions.{j}; voids sit on the flat "
-                            "Li plane between protrusions"
-                        )
+                    dist = math.hypot(v.x - p.x, (v.y - p.y) if self.dimension == 3 else 0.0)
+                    if dist < 0.5 * v.width + p.base_half_width():
+                        _fail(f"voids.items.{i}.x", f"void overlaps the foot of protrusions.{j}",
+                              f"{v.x:g} m", "voids on the flat Li plane between protrusions")
+        if isinstance(self.surface, SinusoidalSurface) and self.domain.lateral == "periodic":
+            periods = W / self.surface.wavelength
+            if abs(periods - round(periods)) > 1e-6 * periods or round(periods) < 1:
+                _fail("surface.wavelength", "periodic sides need a whole number of periods "
+                      "in domain.width", f"{self.surface.wavelength:g} m",
+                      f"domain.width / n, e.g. {W / max(1, round(periods)):g} m")
         names = self.region_names()
         for name in names:
             if name in RESERVED_REGION_NAMES:
-                raise ValueError(f"layers: region name {name!r} is reserved")
+                _fail("layers", "region name is reserved", name, "any other name")
         if len(set(names)) != len(names):
-            raise ValueError(f"layers: region names must be unique, got {names}")
+            _fail("layers", "region names (layer and phase names) must be unique", names,
+                  "distinct names")
         h_int = self.interphase_thickness()
-        if h_int >= L * (1 - 1e-9):
-            raise ValueError(
-                f"layers: the interphase ({h_int:g} m in total) is thicker than the domain "
-                f"(domain.length = {L:g} m)"
-            )
+        reach = L * (1.0 - 1e-9)
+        if h_int >= reach:
+            _fail("layers", "the interphase is thicker than the domain",
+                  f"{h_int:g} m in total", f"less than domain.length = {L:g} m")
         for i, p in enumerate(self.protrusions):
-            if p.top() + h_int >= L * (1 - 1e-9):
-                raise ValueError(
-                    f"protrusions.{i}: height {p.top():g} m plus interphase {h_int:g} m "
-                    f"reaches the counter boundary at domain.length = {L:g} m"
-                )
-        top = self.surface.max_height() + h_int
-        if top >= L * (1 - 1e-9):
-            raise ValueError(
-                f"surface: highest point ({self.surface.max_height():g} m, plus interphase "
-                f"{h_int:g} m) reaches the counter boundary at domain.length = {L:g} m"
-            )
-        if self.void_height() + h_int >= L * (1 - 1e-9):
-            raise ValueError(
-                f"voids: void height plus interphase ({self.void_height() + h_int:g} m) reaches "
-                f"the counter boundary at domain.length = {L:g} m"
-            )
+            if p.top() + h_int >= reach:
+                _fail(f"protrusions.{i}", "the protrusion plus interphase reaches the counter "
+                      "boundary", f"height {p.top():g} m + interphase {h_int:g} m",
+                      f"a top below domain.length = {L:g} m")
+        top = self._surface_max_height()
+        if top + h_int >= reach:
+            _fail("surface", "the surface plus interphase reaches the counter boundary",
+                  f"highest point {top:g} m + interphase {h_int:g} m",
+                  f"a top below domain.length = {L:g} m")
+        if self.void_height() + h_int >= reach:
+            _fail("voids", "the void plus interphase reaches the counter boundary",
+                  f"{self.void_height() + h_int:g} m", f"below domain.length = {L:g} m")
+        if h_int > 0.0 and not isinstance(self.surface, FlatSurface):
+            rho = self._valley_radius()
+            if h_int >= rho:
+                _fail("layers", "the interphase is thicker than the smallest radius of "
+                      "curvature of the surface, so a conformal layer would fold over itself",
+                      f"{h_int:g} m", f"less than {rho:g} m (or a smoother surface)")
         return self
+
+    def _surface_max_height(self) -> float:
+        """Highest point of the base surface over the domain, m (sampled for random surfaces)."""
+        if not isinstance(self.surface, RandomSurface):
+            return self.surface.max_height()
+        from solver.geometry.profiles import surface_function  # the profile needs a full cfg
+
+        x = np.linspace(0.0, self.domain.width, 4001)
+        return float(np.max(surface_function(self)(x)[0]))
+
+    def _valley_radius(self) -> float:
+        from solver.geometry.profiles import min_radius_of_curvature
+
+        return min_radius_of_curvature(self)
+
+
+def _fail(path: str, what: str, got: object, allowed: str) -> NoReturn:
+    """Raise the validation message format of solver/config.py: path, what, got, allowed."""
+    raise ValueError(f"{path}: {what} (got {got}); allowed: {allowed}")
