@@ -42,7 +42,8 @@ class Pipeline:
             with ``write(snapshot)``.
         case_metrics: ``(bundle, output_config, comm) -> metrics``, called with each snapshot.
         write_metrics: ``(run_dir, {case: metrics}, comm, run_name=..., description=...)``.
-        build_report: ``(run_dir) -> Any``, from the files of the run directory only.
+        build_report: ``(run_dir) -> Any``, from the files of the run directory only; called
+            on rank 0 alone.
     """
 
     build_mesh: Callable[..., Any]
@@ -140,8 +141,8 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
         with rd.phase("metrics"):
             pipeline.write_metrics(rd.path, metrics, comm, run_name=run_config.name,
                                    description=run_config.description)
-        if any(case.output.report for case in cases.values()):
-            with rd.phase("report"):
+        if any(case.output.report for case in cases.values()) and comm.rank == 0:
+            with rd.phase("report"):  # from the files only: serial, on rank 0
                 pipeline.build_report(rd.path)
     logger.info("run '%s' finished: %s", run_config.name, rd.path)
     return rd.path

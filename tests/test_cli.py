@@ -212,8 +212,10 @@ class FakeSimulation:
 
 class FakeWriter:
     def __init__(self, bundle, case_dir, config, comm):
+        self.rank = comm.rank
         self.path = Path(case_dir) / "fields.txt"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def __enter__(self):
         return self
@@ -222,8 +224,9 @@ class FakeWriter:
         return None
 
     def write(self, snapshot):
-        with self.path.open("a") as stream:
-            stream.write(f"{snapshot.t}\n")
+        if self.rank == 0:
+            with self.path.open("a") as stream:
+                stream.write(f"{snapshot.t}\n")
 
 
 class FakeMetrics:
@@ -235,12 +238,29 @@ class FakeMetrics:
 
 
 def fake_write_metrics(run_dir, cases, comm, *, run_name, description):
+    if comm.rank != 0:
+        return
     document = {"run": run_name, "cases": {name: m.times for name, m in cases.items()}}
     (Path(run_dir) / "metrics.json").write_text(json.dumps(document))
 
 
 def fake_report(run_dir):
     (Path(run_dir) / "report.md").write_text("# report\n")
+
+
+@pytest.mark.mpi
+def test_api_run_on_all_ranks(tmp_path, fake_pipeline):
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    root = Path(comm.bcast(str(tmp_path) if comm.rank == 0 else None, root=0))
+    run_dir = solver.api.run(MINIMAL, root, comm=comm, pipeline=fake_pipeline)
+    assert comm.allgather(str(run_dir)) == [str((root / "minimal").resolve())] * comm.size
+    if comm.rank == 0:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "ok" and manifest["mpi_ranks"] == comm.size
+        assert (run_dir / "main" / "fields.txt").read_text().split() == ["0.0", "1.0", "2.0"]
+    comm.barrier()
 
 
 @pytest.fixture
