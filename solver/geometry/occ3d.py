@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.interpolate import RectBivariateSpline
+from scipy.spatial import Voronoi
 
 from solver.geometry import profiles
 from solver.geometry.spec import (
@@ -76,8 +77,9 @@ MODEL_UNIT = profiles.GMSH_LENGTH_UNIT
 HeightField = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """(x, y) -> (h, dh/dx, dh/dy), arrays in metres."""
 
-_REL_TOL = 1e-7
-"""Relative tolerance (of the domain size) for locating faces on the box planes."""
+_REL_TOL = 1e-6
+"""Relative tolerance (of the domain size) for locating faces on the box planes (OCC bounding
+boxes include the shape tolerance, which grows in booleans with B-spline surfaces)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -728,8 +730,9 @@ def _classify_facets(model, cfg: GeometryConfig, vol: _Classified, z_bottom: flo
                 groups["interphase_electrolyte"].add(s)
             elif sum(t in region_of for t in up) == 1:
                 lo, hi = np.reshape(model.getBoundingBox(2, s), (2, 3))
+                mid, width = 0.5 * (lo + hi), hi - lo
                 for name, (axis, value) in planes.items():
-                    if abs(lo[axis] - value) < tol and abs(hi[axis] - value) < tol:
+                    if abs(mid[axis] - value) < tol and width[axis] < 1e2 * tol:
                         groups[name].add(s)
     return {name: sorted(tags) for name, tags in groups.items() if tags}
 
