@@ -132,8 +132,8 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
     logger = logging.getLogger(f"{PACKAGE_LOGGER}.run")
     with RunDirectory(output_root, run_config.name, comm, overwrite=overwrite,
                       command_line=None if command_line is None else list(command_line)) as rd:
-        logger.info("run '%s' (%d case(s): %s) on %d rank(s) in %s", run_config.name,
-                    len(cases), ", ".join(cases), comm.size, rd.path)
+        logger.info("run '%s' (%d case(s): %s) on %d rank(s), results to %s",
+                    run_config.name, len(cases), ", ".join(cases), comm.size, rd.target)
         rd.write_text("config.resolved.yaml",
                       yaml.safe_dump(resolved_tree(run_config), sort_keys=False))
         metrics = {name: _run_case(name, case, rd, pipeline, comm, Path(mesh_cache), logger)
