@@ -605,7 +605,7 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         if not sep or not all(parts):
             raise ConfigError([
                 f"--set {setting}: not of the form KEY=VALUE (got {setting!r}); allowed: "
-                "a dotted key path, '=', a YAML value, e.g. geometry.protrusion.height=2um"
+                "a dotted key path, '=', a YAML value, e.g. geometry.protrusions.0.radius=2um"
             ])
         _check_path(parts, setting)
         value = _parse_yaml(text, f"--set {setting}")
@@ -865,14 +865,14 @@ def markdown_reference() -> str:
         "A run file is YAML (read with safe loading). Quantities with a unit accept a bare",
         "number in the SI unit shown or a string with units (`\"10 nm\"`, `\"1e-4 S/cm\"`,",
         "`\"0.5 mA/cm^2\"`); a string with the wrong dimension is an error naming the key.",
-        "Any key can be overridden with `--set KEY=VALUE` (e.g.",
-        "`--set geometry.protrusion.height=2um`): keys under a case section set the base and",
-        "every case that sets that key itself. `cases` holds partial cases deep-merged onto",
-        "`base` (mappings merge, lists and values replace, `null` removes a key of the base; a",
-        "mapping whose selector key such as `shape` changes replaces the base's). Keys written",
-        "`a.<name>.b` are mappings keyed by",
-        "a name of your choice; `a[i].b` are list entries; *(key = 'value')* marks keys that",
-        "exist only for that variant.",
+        "Any key can be overridden with `--set KEY=VALUE`, e.g.",
+        "`--set geometry.protrusions.0.radius=2um` (list entries by index): keys under a case",
+        "section set the base and every case that sets that key itself. `cases` holds partial",
+        "cases deep-merged onto `base` (mappings merge, lists and values replace, `null` removes",
+        "a key of the base; a mapping whose selector key such as `shape` changes replaces the",
+        "base's). Keys written `a.<name>.b` are mappings keyed by a name of your choice;",
+        "`a[i].b` are list entries; *(key = 'value')* marks keys that exist only for that",
+        "variant.",
         "",
         "## Run file",
         "",
