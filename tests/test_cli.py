@@ -347,3 +347,37 @@ def test_progress_bar_is_off_when_stdout_is_not_a_terminal(capsys):
         bar.update(20.0)  # clipped to the total, no error
     out, err = capsys.readouterr()
     assert out == "" and err == ""
+
+
+@pytest.fixture
+def fake_report_module(monkeypatch):
+    """A stand-in for solver.report recording its calls (the real one is tested in test_report)."""
+    import types
+
+    calls = []
+    module = types.ModuleType("solver.report")
+
+    def build_report(run_dir):
+        calls.append(("build_report", Path(run_dir)))
+        if not (Path(run_dir) / "metrics.json").is_file():
+            raise FileNotFoundError(f"no metrics.json in {run_dir}")
+        return Path(run_dir) / "report.html"
+
+    def compare_runs(run_dirs, out_dir):
+        calls.append(("compare_runs", [Path(d) for d in run_dirs], Path(out_dir)))
+        return Path(out_dir) / "comparison.html"
+
+    module.build_report, module.compare_runs = build_report, compare_runs
+    monkeypatch.setitem(sys.modules, "solver.report", module)
+    return calls
+
+
+def test_report_and_compare_commands(tmp_path, capsys, fake_report_module):
+    (tmp_path / "metrics.json").write_text("{}")
+    code, out, _ = cli(capsys, "report", str(tmp_path))
+    assert code == 0 and out.strip() == f"report: {tmp_path / 'report.html'}"
+    code, out, _ = cli(capsys, "compare", str(tmp_path), str(tmp_path), "-o", str(tmp_path / "c"))
+    assert code == 0 and out.strip() == f"comparison: {tmp_path / 'c' / 'comparison.html'}"
+    assert fake_report_module[-1] == ("compare_runs", [tmp_path, tmp_path], tmp_path / "c")
+    code, _, err = cli(capsys, "report", str(tmp_path / "missing"))
+    assert code == 1 and "error: report failed: FileNotFoundError: no metrics.json" in err
