@@ -21,6 +21,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import pickle
 import platform
 import shutil
 import socket
@@ -134,8 +135,6 @@ def _broadcast(comm: MPI.Comm, value: Any) -> Any:
     """Broadcast from rank 0; an exception that cannot be pickled travels as its text."""
     if comm.rank == 0 and isinstance(value, BaseException):
         try:
-            import pickle
-
             pickle.loads(pickle.dumps(value))
         except Exception:  # noqa: BLE001  (any pickling problem: send the text instead)
             value = RuntimeError(str(value))
