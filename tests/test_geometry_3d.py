@@ -12,15 +12,14 @@ from __future__ import annotations
 import math
 
 import solver  # noqa: F401  (imports dolfinx_solver before dolfinx / mpi4py)
-import dolfinx
 import gmsh
 import numpy as np
 import pytest
-import ufl
-from dolfinx.io import gmsh as dgmsh
 from mpi4py import MPI
 
-from solver.geometry.occ3d import MODEL_UNIT, build_occ_3d
+from solver.geometry.build import build_mesh
+from solver.geometry.bundle import MeshBundle
+from solver.geometry.occ3d import build_occ_3d
 from solver.geometry.spec import GeometryConfig
 
 UM = 1e-6
@@ -37,38 +36,14 @@ def config(**kw) -> GeometryConfig:
     return GeometryConfig.model_validate({"dimension": 3, "domain": domain, "mesh": mesh, **kw})
 
 
-def mesh_of(cfg: GeometryConfig, comm=MPI.COMM_SELF):
-    """Build, mesh (order 2) on rank 0 of ``comm`` and distribute; coordinates in metres."""
-    gmsh.initialize()
-    gmsh.option.setNumber("General.Terminal", 0)
-    if comm.rank == 0:
-        gmsh.model.add("test")
-        build_occ_3d(cfg, gmsh.model)
-        gmsh.option.setNumber("Mesh.ElementOrder", 2)
-        gmsh.option.setNumber("Mesh.Algorithm3D", 10)
-        gmsh.option.setNumber("General.NumThreads", 1)
-        gmsh.model.mesh.generate(3)
-    data = dgmsh.model_to_mesh(gmsh.model, comm, 0, gdim=3)
-    gmsh.finalize()
-    data.mesh.geometry.x[:] *= MODEL_UNIT
-    return data
+def mesh_of(cfg: GeometryConfig, comm=MPI.COMM_SELF) -> MeshBundle:
+    """Build, mesh (order 2) and distribute on ``comm`` through the package's build_mesh."""
+    return build_mesh(cfg, comm, None)
 
 
-def measures(data) -> dict[str, float]:
-    """Volume of every cell group and area of every facet group (interior facets: dS)."""
-    msh = data.mesh
-    one = dolfinx.fem.Constant(msh, 1.0)
-    out = {}
-    for name, group in data.physical_groups.items():
-        if group.dim == 3:
-            measure = ufl.Measure("dx", msh, subdomain_data=data.cell_tags)(group.tag)
-        elif name == "interphase_electrolyte":
-            measure = ufl.Measure("dS", msh, subdomain_data=data.facet_tags)(group.tag)
-        else:
-            measure = ufl.Measure("ds", msh, subdomain_data=data.facet_tags)(group.tag)
-        local = dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * measure))
-        out[name] = msh.comm.allreduce(local, op=MPI.SUM)
-    return out
+def measures(bundle: MeshBundle) -> dict[str, float]:
+    """Volume of every cell group and area of every facet group (allreduced)."""
+    return {**bundle.stats.region_measures, **bundle.stats.boundary_measures}
 
 
 def test_hemisphere_with_layer_is_exact():
@@ -121,7 +96,9 @@ def test_cone_and_flat_layer():
     Flat layer of thickness h away from the cone: its volume grows exactly by W D h."""
     Rb, H, rt, h = 0.5 * UM, 1.5 * UM, 0.1 * UM, 0.05 * UM
     cone = {"shape": "cone", "x": 1 * UM, "y": 1 * UM, "base_radius": Rb, "height": H}
-    m = measures(mesh_of(config(protrusions=[{**cone, "tip_radius": rt}], layers=[{"thickness": h}])))
+    m = measures(
+        mesh_of(config(protrusions=[{**cone, "tip_radius": rt}], layers=[{"thickness": h}]))
+    )
     s = (-rt * (H - rt) + Rb * math.sqrt(Rb**2 + (H - rt) ** 2 - rt**2)) / (Rb**2 + (H - rt) ** 2)
     z_t = H - rt + rt * s
     r_t = rt * math.sqrt(1 - s * s)
@@ -131,8 +108,17 @@ def test_cone_and_flat_layer():
     flat = measures(mesh_of(config(layers=[{"thickness": h}])))
     assert flat["sei"] == pytest.approx(W * D * h, rel=REL)
     assert flat["li_surface"] == pytest.approx(W * D, rel=1e-9)
-    assert set(flat) == {"electrolyte", "sei", "li_surface", "counter", "interphase_electrolyte",
-                         "side_x0", "side_x1", "side_y0", "side_y1"}
+    assert set(flat) == {
+        "electrolyte",
+        "sei",
+        "li_surface",
+        "counter",
+        "interphase_electrolyte",
+        "side_x0",
+        "side_x1",
+        "side_y0",
+        "side_y1",
+    }
 
 
 def test_shaped_voids_are_cut_out():
@@ -160,8 +146,14 @@ def test_shaped_voids_are_cut_out():
 def test_contact_fraction_voids(placement):
     """count^2 flat gaps: Li contact area = f W D exactly, void volume (1 - f) W D gap."""
     f, gap = 0.6, 0.1 * UM
-    voids = {"kind": "contact_fraction", "contact_fraction": f, "count": 2, "gap": gap,
-             "placement": placement, "seed": 4}
+    voids = {
+        "kind": "contact_fraction",
+        "contact_fraction": f,
+        "count": 2,
+        "gap": gap,
+        "placement": placement,
+        "seed": 4,
+    }
     m = measures(mesh_of(config(voids=voids, layers=[{"thickness": 0.05 * UM}])))
     assert m["li_surface"] == pytest.approx(f * W * D, rel=1e-9)
     assert m["sei"] + m["electrolyte"] == pytest.approx(W * D * (L - (1 - f) * gap), rel=REL)
@@ -171,14 +163,38 @@ def test_tags_present_and_disjoint():
     """Every cell in exactly one group; facet groups pairwise disjoint; all names present."""
     cfg = config(
         protrusions=[{"shape": "spherical", "x": 1.5 * UM, "y": 1.5 * UM, "radius": 0.3 * UM}],
-        voids={"kind": "shapes", "items": [
-            {"shape": "lens", "x": 0.5 * UM, "y": 0.5 * UM, "width": 0.4 * UM, "height": 0.1 * UM}]},
-        layers=[{"name": "lif", "thickness": 0.05 * UM}, {"name": "organic", "thickness": 0.05 * UM}],
+        voids={
+            "kind": "shapes",
+            "items": [
+                {
+                    "shape": "lens",
+                    "x": 0.5 * UM,
+                    "y": 0.5 * UM,
+                    "width": 0.4 * UM,
+                    "height": 0.1 * UM,
+                }
+            ],
+        },
+        layers=[
+            {"name": "lif", "thickness": 0.05 * UM},
+            {"name": "organic", "thickness": 0.05 * UM},
+        ],
     )
     data = mesh_of(cfg)
-    names = set(data.physical_groups)
-    assert names == {"electrolyte", "lif", "organic", "li_surface", "void_wall", "counter",
-                     "interphase_electrolyte", "side_x0", "side_x1", "side_y0", "side_y1"}
+    names = set(data.regions) | set(data.boundaries)
+    assert names == {
+        "electrolyte",
+        "lif",
+        "organic",
+        "li_surface",
+        "void_wall",
+        "counter",
+        "interphase_electrolyte",
+        "side_x0",
+        "side_x1",
+        "side_y0",
+        "side_y1",
+    }
     n_cells = data.mesh.topology.index_map(3).size_local
     tagged = data.cell_tags.indices[data.cell_tags.indices < n_cells]
     assert len(tagged) == n_cells and len(np.unique(tagged)) == n_cells
@@ -186,16 +202,25 @@ def test_tags_present_and_disjoint():
     assert len(np.unique(facets.indices)) == len(facets.indices)
     m = measures(data)
     assert m["lif"] + m["organic"] + m["electrolyte"] == pytest.approx(
-        W * D * L - 2 * math.pi * 0.3**3 * UM**3 / 3 - math.pi * 0.1 * (3 * 0.04 + 0.01) / 6 * UM**3,
+        W * D * L
+        - 2 * math.pi * 0.3**3 * UM**3 / 3
+        - math.pi * 0.1 * (3 * 0.04 + 0.01) / 6 * UM**3,
         rel=REL,
     )
 
 
 def test_same_seed_same_mesh():
     """Random placement with one seed twice: identical nodes and cells; another seed differs."""
+
     def build(seed):
-        voids = {"kind": "contact_fraction", "contact_fraction": 0.7, "count": 2,
-                 "gap": 0.1 * UM, "placement": "random", "seed": seed}
+        voids = {
+            "kind": "contact_fraction",
+            "contact_fraction": 0.7,
+            "count": 2,
+            "gap": 0.1 * UM,
+            "placement": "random",
+            "seed": seed,
+        }
         data = mesh_of(config(voids=voids, mesh={"far_field_size": 2 * UM}))
         return data.mesh.geometry.x.copy()
 
@@ -207,8 +232,13 @@ def test_same_seed_same_mesh():
 def test_mosaic_layer_phases():
     """Mosaic grains fill the layer exactly; phase volumes within one grain of the fractions."""
     h = 0.1 * UM
-    layer = {"kind": "mosaic", "thickness": h, "grain_size": 0.5 * UM, "seed": 2,
-             "phases": [{"name": "lif", "fraction": 0.3}, {"name": "organic", "fraction": 0.7}]}
+    layer = {
+        "kind": "mosaic",
+        "thickness": h,
+        "grain_size": 0.5 * UM,
+        "seed": 2,
+        "phases": [{"name": "lif", "fraction": 0.3}, {"name": "organic", "fraction": 0.7}],
+    }
     m = measures(mesh_of(config(layers=[layer])))
     assert m["lif"] + m["organic"] == pytest.approx(W * D * h, rel=REL)
     grains = round(W * D / (0.5 * UM) ** 2)
@@ -230,21 +260,34 @@ def test_periodic_sides_with_image_protrusion():
 
 
 def test_bad_inputs_name_the_key():
-    """Features the 3D builder cannot build faithfully are rejected with the key in the message."""
-    overlap = config(
-        protrusions=[{"shape": "spherical", "x": 1 * UM, "y": 1 * UM, "radius": 0.3 * UM}],
-        voids={"kind": "shapes", "items": [
-            {"shape": "lens", "x": 1.2 * UM, "y": 1 * UM, "width": 0.4 * UM, "height": 0.1 * UM}]},
+    """Configs the 3D builder cannot build faithfully are rejected with the key in the message:
+    a layer within 0.8 x the valley radius of curvature (lambda^2 / (4 pi^2 A) = 0.127 um here;
+    the schema only rejects >= 1 x), a periodic mosaic, two mosaic layers, a 2D config."""
+    mosaic = {
+        "kind": "mosaic",
+        "thickness": 0.05 * UM,
+        "grain_size": 0.5 * UM,
+        "phases": [{"name": "lif", "fraction": 1.0}],
+    }
+    cases = (
+        (
+            config(
+                surface={"kind": "sinusoidal", "amplitude": 0.2 * UM, "wavelength": 1 * UM},
+                layers=[{"thickness": 0.11 * UM}],
+            ),
+            "layers",
+        ),
+        (config(domain={"lateral": "periodic"}, layers=[mosaic]), "layers.0"),
+        (
+            config(layers=[mosaic, {**mosaic, "phases": [{"name": "org", "fraction": 1.0}]}]),
+            "layers.1",
+        ),
+        (GeometryConfig.model_validate({"dimension": 2}), "dimension"),
     )
-    folding = config(
-        surface={"kind": "sinusoidal", "amplitude": 0.2 * UM, "wavelength": 1 * UM},
-        layers=[{"thickness": 0.2 * UM}],
-    )
-    two_d = GeometryConfig.model_validate({"dimension": 2})
-    for cfg, key in ((overlap, "voids.items.0"), (folding, "layers"), (two_d, "dimension")):
+    for cfg, key in cases:
         gmsh.initialize()
         try:
-            with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+            with pytest.raises(ValueError, match=f"^{key.replace('.', '[.]')}:"):
                 build_occ_3d(cfg, gmsh.model)
         finally:
             gmsh.finalize()
@@ -257,8 +300,9 @@ def test_sinusoidal_ridges_and_offset_layer():
     from scipy.integrate import quad
 
     A, lam, h = 0.1 * UM, 1 * UM, 0.05 * UM
-    cfg = config(surface={"kind": "sinusoidal", "amplitude": A, "wavelength": lam},
-                 layers=[{"thickness": h}])
+    cfg = config(
+        surface={"kind": "sinusoidal", "amplitude": A, "wavelength": lam}, layers=[{"thickness": h}]
+    )
     m = measures(mesh_of(cfg))
     k = 2 * math.pi / lam
     arc = quad(lambda x: math.sqrt(1 + (A * k * math.sin(k * x)) ** 2), 0, W, limit=200)[0]
@@ -269,21 +313,19 @@ def test_sinusoidal_ridges_and_offset_layer():
 
 @pytest.mark.mpi
 def test_distributed_counts_match_serial():
-    """The mesh distributed on COMM_WORLD has the serial global cell/vertex counts and volumes."""
+    """The mesh distributed on COMM_WORLD has the serial global cell/vertex counts and measures."""
     cfg = config(
         protrusions=[{"shape": "spherical", "x": 1 * UM, "y": 1 * UM, "radius": 0.5 * UM}],
         layers=[{"thickness": 0.1 * UM}],
         mesh={"far_field_size": 2 * UM},
     )
     world = MPI.COMM_WORLD
-    serial = mesh_of(cfg, MPI.COMM_SELF) if world.rank == 0 else None
-    counts = None
-    if serial is not None:
-        counts = (serial.mesh.topology.index_map(3).size_global,
-                  serial.mesh.topology.index_map(0).size_global, measures(serial))
-    counts = world.bcast(counts, root=0)
+    serial = None
+    if world.rank == 0:
+        s = mesh_of(cfg, MPI.COMM_SELF).stats
+        serial = (s.num_cells, s.num_vertices, {**s.region_measures, **s.boundary_measures})
+    serial = world.bcast(serial, root=0)
     par = mesh_of(cfg, world)
-    assert par.mesh.topology.index_map(3).size_global == counts[0]
-    assert par.mesh.topology.index_map(0).size_global == counts[1]
+    assert (par.stats.num_cells, par.stats.num_vertices) == serial[:2]
     for name, value in measures(par).items():
-        assert value == pytest.approx(counts[2][name], rel=1e-12)
+        assert value == pytest.approx(serial[2][name], rel=1e-10)

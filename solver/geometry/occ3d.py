@@ -433,20 +433,6 @@ def _images(x: float, y: float, reach: float, W: float, D: float, periodic: bool
     return shifts
 
 
-def _check_voids_3d(cfg: GeometryConfig) -> None:
-    """Voids sit on the flat base plane between protrusions (3D footprint overlap check)."""
-    if not isinstance(cfg.voids, ShapedVoids):
-        return
-    for i, v in enumerate(cfg.voids.items):
-        for j, p in enumerate(cfg.protrusions):
-            gap = math.hypot(v.x - p.x, v.y - p.y) - 0.5 * v.width - p.base_half_width()
-            if gap <= 0.0:
-                raise ValueError(
-                    f"voids.items.{i} overlaps protrusions.{j}; voids sit on the flat Li plane "
-                    "between protrusions"
-                )
-
-
 def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]:
     """Add the Li, void and offset bodies of ``cfg`` to the OCC model (see module docstring)."""
     W, D = cfg.domain.width, cfg.depth()
@@ -455,7 +441,6 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
     offsets = np.cumsum([0.0, *thickness])
     bodies = _Bodies(offsets=[[] for _ in thickness])
     apexes = []
-    _check_voids_3d(cfg)
 
     height = _height_field(cfg)
     if height is not None:
