@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 
 import solver  # noqa: F401  (imports dolfinx_solver before dolfinx / mpi4py)
+
+# isort: split
 import gmsh
 import numpy as np
 import pytest

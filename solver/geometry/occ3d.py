@@ -188,7 +188,7 @@ class _SampledSurface:
         return cls(u, v, *height(gu, gv))
 
     def offset_points(self, d: float) -> np.ndarray:
-        """Points p + d n(p) of the surface offset by d along its upward unit normal, (nu, nv, 3)."""
+        """Points p + d n(p), offset by d along the upward unit normal n, shape (nu, nv, 3)."""
         norm = np.sqrt(1.0 + self.hx**2 + self.hy**2)
         gu, gv = np.meshgrid(self.u, self.v, indexing="ij")
         return np.stack(
@@ -728,8 +728,11 @@ def _classify_facets(model, cfg: GeometryConfig, vol: _Classified, z_bottom: flo
 
 
 def _threshold(fields, in_field: int, size: float, dist_min: float, far: float, growth: float):
-    """Size ``size`` within ``dist_min`` of a feature, growing linearly by (growth - 1) per unit
-    distance (a geometric growth of neighbouring elements) up to ``far``."""
+    """Threshold field: ``size`` within ``dist_min`` of a feature, then up to ``far``.
+
+    The size grows linearly by (growth - 1) per unit distance, which is a geometric growth by
+    the factor ``growth`` from one element to the next.
+    """
     f = fields.add("Threshold")
     fields.setNumber(f, "InField", in_field)
     fields.setNumber(f, "SizeMin", size)
