@@ -612,82 +612,58 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         if parts[0] in CaseConfig.model_fields:
             _set(result.setdefault("base", {}), parts, value, setting)
             for case in (result.get("cases") or {}).values():
-                if _shadows(case, parts):
+                if isinstance(case, dict) and _shadows(case, parts):
                     _set(case, parts, value, setting)
         else:
             _set(result, parts, value, setting)
     return result
 
 
-@functools.cache
-def _discriminator_keys() -> frozenset[str]:
-    """Keys that select a union member anywhere in :class:`CaseConfig`."""
-    keys: set[str] = set()
-    for model in _models(CaseConfig):
-        for info in model.model_fields.values():
-            for tp in _nested_types(info.annotation):
-                models = [_strip(m)[0] for m in _members(tp)]
-                key = _discriminator(models)
-                if key is not None:
-                    keys.add(key)
-    return frozenset(keys)
+def _children(candidates: Sequence[Any], key: Any) -> list[Any]:
+    """Types reached from any of ``candidates`` by ``key`` (``[Any]`` when none is known)."""
+    members = [m for tp in candidates for m in _members(tp)]
+    return [c[0] for c in (_child(m, key) for m in members) if c is not None] or [Any]
 
 
-def _nested_types(tp: Any) -> Iterator[Any]:
-    """``tp`` and every type argument inside it."""
-    inner, _ = _strip(tp)
-    yield inner
-    for arg in typing.get_args(inner):
-        if not isinstance(arg, str | int | float | bool) and arg is not Ellipsis:
-            yield from _nested_types(arg)
+def _variant_changes(candidates: Sequence[Any], base: dict[str, Any],
+                     override: dict[str, Any]) -> bool:
+    """Whether ``override`` selects another member of a union of models than ``base`` does."""
+    for tp in candidates:
+        key = _discriminator([_strip(m)[0] for m in _members(tp)])
+        if key is not None and key in base and key in override and base[key] != override[key]:
+            return True
+    return False
 
 
-def _models(model: type[BaseModel], seen: set[type] | None = None) -> list[type[BaseModel]]:
-    """``model`` and every model reachable from its fields, each once."""
-    seen = set() if seen is None else seen
-    if model in seen:
-        return []
-    seen.add(model)
-    found = [model]
-    for info in model.model_fields.values():
-        for tp in _nested_types(info.annotation):
-            if _is_model(tp):
-                found += _models(tp, seen)
-    return found
-
-
-def _variant_changes(base: dict[str, Any], override: dict[str, Any]) -> bool:
-    """Whether ``override`` selects another union member than ``base`` (e.g. another shape)."""
-    return any(key in base and key in override and base[key] != override[key]
-               for key in _discriminator_keys())
-
-
-def deep_merge(base: Any, override: Any) -> Any:
+def deep_merge(base: Any, override: Any, schema: Sequence[Any] = (Any,)) -> Any:
     """Merge a case's ``override`` onto ``base`` (JSON merge patch, RFC 7386).
 
     Mappings merge key by key, a ``null`` value removes the key (so its default applies),
-    everything else replaces. A mapping that selects another variant than the base's (its
-    ``shape``, ``kind`` or ``type`` differs) replaces the base mapping: the other variant's keys
-    would not belong to it.
+    everything else replaces. Where ``schema`` (the candidate types of the value) is a union
+    of models told apart by a key such as ``type`` or ``shape``, an override that selects
+    another member replaces the base mapping: the other member's keys would not belong to it.
     """
     if not (isinstance(base, dict) and isinstance(override, dict)) or _variant_changes(
-            base, override):
+            schema, base, override):
         return copy.deepcopy(override)
     merged = copy.deepcopy(base)
     for key, value in override.items():
         if value is None:
             merged.pop(key, None)
+        elif key in base:
+            merged[key] = deep_merge(base[key], value, _children(schema, key))
         else:
-            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+            merged[key] = copy.deepcopy(value)
     return merged
 
 
-def merge_patch(base: Any, target: Any) -> Any:
-    """The override that :func:`deep_merge` turns ``base`` into ``target`` with."""
+def merge_patch(base: Any, target: Any, schema: Sequence[Any] = (Any,)) -> Any:
+    """The override that :func:`deep_merge` (same ``schema``) turns ``base`` into ``target``."""
     if not (isinstance(base, dict) and isinstance(target, dict)) or _variant_changes(
-            base, target):
+            schema, base, target):
         return copy.deepcopy(target)
-    patch = {key: merge_patch(base[key], value) if key in base else copy.deepcopy(value)
+    patch = {key: merge_patch(base[key], value, _children(schema, key)) if key in base
+             else copy.deepcopy(value)
              for key, value in target.items() if key not in base or base[key] != value}
     patch.update({key: None for key in base if key not in target})
     return patch
@@ -719,7 +695,7 @@ def _raw_cases(raw: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     cases = raw.get("cases") or {}
     if not cases:
         return {DEFAULT_CASE: ("base", base)}
-    return {name: (f"cases.{name}", deep_merge(base, override or {}))
+    return {name: (f"cases.{name}", deep_merge(base, override or {}, (CaseConfig,)))
             for name, override in cases.items()}
 
 
@@ -783,7 +759,7 @@ def resolved_tree(run: RunConfig) -> dict[str, Any]:
     same cases.
     """
     base = run.base.model_dump(mode="json")
-    cases = {name: merge_patch(base, case.model_dump(mode="json"))
+    cases = {name: merge_patch(base, case.model_dump(mode="json"), (CaseConfig,))
              for name, case in resolved_cases(run).items()} if run.cases else {}
     return {"name": run.name, "description": run.description, "base": base, "cases": cases}
 

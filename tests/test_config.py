@@ -14,6 +14,7 @@ import yaml
 
 import solver  # noqa: F401  (MPI import order)
 from solver.config import (
+    CaseConfig,
     ConfigError,
     apply_overrides,
     deep_merge,
@@ -154,23 +155,50 @@ def test_set_malformed(raw):
 # -- cases --------------------------------------------------------------------------------------
 
 
-def test_merge_patch_inverts_deep_merge():
-    base = {"a": {"b": 1, "c": [1, 2], "d": {"e": 1}}, "p": {"shape": "spherical", "radius": 1}}
-    target = {"a": {"b": 2, "c": [1, 2]}, "p": {"shape": "cone", "height": 2}, "n": 3}
-    patch = merge_patch(base, target)
-    assert patch == {"a": {"b": 2, "d": None}, "p": {"shape": "cone", "height": 2}, "n": 3}
-    assert deep_merge(base, patch) == target
+SINGLE_ION = {"type": "single_ion", "conductivity": 1.0}
+DILUTE = {"type": "dilute", "bulk_concentration": 1000.0, "diffusivity": 3e-10,
+          "transference_number": 0.4}
 
 
 def test_deep_merge_rules():
-    base = {"a": {"b": 1, "c": [1, 2]}, "p": {"shape": "spherical", "radius": 1.0}}
-    over = {"a": {"c": [3]}, "p": {"shape": "cone", "height": 2.0}}
-    merged = deep_merge(base, over)
-    assert merged["a"] == {"b": 1, "c": [3]}  # mappings merge, lists replace
-    assert merged["p"] == {"shape": "cone", "height": 2.0}  # another variant replaces
-    assert deep_merge(base, {"p": {"radius": 3.0}})["p"] == {"shape": "spherical", "radius": 3.0}
-    assert deep_merge(base, {"a": {"b": None}})["a"] == {"c": [1, 2]}  # null removes
-    assert base["a"]["c"] == [1, 2]  # inputs untouched
+    schema = (CaseConfig,)
+    base = {"output": {"formats": ["xdmf", "vtx"], "hotspot_factor": 3.0},
+            "physics": {"electrolyte": SINGLE_ION, "counter": {"type": "reservoir"}}}
+    merged = deep_merge(base, {"output": {"formats": ["vtkhdf"]}}, schema)
+    assert merged["output"] == {"formats": ["vtkhdf"], "hotspot_factor": 3.0}  # lists replace
+    assert deep_merge(base, {"output": {"hotspot_factor": None}}, schema)["output"] == {
+        "formats": ["xdmf", "vtx"]}  # null removes the key: its default applies
+    # another electrolyte class replaces the mapping (its keys differ) ...
+    assert deep_merge(base, {"physics": {"electrolyte": DILUTE}}, schema)["physics"][
+        "electrolyte"] == DILUTE
+    # ... the same class merges
+    assert deep_merge(base, {"physics": {"electrolyte": {"conductivity": 2.0}}}, schema)[
+        "physics"]["electrolyte"] == {"type": "single_ion", "conductivity": 2.0}
+    # 'type' of a mapping that is not a union of models is an ordinary key: mappings merge
+    counter = {"physics": {"counter": {"type": "li_electrode"}}}
+    assert deep_merge({"physics": {"counter": {"type": "reservoir", "kinetics": {}}}}, counter,
+                      schema)["physics"]["counter"] == {"type": "li_electrode", "kinetics": {}}
+    assert base["output"]["formats"] == ["xdmf", "vtx"]  # inputs untouched
+
+
+def test_merge_patch_inverts_deep_merge():
+    schema = (CaseConfig,)
+    base = {"output": {"formats": ["xdmf"], "hotspot_factor": 3.0, "percentile": 90.0},
+            "physics": {"electrolyte": SINGLE_ION}}
+    target = {"output": {"formats": ["xdmf"], "hotspot_factor": 4.0},
+              "physics": {"electrolyte": DILUTE}, "numerics": {"degree": 1}}
+    patch = merge_patch(base, target, schema)
+    assert patch == {"output": {"hotspot_factor": 4.0, "percentile": None},
+                     "physics": {"electrolyte": DILUTE}, "numerics": {"degree": 1}}
+    assert deep_merge(base, patch, schema) == target
+
+
+def test_case_changes_the_electrolyte_class(raw):
+    raw["cases"] = {"ceramic": {}, "liquid": {"physics": {"electrolyte": DILUTE}}}
+    cases = resolved_cases(load_config(raw))
+    assert cases["ceramic"].physics.electrolyte.type == "single_ion"
+    assert cases["liquid"].physics.electrolyte.type == "dilute"
+    assert cases["liquid"].physics.electrolyte.bulk_concentration == 1000.0
 
 
 def test_multi_case_merge(raw):
