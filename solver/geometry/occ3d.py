@@ -69,7 +69,13 @@ from solver.geometry.spec import (
     SinusoidalSurface,
 )
 
-__all__ = ["MODEL_UNIT", "build_occ_3d", "box_void_layout", "random_surface_3d"]
+__all__ = [
+    "MODEL_UNIT",
+    "box_void_layout",
+    "build_occ_3d",
+    "height_field_3d",
+    "random_surface_3d",
+]
 
 MODEL_UNIT = profiles.GMSH_LENGTH_UNIT
 """Metres per Gmsh model length unit (the model is built in micrometres)."""
@@ -154,17 +160,26 @@ def _sinusoidal_ridges(surface: SinusoidalSurface) -> HeightField:
     return h
 
 
-def _height_field(cfg: GeometryConfig) -> tuple[HeightField, float] | None:
-    """The curved base surface and its sampling step (m), or None for a flat surface."""
+def height_field_3d(cfg: GeometryConfig) -> HeightField | None:
+    """The curved 3D base surface z = h(x, y) of ``cfg``, or None for a flat surface."""
     s = cfg.surface
     if isinstance(s, SinusoidalSurface):
-        return _sinusoidal_ridges(s), s.wavelength / 32.0
+        return _sinusoidal_ridges(s)
     if isinstance(s, RandomSurface):
-        return (
-            random_surface_3d(s, cfg.domain.width, cfg.depth(), cfg.domain.lateral),
-            s.correlation_length / 8.0,
-        )
+        return random_surface_3d(s, cfg.domain.width, cfg.depth(), cfg.domain.lateral)
     return None
+
+
+def _sampling_steps(cfg: GeometryConfig) -> tuple[float, float]:
+    """Grid steps (x, y) of the B-spline surfaces, m.
+
+    Sinusoidal ridges: lambda / 16 across them (bicubic interpolation error ~1e-5 A), one span
+    along them. Random surface: l_c / 6 in both directions.
+    """
+    s = cfg.surface
+    if isinstance(s, SinusoidalSurface):
+        return s.wavelength / 16.0, math.inf
+    return s.correlation_length / 6.0, s.correlation_length / 6.0
 
 
 @dataclass(frozen=True)
@@ -178,12 +193,24 @@ class _SampledSurface:
     hy: np.ndarray
 
     @classmethod
-    def sample(cls, height: HeightField, step: float, W: float, D: float, margin: float):
-        """Sample ``height`` with spacing at most ``step`` on [-margin, W + margin] x [...]."""
-        nu = max(8, math.ceil((W + 2 * margin) / step) + 1)
-        nv = max(8, math.ceil((D + 2 * margin) / step) + 1)
-        u = np.linspace(-margin, W + margin, nu)
-        v = np.linspace(-margin, D + margin, nv)
+    def sample(
+        cls, height: HeightField, steps: tuple[float, float], W: float, D: float, margin: float
+    ):
+        """Sample ``height`` on a grid of spacing at most ``steps`` over the domain and beyond.
+
+        The grid lines fall on x = 0 and x = W (y = 0, y = D) and extend at least ``margin`` and
+        6 lines beyond, so that a periodic field gives the same interpolant on opposite sides up
+        to the end effect of the clamped spline, which decays by ~0.27 per grid line. An
+        infinite step (ridges) gives 4 lines one domain extent apart.
+        """
+
+        def axis(extent: float, step: float) -> np.ndarray:
+            n = max(1, math.ceil(extent / step))
+            spacing = extent / n
+            pad = max(6, math.ceil(margin / spacing)) if math.isfinite(step) else 1
+            return np.arange(-pad, n + pad + 1) * spacing
+
+        u, v = axis(W, steps[0]), axis(D, steps[1])
         gu, gv = np.meshgrid(u, v, indexing="ij")
         return cls(u, v, *height(gu, gv))
 
@@ -195,8 +222,8 @@ class _SampledSurface:
             [gu - d * self.hx / norm, gv - d * self.hy / norm, self.h + d / norm], axis=-1
         )
 
-    def max_valley_curvature(self) -> float:
-        """Largest principal curvature of the valleys (surface concave upward), 1/m."""
+    def principal_curvatures(self) -> tuple[np.ndarray, np.ndarray]:
+        """Principal curvatures (k_min, k_max) on the grid, 1/m; positive: concave upward."""
         du, dv = self.u[1] - self.u[0], self.v[1] - self.v[0]
         hxx = np.gradient(self.hx, du, axis=0)
         hyy = np.gradient(self.hy, dv, axis=1)
@@ -207,8 +234,8 @@ class _SampledSurface:
         big_l, big_m, big_n = hxx / np.sqrt(g), hxy / np.sqrt(g), hyy / np.sqrt(g)
         mean = (e * big_n - 2 * f_ * big_m + gg * big_l) / (2 * (e * gg - f_**2))
         gauss = (big_l * big_n - big_m**2) / (e * gg - f_**2)
-        k_max = mean + np.sqrt(np.maximum(mean**2 - gauss, 0.0))
-        return float(max(np.max(k_max), 0.0))
+        root = np.sqrt(np.maximum(mean**2 - gauss, 0.0))
+        return mean - root, mean + root
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,9 +352,9 @@ class _Builder:
         )
         # Inside the sampled extent by half the margin, which exceeds the lateral shift d |n_xy|
         # of the offset points, so that the surface cuts through the box.
-        m = -0.5 * u[0]
+        mu, mv = -0.5 * u[0], -0.5 * v[0]
         top = float(np.max(pts[..., 2])) + 1e-6
-        box = self.box(u[0] + m, v[0] + m, z_bottom, u[-1] - m, v[-1] - m, top)
+        box = self.box(u[0] + mu, v[0] + mv, z_bottom, u[-1] - mu, v[-1] - mv, top)
         out, out_map = self.occ.fragment([(3, box)], [(2, face)])
         volumes = [t for dim, t in out if dim == 3]
         lower = min(volumes, key=lambda t: self.occ.getBoundingBox(3, t)[2])
@@ -370,6 +397,7 @@ class _Bodies:
     grains: list[list[int]] = field(default_factory=list)  # per grain: its cell volumes
     grain_layer: int | None = None  # index of the mosaic layer
     z_bottom: float = 0.0  # bottom of the domain box, m (below 0 for curved surfaces)
+    surface_size: float = math.inf  # element size on a curved Li surface, m
 
 
 def box_void_layout(
@@ -442,18 +470,23 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
     bodies = _Bodies(offsets=[[] for _ in thickness])
     apexes = []
 
-    height = _height_field(cfg)
+    height = height_field_3d(cfg)
     if height is not None:
-        h_fun, step = height
-        margin = max(2.0 * step, 4.0 * offsets[-1])
-        sampled = _SampledSurface.sample(h_fun, step, W, D, margin)
-        kappa = sampled.max_valley_curvature()
+        steps = _sampling_steps(cfg)
+        margin = 4.0 * offsets[-1]
+        sampled = _SampledSurface.sample(height, steps, W, D, margin)
+        k_min, k_max = sampled.principal_curvatures()
+        kappa = float(max(np.max(k_max), 1e-300))
         if offsets[-1] * kappa >= 0.8:
             raise ValueError(
                 f"layers: the interphase ({offsets[-1]:g} m in total) is thicker than 0.8 x the "
                 f"smallest valley radius of curvature of the surface ({1.0 / kappa:g} m); the "
                 "conformal layer would fold over itself. Use thinner layers or a smoother surface"
             )
+        # Element size on the curved surface: the tip rule on its smallest radius of
+        # curvature, and at most a quarter of the feature scale (lambda or l_c).
+        rho = 1.0 / max(float(np.max(np.abs([k_min, k_max]))), 1e-300)
+        bodies.surface_size = min(cfg.mesh.tip_size_factor * rho, 1.5 * steps[0])
         bodies.z_bottom = -0.1 * cfg.domain.length
         z_body = 2.0 * bodies.z_bottom
         bodies.li.append(b.height_field_body(sampled, 0.0, z_body))
@@ -532,8 +565,8 @@ def _feature_height(cfg: GeometryConfig, x: np.ndarray, y: np.ndarray, d: float)
     Flat: d; curved surface: h + d; an axisymmetric feature is taken as the half-ellipsoid
     through its offset apex and foot.
     """
-    height = _height_field(cfg)
-    z = np.full_like(x, d) if height is None else height[0](x, y)[0] + d
+    height = height_field_3d(cfg)
+    z = np.full_like(x, d) if height is None else height(x, y)[0] + d
     for item, y0, is_void in _axisymmetric_items(cfg):
         feature = _profile(item, is_void, d)
         reach = feature.right[0] - feature.apex[0]
@@ -742,7 +775,9 @@ def _threshold(fields, in_field: int, size: float, dist_min: float, far: float, 
     return f
 
 
-def _size_fields(model, cfg: GeometryConfig, vol: _Classified, facets: dict, apexes) -> None:
+def _size_fields(
+    model, cfg: GeometryConfig, vol: _Classified, facets: dict, apexes, surface_size: float
+) -> None:
     """Background mesh size (model units): layers, tips, void rims, surface, far field."""
     m = cfg.mesh
     u = MODEL_UNIT
@@ -769,11 +804,7 @@ def _size_fields(model, cfg: GeometryConfig, vol: _Classified, facets: dict, ape
         fields.setNumber(f, "IncludeBoundary", 1)
         sizes.append(f)
         finest_surface = h  # grading starts from the outermost layer
-    height = _height_field(cfg)
-    if height is not None:
-        # Resolve the curved surface: a quarter of its sampling step (l_c / 32 or lambda / 128)
-        # would be wasteful; the tip rule on the smallest radius of curvature, capped at step.
-        finest_surface = min(finest_surface, 4.0 * height[1] / u / m.refinement)
+    finest_surface = min(finest_surface, surface_size / u / m.refinement)
     outer = facets.get("interphase_electrolyte") or facets.get("li_surface", [])
     if outer and finest_surface < far:
         dist = distance("SurfacesList", outer, finest_surface)
@@ -882,4 +913,4 @@ def build_occ_3d(cfg: GeometryConfig, model) -> None:
         model.addPhysicalGroup(2, tags, i, name=name)
     if cfg.domain.lateral == "periodic":
         _set_periodic(model, facets, cfg.domain.width / MODEL_UNIT, cfg.depth() / MODEL_UNIT)
-    _size_fields(model, cfg, vol, facets, apexes)
+    _size_fields(model, cfg, vol, facets, apexes, bodies.surface_size)
