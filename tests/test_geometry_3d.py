@@ -264,7 +264,8 @@ def test_periodic_sides_with_image_protrusion():
 def test_bad_inputs_name_the_key():
     """Configs the 3D builder cannot build faithfully are rejected with the key in the message:
     a layer within 0.8 x the valley radius of curvature (lambda^2 / (4 pi^2 A) = 0.127 um here;
-    the schema only rejects >= 1 x), a periodic mosaic, two mosaic layers, a 2D config."""
+    the schema only rejects >= 1 x), a periodic mosaic, two mosaic layers, a 2D config, and
+    mesh controls whose thin layer would need hundreds of millions of tetrahedra."""
     mosaic = {
         "kind": "mosaic",
         "thickness": 0.05 * UM,
@@ -285,6 +286,15 @@ def test_bad_inputs_name_the_key():
             "layers.1",
         ),
         (GeometryConfig.model_validate({"dimension": 2}), "dimension"),
+        # 10 nm with 3 elements over 20 um x 20 um: ~6 V / h^3 = 6e8 tetrahedra in the layer.
+        (
+            config(
+                domain={"width": 20 * UM, "depth": 20 * UM, "length": 30 * UM},
+                layers=[{"thickness": 10e-9}],
+                mesh={"layer_elements": 3},
+            ),
+            "mesh.layer_elements",
+        ),
     )
     for cfg, key in cases:
         gmsh.initialize()

@@ -70,6 +70,7 @@ from solver.geometry.spec import (
 )
 
 __all__ = [
+    "MAX_LAYER_CELLS",
     "MODEL_UNIT",
     "box_void_layout",
     "build_occ_3d",
@@ -82,6 +83,13 @@ MODEL_UNIT = profiles.GMSH_LENGTH_UNIT
 
 HeightField = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """(x, y) -> (h, dh/dx, dh/dy), arrays in metres."""
+
+MAX_LAYER_CELLS = 5_000_000
+"""Largest estimated tetrahedron count (6 V / h^3) of one interphase layer before the builder
+refuses the mesh controls instead of running Gmsh for hours."""
+
+_MAX_DISTANCE_SAMPLES = 1_000_000
+"""Most sample points of one Gmsh Distance field."""
 
 _REL_TOL = 1e-6
 """Relative tolerance (of the domain size) for locating faces on the box planes (OCC bounding
@@ -788,17 +796,35 @@ def _size_fields(
     sizes = []
 
     def distance(key: str, tags: list[int], spacing: float) -> int:
+        """Distance field to curves or surfaces sampled at about ``spacing``.
+
+        Gmsh samples each entity with ``Sampling`` points per direction; the total is capped
+        at _MAX_DISTANCE_SAMPLES points.
+        """
         f = fields.add("Distance")
         fields.setNumbers(f, key, tags)
         extent = max(W, D) if key == "SurfacesList" else max(W, D, L)
-        fields.setNumber(f, "Sampling", int(min(max(20, math.ceil(extent / spacing)), 500)))
+        per_entity = _MAX_DISTANCE_SAMPLES / len(tags)
+        cap = math.sqrt(per_entity) if key == "SurfacesList" else per_entity
+        sampling = min(max(20, math.ceil(extent / spacing)), cap)
+        fields.setNumber(f, "Sampling", int(max(sampling, 4)))
         return f
 
     finest_surface = far
     for k, layer in enumerate(cfg.layers):
         h = layer.thickness / u / m.layer_elements / m.refinement
+        volumes = [t for t, j in vol.layer_of.items() if j == k]
+        cells = 6.0 * sum(model.occ.getMass(3, t) for t in volumes) / h**3
+        if cells > MAX_LAYER_CELLS:
+            raise ValueError(
+                f"mesh.layer_elements: {m.layer_elements} elements across layers.{k} "
+                f"({layer.thickness:g} m thick) need about {cells:.2g} tetrahedra in that layer "
+                f"alone (limit {MAX_LAYER_CELLS:.0e}); isotropic tetrahedra in a thin layer "
+                "over a wide 3D domain are too many. Use fewer elements across the layer "
+                "(mesh.layer_elements: 1 with P2), a smaller domain, or a thicker layer"
+            )
         f = fields.add("Constant")
-        fields.setNumbers(f, "VolumesList", [t for t, j in vol.layer_of.items() if j == k])
+        fields.setNumbers(f, "VolumesList", volumes)
         fields.setNumber(f, "VIn", h)
         fields.setNumber(f, "VOut", far)
         fields.setNumber(f, "IncludeBoundary", 1)
