@@ -381,3 +381,14 @@ def test_report_and_compare_commands(tmp_path, capsys, fake_report_module):
     assert fake_report_module[-1] == ("compare_runs", [tmp_path, tmp_path], tmp_path / "c")
     code, _, err = cli(capsys, "report", str(tmp_path / "missing"))
     assert code == 1 and "error: report failed: FileNotFoundError: no metrics.json" in err
+
+
+@pytest.mark.mpi
+def test_config_error_exit_code_on_every_rank(capsys):
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    code = main(["validate", str(MINIMAL), "--set", "numerics.degree=9"], comm=comm)
+    out, err = capsys.readouterr()
+    assert comm.allgather(code) == [2] * comm.size  # every rank agrees
+    assert ("base.numerics.degree: " in err) == (comm.rank == 0)  # printed once, by rank 0
