@@ -30,8 +30,13 @@ REL = 1e-3
 
 
 def config(**kw) -> GeometryConfig:
-    """A small 3D domain with coarse mesh controls (one element across layers)."""
-    mesh = {"far_field_size": 1 * UM, "layer_elements": 1, "tip_size_factor": 0.5}
+    """A small 3D domain with coarse mesh controls (one P2 element across layers)."""
+    mesh = {
+        "far_field_size": 1 * UM,
+        "layer_elements": 1,
+        "tip_size_factor": 0.5,
+        "void_edge_size": 0.1 * UM,
+    }
     mesh.update(kw.pop("mesh", {}))
     domain = {"width": W, "depth": D, "length": L}
     domain.update(kw.pop("domain", {}))
@@ -96,7 +101,7 @@ def test_semi_spheroid_and_offset_layer():
 def test_cone_and_flat_layer():
     """Cone with a spherical tip: frustum up to the tangent circle plus the spherical cap.
     Flat layer of thickness h away from the cone: its volume grows exactly by W D h."""
-    Rb, H, rt, h = 0.5 * UM, 1.5 * UM, 0.1 * UM, 0.05 * UM
+    Rb, H, rt, h = 0.5 * UM, 1.5 * UM, 0.1 * UM, 0.1 * UM
     cone = {"shape": "cone", "x": 1 * UM, "y": 1 * UM, "base_radius": Rb, "height": H}
     m = measures(
         mesh_of(config(protrusions=[{**cone, "tip_radius": rt}], layers=[{"thickness": h}]))
@@ -132,7 +137,7 @@ def test_shaped_voids_are_cut_out():
         {"shape": "lens", "x": 0.6 * UM, "y": 0.6 * UM, "width": w, "height": 0.2 * UM},
         {"shape": "half_ellipse", "x": 1.4 * UM, "y": 1.4 * UM, "width": w, "height": 0.2 * UM},
     ]
-    cfg = config(voids={"kind": "shapes", "items": voids}, layers=[{"thickness": 0.05 * UM}])
+    cfg = config(voids={"kind": "shapes", "items": voids}, layers=[{"thickness": 0.1 * UM}])
     m = measures(mesh_of(cfg))
     a, Hl, c = w / 2, 0.2 * UM, 0.2 * UM
     v_void = math.pi * Hl * (3 * a * a + Hl * Hl) / 6 + 2 * math.pi * a * a * c / 3
@@ -156,7 +161,7 @@ def test_contact_fraction_voids(placement):
         "placement": placement,
         "seed": 4,
     }
-    m = measures(mesh_of(config(voids=voids, layers=[{"thickness": 0.05 * UM}])))
+    m = measures(mesh_of(config(voids=voids, layers=[{"thickness": 0.1 * UM}])))
     assert m["li_surface"] == pytest.approx(f * W * D, rel=1e-9)
     assert m["sei"] + m["electrolyte"] == pytest.approx(W * D * (L - (1 - f) * gap), rel=REL)
 
@@ -178,8 +183,8 @@ def test_tags_present_and_disjoint():
             ],
         },
         layers=[
-            {"name": "lif", "thickness": 0.05 * UM},
-            {"name": "organic", "thickness": 0.05 * UM},
+            {"name": "lif", "thickness": 0.1 * UM},
+            {"name": "organic", "thickness": 0.1 * UM},
         ],
     )
     data = mesh_of(cfg)
@@ -254,7 +259,7 @@ def test_periodic_sides_with_image_protrusion():
     cfg = config(
         domain={"lateral": "periodic"},
         protrusions=[{"shape": "spherical", "x": 0.2 * UM, "y": 1 * UM, "radius": R}],
-        layers=[{"thickness": 0.05 * UM}],
+        layers=[{"thickness": 0.1 * UM}],
     )
     m = measures(mesh_of(cfg))
     assert m["sei"] + m["electrolyte"] == pytest.approx(W * D * L - 2 * math.pi * R**3 / 3, rel=REL)
