@@ -338,7 +338,7 @@ def test_periodic_random_surface_layer_is_area_times_thickness():
     from solver.geometry.occ3d import height_field_3d
 
     d = 0.03 * UM
-    surface = {"kind": "random", "rms": 0.05 * UM, "correlation_length": 0.5 * UM, "seed": 3}
+    surface = {"kind": "random", "rms": 0.05 * UM, "correlation_length": 0.7 * UM, "seed": 3}
     cfg = config(domain={"lateral": "periodic"}, surface=surface, layers=[{"thickness": d}])
     n = 400
     x = (np.arange(n) + 0.5) * W / n
