@@ -236,9 +236,11 @@ def test_same_seed_same_mesh():
     assert x1.shape != x3.shape or not np.array_equal(x1, x3)
 
 
-def test_mosaic_layer_phases():
-    """Mosaic grains fill the layer exactly; phase volumes within one grain of the fractions."""
-    h = 0.1 * UM
+@pytest.mark.parametrize("on_hemisphere", [False, True])
+def test_mosaic_layer_phases(on_hemisphere):
+    """Mosaic grains fill the layer exactly (flat: W D h; on a hemisphere R: W D h + pi R^2 h);
+    phase volumes match the fractions within one mean grain volume."""
+    h, R = 0.1 * UM, 0.5 * UM
     layer = {
         "kind": "mosaic",
         "thickness": h,
@@ -246,10 +248,14 @@ def test_mosaic_layer_phases():
         "seed": 2,
         "phases": [{"name": "lif", "fraction": 0.3}, {"name": "organic", "fraction": 0.7}],
     }
-    m = measures(mesh_of(config(layers=[layer])))
-    assert m["lif"] + m["organic"] == pytest.approx(W * D * h, rel=REL)
+    bump = [{"shape": "spherical", "x": 1 * UM, "y": 1 * UM, "radius": R}] if on_hemisphere else []
+    cfg = config(layers=[layer], protrusions=bump)
+    m = measures(mesh_of(cfg))
+    volume = W * D * h + (math.pi * R**2 * h if on_hemisphere else 0.0)
+    assert m["lif"] + m["organic"] == pytest.approx(volume, rel=REL)
     grains = round(W * D / (0.5 * UM) ** 2)
-    assert m["lif"] / (W * D * h) == pytest.approx(0.3, abs=1.0 / grains)
+    assert m["lif"] / volume == pytest.approx(0.3, abs=1.0 / grains)
+    assert m["interphase_electrolyte"] > 0.0 and "sei" not in m
 
 
 def test_periodic_sides_with_image_protrusion():
