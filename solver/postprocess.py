@@ -24,12 +24,10 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
+from solver.dimensionless import FARADAY
 from solver.geometry.bundle import MeshBundle
 from solver.output_spec import OutputConfig
 from solver.results import Snapshot, SurfaceSample
-
-FARADAY = 96485.33212
-"""Faraday constant F, C/mol."""
 
 LI_MOLAR_VOLUME = 1.30e-5
 """Molar volume of Li metal V_m = M_Li / ρ_Li = 6.94e-3 / 534, m^3/mol."""
@@ -501,10 +499,8 @@ class CaseMetrics:
                 _nan_to_neg(r["hotspot_measure_fraction"]) for r in self.rows
             ),
             "depletion_time": self.depletion_time,
-            "hotspot_factor": self.config.hotspot_factor,
-            "percentile": self.config.percentile,
-            "edge_band": self.config.edge_band,
             "edges": [edge.as_dict() for edge in self.edges],
+            "output": self.config.model_dump(mode="json"),
             "dimensionless": dict(self.dimensionless),
             "events": list(self.events),
         }

@@ -1,0 +1,463 @@
+"""Figures and reports from the files of finished runs (no solving).
+
+``build_report(run_dir)`` reads ``metrics.json``, each case's ``surface.npz`` and the VTKHDF
+fields, draws the figures into ``<run>/figures`` and writes ``report.md`` and a self-contained
+``report.html`` (figures embedded as base64). ``compare_runs(run_dirs, out_dir)`` does the same
+for the cases of several runs side by side. Serial: call it on one rank.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from solver.io import read_metrics, read_surface_profiles
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interactive backend)
+
+MAX_PROFILE_TIMES = 4
+"""Profiles per case in the interface-current figure when no figure times are configured."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """A metric shown in the report table: key in the per-time rows, display scale and unit."""
+
+    key: str
+    label: str
+    scale: float = 1.0
+    unit: str = ""
+
+
+TABLE_ROWS: tuple[Row, ...] = (
+    Row("j_mean", "mean j", 0.1, "mA/cm^2"),
+    Row("j_max", "max j", 0.1, "mA/cm^2"),
+    Row("j_percentile", "percentile j", 0.1, "mA/cm^2"),
+    Row("j_tip", "j at the apex", 0.1, "mA/cm^2"),
+    Row("j_far_field", "j in the far field", 0.1, "mA/cm^2"),
+    Row("enhancement_max_over_mean", "hotspot factor max/mean", 1.0, ""),
+    Row("enhancement_percentile_over_mean", "percentile/mean", 1.0, ""),
+    Row("enhancement_tip_over_far_field", "tip/far field", 1.0, ""),
+    Row("hotspot_measure_fraction", "hotspot area (j > k mean)", 100.0, "%"),
+    Row("hotspot_current_fraction", "current through the hotspot", 100.0, "%"),
+    Row("hotspot_centroid_x", "hotspot centroid x", 1e6, "um"),
+    Row("deposit_mean", "mean deposit", 1e9, "nm"),
+    Row("deposit_max_over_mean", "deposit max/mean", 1.0, ""),
+    Row("c_surface_min", "min surface concentration", 1.0, "mol/m^3"),
+    Row("edge_band_current_fraction", "current within the edge bands", 100.0, "%"),
+    Row("edge_band_enhancement", "edge-band mean j / mean j", 1.0, ""),
+    Row("cell_voltage", "cell voltage", 1e3, "mV"),
+    Row("overpotential_mean", "mean overpotential", 1e3, "mV"),
+    Row("asr", "area-specific resistance", 1e4, "ohm cm^2"),
+    Row("leakage_fraction", "electronic leakage / current", 100.0, "%"),
+)
+"""Final-time metrics in the table, in this order; ``E_max_<region>`` rows are added per run."""
+
+
+@dataclass
+class CaseResult:
+    """The saved results of one case.
+
+    Attributes:
+        label: Name shown in the report (``case`` or ``run/case`` in comparisons).
+        case_dir: ``<run>/<case>``.
+        summary: The case summary of metrics.json.
+        rows: The per-time metrics.
+        profiles: Arrays of ``surface.npz`` (None if missing).
+    """
+
+    label: str
+    case_dir: Path
+    summary: dict
+    rows: list[dict]
+    profiles: dict[str, np.ndarray] | None
+
+    @property
+    def final(self) -> dict:
+        """Metrics at the last output time."""
+        return self.rows[-1] if self.rows else {}
+
+    def figure_enabled(self, name: str) -> bool:
+        """Whether the case's output config asks for figure ``name`` (default yes)."""
+        return bool(self.summary.get("output", {}).get("figures", {}).get(name, True))
+
+
+def load_run(run_dir: Path, *, prefix: str = "") -> tuple[dict, list[CaseResult]]:
+    """Read a run directory: the metrics document and one :class:`CaseResult` per case."""
+    run_dir = Path(run_dir)
+    document = read_metrics(run_dir)
+    cases = []
+    for name, case in document["cases"].items():
+        npz = run_dir / name / "surface.npz"
+        cases.append(
+            CaseResult(
+                label=f"{prefix}{name}",
+                case_dir=run_dir / name,
+                summary=case["summary"],
+                rows=case["times"],
+                profiles=read_surface_profiles(npz) if npz.is_file() else None,
+            )
+        )
+    return document, cases
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+# ----------------------------------------------------------------------------------------------
+def _profile_times(case: CaseResult) -> list[int]:
+    """Indices of the saved times to plot: nearest to the configured figure times, else spread."""
+    times = case.profiles["t"]
+    wanted = case.summary.get("output", {}).get("figure_times")
+    if wanted:
+        return sorted({int(np.argmin(np.abs(times - t))) for t in wanted})
+    count = min(MAX_PROFILE_TIMES, times.size)
+    return sorted({int(round(k)) for k in np.linspace(0, times.size - 1, count)})
+
+
+def _surface_coordinate(profiles: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
+    """Abscissa in um: x (2D), r (axisymmetric), or in 3D the distance from the origin."""
+    x = profiles["x"]
+    if np.ptp(x[:, 2]) > 0.0 or x.shape[0] == 0:
+        return np.hypot(x[:, 0], x[:, 1]) * 1e6, "distance from the origin (um)"
+    return x[:, 0] * 1e6, "x (um)"
+
+
+def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
+    """Plot j along the Li surface (mA/cm^2 against x) for each case at the figure times."""
+    cases = [c for c in cases if c.profiles is not None and c.profiles["t"].size]
+    if not cases:
+        return None
+    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False)
+    for ax, case in zip(axes[0], cases, strict=True):
+        s, xlabel = _surface_coordinate(case.profiles)
+        order = np.argsort(s, kind="stable")
+        for k in _profile_times(case):
+            t = case.profiles["t"][k]
+            ax.plot(s[order], 0.1 * case.profiles["j"][k][order], label=f"t = {t:.4g} s")
+        ax.set_title(case.label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("j (mA/cm^2)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
+    """Enhancement factors max/mean (solid) and tip/far field (dashed) against time."""
+    cases = [c for c in cases if c.rows]
+    if not cases:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for case in cases:
+        t = [r["t"] for r in case.rows]
+        maxima = [r["enhancement_max_over_mean"] for r in case.rows]
+        (line,) = ax.plot(t, maxima, "o-", label=f"{case.label} max/mean")
+        ax.plot(
+            t,
+            [r["enhancement_tip_over_far_field"] for r in case.rows],
+            "s--",
+            color=line.get_color(),
+            label=f"{case.label} tip/far field",
+        )
+    ax.set_xlabel("t (s)")
+    ax.set_ylabel("enhancement factor")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _read_vtkhdf_last(path: Path):  # noqa: ANN202  (pyvista.UnstructuredGrid)
+    import pyvista
+
+    reader = pyvista.get_reader(path).reader
+    reader.UpdateInformation()
+    steps = reader.GetNumberOfSteps()
+    reader.SetStep(max(steps - 1, 0))
+    reader.Update()
+    return pyvista.wrap(reader.GetOutput())
+
+
+def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path | None:
+    """Colour map of a field at its last output time with the Li surface outlined (pyvista)."""
+    source = case.case_dir / "fields" / f"{field}.vtkhdf"
+    if not source.is_file():
+        return None
+    import pyvista
+
+    grid = _read_vtkhdf_last(source)
+    data = grid.point_data if "u" in grid.point_data else grid.cell_data
+    if "u" not in data:
+        return None
+    values = np.asarray(data["u"])
+    if values.ndim > 1:  # vectors: show the magnitude
+        data["u"] = np.linalg.norm(values, axis=1)
+    grid.points = grid.points * 1e6  # um
+    plotter = pyvista.Plotter(off_screen=True, window_size=(900, 600))
+    plotter.add_mesh(grid, scalars="u", scalar_bar_args={"title": label}, cmap="viridis")
+    outline = case.case_dir / "fields" / "surface_current.vtkhdf"
+    if outline.is_file():
+        surface = _read_vtkhdf_last(outline)
+        surface.points = surface.points * 1e6
+        plotter.add_mesh(surface, color="white", line_width=3)
+    plotter.add_text(f"{case.label}: {label} (coordinates in um)", font_size=10)
+    if np.ptp(grid.points[:, 2]) == 0.0:
+        plotter.view_xy()
+    plotter.screenshot(str(path))
+    plotter.close()
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Report documents
+# ----------------------------------------------------------------------------------------------
+def _format(value: object, scale: float = 1.0) -> str:
+    if not isinstance(value, int | float) or value is None or not math.isfinite(value):
+        return "-"
+    return f"{value * scale:.4g}"
+
+
+def _metric_rows(cases: list[CaseResult]) -> list[Row]:
+    regions = sorted({k for c in cases for k in c.final if k.startswith("E_max_")})
+    extra = [Row(k, f"max E in {k.removeprefix('E_max_')}", 1e-6, "V/um") for k in regions]
+    return [*TABLE_ROWS, *extra]
+
+
+def metrics_table(cases: list[CaseResult]) -> list[list[str]]:
+    """Header and rows of the side-by-side final-time metrics table."""
+    table = [["metric (final time)", "unit", *[c.label for c in cases]]]
+    table.append(["time", "s", *[_format(c.final.get("t")) for c in cases]])
+    for row in _metric_rows(cases):
+        values = [c.final.get(row.key) for c in cases]
+        if all(not isinstance(v, int | float) or not math.isfinite(v) for v in values):
+            continue
+        table.append([row.label, row.unit, *[_format(v, row.scale) for v in values]])
+    table.append(
+        ["peak hotspot factor over time", "", *[
+            _format(c.summary.get("peak_enhancement_max_over_mean")) for c in cases
+        ]]
+    )
+    depletion = [_format(c.summary.get("depletion_time")) for c in cases]
+    table.append(["depletion time", "s", *depletion])
+    return table
+
+
+def dimensionless_table(cases: list[CaseResult]) -> list[list[str]]:
+    """Header and rows of the dimensionless numbers (last output time) per case."""
+    keys = sorted({k for c in cases for k in c.summary.get("dimensionless", {})})
+    table = [["dimensionless number", *[c.label for c in cases]]]
+    for key in keys:
+        table.append([key, *[_format(c.summary.get("dimensionless", {}).get(key)) for c in cases]])
+    return table
+
+
+def comparison_statement(cases: list[CaseResult]) -> str:
+    """Plain statement of which case has the lower hotspot factor (max/mean j, final time)."""
+    scored = [
+        (c.final["enhancement_max_over_mean"], c)
+        for c in cases
+        if math.isfinite(c.final.get("enhancement_max_over_mean", math.nan))
+    ]
+    if len(scored) < 2:
+        return "Only one case has a hotspot factor, so there is nothing to compare."
+    scored.sort(key=lambda item: item[0])
+    (best_value, best), (worst_value, worst) = scored[0], scored[-1]
+    reduction = 100.0 * (worst_value - best_value) / worst_value
+    text = (
+        f"At the final time the {best.label} interface has the lower hotspot factor: max/mean j "
+        f"= {best_value:.3g} against {worst_value:.3g} for {worst.label} "
+        f"({reduction:.1f} % lower)."
+    )
+    p_best = best.final.get("enhancement_percentile_over_mean", math.nan)
+    p_worst = worst.final.get("enhancement_percentile_over_mean", math.nan)
+    if math.isfinite(p_best) and math.isfinite(p_worst):
+        text += (
+            f" The mesh-robust percentile/mean ratio is {p_best:.3g} against {p_worst:.3g}."
+        )
+    h_best = best.final.get("hotspot_measure_fraction", math.nan)
+    h_worst = worst.final.get("hotspot_measure_fraction", math.nan)
+    if math.isfinite(h_best) and math.isfinite(h_worst):
+        text += (
+            f" The hotspot (j above k times the mean) covers {100 * h_best:.3g} % of the surface "
+            f"against {100 * h_worst:.3g} %."
+        )
+    return text
+
+
+def evolution_statement(case: CaseResult) -> str:
+    """How the hotspot factor of a case changes from its first to its last output time."""
+    if len(case.rows) < 2:
+        return f"{case.label}: one output time (t = {_format(case.final.get('t'))} s)."
+    first, last = case.rows[0], case.rows[-1]
+    a, b = first["enhancement_max_over_mean"], last["enhancement_max_over_mean"]
+    span = f"t = {_format(first['t'])} s to {_format(last['t'])} s"
+    if math.isclose(a, b, rel_tol=1e-3):
+        text = f"{case.label}: the hotspot factor stays at {_format(b)} from {span}"
+    else:
+        trend = "rises" if b > a else "falls"
+        text = f"{case.label}: the hotspot factor {trend} from {_format(a)} to {_format(b)}"
+        text += f" ({span})"
+    depletion = case.summary.get("depletion_time")
+    if isinstance(depletion, int | float) and math.isfinite(depletion):
+        text += f"; the surface is depleted from t = {_format(depletion)} s"
+    return text + "."
+
+
+@dataclass
+class _Document:
+    """Blocks shared by the Markdown and the HTML renderings."""
+
+    title: str
+    blocks: list[tuple[str, object]]
+
+    def markdown(self, relative_to: Path) -> str:
+        out = [f"# {self.title}", ""]
+        for kind, content in self.blocks:
+            if kind == "heading":
+                out += [f"## {content}", ""]
+            elif kind == "text":
+                out += [str(content), ""]
+            elif kind == "table":
+                header, *body = content
+                out.append("| " + " | ".join(header) + " |")
+                out.append("|" + "---|" * len(header))
+                out += ["| " + " | ".join(r) + " |" for r in body]
+                out.append("")
+            elif kind == "figure":
+                out += [f"![{Path(content).stem}]({Path(content).relative_to(relative_to)})", ""]
+        return "\n".join(out)
+
+    def html(self) -> str:
+        out = [
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+            f"<title>{html.escape(self.title)}</title>",
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+            "table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}"
+            "td{text-align:right}td:first-child{text-align:left}img{max-width:100%}</style>",
+            f"</head><body><h1>{html.escape(self.title)}</h1>",
+        ]
+        for kind, content in self.blocks:
+            if kind == "heading":
+                out.append(f"<h2>{html.escape(str(content))}</h2>")
+            elif kind == "text":
+                out.append(f"<p>{html.escape(str(content))}</p>")
+            elif kind == "table":
+                header, *body = content
+                out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header))
+                for r in body:
+                    out.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>")
+                out.append("</table>")
+            elif kind == "figure":
+                data = base64.b64encode(Path(content).read_bytes()).decode("ascii")
+                alt = html.escape(Path(content).stem)
+                out.append(f"<p><img alt='{alt}' src='data:image/png;base64,{data}'></p>")
+        out.append("</body></html>")
+        return "\n".join(out)
+
+
+def _figures(cases: list[CaseResult], figure_dir: Path) -> list[Path]:
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    wanted: list[tuple[str, Callable[[], Path | None]]] = [
+        ("interface_current", lambda: plot_interface_current(
+            [c for c in cases if c.figure_enabled("interface_current")],
+            figure_dir / "interface_current.png",
+        )),
+        ("enhancement", lambda: plot_enhancement(
+            [c for c in cases if c.figure_enabled("enhancement")], figure_dir / "enhancement.png"
+        )),
+    ]
+    maps = (
+        ("concentration_maps", "concentration", "c (mol/m^3)"),
+        ("field_maps", "potential", "Phi (V)"),
+        ("field_maps", "field_strength", "|E| (V/m)"),
+    )
+    for toggle, field, label in maps:
+        for case in cases:
+            if case.figure_enabled(toggle):
+                name = f"{case.label.replace('/', '_')}_{field}.png"
+                wanted.append((toggle, lambda c=case, f=field, lb=label, n=name: plot_field_map(
+                    c, f, lb, figure_dir / n
+                )))
+    return [p for _, draw in wanted if (p := draw()) is not None]
+
+
+def _write_report(
+    cases: list[CaseResult], out_dir: Path, title: str, description: str
+) -> Path:
+    out_dir = Path(out_dir)
+    figures = _figures(cases, out_dir / "figures")
+    blocks: list[tuple[str, object]] = []
+    if description:
+        blocks.append(("text", description))
+    blocks += [
+        ("heading", "Which interface has the lower hotspot factor"),
+        ("text", comparison_statement(cases)),
+        *[("text", evolution_statement(c)) for c in cases],
+        ("heading", "Metrics at the final output time"),
+        ("text", "Hotspot: surface where j exceeds k times the mean surface current density "
+                 f"(k = {_format(cases[0].summary.get('output', {}).get('hotspot_factor'))}). "
+                 "Pointwise maxima at void edges and corners depend on the mesh; the percentile "
+                 "and edge-band numbers do not (docs/outputs.md)."),
+        ("table", metrics_table(cases)),
+        ("heading", "Dimensionless numbers (final output time)"),
+        ("table", dimensionless_table(cases)),
+    ]
+    events = [f"{c.label}: {e}" for c in cases for e in c.summary.get("events", [])]
+    if events:
+        blocks += [("heading", "Events"), *[("text", e) for e in events]]
+    blocks += [("heading", "Figures"), *[("figure", p) for p in figures]]
+    document = _Document(title, blocks)
+    md = out_dir / "report.md"
+    md.write_text(document.markdown(out_dir))
+    (out_dir / "report.html").write_text(document.html())
+    return md
+
+
+def build_report(run_dir: Path) -> Path:
+    """Figures, ``report.md`` and ``report.html`` of a finished run, from its files only.
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` has no metrics.json.
+    """
+    run_dir = Path(run_dir)
+    document, cases = load_run(run_dir)
+    return _write_report(
+        cases, run_dir, f"lidep report: {document['run']}", document.get("description", "")
+    )
+
+
+def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
+    """Report comparing the cases of several runs (labelled ``run/case``) in ``out_dir``.
+
+    Returns:
+        The path of ``report.md`` in ``out_dir``.
+
+    Raises:
+        ValueError: Fewer than one run directory given.
+    """
+    if not run_dirs:
+        raise ValueError("compare_runs needs at least one run directory")
+    cases: list[CaseResult] = []
+    names = []
+    for run_dir in run_dirs:
+        document, run_cases = load_run(Path(run_dir), prefix=f"{Path(run_dir).name}/")
+        cases += run_cases
+        names.append(document["run"])
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return _write_report(cases, Path(out_dir), f"lidep comparison: {', '.join(names)}", "")
