@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,15 +134,31 @@ class Simulation:
             ``numerics`` (NumericsConfig) attributes (and optionally ``geometry``).
         comm: The communicator of the mesh.
         logger: Logger for progress messages (default: ``logging.getLogger("lidep.physics")``).
+        sources: Verification only (manufactured solutions): callables of the spatial
+            coordinate returning UFL source terms: ``"charge"`` f (A/m^3, div i = f),
+            ``"salt"`` f_c (mol/(m^3 s), added to the salt balance), ``"li_charge"`` g (A/m^2,
+            i.n = j + g on li_surface), ``"li_salt"`` h (mol/(m^2 s), N_-.n = h there).
     """
 
+    SUB_LI, SUB_COUNTER = 1, 2  # facet tags of the electrolyte submesh
+
     def __init__(
-        self, bundle: MeshBundle, case: Any, comm: MPI.Comm, logger: logging.Logger | None = None
+        self,
+        bundle: MeshBundle,
+        case: Any,
+        comm: MPI.Comm,
+        logger: logging.Logger | None = None,
+        *,
+        sources: Mapping[str, Callable[[Any], Any]] | None = None,
     ):
         self.bundle = bundle
         self.physics, self.time, self.numerics = case.physics, case.time, case.numerics
         self.comm = comm
         self.log = logger or logging.getLogger("lidep.physics")
+        self.sources = dict(sources or {})
+        unknown = sorted(set(self.sources) - {"charge", "salt", "li_charge", "li_salt"})
+        if unknown:
+            raise ValueError(f"sources: unknown key(s) {unknown}")
         self.mesh = bundle.mesh
         self._check_supported(case)
         self.temperature = self.physics.temperature
@@ -162,6 +178,8 @@ class Simulation:
         self._setup_mesh_data()
         self._setup_spaces()
         self._setup_parts()
+        if self.binary:
+            self._setup_submesh_tags()
         self._setup_scales()
         self._setup_forms()
         self.events: list[str] = []
@@ -229,7 +247,9 @@ class Simulation:
             return
         tdim = self.mesh.topology.dim
         cells = self.bundle.cell_tags.find(self.bundle.regions["electrolyte"])
-        self.submesh, self.emap, _, _ = dolfinx.mesh.create_submesh(self.mesh, tdim, cells)
+        self.submesh, self.emap, self.vertex_map, _ = dolfinx.mesh.create_submesh(
+            self.mesh, tdim, cells
+        )
         self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
         self.c = fem.Function(self.Q, name="concentration")
         self.c.x.array[:] = self.c_bulk
@@ -284,6 +304,25 @@ class Simulation:
             self.counter_kinetics = Kinetics.from_config(
                 cfg, self.temperature, self.physics.reference_temperature, c_ref
             )
+
+    def _setup_submesh_tags(self) -> None:
+        """Facet tags of the electrolyte submesh: bare Li surface and counter."""
+        tdim = self.submesh.topology.dim
+        self.submesh.topology.create_connectivity(tdim - 1, tdim)
+        bare = [p.tag for p in self.parts if p.binary]
+        groups = {
+            self.SUB_LI: np.concatenate([self.facet_tags.find(t) for t in bare]),
+            self.SUB_COUNTER: self.facet_tags.find(self._tag("counter")),
+        }
+        indices = {tag: self._submesh_facets(facets) for tag, facets in groups.items()}
+        order = np.argsort(np.concatenate(list(indices.values())))
+        self.sub_facet_tags = dolfinx.mesh.meshtags(
+            self.submesh,
+            tdim - 1,
+            np.concatenate(list(indices.values()))[order],
+            np.concatenate([np.full(len(v), k, dtype=np.int32) for k, v in indices.items()])[order],
+        )
+        self.ds_e = ufl.Measure("ds", domain=self.submesh, subdomain_data=self.sub_facet_tags)
 
     def _setup_scales(self) -> None:
         """Projected area, reference current density and residual scales."""
@@ -366,7 +405,11 @@ class Simulation:
                 d_res_phi += ufl.diff(j, eta) * v * w * self.ds(part.tag)
         if self.primary:  # R_Phi does not depend on phi_s; the Dirichlet rows do (bcs_w)
             d_res_phi = fem.Constant(self.mesh, 0.0) * v * self.dx
-        res_c = None
+        src = self.sources
+        if "charge" in src:
+            res_phi += -src["charge"](self.x) * v * w * self.dx
+        if "li_charge" in src:
+            res_phi += sum(src["li_charge"](self.x) * v * w * self.ds(p.tag) for p in self.parts)
         if self.counter_kinetics is not None:
             c_counter = self.c if self.binary else None
             j_c = self._plating(self.counter_kinetics, -self.phi, c_counter)
@@ -380,6 +423,16 @@ class Simulation:
             q = ufl.TestFunction(self.Q)
             flux = self.electrolyte.anion_flux(self.phi, self.c)
             res_c = -ufl.dot(flux, ufl.grad(q)) * self.weight_e * self.dx_e
+            if "salt" in src:
+                res_c += (
+                    -src["salt"](ufl.SpatialCoordinate(self.submesh))
+                    * q
+                    * self.weight_e
+                    * self.dx_e
+                )
+            if "li_salt" in src:
+                xs = ufl.SpatialCoordinate(self.submesh)
+                res_c += src["li_salt"](xs) * q * self.weight_e * self.ds_e(self.SUB_LI)
             self.res_c_steady = self.scale_c * res_c
             self.res_c_transient = self.scale_c * (
                 res_c + self.bdf.ddt(self.c) * q * self.weight_e * self.dx_e
@@ -416,14 +469,31 @@ class Simulation:
         if self.physics.counter.type != "reservoir":
             return []
         tdim = self.submesh.topology.dim
-        height = self._height()
-        facets = dolfinx.mesh.locate_entities_boundary(
-            self.submesh,
-            tdim - 1,
-            lambda x: np.isclose(x[tdim - 1], height, rtol=0.0, atol=1e-9 * height),
-        )
+        facets = self.sub_facet_tags.find(self.SUB_COUNTER)
         dofs = fem.locate_dofs_topological(self.Q, tdim - 1, facets)
         return [fem.dirichletbc(self.c_bulk, dofs, self.Q)]
+
+    def _submesh_facets(self, parent_facets: np.ndarray) -> np.ndarray:
+        """Electrolyte-submesh facet indices of the given parent facets (matched by vertices)."""
+        tdim = self.mesh.topology.dim
+        self.mesh.topology.create_connectivity(tdim - 1, 0)
+        self.submesh.topology.create_connectivity(tdim - 1, 0)
+        f2v = self.mesh.topology.connectivity(tdim - 1, 0)
+        sub_f2v = self.submesh.topology.connectivity(tdim - 1, 0)
+        per_facet = len(f2v.links(0)) if len(f2v.offsets) > 1 else tdim
+        imap = self.submesh.topology.index_map(tdim - 1)
+        n_sub = imap.size_local + imap.num_ghosts
+        sub_vertices = sub_f2v.array.reshape(n_sub, per_facet)
+        parent_of = self.vertex_map.sub_topology_to_topology(
+            sub_vertices.reshape(-1).astype(np.int32), False
+        ).reshape(n_sub, per_facet)
+        wanted = f2v.array.reshape(-1, per_facet)[parent_facets]
+
+        def keys(rows: np.ndarray) -> np.ndarray:
+            rows = np.ascontiguousarray(np.sort(rows, axis=1).astype(np.int64))
+            return rows.view(np.dtype((np.void, rows.dtype.itemsize * per_facet))).ravel()
+
+        return np.flatnonzero(np.isin(keys(parent_of), keys(wanted))).astype(np.int32)
 
     def _make_system(
         self,
@@ -672,19 +742,26 @@ class Simulation:
 
     def run(self) -> Iterator[Snapshot]:
         """Steady: one snapshot. Transient: snapshots at the output times (t_end included)."""
-        protocol = self._protocol()
         if self.time.mode == "steady":
-            step = protocol.step_at(0.0)
-            self.control_value.value = step.applied
-            result = self._solve_static(step)
-            if not result.converged:
-                raise SimulationError(
-                    f"steady solve did not converge: {result.reason} "
-                    f"(residual {result.residual:.3e})"
-                )
+            self.solve_steady()
             yield self.snapshot(0.0)
             return
-        yield from self._run_transient(protocol)
+        yield from self._run_transient(self._protocol())
+
+    def solve_steady(self) -> NewtonResult:
+        """Solve the steady problem at the initial control value (no snapshot).
+
+        Raises:
+            SimulationError: The Newton iteration did not converge.
+        """
+        step = self._protocol().step_at(0.0)
+        self.control_value.value = step.applied
+        result = self._solve_static(step)
+        if not result.converged:
+            raise SimulationError(
+                f"steady solve did not converge: {result.reason} (residual {result.residual:.3e})"
+            )
+        return result
 
     def _run_transient(self, protocol: Protocol) -> Iterator[Snapshot]:
         tc = self.time

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import solver  # noqa: F401  (MPI import order)
+
+# isort: split
+
 from collections.abc import Callable
 
 import dolfinx
@@ -9,7 +13,6 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-import solver  # noqa: F401  (MPI ordering before dolfinx)
 from solver.geometry.bundle import MeshBundle, MeshStats
 
 ELECTROLYTE, LAYER = 1, 2
@@ -25,7 +28,7 @@ def make_flat_bundle(
     layer: tuple[str, float, int] | None = None,
     coordinates: str = "cartesian",
     depth: float | None = None,
-    cell: str = "triangle",
+    cell: str | None = None,
 ) -> MeshBundle:
     """A flat Li | (layer) | electrolyte cell on a structured mesh.
 
@@ -37,11 +40,12 @@ def make_flat_bundle(
         layer: (name, thickness h, number of cell rows in it): an interphase layer on y = 0.
         coordinates: ``"cartesian"`` or ``"axisymmetric"`` (2D only).
         depth: 3D only: extent of the second lateral direction (default width).
-        cell: ``"triangle"``/``"quadrilateral"`` (2D) or ``"tetrahedron"``/``"hexahedron"`` (3D).
+        cell: ``"triangle"`` (default)/``"quadrilateral"`` (2D) or ``"tetrahedron"``
+            (default)/``"hexahedron"`` (3D).
     """
     tdim = len(n)
     ghost = dolfinx.mesh.GhostMode.shared_facet
-    cell_type = dolfinx.mesh.CellType[cell]
+    cell_type = dolfinx.mesh.CellType[cell or ("triangle" if tdim == 2 else "tetrahedron")]
     if tdim == 2:
         msh = dolfinx.mesh.create_rectangle(
             comm, [[0.0, 0.0], [1.0, 1.0]], list(n), cell_type, ghost_mode=ghost
