@@ -1056,11 +1056,17 @@ class Simulation:
         phi_e.x.array[:] = self.phi.x.array
         phi_e.x.array[li_dofs] = float(self.phi_s.value)
         u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        a = sum(
-            s * ufl.dot(ufl.grad(u), ufl.grad(v)) * self.weight * self.dx(self.bundle.regions[n])
+        sigma_max = max(leaky.values())
+        zero = fem.Constant(self.mesh, 0.0)
+        # Stiffness scaled by 1/sigma_max; the zero mass term over the whole mesh puts the
+        # diagonal of every (fixed) dof into the sparsity pattern.
+        a = zero * u * v * self.dx + sum(
+            (s / sigma_max)
+            * ufl.dot(ufl.grad(u), ufl.grad(v))
+            * self.weight
+            * self.dx(self.bundle.regions[n])
             for n, s in leaky.items()
         )
-        zero = fem.Constant(self.mesh, 0.0)
         bc = fem.dirichletbc(phi_e.copy(), fixed)
         problem = dolfinx.fem.petsc.LinearProblem(
             a,
