@@ -191,6 +191,17 @@ def _read_vtkhdf_last(path: Path):  # noqa: ANN202  (pyvista.UnstructuredGrid)
     return pyvista.wrap(reader.GetOutput())
 
 
+def _zoom_to_surface(grid, surface):  # noqa: ANN001, ANN202  (pyvista grids)
+    """Clip a 2D map to y <= 3 x the highest surface point (keeps the interface region)."""
+    bounds = list(grid.bounds)
+    top = 3.0 * max(surface.bounds[3], 0.1 * (bounds[3] - bounds[2]))
+    if np.ptp(grid.points[:, 2]) > 0.0 or top >= bounds[3]:
+        return grid
+    bounds[3] = top
+    bounds[4], bounds[5] = bounds[4] - 1.0, bounds[5] + 1.0  # a flat mesh: give the box depth
+    return grid.clip_box(bounds, invert=False)
+
+
 def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path | None:
     """Colour map of a field at its last output time with the Li surface outlined (pyvista)."""
     source = case.case_dir / "fields" / f"{field}.vtkhdf"
@@ -206,13 +217,15 @@ def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path
     if values.ndim > 1:  # vectors: show the magnitude
         data["u"] = np.linalg.norm(values, axis=1)
     grid.points = grid.points * 1e6  # um
+    outline = case.case_dir / "fields" / "surface_current.vtkhdf"
+    surface = _read_vtkhdf_last(outline) if outline.is_file() else None
+    if surface is not None:
+        surface.points = surface.points * 1e6
+        grid = _zoom_to_surface(grid, surface)
     plotter = pyvista.Plotter(off_screen=True, window_size=(900, 600))
     plotter.add_mesh(grid, scalars="u", scalar_bar_args={"title": label}, cmap="viridis")
-    outline = case.case_dir / "fields" / "surface_current.vtkhdf"
-    if outline.is_file():
-        surface = _read_vtkhdf_last(outline)
-        surface.points = surface.points * 1e6
-        plotter.add_mesh(surface, color="white", line_width=3)
+    if surface is not None:
+        plotter.add_mesh(surface, color="red", line_width=3)
     plotter.add_text(f"{case.label}: {label} (coordinates in um)", font_size=10)
     if np.ptp(grid.points[:, 2]) == 0.0:
         plotter.view_xy()
@@ -382,7 +395,7 @@ def _figures(cases: list[CaseResult], figure_dir: Path) -> list[Path]:
     maps = (
         ("concentration_maps", "concentration", "c (mol/m^3)"),
         ("field_maps", "potential", "Phi (V)"),
-        ("field_maps", "field_strength", "|E| (V/m)"),
+        ("field_maps", "field_strength", "field strength (V/m)"),
     )
     for toggle, field, label in maps:
         for case in cases:

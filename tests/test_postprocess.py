@@ -110,6 +110,11 @@ def test_edge_band_fraction_linear_profile():
     assert m["edge_band_measure_fraction"] == pytest.approx(0.1, rel=1e-10)
     assert m["edge0_enhancement"] == pytest.approx(1.9, rel=1e-10)
     assert edges[0].current_exponent == pytest.approx(-0.5)  # mixed BC at a straight edge
+    # A 90-degree corner of the reacting surface is not singular (j ~ r^1): no union band.
+    corner = [Edge(np.array([W, 0.0, 0.0]), "corner", 90.0)]
+    m = edge_metrics(sample, corner, band=W / 10.0)
+    assert not corner[0].singular and m["edge0_current_fraction"] == pytest.approx(0.19)
+    assert math.isnan(m["edge_band_current_fraction"])
 
 
 def split_by_rank(sample: SurfaceSample, comm: MPI.Comm) -> SurfaceSample:
