@@ -81,6 +81,17 @@ def test_semicircle_with_layer_areas():
     np.testing.assert_allclose(b.landmarks["far_field"], [W, 0.0, 0.0])
 
 
+def test_nanometre_layer_is_economical_and_exact():
+    """A 1 nm layer on a 1 um semicircle: structured strips keep the mesh small (isotropic
+    elements of 1/3 nm would need ~10^5 cells along W = 4 um) and the area exact."""
+    R, T = 1e-6, 1e-9
+    b = build(geometry(protrusions=[{"shape": "spherical", "radius": R}],
+                       layers=[{"thickness": T}]))
+    assert b.stats.num_cells < 40000
+    assert b.stats.min_quality > 0.0
+    assert measure(b, "sei") == pytest.approx(quarter_layer_on_circle(R, T, W), rel=1e-6)
+
+
 @pytest.mark.parametrize("a,h", [(0.5e-6, 2e-6), (1.5e-6, 0.3e-6)])
 def test_semi_ellipse_area(a, h):
     b = build(geometry(protrusions=[{"shape": "ellipse", "base_radius": a, "height": h,
@@ -114,8 +125,17 @@ def test_two_flat_layers():
     assert measure(b, "lif") == pytest.approx(h1 * W, rel=1e-9)
     assert measure(b, "organic") == pytest.approx(h2 * W, rel=1e-9)
     assert measure(b, "electrolyte") == pytest.approx((L - h1 - h2) * W, rel=1e-9)
-    # >= 3 elements across each layer: the smallest cell is no larger than h1 / 3 (+ rounding).
-    assert b.stats.h_min <= h1 / 3 * 1.5
+    # >= 3 elements across each layer: no cell of a layer spans more than a third of it in y.
+    msh = b.mesh
+    for name, h in (("lif", h1), ("organic", h2)):
+        cells = b.cell_tags.find(b.regions[name])
+        nodes = dolfinx.mesh.entities_to_geometry(msh, msh.topology.dim, cells)
+        y = msh.geometry.x[nodes, 1]
+        assert np.max(y.max(axis=1) - y.min(axis=1)) <= h / 3 * (1 + 1e-9)
+    # Structured strips: at most layer_aspect_ratio (10) times longer along the layer.
+    cells = b.cell_tags.find(b.regions["lif"])
+    x = msh.geometry.x[dolfinx.mesh.entities_to_geometry(msh, 2, cells), 0]
+    assert np.max(x.max(axis=1) - x.min(axis=1)) <= 10 * h1 / 3 * (1 + 1e-9)
 
 
 def test_axisymmetric_hemisphere_and_layer_volumes():

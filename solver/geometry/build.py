@@ -34,6 +34,9 @@ BUILDER_VERSION = "2d-1"
 
 _ROOT = 0
 
+MIN_STRIP_QUALITY = 1e-3
+"""Smallest SICN accepted from structured layer strips before falling back to isotropic ones."""
+
 
 def cache_key(cfg: GeometryConfig) -> str:
     """Hash of the canonical geometry parameters and the builder version (16 hex digits)."""
@@ -46,15 +49,12 @@ def cache_key(cfg: GeometryConfig) -> str:
 
 
 def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> None:
-    """Build the geometry of ``cfg`` in the current Gmsh model and mesh it."""
-    if cfg.dimension == 3:
-        from solver.geometry.occ3d import build_occ_3d
+    """Build the geometry of ``cfg`` in the current Gmsh model and mesh it.
 
-        build_occ_3d(cfg, gmsh.model)
-    else:
-        from solver.geometry.occ2d import build_occ_2d
-
-        build_occ_2d(cfg, gmsh.model)
+    2D: uniform layers are first meshed as structured anisotropic strips; if that gives an
+    invalid (or nearly degenerate, SICN < ``MIN_STRIP_QUALITY``) curved element, the model is
+    rebuilt with isotropic layer elements.
+    """
     for option, value in {
         "Mesh.MeshSizeExtendFromBoundary": 0,
         "Mesh.MeshSizeFromPoints": 0,
@@ -62,10 +62,31 @@ def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> None:
         "General.NumThreads": 1,
     }.items():
         gmsh.option.setNumber(option, value)
+    name = gmsh.model.getCurrent()
+    if cfg.dimension == 3:
+        from solver.geometry.occ3d import build_occ_3d
+
+        build_occ_3d(cfg, gmsh.model)
+        _mesh(cfg, gmsh)
+    else:
+        from solver.geometry.occ2d import build_occ_2d
+
+        for structured in (True, False):
+            build_occ_2d(cfg, gmsh.model, structured_layers=structured)
+            _mesh(cfg, gmsh)
+            quality = _min_quality(gmsh, 2)
+            if not structured or not cfg.layers or quality >= MIN_STRIP_QUALITY:
+                break
+            logger.info("structured layers give min quality %.3g: isotropic layers", quality)
+            gmsh.model.remove()
+            gmsh.model.add(name)
+    logger.info("gmsh: %d nodes", len(gmsh.model.mesh.getNodes()[0]))
+
+
+def _mesh(cfg: GeometryConfig, gmsh) -> None:
     gmsh.model.mesh.generate(cfg.dimension)
     if cfg.mesh.order == 2:
         gmsh.model.mesh.setOrder(2)
-    logger.info("gmsh: %d nodes", len(gmsh.model.mesh.getNodes()[0]))
 
 
 def _min_quality(gmsh, dim: int) -> float:

@@ -19,6 +19,7 @@ void walls with growth rate ``mesh.growth``, capped by the far-field size.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from solver.geometry import mosaic, profiles
 from solver.geometry.spec import GeometryConfig, MosaicLayer
 
 __all__ = ["BOUNDARY_TAGS", "Occ2DModel", "build_occ_2d"]
+
+_LOG = logging.getLogger(__name__)
 
 UNIT = profiles.GMSH_LENGTH_UNIT
 """Metres per Gmsh model unit: every coordinate and size handed to Gmsh is divided by it."""
@@ -144,12 +147,14 @@ def _mosaic_grains(
     return by_phase
 
 
-def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
+def build_occ_2d(cfg: GeometryConfig, model, *, structured_layers: bool = True) -> Occ2DModel:
     """Create the 2D geometry, physical groups and mesh-size fields in ``model`` (OCC kernel).
 
     Args:
         cfg: Validated geometry (dimension 2).
         model: ``gmsh.model`` of an initialised Gmsh session with a current (empty) model.
+        structured_layers: Mesh uniform layers as structured strips where possible
+            (anisotropic, ``mesh.layer_aspect_ratio``); False: isotropic elements everywhere.
 
     Returns:
         The region and boundary entity lists.
@@ -159,11 +164,25 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
     writer = _ShapeWriter(occ, y_bottom=-(W + L))
     T = _offsets(cfg)
 
-    box = [(2, occ.addRectangle(0.0, 0.0, 0.0, W / UNIT, L / UNIT))]
+    # The box reaches below the base plane so that no Li surface touches its bottom edge
+    # (sinusoid valleys, random minima); everything below the Li surface is Li and removed.
+    below_base = 0.1 * L
+    box = [(2, occ.addRectangle(0.0, -below_base / UNIT, 0.0, W / UNIT, (L + below_base) / UNIT))]
     li = writer.body(
         [profiles.base_profile(cfg, 0.0), *profiles.features(cfg, 0.0, with_voids=False)]
     )
-    voids = [(2, writer.region(f)) for f in profiles.void_features_all(cfg, 0.0)]
+    # The envelope E_0 = Li + voids, fused like the dilated bodies so its curves split alike.
+    envelope = (
+        writer.body(
+            [
+                profiles.base_profile(cfg, 0.0),
+                *profiles.features(cfg, 0.0, with_voids=False),
+                *profiles.void_features_all(cfg, 0.0),
+            ]
+        )
+        if cfg.voids is not None
+        else []
+    )
     bodies = [
         writer.body([profiles.base_profile(cfg, t), *profiles.features(cfg, t, with_voids=True)])
         for t in T
@@ -173,7 +192,7 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
     for k, layer in enumerate(cfg.layers):
         if not isinstance(layer, MosaicLayer):
             continue
-        below = occ.copy(bodies[k - 1] if k > 0 else li + voids)
+        below = occ.copy(bodies[k - 1] if k > 0 else envelope or li)
         shape, _ = occ.cut(occ.copy(bodies[k]), below)
         shape, _ = occ.intersect(shape, occ.copy(box))
         inner = T[k - 1] if k > 0 else 0.0
@@ -181,7 +200,7 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
         for phase, shapes in zip(layer.phases, grains, strict=True):
             phase_shapes[phase.name] = shapes
 
-    groups = {"box": box, "li": li, "voids": voids}
+    groups = {"box": box, "li": li, "envelope": envelope}
     groups |= {f"body{k}": body for k, body in enumerate(bodies)}
     groups |= {f"phase:{name}": shapes for name, shapes in phase_shapes.items()}
     flat = [dt for shapes in groups.values() for dt in shapes]
@@ -195,7 +214,7 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
 
     label: dict[int, str] = {}
     for tag in members["box"] - members["li"]:
-        if tag in members["voids"]:
+        if tag in members["envelope"]:
             label[tag] = "void"
             continue
         k = next((k for k in range(len(bodies)) if tag in members[f"body{k}"]), None)
@@ -225,7 +244,7 @@ def build_occ_2d(cfg: GeometryConfig, model) -> Occ2DModel:
     if cfg.domain.lateral == "periodic":
         _make_periodic(model, result.boundaries, W / UNIT)
     _add_physical_groups(cfg, model, result)
-    _size_fields(cfg, model, result, T)
+    _size_fields(cfg, model, result, structured_layers)
     return result
 
 
@@ -284,12 +303,102 @@ def _add_physical_groups(cfg: GeometryConfig, model, result: Occ2DModel) -> None
         model.addPhysicalGroup(1, curves, BOUNDARY_TAGS[name], name)
 
 
-def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, T: list[float]) -> None:
-    """Background mesh size: minimum of layer, tip, void-wall, surface and far-field sizes."""
+def _curve_points(model, curve: int, n: int = 17) -> np.ndarray:
+    """N points along a curve, (n, 2), model units."""
+    (t0,), (t1,) = model.getParametrizationBounds(1, curve)
+    xyz = np.asarray(model.getValue(1, curve, np.linspace(t0, t1, n))).reshape(-1, 3)
+    return xyz[:, :2]
+
+
+def _ordered_loop(model, surface: int) -> list[int] | None:
+    """Boundary curves of ``surface`` in loop order (None when it has holes or is not a loop)."""
+    curves = [abs(c) for _, c in model.getBoundary([(2, surface)], oriented=False)]
+    ends = {c: [t for _, t in model.getBoundary([(1, c)], oriented=False)] for c in curves}
+    if len(curves) < 3 or any(len(e) != 2 for e in ends.values()):
+        return None
+    loop, point = [curves[0]], ends[curves[0]][1]
+    while len(loop) < len(curves):
+        step = [c for c in curves if c not in loop and point in ends[c]]
+        if len(step) != 1:
+            return None  # a hole or a branching boundary
+        loop.append(step[0])
+        a, b = ends[step[0]]
+        point = b if a == point else a
+    return loop if point == ends[curves[0]][0] else None
+
+
+def _structured_layer(
+    model,
+    surfaces: list[int],
+    sides: set[int],
+    n_across: int,
+    tangential_size,
+    counts: dict[int, int],
+) -> bool:
+    """Make a uniform layer transfinite: n_across elements across, graded sizes along.
+
+    Each surface of the layer must be a strip between two side curves (on the lateral
+    boundaries) whose two long chains (Li side and electrolyte side) have the same number of
+    curves; paired curves get the same number of nodes, ``tangential_size(curves)`` apart.
+    ``counts`` holds node counts already given to curves (shared with neighbouring layers).
+
+    Returns:
+        False (and changes nothing) when a surface is not such a strip.
+    """
+    plan: dict[int, int] = {}
+    corners: dict[int, list[int]] = {}
+    for surface in surfaces:
+        loop = _ordered_loop(model, surface)
+        if loop is None:
+            return False
+        at = [i for i, c in enumerate(loop) if c in sides]
+        if len(at) != 2:
+            return False
+        i, j = at
+        chain_a = loop[i + 1 : j]
+        chain_b = (loop[j + 1 :] + loop[:i])[::-1]
+        if len(chain_a) != len(chain_b) or not chain_a:
+            return False
+        for side in (loop[i], loop[j]):
+            plan[side] = n_across + 1
+        for a, b in zip(chain_a, chain_b, strict=True):
+            fixed = {counts[c] for c in (a, b) if c in counts}
+            fixed |= {plan[c] for c in (a, b) if c in plan}
+            if len(fixed) > 1:
+                return False
+            n = fixed.pop() if fixed else None
+            if n is None:
+                length = max(model.occ.getMass(1, a), model.occ.getMass(1, b))
+                n = max(2, math.ceil(length / tangential_size([a, b])) + 1)
+            plan[a] = plan[b] = n
+        corners[surface] = sorted(
+            {t for side in (loop[i], loop[j]) for _, t in model.getBoundary([(1, side)])}
+        )
+    if any(c in counts and counts[c] != n for c, n in plan.items()):
+        return False
+    for curve, n in plan.items():
+        model.mesh.setTransfiniteCurve(curve, n)
+        counts[curve] = n
+    for surface, points in corners.items():
+        model.mesh.setTransfiniteSurface(surface, "Left", points)
+    return True
+
+
+def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: bool) -> None:
+    """Background mesh size: minimum of layer, tip, void-wall, surface and far-field sizes.
+
+    Uniform layers that are strips between the lateral boundaries are meshed as transfinite
+    (structured) triangles: ``layer_elements`` across, at most ``layer_aspect_ratio`` times
+    longer along the layer, and no longer than the local tip, void or surface size. Other layers
+    (mosaic, or layers broken up by the geometry) get isotropic elements of size t / n.
+    """
     m = cfg.mesh
     fields = model.mesh.field
     g = m.growth - 1.0
     far = (m.far_field_size or cfg.domain.length / 8.0) / m.refinement / UNIT
+    surface = min(
+        far / 4.0, m.tip_size_factor * profiles.min_radius_of_curvature(cfg) / m.refinement / UNIT
+    )
 
     def graded(size: float, curves: list[int]) -> int:
         length = max(model.occ.getMass(1, c) for c in curves)
@@ -297,43 +406,64 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, T: list[float])
         fields.setNumbers(dist, "CurvesList", curves)
         fields.setNumber(dist, "Sampling", min(20000, math.ceil(2.0 * length / size) + 2))
         ramp = fields.add("MathEval")
-        fields.setString(ramp, "F", f"{size!r} + {g!r} * F{dist}")
+        fields.setString(ramp, "F", f"{float(size)!r} + {g!r} * F{dist}")
         return ramp
 
     sizes = [fields.add("MathEval")]
     fields.setString(sizes[0], "F", repr(far))
-    # Layers: constant size inside, graded away from their boundaries.
-    for layer in cfg.layers:
-        size = layer.thickness / m.layer_elements / m.refinement / UNIT
-        surfaces = [t for n in layer.region_names() for t in result.regions[n]]
-        inside = fields.add("Constant")
-        fields.setNumbers(inside, "SurfacesList", surfaces)
-        fields.setNumber(inside, "VIn", size)
-        fields.setNumber(inside, "VOut", 1e22)
-        fields.setNumber(inside, "IncludeBoundary", 1)
-        boundary = model.getBoundary([(2, s) for s in surfaces], combined=True, oriented=False)
-        curves = [abs(c) for _, c in boundary]
-        sizes += [inside, graded(size, curves)]
-    # Protrusion tips: size = factor x radius of curvature at the apex.
-    tips = [profiles.protrusion_feature(p, 0.0) for p in cfg.protrusions]
-    tip_sizes = []
-    for tip in tips:
-        size = m.tip_size_factor * tip.tip_radius / m.refinement / UNIT
-        tip_sizes.append(size)
+    # Point-like refinements: protrusion tips (size = factor x radius of curvature at the apex).
+    seeds: list[tuple[np.ndarray, float]] = []
+    for p in cfg.protrusions:
+        tip = profiles.protrusion_feature(p, 0.0)
+        size = float(m.tip_size_factor * tip.tip_radius / m.refinement / UNIT)
+        apex = np.array(tip.apex) / UNIT
+        seeds.append((apex[None, :], size))
         ramp = fields.add("MathEval")
-        ax, ay = tip.apex[0] / UNIT, tip.apex[1] / UNIT
-        fields.setString(ramp, "F", f"{size!r} + {g!r} * Sqrt((x - {ax!r})^2 + (y - {ay!r})^2)")
+        fields.setString(
+            ramp, "F", f"{size!r} + {g!r} * Sqrt((x - {apex[0]:.17g})^2 + (y - {apex[1]:.17g})^2)"
+        )
         sizes.append(ramp)
-    # Void walls.
     if result.boundaries.get("void_wall"):
         size = (m.void_edge_size or cfg.void_height() / 3.0) / m.refinement / UNIT
-        sizes.append(graded(size, result.boundaries["void_wall"]))
+        walls = result.boundaries["void_wall"]
+        seeds.append((np.concatenate([_curve_points(model, c) for c in walls]), size))
+        sizes.append(graded(size, walls))
+
+    def local_size(curves: list[int]) -> float:
+        points = np.concatenate([_curve_points(model, c) for c in curves])
+        local = [surface]
+        for where, size in seeds:
+            dist = np.min(np.hypot(*(points[:, None, :] - where[None, :, :]).transpose(2, 0, 1)))
+            local.append(size + g * dist)
+        return min(local)
+
+    side_names = ("side_left", "side_right", "axis", "side_outer")
+    sides = {c for name in side_names for c in result.boundaries.get(name, [])}
+    counts: dict[int, int] = {}
+    for layer in cfg.layers:
+        across = layer.thickness / m.layer_elements / m.refinement / UNIT
+        surfaces = [t for n in layer.region_names() for t in result.regions[n]]
+        boundary = model.getBoundary([(2, s) for s in surfaces], combined=True, oriented=False)
+        curves = [abs(c) for _, c in boundary]
+        along_max = m.layer_aspect_ratio * across
+
+        def along(pair: list[int], cap: float = along_max, floor: float = across) -> float:
+            return max(floor, min(cap, local_size(pair)))
+
+        if structured and not isinstance(layer, MosaicLayer) and _structured_layer(
+            model, surfaces, sides, m.layer_elements, along, counts
+        ):
+            sizes.append(graded(min(along_max, along(curves)), curves))
+            _LOG.info("layer %s: structured strip", layer.region_names())
+            continue
+        _LOG.info("layer %s: isotropic elements of size %.3g um", layer.region_names(), across)
+        inside = fields.add("Constant")
+        fields.setNumbers(inside, "SurfacesList", surfaces)
+        fields.setNumber(inside, "VIn", across)
+        fields.setNumber(inside, "VOut", 1e22)
+        fields.setNumber(inside, "IncludeBoundary", 1)
+        sizes += [inside, graded(across, curves)]
     # The Li surface itself: resolves its curvature, never coarser than a quarter of far field.
-    surface = min(
-        far / 4.0,
-        m.tip_size_factor * profiles.min_radius_of_curvature(cfg) / m.refinement / UNIT,
-        *tip_sizes,
-    )
     sizes.append(graded(surface, result.boundaries["li_surface"]))
     smallest = fields.add("Min")
     fields.setNumbers(smallest, "FieldsList", sizes)

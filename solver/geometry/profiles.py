@@ -196,6 +196,8 @@ def _circle_cap(x0: float, yc: float, radius: float, foot_angle: float, T: float
 
 def _ellipse_cap(x0: float, a: float, b: float, T: float) -> Feature:
     """Upper half of the ellipse (x - x0)^2/a^2 + y^2/b^2 = 1, offset by T along its normal."""
+    if math.isclose(a, b, rel_tol=1e-9):
+        return _circle_cap(x0, 0.0, a, 0.0, T)  # exact arcs (OCC ellipses need a > b)
     if T == 0.0:
         apex = (x0, b)
         top = (

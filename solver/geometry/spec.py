@@ -381,6 +381,13 @@ class MeshConfig(StrictModel):
     layer_elements: int = Field(
         default=3, ge=1, description="Minimum number of elements across each interphase layer."
     )
+    layer_aspect_ratio: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=100.0,
+        description="Largest ratio of element length along a uniform layer to its size across "
+        "(thickness / layer_elements); such layers are meshed as structured strips.",
+    )
     tip_size_factor: float = Field(
         default=0.25,
         gt=0.0,
