@@ -81,6 +81,21 @@ def test_semicircle_with_layer_areas():
     np.testing.assert_allclose(b.landmarks["far_field"], [W, 0.0, 0.0])
 
 
+def test_periodic_sides_have_matching_nodes():
+    b = build(geometry(domain={"lateral": "periodic"},
+                       protrusions=[{"shape": "spherical", "radius": 1e-6, "x": 0.3e-6}],
+                       layers=[{"thickness": 50e-9}]))
+    x = b.mesh.geometry.x
+    left = np.sort(x[np.abs(x[:, 0]) < 1e-15, 1])
+    right = np.sort(x[np.abs(x[:, 0] - W) < 1e-15 * W / 1e-6, 1])
+    assert left.size > 10
+    np.testing.assert_allclose(left, right, rtol=0, atol=1e-12 * L)
+    # The protrusion crossing x = 0 reappears at x = W: its full area is missing once.
+    total = measure(b, "sei") + measure(b, "electrolyte")
+    assert total == pytest.approx(W * L - math.pi * 1e-12 / 2, rel=1e-6)
+    assert b.stats.min_quality > 0.0
+
+
 def test_nanometre_layer_is_economical_and_exact():
     """A 1 nm layer on a 1 um semicircle: structured strips keep the mesh small (isotropic
     elements of 1/3 nm would need ~10^5 cells along W = 4 um) and the area exact."""
@@ -230,20 +245,24 @@ def test_every_tag_present_and_regions_disjoint():
     assert np.array_equal(np.sort(b.cell_tags.indices), np.arange(n_cells))
     assert set(np.unique(b.cell_tags.values)) == set(b.regions.values())
 
-    def midpoints(name):
+    def nodes(name):
+        """All geometry nodes (vertices and P2 edge nodes) of the facets of a group."""
         facets = b.facet_tags.find(b.boundaries[name])
-        return dolfinx.mesh.compute_midpoints(msh, tdim - 1, facets)
+        return msh.geometry.x[dolfinx.mesh.entities_to_geometry(msh, tdim - 1, facets)]
 
-    # li_surface: on the quarter circle or on y = 0 outside the void footprint.
-    p = midpoints("li_surface")
-    on_circle = np.abs(np.hypot(p[:, 0], p[:, 1]) - R) < 1e-3 * R
-    on_plane = (np.abs(p[:, 1]) < 1e-12) & ((p[:, 0] < 2e-6) | (p[:, 0] > 3e-6))
+    # li_surface: every facet has all its nodes on the quarter circle or all on y = 0 outside
+    # the void footprint (curved facets: the P2 edge node lies on the circle too).
+    p = nodes("li_surface")
+    on_circle = np.all(np.abs(np.hypot(p[..., 0], p[..., 1]) - R) < 1e-9 * R, axis=1)
+    on_plane = np.all((np.abs(p[..., 1]) < 1e-15) & ((p[..., 0] < 2e-6 + 1e-15)
+                                                     | (p[..., 0] > 3e-6 - 1e-15)), axis=1)
     assert np.all(on_circle | on_plane)
-    # void_wall: above the void footprint, inside the lens's height.
-    p = midpoints("void_wall")
-    assert np.all((p[:, 0] > 2e-6 - 1e-12) & (p[:, 0] < 3e-6 + 1e-12) & (p[:, 1] > 0))
-    p = midpoints("counter")
-    assert np.allclose(p[:, 1], L)
+    # void_wall: on the lens roof, a circle through (2, 0), (2.5, 0.2), (3, 0) um.
+    rho = (0.5e-6**2 + 0.2e-6**2) / (2 * 0.2e-6)
+    p = nodes("void_wall")
+    assert np.allclose(np.hypot(p[..., 0] - 2.5e-6, p[..., 1] - (0.2e-6 - rho)), rho,
+                       rtol=1e-9)
+    assert np.allclose(nodes("counter")[..., 1], L)
 
 
 # ------------------------------------------------------------------------------------------

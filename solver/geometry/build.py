@@ -34,8 +34,8 @@ BUILDER_VERSION = "2d-1"
 
 _ROOT = 0
 
-MIN_STRIP_QUALITY = 1e-3
-"""Smallest SICN accepted from structured layer strips before falling back to isotropic ones."""
+MIN_QUALITY = 1e-3
+"""Smallest SICN accepted without high-order optimisation (and, in 2D, from structured strips)."""
 
 
 def cache_key(cfg: GeometryConfig) -> str:
@@ -51,9 +51,13 @@ def cache_key(cfg: GeometryConfig) -> str:
 def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> None:
     """Build the geometry of ``cfg`` in the current Gmsh model and mesh it.
 
-    2D: uniform layers are first meshed as structured anisotropic strips; if that gives an
-    invalid (or nearly degenerate, SICN < ``MIN_STRIP_QUALITY``) curved element, the model is
-    rebuilt with isotropic layer elements.
+    Second-order meshes with an element of SICN quality below ``MIN_QUALITY`` are optimised
+    (Gmsh's high-order optimiser). 2D: uniform layers are first meshed as structured
+    anisotropic strips; if that still leaves such an element, the model is rebuilt with
+    isotropic layer elements.
+
+    Raises:
+        ValueError: The final mesh has an inverted element (naming ``mesh.order``).
     """
     for option, value in {
         "Mesh.MeshSizeExtendFromBoundary": 0,
@@ -67,26 +71,39 @@ def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> None:
         from solver.geometry.occ3d import build_occ_3d
 
         build_occ_3d(cfg, gmsh.model)
-        _mesh(cfg, gmsh)
+        quality = _mesh(cfg, gmsh, logger)
     else:
         from solver.geometry.occ2d import build_occ_2d
 
         for structured in (True, False):
             build_occ_2d(cfg, gmsh.model, structured_layers=structured)
-            _mesh(cfg, gmsh)
-            quality = _min_quality(gmsh, 2)
-            if not structured or not cfg.layers or quality >= MIN_STRIP_QUALITY:
+            quality = _mesh(cfg, gmsh, logger)
+            if not structured or not cfg.layers or quality >= MIN_QUALITY:
                 break
             logger.info("structured layers give min quality %.3g: isotropic layers", quality)
             gmsh.model.remove()
             gmsh.model.add(name)
-    logger.info("gmsh: %d nodes", len(gmsh.model.mesh.getNodes()[0]))
+    if not quality > 0.0:
+        raise ValueError(
+            f"mesh.order: the order-{cfg.mesh.order} mesh has inverted elements (min SICN "
+            f"{quality:.3g}) (got {cfg.mesh.order}); allowed: order 1, or a larger "
+            "mesh.refinement / smaller mesh.tip_size_factor so curved cells are smaller"
+        )
+    logger.info("gmsh: %d nodes, min SICN %.3g", len(gmsh.model.mesh.getNodes()[0]), quality)
 
 
-def _mesh(cfg: GeometryConfig, gmsh) -> None:
+def _mesh(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
+    """Mesh the current model (order 2: curved, optimised if needed); returns the min SICN."""
     gmsh.model.mesh.generate(cfg.dimension)
-    if cfg.mesh.order == 2:
-        gmsh.model.mesh.setOrder(2)
+    if cfg.mesh.order == 1:
+        return _min_quality(gmsh, cfg.dimension)
+    gmsh.model.mesh.setOrder(2)
+    quality = _min_quality(gmsh, cfg.dimension)
+    if quality < MIN_QUALITY:
+        logger.info("second-order mesh min SICN %.3g: high-order optimisation", quality)
+        gmsh.model.mesh.optimize("HighOrder")
+        quality = _min_quality(gmsh, cfg.dimension)
+    return quality
 
 
 def _min_quality(gmsh, dim: int) -> float:
