@@ -502,7 +502,9 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
             bodies.offsets[k].append(b.height_field_body(sampled, d, z_body))
     else:
         for k, d in enumerate(offsets[1:]):
-            bodies.offsets[k].append(b.box(0.0, 0.0, 0.0, W, D, d))
+            # The slab reaches below the base plane, so that the union with the feature
+            # offsets (which dip to -d) never cuts the plane z = 0.
+            bodies.offsets[k].append(b.box(0.0, 0.0, -2.0 * offsets[-1], W, D, d))
 
     for item, y, is_void in _axisymmetric_items(cfg):
         for k, d in enumerate(offsets):
@@ -520,10 +522,21 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
                     apexes.append(_Apex((top[0] + dx, y + dy, top[1]), feature.tip_radius))
 
     if isinstance(cfg.voids, ContactFractionVoids):
+        gap = cfg.voids.gap
         for x0, y0, x1, y1 in box_void_layout(cfg.voids, W, D):
-            bodies.voids.append(b.box(x0, y0, 0.0, x1, y1, cfg.voids.gap))
-            for k, d in enumerate(offsets[1:]):
-                bodies.offsets[k].append(b.rounded_box((x0, y0, 0.0), (x1, y1, cfg.voids.gap), d))
+            bodies.voids.append(b.box(x0, y0, 0.0, x1, y1, gap))
+            reach = 0.5 * max(x1 - x0, y1 - y0) + offsets[-1]
+            centre = (0.5 * (x0 + x1), 0.5 * (y0 + y1))
+            for dx, dy in _images(*centre, reach, W, D, periodic):
+                lo, hi = (x0 + dx, y0 + dy, 0.0), (x1 + dx, y1 + dy, gap)
+                for k, d in enumerate(offsets[1:]):
+                    bodies.offsets[k].append(b.rounded_box(lo, hi, d))
+    # One solid per offset body: the walls of the components inside the union would otherwise
+    # split the layers into many volumes with sliver faces.
+    for k, components in enumerate(bodies.offsets):
+        if len(components) > 1:
+            out, _ = b.occ.fuse([(3, components[0])], [(3, t) for t in components[1:]])
+            bodies.offsets[k] = [t for dim, t in out if dim == 3]
     return bodies, apexes
 
 
