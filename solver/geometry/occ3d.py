@@ -136,14 +136,28 @@ def random_surface_3d(
     amp = np.exp(-((np.hypot(qx, qy) * lc / 2.0) ** 2)) ** 0.5 * rng.standard_normal(qx.size)
     phase = rng.uniform(0.0, 2.0 * math.pi, qx.size) if lateral == "periodic" else None
 
-    def raw(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    def modes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(h, h_x, h_y) of the unscaled sum of modes at points x, y (1D arrays), shape (3, n)."""
         ax, ay = np.multiply.outer(x, qx), np.multiply.outer(y, qy)
         if phase is None:
             cx, cy, sx, sy = np.cos(ax), np.cos(ay), np.sin(ax), np.sin(ay)
-            return (cx * cy) @ amp, -(sx * cy * qx) @ amp, -(cx * sy * qy) @ amp
+            return np.stack([(cx * cy) @ amp, -(sx * cy * qx) @ amp, -(cx * sy * qy) @ amp])
         s = np.sin(ax + ay + phase)
-        return np.cos(ax + ay + phase) @ amp, -(s * qx) @ amp, -(s * qy) @ amp
+        return np.stack([np.cos(ax + ay + phase) @ amp, -(s * qx) @ amp, -(s * qy) @ amp])
+
+    def raw(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        flat_x, flat_y = x.ravel(), y.ravel()
+        chunk = max(1, 2**22 // max(qx.size, 1))  # bounds the (points x modes) work arrays
+        out = np.concatenate(
+            [
+                modes(flat_x[i : i + chunk], flat_y[i : i + chunk])
+                for i in range(0, flat_x.size, chunk)
+            ]
+            or [np.empty((3, 0))],
+            axis=1,
+        )
+        return tuple(v.reshape(x.shape) for v in out)
 
     gx, gy = np.meshgrid(np.linspace(0.0, width, 257), np.linspace(0.0, depth, 257))
     h_grid = raw(gx, gy)[0]
