@@ -316,6 +316,42 @@ def test_bad_inputs_name_the_key():
             gmsh.finalize()
 
 
+@pytest.mark.parametrize("lateral", ["symmetric", "periodic"])
+def test_random_surface_field(lateral):
+    """The 3D random field: RMS = rms and min = 0 on the 257^2 normalisation grid (to grid
+    resolution), derivatives consistent with h (central differences, 1e-5), zero normal slope
+    on symmetric sides, exact periodicity on periodic sides, the same seed gives the same field
+    and another seed a different one."""
+    from solver.geometry.occ3d import height_field_3d
+
+    surface = {"kind": "random", "rms": 0.05 * UM, "correlation_length": 0.5 * UM, "seed": 3}
+    cfg = config(domain={"lateral": lateral}, surface=surface)
+    field = height_field_3d(cfg)
+    x, y = np.meshgrid(np.linspace(0, W, 257), np.linspace(0, D, 257), indexing="ij")
+    h = field(x, y)[0]
+    assert np.std(h) == pytest.approx(0.05 * UM, rel=1e-2)
+    assert abs(np.min(h)) < 1e-3 * 0.05 * UM
+    x, y = x[::8, ::8], y[::8, ::8]
+    h, hx, hy = field(x, y)
+    e = 1e-4 * 0.5 * UM
+    fd = (field(x + e, y)[0] - field(x - e, y)[0]) / (2 * e)
+    assert np.max(np.abs(fd - hx)) < 1e-5 * np.max(np.abs(hx))
+    fd = (field(x, y + e)[0] - field(x, y - e)[0]) / (2 * e)
+    assert np.max(np.abs(fd - hy)) < 1e-5 * np.max(np.abs(hy))
+    side = np.linspace(0, D, 11)
+    if lateral == "symmetric":
+        for xs in (0.0, W):
+            assert np.max(np.abs(field(np.full(11, xs), side)[1])) < 1e-9 * np.max(np.abs(hx))
+    else:
+        assert np.max(np.abs(field(x + W, y - D)[0] - h)) < 1e-9 * 0.05 * UM
+    same = height_field_3d(config(domain={"lateral": lateral}, surface=surface))(x, y)[0]
+    assert np.array_equal(same, h)
+    other = height_field_3d(config(domain={"lateral": lateral}, surface={**surface, "seed": 4}))(
+        x, y
+    )[0]
+    assert np.max(np.abs(other - h)) > 0.1 * 0.05 * UM
+
+
 @pytest.mark.slow
 def test_sinusoidal_ridges_and_offset_layer():
     """Ridges z = A (1 + cos 2 pi x / lambda) with W a multiple of lambda / 2: the Li volume is

@@ -128,35 +128,46 @@ def random_surface_3d(
     m_x = np.arange(0, max(2, math.ceil(q_max * width / base)) + 1)
     m_y = np.arange(0, max(2, math.ceil(q_max * depth / base)) + 1)
     if lateral == "periodic":
-        m_x = np.concatenate([-m_x[:0:-1], m_x])
-    qx, qy = np.meshgrid(base * m_x / width, base * m_y / depth, indexing="ij")
-    qx, qy = qx.ravel(), qy.ravel()
-    keep = (qx**2 + qy**2 > 0.0) & (qx**2 + qy**2 <= q_max**2)
-    qx, qy = qx[keep], qy[keep]
-    amp = np.exp(-((np.hypot(qx, qy) * lc / 2.0) ** 2)) ** 0.5 * rng.standard_normal(qx.size)
-    phase = rng.uniform(0.0, 2.0 * math.pi, qx.size) if lateral == "periodic" else None
+        m_x = np.concatenate([-m_x[:0:-1], m_x])  # half plane q_y >= 0 of a real field
+    qx, qy = base * m_x / width, base * m_y / depth
+    q = np.hypot(qx[:, None], qy[None, :])
+    keep = (q > 0.0) & (q <= q_max)
+    amp = np.zeros(q.shape)
+    amp[keep] = np.exp(-((q[keep] * lc / 2.0) ** 2)) ** 0.5 * rng.standard_normal(keep.sum())
+    if lateral == "periodic":
+        phase = np.zeros(q.shape)
+        phase[keep] = rng.uniform(0.0, 2.0 * math.pi, keep.sum())
+        coef = amp * np.exp(1j * phase)  # h = Re sum c_ij exp(i qx_i x) exp(i qy_j y)
+    else:
+        coef = amp  # h = sum a_ij cos(qx_i x) cos(qy_j y)
+
+    def basis(v: np.ndarray, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mode functions of one coordinate and their derivatives at points v, (n, m) each."""
+        arg = np.multiply.outer(v, qv)
+        if lateral == "periodic":
+            e = np.exp(1j * arg)
+            return e, e * (1j * qv)
+        return np.cos(arg), -np.sin(arg) * qv
 
     def modes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(h, h_x, h_y) of the unscaled sum of modes at points x, y (1D arrays), shape (3, n)."""
-        ax, ay = np.multiply.outer(x, qx), np.multiply.outer(y, qy)
-        if phase is None:
-            cx, cy, sx, sy = np.cos(ax), np.cos(ay), np.sin(ax), np.sin(ay)
-            return np.stack([(cx * cy) @ amp, -(sx * cy * qx) @ amp, -(cx * sy * qy) @ amp])
-        s = np.sin(ax + ay + phase)
-        return np.stack([np.cos(ax + ay + phase) @ amp, -(s * qx) @ amp, -(s * qy) @ amp])
+        """(h, h_x, h_y) of the unscaled sum of modes at points x, y (1D arrays), shape (3, n).
+
+        Separable evaluation: h = sum_j (F_x C)_j F_y,j with F the mode functions.
+        """
+        (fx, gx), (fy, gy) = basis(x, qx), basis(y, qy)
+        t = fx @ coef
+        out = [np.sum(t * fy, axis=1), np.sum((gx @ coef) * fy, axis=1), np.sum(t * gy, axis=1)]
+        return np.stack([np.real(v) for v in out])
 
     def raw(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
         flat_x, flat_y = x.ravel(), y.ravel()
-        chunk = max(1, 2**22 // max(qx.size, 1))  # bounds the (points x modes) work arrays
-        out = np.concatenate(
-            [
-                modes(flat_x[i : i + chunk], flat_y[i : i + chunk])
-                for i in range(0, flat_x.size, chunk)
-            ]
-            or [np.empty((3, 0))],
-            axis=1,
-        )
+        chunk = max(1, 2**20 // (qx.size + qy.size))  # bounds the (points x modes) arrays
+        parts = [
+            modes(flat_x[i : i + chunk], flat_y[i : i + chunk])
+            for i in range(0, flat_x.size, chunk)
+        ]
+        out = np.concatenate(parts, axis=1) if parts else np.empty((3, 0))
         return tuple(v.reshape(x.shape) for v in out)
 
     gx, gy = np.meshgrid(np.linspace(0.0, width, 257), np.linspace(0.0, depth, 257))
