@@ -1,0 +1,101 @@
+"""Benchmark: time per Newton iteration with the iterative solver, 1e4 to 1e6 unknowns.
+
+Target (issue 3): the time per Newton step grows no faster than N^1.15. Run from the
+repository root (PYTHONPATH is not needed once the package is installed, e.g. by `make env`):
+
+    PYTHONPATH=. .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/bench_scaling.py
+
+Steady problem on the wavy cell of bench_transient.py (W = 10 um, L = 40 um), P2,
+``numerics.linear_solver = "iterative"`` (GMRES + GAMG): ``--electrolyte binary`` (default; dilute
+1 M salt, galvanostatic at half the limiting current: Phi and c) or ``single_ion`` (ceramic,
+sigma = 0.1 S/m, 10 A/m^2: Phi only). For each mesh (nx, 4 nx) the steady solve (continuation
+stages included) is timed per Newton call; the time per Newton iteration is the total Newton
+time over the total number of iterations. The exponent is the least-squares slope of log(time)
+against log(N). Prints one JSON line per size and a final summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from cells import binary_case, instrument_newton, machine, unknowns, wavy_cell
+
+import solver  # noqa: F401  (MPI import order)
+
+# isort: split
+from mpi4py import MPI
+
+from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
+from solver.problem import Simulation
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nx", type=int, nargs="+", default=None)
+    parser.add_argument("--degree", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--solver", default="iterative", choices=("direct", "iterative"))
+    parser.add_argument("--electrolyte", default="binary", choices=("binary", "single_ion"))
+    args = parser.parse_args()
+    # about 1e4, 3e4, 1e5, 3e5, 1e6 unknowns with P2: 2 (2nx+1)(8nx+1) for Phi and c,
+    # (2nx+1)(8nx+1) for Phi alone
+    default_nx = {"binary": [18, 31, 56, 97, 177], "single_ion": [25, 44, 79, 140, 250]}
+    nx_list = args.nx or default_nx[args.electrolyte]
+    comm = MPI.COMM_WORLD
+    width, length = 10e-6, 40e-6
+    numerics = NumericsConfig(degree=args.degree, linear_solver=args.solver)
+    case = binary_case(length, 0.5, TimeConfig(mode="steady"), numerics)
+    if args.electrolyte == "single_ion":
+        case.physics = PhysicsConfig(
+            electrolyte={"type": "single_ion", "conductivity": 0.1},
+            control={"current_density": 10.0},
+        )
+
+    sizes, per_iteration = [], []
+    for nx in nx_list:
+        bundle = wavy_cell(comm, nx, 4 * nx, width, length, amplitude=1e-6)
+        simulation = Simulation(bundle, case, comm)
+        records = instrument_newton(simulation)
+        start = time.perf_counter()
+        (snapshot,) = simulation.run()
+        comm.Barrier()
+        total = time.perf_counter() - start
+        iterations = sum(r["iterations"] for r in records)
+        newton_seconds = sum(r["seconds"] for r in records)
+        n = unknowns(simulation)
+        sizes.append(n)
+        per_iteration.append(newton_seconds / max(iterations, 1))
+        if comm.rank == 0:
+            print(json.dumps({
+                "benchmark": "scaling",
+                "nx": nx,
+                "unknowns": n,
+                "linear_solver": args.solver,
+                "newton_solves": len(records),
+                "newton_iterations": iterations,
+                "newton_s": round(newton_seconds, 3),
+                "seconds_per_iteration": round(per_iteration[-1], 4),
+                "solve_s_incl_snapshot": round(total, 2),
+                "electrolyte": args.electrolyte,
+                "last_ksp_iterations": (
+                    simulation.sys_coupled or simulation.sys_phi
+                ).ksp.getIterationNumber(),
+                "current_mean": snapshot.scalars["current_mean"],
+            }), flush=True)
+    exponent = float(np.polyfit(np.log(sizes), np.log(per_iteration), 1)[0])
+    if comm.rank == 0:
+        print(json.dumps({
+            "benchmark": "scaling_summary",
+            "electrolyte": args.electrolyte,
+            **machine(comm),
+            "unknowns": sizes,
+            "seconds_per_iteration": [round(t, 4) for t in per_iteration],
+            "exponent": round(exponent, 3),
+            "target_exponent": 1.15,
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
