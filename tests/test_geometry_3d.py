@@ -14,6 +14,7 @@ import math
 import solver  # noqa: F401  (imports dolfinx_solver before dolfinx / mpi4py)
 
 # isort: split
+import dolfinx
 import gmsh
 import numpy as np
 import pytest
@@ -61,9 +62,20 @@ def test_hemisphere_with_layer_is_exact():
         protrusions=[{"shape": "spherical", "x": 1 * UM, "y": 1 * UM, "radius": R}],
         layers=[{"thickness": h}],
     )
-    m = measures(mesh_of(cfg))
+    bundle = mesh_of(cfg)
+    m = measures(bundle)
     layer = W * D * h + math.pi * R**2 * h
     assert m["sei"] == pytest.approx(layer, rel=REL)
+    # Facets in the right places: li_surface on z = 0 or the sphere R, interphase_electrolyte on
+    # z = h or the sphere R + h (facet centroids of straight triangles: sagitta < 2 % of R).
+    msh = bundle.mesh
+    msh.topology.create_connectivity(2, 3)
+    for name, radius, plane in (("li_surface", R, 0.0), ("interphase_electrolyte", R + h, h)):
+        facets = bundle.facet_tags.find(bundle.boundaries[name])
+        p = dolfinx.mesh.compute_midpoints(msh, 2, facets)
+        r = np.linalg.norm(p - np.array([1 * UM, 1 * UM, 0.0]), axis=1)
+        on_plane = np.abs(p[:, 2] - plane) < 1e-9 * UM
+        assert np.all(on_plane | (np.abs(r - radius) < 0.02 * R)), name
     assert m["electrolyte"] == pytest.approx(W * D * L - 2 * math.pi * R**3 / 3 - layer, rel=REL)
     assert m["li_surface"] == pytest.approx(W * D + math.pi * R**2, rel=REL)
     # Interphase | electrolyte: flat part W D - pi a^2 plus the sphere R + h above z = h, where
