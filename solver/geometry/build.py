@@ -25,7 +25,7 @@ from mpi4py import MPI
 
 from solver.geometry import profiles
 from solver.geometry.bundle import MeshBundle, MeshStats
-from solver.geometry.spec import FlatSurface, GeometryConfig
+from solver.geometry.spec import ContactFractionVoids, FlatSurface, GeometryConfig, ShapedVoids
 
 __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_report"]
 
@@ -303,19 +303,55 @@ def _images(cfg: GeometryConfig) -> tuple[float, ...]:
 
 
 def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
-    """3D landmarks for protrusion geometries on the flat base plane (z up)."""
+    """3D landmarks (z up), found on a lateral grid like the 2D ones on a line."""
+    from solver.geometry.occ3d import box_void_layout, height_field_3d
+
     W, D = cfg.domain.width, cfg.depth()
+    x, y = np.meshgrid(np.linspace(0.0, W, 201), np.linspace(0.0, D, 201), indexing="ij")
+    x, y = x.ravel(), y.ravel()
+    field = height_field_3d(cfg)
+    h = field(x, y)[0] if field is not None else np.zeros_like(x)
+    under_void = np.zeros_like(x, dtype=bool)
+    edge_distance = np.full_like(x, np.inf)
+    if isinstance(cfg.voids, ShapedVoids):
+        for v in cfg.voids.items:
+            r = np.hypot(x - v.x, y - v.y)
+            under_void |= r < 0.5 * v.width
+            edge_distance = np.minimum(edge_distance, np.abs(r - 0.5 * v.width))
+    elif isinstance(cfg.voids, ContactFractionVoids):
+        for x0, y0, x1, y1 in box_void_layout(cfg.voids, W, D):
+            inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+            under_void |= inside
+            dx = np.maximum(np.maximum(x0 - x, x - x1), 0.0)
+            dy = np.maximum(np.maximum(y0 - y, y - y1), 0.0)
+            edge_distance = np.minimum(edge_distance, np.hypot(dx, dy))
+    if cfg.protrusions:
+        shifts = _images(cfg)
+        y_shifts = (-D, 0.0, D) if cfg.domain.lateral == "periodic" else (0.0,)
+        score = np.full_like(x, np.inf)
+        for p in cfg.protrusions:
+            for sx in shifts:
+                for sy in y_shifts:
+                    r = np.hypot(x - p.x - sx, y - p.y - sy)
+                    score = np.minimum(score, np.where(r < p.base_half_width(), -np.inf, r))
+        score[under_void] = -np.inf
+    elif field is not None:
+        score = -h
+    elif cfg.voids is not None:
+        score = np.where(under_void, -np.inf, edge_distance)
+    else:
+        score = -np.hypot(x - 0.5 * W, y - 0.5 * D)
+    i = int(np.argmax(score))
+    far = np.array([x[i], y[i], h[i]])
     if cfg.protrusions:
         tallest = max(cfg.protrusions, key=lambda p: p.top())
         apex = np.array([tallest.x, tallest.y, tallest.top()])
-        corners = [(0.0, 0.0), (W, 0.0), (0.0, D), (W, D)]
-        def clearance(c: tuple[float, float]) -> float:
-            return min(math.hypot(c[0] - p.x, c[1] - p.y) for p in cfg.protrusions)
-
-        far = max(corners, key=clearance)
-        return {"apex": apex, "far_field": np.array([far[0], far[1], 0.0])}
-    centre = np.array([0.5 * W, 0.5 * D, 0.0])
-    return {"apex": centre, "far_field": centre.copy()}
+    elif field is not None:
+        j = int(np.argmax(h))
+        apex = np.array([x[j], y[j], h[j]])
+    else:
+        apex = far.copy()
+    return {"apex": apex, "far_field": far}
 
 
 def mesh_report(bundle: MeshBundle) -> str:

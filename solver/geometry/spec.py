@@ -555,15 +555,37 @@ class GeometryConfig(StrictModel):
         """Highest point of the base surface over the domain, m (sampled for random surfaces)."""
         if not isinstance(self.surface, RandomSurface):
             return self.surface.max_height()
-        from solver.geometry.profiles import surface_function  # the profile needs a full cfg
-
-        x = np.linspace(0.0, self.domain.width, 4001)
-        return float(np.max(surface_function(self)(x)[0]))
+        return float(np.max(self._sampled_surface()[0]))
 
     def _valley_radius(self) -> float:
-        from solver.geometry.profiles import min_radius_of_curvature
+        """Smallest radius of curvature of the base surface (sampled), m."""
+        if self.dimension == 2:
+            from solver.geometry.profiles import min_radius_of_curvature
 
-        return min_radius_of_curvature(self)
+            return min_radius_of_curvature(self)
+        h, x, y = self._sampled_surface()
+        hx, hy = np.gradient(h, x, y)
+        hxx, hxy = np.gradient(hx, x, y)
+        _, hyy = np.gradient(hy, x, y)
+        # Largest principal curvature bound: spectral radius of the Hessian / (1 + |grad h|^2)
+        half_trace, det = 0.5 * (hxx + hyy), hxx * hyy - hxy**2
+        spectral = np.abs(half_trace) + np.sqrt(np.maximum(half_trace**2 - det, 0.0))
+        kappa = spectral / (1.0 + hx**2 + hy**2)
+        return float(1.0 / max(np.max(kappa), 1e-300))
+
+    def _sampled_surface(self):
+        """Base-surface heights on a grid: 2D (h, x, None); 3D (h[i, j], x, y)."""
+        W = self.domain.width
+        if self.dimension == 2:
+            from solver.geometry.profiles import surface_function
+
+            x = np.linspace(0.0, W, 4001)
+            return surface_function(self)(x)[0], x, None
+        from solver.geometry.occ3d import height_field_3d
+
+        x, y = np.linspace(0.0, W, 257), np.linspace(0.0, self.depth(), 257)
+        gx, gy = np.meshgrid(x, y, indexing="ij")
+        return height_field_3d(self)(gx, gy)[0], x, y
 
 
 def _fail(path: str, what: str, got: object, allowed: str) -> NoReturn:
