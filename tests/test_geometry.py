@@ -191,6 +191,8 @@ def test_axisymmetric_hemisphere_and_layer_volumes():
     assert measure(b, "sei", two_pi_r) == pytest.approx(layer, rel=1e-6)
     electrolyte = math.pi * W**2 * L - 2 / 3 * math.pi * R**3 - layer
     assert measure(b, "electrolyte", two_pi_r) == pytest.approx(electrolyte, rel=1e-6)
+    assert b.stats.revolved_measures["sei"] == pytest.approx(layer, rel=1e-6)
+    assert "revolved volumes" in mesh_report(b)
     assert set(b.boundaries) >= {"axis", "side_outer", "counter", "li_surface"}
 
 

@@ -237,6 +237,12 @@ def mesh_stats(bundle: MeshBundle, min_quality: float) -> MeshStats:
         local = dolfinx.fem.assemble_scalar(dolfinx.fem.form(form))
         return float(comm.allreduce(local, op=MPI.SUM))
 
+    two_pi_r = 2.0 * math.pi * ufl.SpatialCoordinate(msh)[0]
+    revolved = (
+        {n: integral(two_pi_r * dx(t)) for n, t in bundle.regions.items()}
+        if bundle.coordinates == "axisymmetric"
+        else {}
+    )
     interior = {"interphase_electrolyte"}
     return MeshStats(
         num_cells=cell_map.size_global,
@@ -249,6 +255,7 @@ def mesh_stats(bundle: MeshBundle, min_quality: float) -> MeshStats:
             n: integral(one("+") * dS(t) if n in interior else one * ds(t))
             for n, t in bundle.boundaries.items()
         },
+        revolved_measures=revolved,
     )
 
 
@@ -367,6 +374,12 @@ def mesh_report(bundle: MeshBundle) -> str:
         f"  smallest element {s.h_min:.3e} m, largest {s.h_max:.3e} m",
         "  regions:",
         *(f"    {n:<24s} {v:.6e} {unit}" for n, v in s.region_measures.items()),
+        *(
+            ["  revolved volumes (2 pi r):"]
+            + [f"    {n:<24s} {v:.6e} m^3" for n, v in s.revolved_measures.items()]
+            if s.revolved_measures
+            else []
+        ),
         "  boundaries:",
         *(f"    {n:<24s} {v:.6e} {facet_unit}" for n, v in s.boundary_measures.items()),
         "  landmarks:",

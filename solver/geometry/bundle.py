@@ -22,6 +22,8 @@ class MeshStats:
         region_measures: Cell group name -> area (2D) or volume (3D), m^2 or m^3. For an
             axisymmetric mesh, the area of the (r, z) section.
         boundary_measures: Facet group name -> length (2D) or area (3D).
+        revolved_measures: Axisymmetric meshes only: cell group name -> volume of the body of
+            revolution (integral of 2 pi r over the section), m^3.
     """
 
     num_cells: int
@@ -31,6 +33,7 @@ class MeshStats:
     h_max: float
     region_measures: dict[str, float] = field(default_factory=dict)
     boundary_measures: dict[str, float] = field(default_factory=dict)
+    revolved_measures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
