@@ -16,6 +16,7 @@ import math
 import dolfinx
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.spatial
 import ufl
 from dolfinx import fem
@@ -201,6 +202,21 @@ def test_sinusoidal_surface_area():
     b = build(geometry(surface={"kind": "sinusoidal", "amplitude": A, "wavelength": lam}))
     # Li area above y = 0 over [0, W] (W = 2 lambda): integral of A (1 + cos) = A W.
     assert measure(b, "electrolyte") == pytest.approx(W * L - A * W, rel=1e-6)
+
+
+def test_layers_on_periodic_sinusoid_have_steiner_area():
+    """Offset of a periodic curve by T encloses T S + (T^2 / 2) * (total turning) = T S, with S
+    the arclength over whole periods (the turning integrates to 0), for every layer."""
+    A, lam, T = 0.3e-6, 2e-6, 30e-9
+    b = build(geometry(domain={"lateral": "periodic"},
+                       surface={"kind": "sinusoidal", "amplitude": A, "wavelength": lam},
+                       layers=[{"name": "inner", "thickness": T},
+                               {"name": "outer", "thickness": T}]))
+    k = 2 * math.pi / lam
+    S = scipy.integrate.quad(lambda x: math.hypot(1.0, A * k * math.sin(k * x)), 0, W,
+                             limit=200, epsabs=0, epsrel=1e-13)[0]
+    assert measure(b, "inner") == pytest.approx(T * S, rel=1e-6)
+    assert measure(b, "outer") == pytest.approx(T * S, rel=1e-6)
 
 
 def test_voids_are_cut_out():
