@@ -515,6 +515,8 @@ class CaseMetrics:
             "depletion_time": self.depletion_time,
             "edges": [edge.as_dict() for edge in self.edges],
             "output": self.config.model_dump(mode="json"),
+            "coordinates": self.bundle.coordinates,
+            "landmarks": {k: [float(v) for v in p] for k, p in self.bundle.landmarks.items()},
             "dimensionless": dict(self.dimensionless),
             "events": list(self.events),
         }

@@ -122,12 +122,14 @@ def _profile_times(case: CaseResult) -> list[int]:
     return sorted({int(round(k)) for k in np.linspace(0, times.size - 1, count)})
 
 
-def _surface_coordinate(profiles: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
-    """Abscissa in um: x (2D), r (axisymmetric), or in 3D the distance from the origin."""
-    x = profiles["x"]
-    if np.ptp(x[:, 2]) > 0.0 or x.shape[0] == 0:
-        return np.hypot(x[:, 0], x[:, 1]) * 1e6, "distance from the origin (um)"
-    return x[:, 0] * 1e6, "x (um)"
+def _surface_coordinate(case: CaseResult) -> tuple[np.ndarray, str]:
+    """Abscissa in um: x (2D planar), r (axisymmetric), or in 3D the distance from the apex."""
+    x = case.profiles["x"]
+    if x.shape[0] and np.ptp(x[:, 2]) > 0.0:
+        apex = np.asarray(case.summary.get("landmarks", {}).get("apex", [0.0, 0.0, 0.0]))
+        return np.linalg.norm(x[:, :2] - apex[:2], axis=1) * 1e6, "distance from the apex (um)"
+    name = "r" if case.summary.get("coordinates") == "axisymmetric" else "x"
+    return x[:, 0] * 1e6, f"{name} (um)"
 
 
 def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
@@ -137,7 +139,7 @@ def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False)
     for ax, case in zip(axes[0], cases, strict=True):
-        s, xlabel = _surface_coordinate(case.profiles)
+        s, xlabel = _surface_coordinate(case)
         order = np.argsort(s, kind="stable")
         for k in _profile_times(case):
             t = case.profiles["t"][k]

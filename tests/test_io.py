@@ -193,3 +193,36 @@ def test_read_metrics_rejects_foreign_directory(tmp_path):
     (tmp_path / "metrics.json").write_text('{"schema": "other"}')
     with pytest.raises(ValueError, match="schema"):
         read_metrics(tmp_path)
+
+
+@pytest.mark.mpi
+def test_rank_without_li_surface(tmp_path):
+    """Ranks that own no Li-surface facet take part in every collective (no deadlock); the facet
+    averages of j = 1 + x are still exact, and VTKHDF of the surface mesh is skipped when a
+    rank has no surface cell (DOLFINx 0.11 cannot write it)."""
+    comm = MPI.COMM_WORLD
+    case_dir = shared_tmp(tmp_path, comm) / "case"
+    bundle = rectangle_bundle(comm)
+    tags = bundle.facet_tags
+    keep = np.ones(tags.indices.size, dtype=bool) if comm.rank == 0 else tags.values != 1
+    bundle.facet_tags = dolfinx.mesh.meshtags(
+        bundle.mesh, 1, tags.indices[keep], tags.values[keep]
+    )
+    empty = SurfaceSample(np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0))
+    sample = bottom_sample(MPI.COMM_SELF) if comm.rank == 0 else empty
+    config = OutputConfig(fields=["surface_current"])
+    metrics = CaseMetrics(bundle, config, comm)
+    with FieldWriter(bundle, case_dir, config, comm) as writer:
+        snap = Snapshot(t=0.0, fields={}, surface=sample)
+        writer.write(snap)
+        row = metrics(snap)
+    assert row["j_mean"] == pytest.approx(1.5, rel=1e-12)
+    if comm.rank == 0:
+        with h5py.File(case_dir / "fields" / "surface_current.h5") as h5:
+            nodes = h5["Mesh/mesh/geometry"][:]
+            midpoints = nodes[h5["Mesh/mesh/topology"][:]].mean(axis=1)
+            values = h5["Function/surface_current/0"][:].ravel()
+        assert np.allclose(values, 1.0 + midpoints[:, 0])
+        has_vtkhdf = (case_dir / "fields" / "surface_current.vtkhdf").is_file()
+        assert has_vtkhdf == (comm.size == 1)
+    comm.barrier()
