@@ -351,19 +351,23 @@ def find_edges(
 def edge_metrics(surface: SurfaceSample, edges: list[Edge], band: float) -> dict[str, float]:
     """Fractions of the total current within distance ``band`` of each edge and of all edges.
 
-    ``edge<i>_enhancement`` is the mean j in the band over the surface mean j (every edge, the
-    first :data:`MAX_EDGES_LISTED`). The ``edge_band_*`` numbers are for the union of the bands
-    of the singular edges (each sample counted once); ``edge_j_max_pointwise`` is the largest j in
-    them: it grows with refinement at a singular edge and is reported only to show that.
+    ``edge<i>_enhancement`` is the mean j in the band over the surface mean j, for the first
+    :data:`MAX_EDGES_LISTED` point-like edges (2D edges and landmarks; a 3D void edge is a
+    curve of many vertices and enters only the union). The ``edge_band_*`` numbers are for the
+    union of the bands of the singular edges (each sample counted once);
+    ``edge_j_max_pointwise`` is the largest j in them: it grows with refinement at a singular
+    edge and is reported only to show that.
     """
     w, j = surface.weight, surface.j
     total, measure = float(np.sum(w * j)), float(np.sum(w))
     union = np.zeros(j.size, dtype=bool)
     result: dict[str, float] = {"edge_count": float(len(edges))}
-    for i, edge in enumerate(edges):
+    listed = [e for e in edges if math.isfinite(e.angle_deg) or e.kind == "landmark"]
+    for edge in edges:
         near = np.linalg.norm(surface.x - edge.point, axis=1) < band
         if edge.singular:
             union |= near
+        i = next((k for k, e in enumerate(listed) if e is edge), MAX_EDGES_LISTED)
         if i < MAX_EDGES_LISTED:
             current = _ratio(float(np.sum(w[near] * j[near])), total)
             result[f"edge{i}_current_fraction"] = current

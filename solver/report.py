@@ -270,6 +270,20 @@ def metrics_table(cases: list[CaseResult]) -> list[list[str]]:
     return table
 
 
+DIMENSIONLESS_MEANING: dict[str, str] = {
+    "wagner": "Wa = kappa R_ct / l: kinetic over ohmic resistance across the feature size l; "
+    "Wa >> 1 gives a uniform (kinetically controlled) current, Wa << 1 the primary "
+    "(geometry-controlled) distribution with tip focusing.",
+    "wagner_with_interphase": "Wa with the interphase resistance sum(h/sigma) added to R_ct: a "
+    "resistive interphase evens out the current like slower kinetics.",
+    "i_over_ilim": "Applied over diffusion-limited current density: towards 1 the surface "
+    "depletes and the current focuses on the parts closest to the bulk (tips), whatever Wa.",
+    "t_over_sand": "Time over Sand's time of a flat electrode: beyond 1 a flat surface would "
+    "have depleted at this current.",
+}
+"""How the report explains each dimensionless number it shows."""
+
+
 def dimensionless_table(cases: list[CaseResult]) -> list[list[str]]:
     """Header and rows of the dimensionless numbers (last output time) per case."""
     keys = sorted({k for c in cases for k in c.summary.get("dimensionless", {})})
@@ -429,6 +443,11 @@ def _write_report(
         ("table", metrics_table(cases)),
         ("heading", "Dimensionless numbers (final output time)"),
         ("table", dimensionless_table(cases)),
+        *[
+            ("text", f"{key}: {DIMENSIONLESS_MEANING[key]}")
+            for key in (row[0] for row in dimensionless_table(cases)[1:])
+            if key in DIMENSIONLESS_MEANING
+        ],
     ]
     events = [f"{c.label}: {e}" for c in cases for e in c.summary.get("events", [])]
     if events:

@@ -267,3 +267,44 @@ def test_case_metrics_deposit_and_depletion():
     assert summary["depletion_time"] == 200.0
     assert summary["num_times"] == 3
     assert [r["depleted"] for r in rows] == [0.0, 0.0, 1.0]
+
+
+def test_find_void_edge_curve_3d():
+    """3D: li_surface on z = 0, x < 0.5 and void_wall on z = 0, x > 0.5 meet along the line
+    x = 0.5 (n + 1 vertices, spacing h = 1/n). With uniform j and balls of radius δ = 0.2 > h/2
+    around the vertices, every line y = const of the Li side (width 0.5) is covered over a width
+    between sqrt(δ² - (h/2)²) and δ, which bounds the measure fraction; the band enhancement of a
+    uniform j is 1; no per-vertex columns are written."""
+    comm = MPI.COMM_SELF
+    n = 4
+    mesh = dolfinx.mesh.create_unit_cube(comm, n, n, n)
+    fdim = mesh.topology.dim - 1
+    li = dolfinx.mesh.locate_entities_boundary(
+        mesh, fdim, lambda x: np.isclose(x[2], 0.0) & (x[0] <= 0.5 + 1e-12)
+    )
+    void = dolfinx.mesh.locate_entities_boundary(
+        mesh, fdim, lambda x: np.isclose(x[2], 0.0) & (x[0] >= 0.5 - 1e-12)
+    )
+    facets = np.concatenate([li, void])
+    values = np.concatenate([np.full(li.size, 1), np.full(void.size, 2)]).astype(np.int32)
+    order = np.argsort(facets)
+    facet_tags = dolfinx.mesh.meshtags(mesh, fdim, facets[order], values[order])
+    num_cells = mesh.topology.index_map(3).size_local
+    cells = np.arange(num_cells, dtype=np.int32)
+    bundle = MeshBundle(
+        mesh, dolfinx.mesh.meshtags(mesh, 3, cells, np.ones(num_cells, np.int32)), facet_tags,
+        {"electrolyte": 1}, {"li_surface": 1, "void_wall": 2}, "cartesian", {},
+        MeshStats(0, 0, 1.0, 0.0, 0.0), "cube",
+    )
+    edges = find_edges(bundle, comm)
+    assert len(edges) == n + 1 and all(e.kind == "void_edge" and e.singular for e in edges)
+    assert np.allclose(sorted(e.point[1] for e in edges), np.linspace(0.0, 1.0, n + 1))
+    g = np.linspace(0.0, 1.0, 201)[:-1] + 0.0025
+    xx, yy = np.meshgrid(g[g < 0.5], g)
+    x = np.column_stack([xx.ravel(), yy.ravel(), np.zeros(xx.size)])
+    w = np.full(xx.size, 0.005**2)
+    m = edge_metrics(SurfaceSample(x, w, np.ones(w.size), np.ones(w.size)), edges, band=0.2)
+    lower, upper = math.sqrt(0.2**2 - (0.5 / n) ** 2) / 0.5, 0.2 / 0.5
+    assert lower < m["edge_band_measure_fraction"] < upper
+    assert m["edge_band_enhancement"] == pytest.approx(1.0)
+    assert not any(k.startswith("edge0") for k in m)
