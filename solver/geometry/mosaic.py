@@ -102,8 +102,9 @@ def assign_phases(areas: np.ndarray, layer: MosaicLayer) -> np.ndarray:
     n_phases = len(layer.phases)
     if len(areas) < n_phases:
         raise ValueError(
-            f"layers: mosaic grain_size {layer.grain_size:g} m gives {len(areas)} grains for "
-            f"{n_phases} phases; use a smaller grain_size"
+            f"layers: a mosaic layer has fewer grains than phases (got grain_size "
+            f"{layer.grain_size:g} m: {len(areas)} grains for {n_phases} phases); allowed: a "
+            "smaller grain_size"
         )
     rng = np.random.default_rng(layer.seed + 1)
     target = np.array([p.fraction for p in layer.phases]) * areas.sum()

@@ -236,7 +236,10 @@ def build_occ_2d(cfg: GeometryConfig, model, *, structured_layers: bool = True) 
             result.regions.setdefault(name, []).append(tag)
     missing = [n for n in ["electrolyte", *cfg.region_names()] if n not in result.regions]
     if missing:
-        raise ValueError(f"layers: regions {missing} have no area in the domain")
+        raise ValueError(
+            f"layers: regions without area in the domain (got {missing}); allowed: layers and "
+            "phases that each cover part of the domain"
+        )
 
     keep = {tag for tags in result.regions.values() for tag in tags}
     occ.remove([(2, t) for _, t in model.getEntities(2) if t not in keep], recursive=True)
@@ -290,7 +293,10 @@ def _make_periodic(model, boundaries: dict[str, list[int]], W: float) -> None:
 
     left, right = by_height(boundaries["side_left"]), by_height(boundaries["side_right"])
     if len(left) != len(right):
-        raise ValueError("domain.lateral 'periodic': the geometry is not periodic in x")
+        raise ValueError(
+            "domain.lateral: the sides x = 0 and x = W do not match (got periodic); allowed: "
+            "symmetric, or a geometry that repeats with period W"
+        )
     translation = [1, 0, 0, W, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
     model.mesh.setPeriodic(1, right, left, translation)
 

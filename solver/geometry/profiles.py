@@ -438,9 +438,8 @@ def base_profile(cfg: GeometryConfig, T: float) -> Feature:
     pts = np.column_stack([x - T * dh / norm, h + T / norm])
     if np.any(np.diff(pts[:, 0]) <= 0.0):
         raise ValueError(
-            f"layers: the interphase offset {T:g} m exceeds the radius of curvature of the "
-            "surface valleys (the conformal layer would fold over itself); use thinner layers "
-            "or a smoother surface"
+            f"layers: the conformal layer would fold over itself in a surface valley (got an "
+            f"interphase offset of {T:g} m); allowed: thinner layers or a smoother surface"
         )
     i = int(np.argmax(pts[:, 1] * ((x >= 0) & (x <= W))))
     return Feature(top=(Spline(pts),), apex=tuple(pts[i]), tip_radius=math.inf)

@@ -518,6 +518,13 @@ class GeometryConfig(StrictModel):
                 _fail("surface.wavelength", "periodic sides need a whole number of periods "
                       "in domain.width", f"{self.surface.wavelength:g} m",
                       f"domain.width / n, e.g. {W / max(1, round(periods)):g} m")
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, MosaicLayer):
+                rows = max(1.0, layer.thickness / layer.grain_size)
+                area = W * (self.depth() / layer.grain_size if self.dimension == 3 else 1.0)
+                if area / layer.grain_size * rows < len(layer.phases):
+                    _fail(f"layers.{i}.grain_size", "fewer grains than phases fit in the layer",
+                          f"{layer.grain_size:g} m", "a grain size that gives a grain per phase")
         names = self.region_names()
         for name in names:
             if name in RESERVED_REGION_NAMES:
