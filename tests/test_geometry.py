@@ -159,24 +159,27 @@ def test_layer_is_conformal(protrusion):
     np.testing.assert_allclose(distance, T, rtol=1e-5)
 
 
-def test_two_flat_layers():
+@pytest.mark.parametrize("refinement", [1, 2])
+def test_two_flat_layers(refinement):
     h1, h2 = 20e-9, 50e-9
+    n = 3 * refinement
     b = build(geometry(layers=[{"name": "lif", "thickness": h1},
-                               {"name": "organic", "thickness": h2}]))
+                               {"name": "organic", "thickness": h2}],
+                       mesh={"refinement": refinement}))
     assert measure(b, "lif") == pytest.approx(h1 * W, rel=1e-9)
     assert measure(b, "organic") == pytest.approx(h2 * W, rel=1e-9)
     assert measure(b, "electrolyte") == pytest.approx((L - h1 - h2) * W, rel=1e-9)
-    # >= 3 elements across each layer: no cell of a layer spans more than a third of it in y.
+    # >= 3 x refinement elements across each layer: no cell of a layer spans more in y.
     msh = b.mesh
     for name, h in (("lif", h1), ("organic", h2)):
         cells = b.cell_tags.find(b.regions[name])
         nodes = dolfinx.mesh.entities_to_geometry(msh, msh.topology.dim, cells)
         y = msh.geometry.x[nodes, 1]
-        assert np.max(y.max(axis=1) - y.min(axis=1)) <= h / 3 * (1 + 1e-9)
+        assert np.max(y.max(axis=1) - y.min(axis=1)) <= h / n * (1 + 1e-9)
     # Structured strips: at most layer_aspect_ratio (10) times longer along the layer.
     cells = b.cell_tags.find(b.regions["lif"])
     x = msh.geometry.x[dolfinx.mesh.entities_to_geometry(msh, 2, cells), 0]
-    assert np.max(x.max(axis=1) - x.min(axis=1)) <= 10 * h1 / 3 * (1 + 1e-9)
+    assert np.max(x.max(axis=1) - x.min(axis=1)) <= 10 * h1 / n * (1 + 1e-9)
 
 
 def test_axisymmetric_hemisphere_and_layer_volumes():

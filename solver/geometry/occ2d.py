@@ -447,7 +447,8 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
     sides = {c for name in side_names for c in result.boundaries.get(name, [])}
     counts: dict[int, int] = {}
     for layer in cfg.layers:
-        across = layer.thickness / m.layer_elements / m.refinement / UNIT
+        n_across = math.ceil(m.layer_elements * m.refinement - 1e-9)
+        across = layer.thickness / n_across / UNIT
         surfaces = [t for n in layer.region_names() for t in result.regions[n]]
         boundary = model.getBoundary([(2, s) for s in surfaces], combined=True, oriented=False)
         curves = [abs(c) for _, c in boundary]
@@ -457,7 +458,7 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
             return max(floor, min(cap, local_size(pair)))
 
         if structured and not isinstance(layer, MosaicLayer) and _structured_layer(
-            model, surfaces, sides, m.layer_elements, along, counts
+            model, surfaces, sides, n_across, along, counts
         ):
             sizes.append(graded(min(along_max, along(curves)), curves))
             _LOG.info("layer %s: structured strip", layer.region_names())
