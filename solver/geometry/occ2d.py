@@ -2,7 +2,8 @@
 
 Construction (all shapes in the plane z = 0, x = r for axisymmetric sections):
 
-1. the box B = [0, W] x [0, L];
+1. the box B = [0, W] x [-L/10, L] (reaching below the base plane, so that no Li surface touches
+   its edge; everything below the Li surface is Li and is removed);
 2. the Li body D_0 (base surface plus protrusions, closed far below y = 0), the envelope
    E_0 = D_0 + voids, and for each layer k the dilated body D_k = E_0 (+) disk(T_k), built
    feature by feature from :mod:`solver.geometry.profiles` (T_k = thickness of layers 1..k);
@@ -12,9 +13,12 @@ Construction (all shapes in the plane z = 0, x = r for axisymmetric sections):
    (inside D_k, not in D_(k-1)), mosaic grain, electrolyte (rest of B);
 5. boundary curves are classified by the pieces on their two sides and by position.
 
-Local mesh sizes are Gmsh fields, all divided by ``mesh.refinement``: a constant size
-T_layer / n inside each layer, graded away from the layer boundaries, the protrusion tips and the
-void walls with growth rate ``mesh.growth``, capped by the far-field size.
+Local mesh sizes are Gmsh fields, all divided by ``mesh.refinement``: sizes graded linearly
+(rate ``mesh.growth`` - 1) away from the layers, the protrusion tips, the void walls and the Li
+surface, capped by the far-field size. Uniform layers that are strips between the lateral sides
+are structured (transfinite) with ``layer_elements`` cells across and at most
+``layer_aspect_ratio`` times longer along; other layers get isotropic cells of size
+thickness / ``layer_elements``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ BOUNDARY_TAGS: dict[str, int] = {
 
 @dataclass
 class Occ2DModel:
-    """What the 2D builder made, for meshing and landmarks.
+    """The Gmsh entities of the named groups of a 2D model.
 
     Attributes:
         regions: Cell group name -> Gmsh surface tags.
@@ -79,7 +83,7 @@ class _ShapeWriter:
         current = first
         curves = []
         for piece in feature.top:
-            end = self._point(profiles._end(piece))
+            end = self._point(profiles.end_point(piece))
             if isinstance(piece, profiles.Line):
                 curves.append(occ.addLine(current, end))
             elif isinstance(piece, profiles.Arc):

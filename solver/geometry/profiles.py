@@ -48,9 +48,18 @@ __all__ = [
     "Line",
     "Spline",
     "base_profile",
+    "end_point",
     "features",
+    "min_radius_of_curvature",
+    "protrusion_feature",
     "random_profile",
+    "sample_chain",
+    "shaped_void_feature",
+    "slot_layout",
+    "start_point",
+    "surface_function",
     "void_features",
+    "void_features_all",
 ]
 
 Point = tuple[float, float]
@@ -121,19 +130,21 @@ class Feature:
     @property
     def left(self) -> Point:
         """Left foot of the top chain."""
-        return _start(self.top[0])
+        return start_point(self.top[0])
 
     @property
     def right(self) -> Point:
         """Right foot of the top chain."""
-        return _end(self.top[-1])
+        return end_point(self.top[-1])
 
 
-def _start(piece: Piece) -> Point:
+def start_point(piece: Piece) -> Point:
+    """First point of a curve piece."""
     return tuple(piece.points[0]) if isinstance(piece, Spline) else piece.p0
 
 
-def _end(piece: Piece) -> Point:
+def end_point(piece: Piece) -> Point:
+    """Last point of a curve piece."""
     return tuple(piece.points[-1]) if isinstance(piece, Spline) else piece.p1
 
 
