@@ -216,6 +216,8 @@ def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path
     if "u" not in data:
         return None
     values = np.asarray(data["u"])
+    if not np.isfinite(values).any():
+        return None  # nothing to draw (a field that failed upstream)
     if values.ndim > 1:  # vectors: show the magnitude
         data["u"] = np.linalg.norm(values, axis=1)
     grid.points = grid.points * 1e6  # um
