@@ -106,7 +106,7 @@ class FlatSurface(StrictModel):
 class SinusoidalSurface(StrictModel):
     """A sinusoidal Li surface, y = A (1 + cos(2 pi x / lambda)) (peak at x = 0, valley at y = 0).
 
-    In 3D the geometry3d builder documents its form (ridges along y or a product in x and y).
+    In 3D the same profile is extruded along y (ridges), so 2D and 3D compare directly.
     """
 
     kind: Literal["sinusoidal"] = Field(description="Sinusoidal Li surface.")
@@ -272,8 +272,9 @@ class ContactFractionVoids(StrictModel):
     """Voids given by the fraction of the Li surface in contact with the interphase.
 
     The non-contact part, (1 - f) of the surface, is split into ``count`` flat gaps of thickness
-    ``gap`` (2D: slots of width (1 - f) W / count; 3D: the geometry3d builder's layout),
-    placed periodically (equal spacing) or at random (seeded, non-overlapping).
+    ``gap`` placed periodically (centred in equal cells) or at random (seeded, non-overlapping).
+    2D: slots of width (1 - f) W / count. 3D: count x count equal cells of the base, each with
+    one rectangular gap of the cell's aspect ratio and area (1 - f) x cell area.
     """
 
     kind: Literal["contact_fraction"] = Field(description="Voids by contact fraction.")
