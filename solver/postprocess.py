@@ -308,20 +308,18 @@ def find_edges(
     scale = float(comm.allreduce(scale, op=MPI.MAX))
     two_d = mesh.topology.dim == 2
 
-    # Segments (2D) meeting at each vertex, deduplicated (ghost facets appear on two ranks).
-    neighbours: dict[tuple[int, ...], dict[tuple[int, ...], np.ndarray]] = {}
-    points: dict[tuple[int, ...], np.ndarray] = {}
-    for group, coords in (("li", li), ("void", void)):
-        for facet in coords:
-            keys = _point_keys(facet, scale)
-            for a, key in enumerate(keys):
-                points[key] = facet[a]
-                for b, other in enumerate(keys):
-                    if b != a:
-                        neighbours.setdefault(key, {})[(group, *other)] = facet[b]
-
     li_keys = set(_point_keys(li.reshape(-1, 3), scale))
     void_keys = set(_point_keys(void.reshape(-1, 3), scale))
+    points = dict(zip(_point_keys(li.reshape(-1, 3), scale), li.reshape(-1, 3), strict=True))
+    points |= dict(zip(_point_keys(void.reshape(-1, 3), scale), void.reshape(-1, 3), strict=True))
+
+    # 2D: the segment ends next to each vertex, deduplicated (ghost facets appear on two ranks).
+    neighbours: dict[tuple[int, ...], dict[tuple[int, ...], np.ndarray]] = {}
+    for group, coords in (("li", li), ("void", void)) if two_d else ():
+        for facet in coords:
+            a, b = _point_keys(facet, scale)
+            neighbours.setdefault(a, {})[(group, *b)] = facet[1]
+            neighbours.setdefault(b, {})[(group, *a)] = facet[0]
     edges: list[Edge] = []
     for key in sorted(li_keys & void_keys):
         angle = math.nan
