@@ -16,6 +16,7 @@ from solver.postprocess import (
     FARADAY,
     LI_MOLAR_VOLUME,
     CaseMetrics,
+    Edge,
     edge_metrics,
     field_metrics,
     find_edges,
@@ -102,8 +103,6 @@ def test_edge_band_fraction_linear_profile():
     """
     x, w = gauss_line(1000)
     sample = SurfaceSample(x=x, weight=w, j=J0 * x[:, 0] / W, c_surface=np.full(w.size, np.nan))
-    from solver.postprocess import Edge
-
     edges = [Edge(np.array([W, 0.0, 0.0]), "void_edge", 180.0)]
     m = edge_metrics(sample, edges, band=W / 10.0)
     assert m["edge0_current_fraction"] == pytest.approx(0.19, rel=1e-10)
@@ -308,3 +307,26 @@ def test_find_void_edge_curve_3d():
     assert lower < m["edge_band_measure_fraction"] < upper
     assert m["edge_band_enhancement"] == pytest.approx(1.0)
     assert not any(k.startswith("edge0") for k in m)
+
+
+def test_singular_edge_band_converges_while_peak_grows():
+    """j = (W - x)^(-1/2), the primary current next to a straight void edge at x = W (ω = π,
+    Dirichlet meets Neumann). Sampled on n uniform segments, the pointwise maximum grows like
+    n^(1/2) (doubles per 4x refinement, to 1e-9), while the band fraction converges to the exact
+    ∫_{W-δ}^W r^(-1/2) dr / ∫_0^W r^(-1/2) dr = sqrt(δ/W) = 1/2 for δ = W/4 with error O(h^(1/2))
+    (halving per 4x refinement), and the weighted P99 converges to its exact value 10/sqrt(W)
+    (j exceeds v on the length v^(-2) = 1 % of W)."""
+    edge = [Edge(np.array([W, 0.0, 0.0]), "void_edge", 180.0)]
+    peaks, errors, p99 = [], [], []
+    for n in (100, 400, 1600):
+        x, w = gauss_line(n)
+        j = (W - x[:, 0]) ** -0.5
+        sample = SurfaceSample(x, w, j, np.full(j.size, np.nan))
+        m = edge_metrics(sample, edge, band=W / 4.0)
+        peaks.append(m["edge_j_max_pointwise"])
+        errors.append(abs(m["edge0_current_fraction"] - 0.5))
+        p99.append(surface_metrics(sample, {}, percentile=99.0)["j_percentile"] * math.sqrt(W))
+    assert peaks[1] / peaks[0] == pytest.approx(2.0, rel=1e-9)
+    assert peaks[2] / peaks[1] == pytest.approx(2.0, rel=1e-9)
+    assert errors[0] < 0.01 and errors[1] / errors[0] < 0.55 and errors[2] / errors[1] < 0.55
+    assert p99[-1] == pytest.approx(10.0, rel=0.01)
