@@ -24,6 +24,7 @@ from mpi4py import MPI
 from pydantic import ValidationError
 
 from solver.geometry import GeometryConfig, build_mesh, mesh_report, profiles
+from solver.geometry.build import landmarks
 from solver.geometry.spec import RandomSurface
 
 W, L = 4e-6, 8e-6
@@ -157,6 +158,21 @@ def test_layer_is_conformal(protrusion):
     to_feature, _ = scipy.spatial.cKDTree(li).query(nodes)
     distance = np.minimum(to_feature, nodes[:, 1])
     np.testing.assert_allclose(distance, T, rtol=1e-5)
+
+
+def test_landmarks_lie_on_the_li_surface():
+    # A semi-ellipse wider than the domain: the far-field point x = W is on its flank.
+    cfg = geometry(protrusions=[{"shape": "ellipse", "base_radius": 5e-6, "height": 1e-6,
+                                 "x": 0.0}])
+    marks = landmarks(cfg)
+    np.testing.assert_allclose(marks["apex"], [0.0, 1e-6, 0.0])
+    np.testing.assert_allclose(marks["far_field"], [W, 1e-6 * math.sqrt(1 - (W / 5e-6) ** 2), 0],
+                               atol=1e-6 * 1e-6)
+    # Sinusoid: apex on a crest, far field in a valley.
+    cfg = geometry(surface={"kind": "sinusoidal", "amplitude": 0.2e-6, "wavelength": 2e-6})
+    marks = landmarks(cfg)
+    np.testing.assert_allclose(marks["apex"][1], 0.4e-6)
+    np.testing.assert_allclose(marks["far_field"][1], 0.0, atol=1e-15)
 
 
 @pytest.mark.parametrize("refinement", [1, 2])

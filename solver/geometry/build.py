@@ -271,18 +271,14 @@ def landmarks(cfg: GeometryConfig) -> dict[str, np.ndarray]:
         return _landmarks_3d(cfg)
     W = cfg.domain.width
     x = np.linspace(0.0, W, 4001)
-    h = profiles.surface_function(cfg)(x)[0]
+    h = profiles.li_surface_height(cfg, x)
     under_void = np.zeros_like(x, dtype=bool)
     for v in profiles.void_features_all(cfg, 0.0):
         under_void |= (x > v.left[0]) & (x < v.right[0])
     if cfg.protrusions:
         axes = [p.x + s for p in cfg.protrusions for s in _images(cfg)]
-        feet = np.zeros_like(under_void)
-        for p in cfg.protrusions:
-            for s in _images(cfg):
-                feet |= np.abs(x - p.x - s) < p.base_half_width()
         score = np.min(np.abs(x[:, None] - np.array(axes)[None, :]), axis=1)
-        score[feet | under_void] = -np.inf
+        score[under_void] = -np.inf
     elif not isinstance(cfg.surface, FlatSurface):
         score = np.where(under_void, -np.inf, -h)
     elif under_void.any():
@@ -318,6 +314,12 @@ def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
     x, y = x.ravel(), y.ravel()
     field = height_field_3d(cfg)
     h = field(x, y)[0] if field is not None else np.zeros_like(x)
+    y_shifts = (-D, 0.0, D) if cfg.domain.lateral == "periodic" else (0.0,)
+    for p in cfg.protrusions:
+        for sx in _images(cfg):
+            for sy in y_shifts:
+                r = np.hypot(x - p.x - sx, y - p.y - sy)
+                h = np.maximum(h, profiles.protrusion_height(p, r))
     under_void = np.zeros_like(x, dtype=bool)
     edge_distance = np.full_like(x, np.inf)
     if isinstance(cfg.voids, ShapedVoids):
@@ -333,14 +335,11 @@ def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
             dy = np.maximum(np.maximum(y0 - y, y - y1), 0.0)
             edge_distance = np.minimum(edge_distance, np.hypot(dx, dy))
     if cfg.protrusions:
-        shifts = _images(cfg)
-        y_shifts = (-D, 0.0, D) if cfg.domain.lateral == "periodic" else (0.0,)
         score = np.full_like(x, np.inf)
         for p in cfg.protrusions:
-            for sx in shifts:
+            for sx in _images(cfg):
                 for sy in y_shifts:
-                    r = np.hypot(x - p.x - sx, y - p.y - sy)
-                    score = np.minimum(score, np.where(r < p.base_half_width(), -np.inf, r))
+                    score = np.minimum(score, np.hypot(x - p.x - sx, y - p.y - sy))
         score[under_void] = -np.inf
     elif field is not None:
         score = -h

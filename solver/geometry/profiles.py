@@ -50,8 +50,10 @@ __all__ = [
     "base_profile",
     "end_point",
     "features",
+    "li_surface_height",
     "min_radius_of_curvature",
     "protrusion_feature",
+    "protrusion_height",
     "random_profile",
     "sample_chain",
     "shaped_void_feature",
@@ -454,6 +456,24 @@ def base_profile(cfg: GeometryConfig, T: float) -> Feature:
         )
     i = int(np.argmax(pts[:, 1] * ((x >= 0) & (x <= W))))
     return Feature(top=(Spline(pts),), apex=tuple(pts[i]), tip_radius=math.inf)
+
+
+def protrusion_height(p, r: np.ndarray) -> np.ndarray:
+    """Height of protrusion ``p`` at lateral distance ``r`` from its axis (0 beyond its foot)."""
+    chain = sample_chain(protrusion_feature(p, 0.0), p.base_half_width() / 2000.0)
+    right = chain[chain[:, 0] >= p.x]
+    return np.interp(np.abs(r), right[:, 0] - p.x, right[:, 1], right=0.0)
+
+
+def li_surface_height(cfg: GeometryConfig, x: np.ndarray) -> np.ndarray:
+    """Height of the Li surface (base surface and protrusions, 2D) at x, m."""
+    h = surface_function(cfg)(x)[0]
+    W = cfg.domain.width
+    shifts = (-W, 0.0, W) if cfg.domain.lateral == "periodic" else (0.0,)
+    for p in cfg.protrusions:
+        for s in shifts:
+            h = np.maximum(h, protrusion_height(p, x - p.x - s))
+    return h
 
 
 def min_radius_of_curvature(cfg: GeometryConfig) -> float:
