@@ -9,6 +9,7 @@ the cells (ghost mode ``shared_facet``, needed for interface integrals in parall
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -29,8 +30,10 @@ from solver.geometry.spec import ContactFractionVoids, FlatSurface, GeometryConf
 
 __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_report"]
 
-BUILDER_VERSION = "2d-1"
-"""Changes whenever the builders would produce a different mesh for the same parameters."""
+BUILDER_VERSION = "2"
+"""Format version of the cached meshes (the builder sources are hashed into the key as well)."""
+
+_BUILDER_MODULES = ("build.py", "mosaic.py", "occ2d.py", "occ3d.py", "profiles.py", "spec.py")
 
 _ROOT = 0
 
@@ -38,10 +41,28 @@ MIN_QUALITY = 1e-3
 """Smallest SICN accepted without high-order optimisation (and, in 2D, from structured strips)."""
 
 
+@functools.cache
+def _builder_digest() -> str:
+    """Hash of the Gmsh version and the source of the builder modules.
+
+    Any change of the builders (or of Gmsh) changes every cache key, so a stale cached mesh is
+    never reused.
+    """
+    import gmsh
+
+    digest = hashlib.sha256(f"{BUILDER_VERSION} gmsh {gmsh.__version__}".encode())
+    folder = Path(__file__).parent
+    for name in _BUILDER_MODULES:
+        source = folder / name
+        if source.exists():
+            digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def cache_key(cfg: GeometryConfig) -> str:
-    """Hash of the canonical geometry parameters and the builder version (16 hex digits)."""
+    """Hash of the canonical geometry parameters and the builder digest (16 hex digits)."""
     canonical = json.dumps(
-        {"geometry": cfg.model_dump(mode="json"), "builder": BUILDER_VERSION},
+        {"geometry": cfg.model_dump(mode="json"), "builder": _builder_digest()},
         sort_keys=True,
         separators=(",", ":"),
     )
