@@ -193,19 +193,42 @@ def _read_vtkhdf_last(path: Path):  # noqa: ANN202  (pyvista.UnstructuredGrid)
     return pyvista.wrap(reader.GetOutput())
 
 
-def _zoom_to_surface(grid, surface):  # noqa: ANN001, ANN202  (pyvista grids)
-    """Clip a 2D map to y <= 3 x the highest surface point (keeps the interface region)."""
+def _section(grid, surface, apex: np.ndarray):  # noqa: ANN001, ANN202  (pyvista grids)
+    """In 3D, the vertical section through the apex (normal y); 2D maps are returned as they are.
+
+    Returns:
+        The (possibly sliced) field grid, the Li-surface outline (or None) and the index of the
+        vertical axis (1 in 2D, 2 in 3D).
+    """
+    if np.ptp(grid.points[:, 2]) == 0.0:
+        return grid, surface, 1
+    low, high = grid.bounds[2], grid.bounds[3]
+    margin = 1e-3 * (high - low)  # an apex on a symmetry side: cut just inside the domain
+    apex = np.array([apex[0], min(max(apex[1], low + margin), high - margin), apex[2]])
+    section = grid.slice(normal="y", origin=apex)
+    outline = surface.slice(normal="y", origin=apex) if surface is not None else None
+    return section, outline, 2
+
+
+def _zoom_to_surface(grid, surface, vertical: int):  # noqa: ANN001, ANN202
+    """Clip a planar map to heights below 3 x the highest surface point (the interface region)."""
     bounds = list(grid.bounds)
-    top = 3.0 * max(surface.bounds[3], 0.1 * (bounds[3] - bounds[2]))
-    if np.ptp(grid.points[:, 2]) > 0.0 or top >= bounds[3]:
+    low, high = bounds[2 * vertical], bounds[2 * vertical + 1]
+    top = 3.0 * max(surface.bounds[2 * vertical + 1], 0.1 * (high - low))
+    if top >= high:
         return grid
-    bounds[3] = top
-    bounds[4], bounds[5] = bounds[4] - 1.0, bounds[5] + 1.0  # a flat mesh: give the box depth
+    bounds[2 * vertical + 1] = top
+    for axis in range(3):  # give the flat direction of the map some depth
+        if bounds[2 * axis + 1] - bounds[2 * axis] == 0.0:
+            bounds[2 * axis], bounds[2 * axis + 1] = bounds[2 * axis] - 1.0, bounds[2 * axis] + 1.0
     return grid.clip_box(bounds, invert=False)
 
 
 def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path | None:
-    """Colour map of a field at its last output time with the Li surface outlined (pyvista)."""
+    """Colour map of a field at its last output time with the Li surface outlined (pyvista).
+
+    2D: the whole section near the surface; 3D: the vertical section through the apex.
+    """
     source = case.case_dir / "fields" / f"{field}.vtkhdf"
     if not source.is_file():
         return None
@@ -225,14 +248,19 @@ def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path
     surface = _read_vtkhdf_last(outline) if outline.is_file() else None
     if surface is not None:
         surface.points = surface.points * 1e6
-        grid = _zoom_to_surface(grid, surface)
+    apex = 1e6 * np.asarray(case.summary.get("landmarks", {}).get("apex", grid.center))
+    grid, surface, vertical = _section(grid, surface, apex if apex.size == 3 else grid.center)
+    if surface is not None and surface.n_points:
+        grid = _zoom_to_surface(grid, surface, vertical)
     plotter = pyvista.Plotter(off_screen=True, window_size=(900, 600))
     plotter.add_mesh(grid, scalars="u", scalar_bar_args={"title": label}, cmap="viridis")
-    if surface is not None:
+    if surface is not None and surface.n_points:
         plotter.add_mesh(surface, color="red", line_width=3)
     plotter.add_text(f"{case.label}: {label} (coordinates in um)", font_size=10)
-    if np.ptp(grid.points[:, 2]) == 0.0:
+    if vertical == 1:
         plotter.view_xy()
+    else:
+        plotter.view_xz()
     plotter.screenshot(str(path))
     plotter.close()
     return path
