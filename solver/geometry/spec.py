@@ -136,13 +136,6 @@ class RandomSurface(StrictModel):
         default=0, ge=0, description="Random seed; the same seed gives the same mesh."
     )
 
-    def max_height(self) -> float:
-        """Upper bound used for validation: a Gaussian field rarely exceeds 4 RMS above mean.
-
-        The exact maximum depends on the sampled field and is checked by the builder.
-        """
-        return 8.0 * self.rms
-
 
 Surface = Annotated[
     Annotated[FlatSurface, Tag("flat")]
@@ -474,7 +467,7 @@ class GeometryConfig(StrictModel):
 
     def surface_top(self) -> float:
         """Highest point of the Li surface or a void roof above the base plane, m."""
-        tops = [self.surface.max_height(), self.void_height()]
+        tops = [self._surface_max_height(), self.void_height()]
         tops += [p.top() for p in self.protrusions]
         return max(tops)
 
