@@ -364,6 +364,10 @@ def test_cache_hit_gives_the_same_mesh(tmp_path):
     assert files[0].stat().st_mtime_ns == stamp  # not rewritten
     np.testing.assert_array_equal(first.mesh.geometry.x, second.mesh.geometry.x)
     assert second.stats.region_measures == pytest.approx(first.stats.region_measures)
+    # A damaged cache file is rebuilt, not trusted.
+    files[0].write_text("$MeshFormat\ngarbage")
+    third = build(cfg, cache_dir=tmp_path)
+    np.testing.assert_array_equal(first.mesh.geometry.x, third.mesh.geometry.x)
     report = mesh_report(second)
     assert "electrolyte" in report and str(second.stats.num_cells) in report
 

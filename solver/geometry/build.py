@@ -182,9 +182,8 @@ def build_mesh(
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.model.add(f"lidep-{key}")
         try:
-            if path is not None and path.exists():
+            if path is not None and path.exists() and _load(gmsh, path, key, log):
                 log.info("mesh cache hit: %s", path)
-                gmsh.merge(str(path))
             else:
                 _generate(cfg, gmsh, log)
                 if path is not None:
@@ -232,6 +231,18 @@ def build_mesh(
     )
     bundle.stats = mesh_stats(bundle, quality)
     return bundle
+
+
+def _load(gmsh, path: Path, key: str, log: logging.Logger) -> bool:
+    """Read a cached mesh into the current model; False (model emptied) if it is unreadable."""
+    try:
+        gmsh.merge(str(path))
+    except Exception as err:  # a damaged file is rebuilt, never trusted
+        log.warning("unreadable cached mesh %s (%s): rebuilding", path, err)
+        gmsh.model.remove()
+        gmsh.model.add(f"lidep-{key}")
+        return False
+    return True
 
 
 def _close(gmsh, finalize: bool) -> None:
