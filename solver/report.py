@@ -375,6 +375,44 @@ def evolution_statement(case: CaseResult) -> str:
     return text + "."
 
 
+def regime_statement(case: CaseResult) -> str | None:
+    """Which regime the dimensionless numbers of a case (last output time) put it in.
+
+    Wa (with the interphase where given) >= 1: kinetics/interphase dominate the ohmic resistance
+    over the feature, so the secondary distribution is nearly uniform; < 1: primary-like tip
+    focusing. i/i_lim > 0.5: strong concentration polarisation, which focuses the current where
+    the diffusion path to the bulk is shortest (the tip); < 0.1: negligible.
+    """
+    numbers = case.summary.get("dimensionless", {})
+    wagner = numbers.get("wagner_with_interphase", numbers.get("wagner"))
+    ratio = numbers.get("i_over_ilim")
+    parts = []
+    if isinstance(wagner, int | float) and math.isfinite(wagner):
+        if wagner >= 1.0:
+            parts.append(
+                f"Wa = {wagner:.3g} >= 1, so kinetic and interphase resistances outweigh the "
+                "ohmic one across the feature and even out the secondary current"
+            )
+        else:
+            parts.append(
+                f"Wa = {wagner:.3g} < 1, so the ohmic resistance dominates and the current "
+                "concentrates at the tip as in a primary distribution"
+            )
+    if isinstance(ratio, int | float) and math.isfinite(ratio):
+        if ratio > 0.5:
+            parts.append(
+                f"i/i_lim = {ratio:.3g}: strong concentration polarisation, which focuses the "
+                "current where the diffusion path to the bulk is shortest (the tip)"
+            )
+        elif ratio > 0.1:
+            parts.append(f"i/i_lim = {ratio:.3g}: moderate concentration polarisation")
+        else:
+            parts.append(f"i/i_lim = {ratio:.3g}: concentration polarisation is negligible")
+    if not parts:
+        return None
+    return f"{case.label}: " + "; ".join(parts) + "."
+
+
 @dataclass
 class _Document:
     """Blocks shared by the Markdown and the HTML renderings."""
@@ -465,6 +503,7 @@ def _write_report(
         ("heading", "Which interface has the lower hotspot factor"),
         ("text", comparison_statement(cases)),
         *[("text", evolution_statement(c)) for c in cases],
+        *[("text", text) for c in cases if (text := regime_statement(c)) is not None],
         ("heading", "Metrics at the final output time"),
         ("text", "Hotspot: surface where j exceeds k times the mean surface current density "
                  f"(k = {_format(cases[0].summary.get('output', {}).get('hotspot_factor'))}). "

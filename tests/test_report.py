@@ -66,6 +66,7 @@ def test_report_from_files(tmp_path):
     assert "| hotspot factor max/mean |  | 1.999 | 1.3 |" in text
     assert "lif_rich: the hotspot factor stays at 1.3 from t = 0 s to 10 s." in text
     assert "| wagner | 0.5 | 0.7692 |" in text
+    assert "bare: Wa = 0.5 < 1, so the ohmic resistance dominates" in text
     for figure in ("interface_current.png", "enhancement.png"):
         assert (run / "figures" / figure).stat().st_size > 1000
         assert f"figures/{figure}" in text
