@@ -102,7 +102,8 @@ class _System:
     ksp: Any = None
 
 
-def _default_petsc_options(numerics: Any) -> dict[str, Any]:
+def _default_petsc_options(numerics: Any, fields: int) -> dict[str, Any]:
+    """Linear-solver options: MUMPS LU, or GMRES with GAMG (Phi alone) or ILU (Phi and c)."""
     if numerics.linear_solver == "direct":
         options: dict[str, Any] = {
             "ksp_type": "preonly",
@@ -117,11 +118,17 @@ def _default_petsc_options(numerics: Any) -> dict[str, Any]:
             "ksp_gmres_restart": 200,
             "ksp_rtol": numerics.linear_rtol,
             "ksp_max_it": 2000,
+        }
+        amg = {
             "pc_type": "gamg",
             "pc_gamg_type": "agg",
             "mg_levels_ksp_type": "chebyshev",
             "mg_levels_pc_type": "jacobi",
         }
+        # GAMG on the coupled (Phi, c) Jacobian diverges, and so did a multiplicative field
+        # split (Phi | c) with GAMG or LU blocks in our tests; block-Jacobi ILU converges but
+        # is not scalable. The coupled default is therefore ILU (see docs/theory.md).
+        options |= amg if fields == 1 else {"pc_type": "bjacobi", "sub_pc_type": "ilu"}
     return {**options, **numerics.petsc_options}
 
 
@@ -182,6 +189,7 @@ class Simulation:
             self._setup_submesh_tags()
         self._setup_scales()
         self._setup_forms()
+        self._setup_sampling()
         self.events: list[str] = []
         self.depletion_time: float | None = None
         self._c_min_prev = self.c_bulk
@@ -540,11 +548,12 @@ class Simulation:
         ksp = PETSc.KSP().create(self.comm)
         prefix = f"lidep_{id(system)}_"
         ksp.setOptionsPrefix(prefix)
+        options = _default_petsc_options(self.numerics, len(unknowns))
         opts = PETSc.Options()
-        for key, value in _default_petsc_options(self.numerics).items():
+        for key, value in options.items():
             opts[prefix + key] = value
         ksp.setFromOptions()
-        for key in _default_petsc_options(self.numerics):
+        for key in options:
             opts.delValue(prefix + key)
         system.ksp = ksp
         return system
@@ -589,6 +598,29 @@ class Simulation:
         return math.sqrt(r * r + g * g), g
 
     def newton(self, sys: _System, galvano: bool) -> NewtonResult:
+        """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
+
+        Beyond the limiting current a spurious branch with negative concentrations exists
+        (kappa ~ c changes sign); rejecting it makes a transient step be cut and a steady run
+        fail with that reason instead of returning an unphysical state.
+        """
+        result = self._newton(sys, galvano)
+        if result.converged and len(sys.unknowns) == 2:
+            n_owned = self.Q.dofmap.index_map.size_local
+            c_min = self.comm.allreduce(
+                float(self.c.x.array[:n_owned].min(initial=np.inf)), op=MPI.MIN
+            )
+            if c_min < 0.0:
+                return NewtonResult(
+                    False,
+                    result.iterations,
+                    result.residual,
+                    f"negative concentration (min c = {c_min:.3g} mol/m^3; beyond the limiting "
+                    "current or depleted)",
+                )
+        return result
+
+    def _newton(self, sys: _System, galvano: bool) -> NewtonResult:
         """Solve R(u, phi_s) = 0, G(u, phi_s) = 0 by Newton's method with a bordered update.
 
         Each iteration factorises J = dR/du once and solves J dx0 = R and J w = dR/dphi_s;
@@ -872,46 +904,56 @@ class Simulation:
     # ------------------------------------------------------------------------------------------
     def _min_surface_concentration(self) -> float:
         values = [np.inf]
-        for part in self.parts:
-            if part.binary and len(part.entities):
-                values.append(float(self._eval_facets(self.c, part).min(initial=np.inf)))
+        for k, part in enumerate(self.parts):
+            if part.binary:
+                values.append(float(self._eval_facets(k, "c").min(initial=np.inf)))
         return self.comm.allreduce(min(values), op=MPI.MIN)
 
-    def _facet_points(self) -> tuple[np.ndarray, np.ndarray]:
+    def _setup_sampling(self) -> None:
+        """Compile the Li-surface sampling Expressions (collective: on every rank, once)."""
         tdim = self.mesh.topology.dim
         facet_type = basix.cell.sub_entity_type(self.mesh.basix_cell(), tdim - 1, 0)
-        points, weights = basix.make_quadrature(facet_type, 2 * self.numerics.degree + 2)
-        return points, weights
-
-    def _eval_facets(self, expr: Any, part: _SurfacePart) -> np.ndarray:
-        points, _ = self._facet_points()
+        points, self._facet_weights = basix.make_quadrature(
+            facet_type, 2 * self.numerics.degree + 2
+        )
         maps = [self.emap] if self.binary else None
-        compiled = fem.Expression(expr, points, entity_maps=maps)
-        return compiled.eval(self.mesh, part.entities).reshape(len(part.entities), -1)
+        eta = self.phi_s - self.phi
+        detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
+        self._facet_expressions: dict[tuple[int, str], fem.Expression] = {}
+        for k, part in enumerate(self.parts):
+            exprs = {"x": self.x, "detj": abs(detj), "j": self._surface_current(part, eta)}
+            if part.binary:
+                exprs["c"] = self.c
+            for name, expr in exprs.items():
+                self._facet_expressions[k, name] = fem.Expression(expr, points, entity_maps=maps)
+
+    def _eval_facets(self, k: int, name: str) -> np.ndarray:
+        """Values of a sampling Expression at the quadrature points of part k (rank-local)."""
+        entities = self.parts[k].entities
+        expression = self._facet_expressions[k, name]
+        width = int(np.prod(expression.value_shape, dtype=int))
+        if len(entities) == 0:
+            return np.zeros((0, width))
+        values = expression.eval(self.mesh, entities)
+        return values.reshape(len(entities) * len(self._facet_weights), width)
 
     def surface_sample(self) -> SurfaceSample:
         """Rank-local quadrature-point sample of the Li surface."""
-        points, weights = self._facet_points()
-        eta = self.phi_s - self.phi
         xs, ws, js, cs = [], [], [], []
-        detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
-        for part in self.parts:
-            if len(part.entities) == 0:
-                continue
-            x = self._eval_facets(self.x, part).reshape(-1, self.mesh.geometry.dim)
-            scale = self._eval_facets(abs(detj), part).reshape(-1)
-            weight = scale * np.tile(weights, len(part.entities))
+        for k, part in enumerate(self.parts):
+            x = self._eval_facets(k, "x")
+            weight = self._eval_facets(k, "detj").reshape(-1) * np.tile(
+                self._facet_weights, len(part.entities)
+            )
             if self.axisym:
                 weight *= 2.0 * math.pi * x[:, 0]
             xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
             ws.append(weight)
-            js.append(self._eval_facets(self._surface_current(part, eta), part).reshape(-1))
+            js.append(self._eval_facets(k, "j").reshape(-1))
             if part.binary:
-                cs.append(self._eval_facets(self.c, part).reshape(-1))
+                cs.append(self._eval_facets(k, "c").reshape(-1))
             else:
                 cs.append(np.full(weight.shape, np.nan))
-        if not xs:
-            return SurfaceSample(np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0))
         return SurfaceSample(
             np.vstack(xs), np.concatenate(ws), np.concatenate(js), np.concatenate(cs)
         )
@@ -923,21 +965,26 @@ class Simulation:
         degree = max(self.numerics.degree - 1, 0)
         space = fem.functionspace(self.mesh, ("DG", degree, shape))
         u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
-        a = ufl.inner(u, v) * self.dx
-        rhs = sum(
-            ufl.inner(expr, v) * self.dx(self.bundle.regions[r]) for r, expr in expressions.items()
-        )
+        # Scaled by 1/|cell| so that nanometre cells do not trip the factorisation's zero-pivot
+        # threshold (the projection itself is unchanged).
+        scale = 1.0 / ufl.CellVolume(self.mesh)
+        a = scale * ufl.inner(u, v) * self.dx
         maps = [self.emap] if self.binary else None
         out = fem.Function(space, name=name)
-        problem = dolfinx.fem.petsc.LinearProblem(
-            a,
-            rhs,
-            u=out,
-            petsc_options_prefix=f"lidep_projection_{name}_",
-            petsc_options={"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
-            entity_maps=maps,
-        )
-        problem.solve()
+        part = fem.Function(space)
+        # One region at a time: the DG mass matrix is cell-diagonal, so each projection is zero
+        # outside its region (and a form never mixes the electrolyte's c with other cells).
+        for region, expr in expressions.items():
+            problem = dolfinx.fem.petsc.LinearProblem(
+                a,
+                scale * ufl.inner(expr, v) * self.dx(self.bundle.regions[region]),
+                u=part,
+                petsc_options_prefix=f"lidep_projection_{name}_{region}_",
+                petsc_options={"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
+                entity_maps=maps,
+            )
+            problem.solve()
+            out.x.array[:] += part.x.array
         return out
 
     def _electrostatic_potential(self, region: str) -> Any:
