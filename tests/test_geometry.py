@@ -373,9 +373,14 @@ def test_cache_hit_gives_the_same_mesh(tmp_path):
 
 
 @pytest.mark.mpi
-def test_distributed_mesh_matches_serial():
-    cfg = geometry(protrusions=[{"shape": "spherical", "radius": 1e-6}],
-                   layers=[{"thickness": 100e-9}])
+@pytest.mark.parametrize("kw", [
+    {"protrusions": [{"shape": "spherical", "radius": 1e-6}], "layers": [{"thickness": 100e-9}]},
+    {"surface": {"kind": "random", "rms": 0.1e-6, "correlation_length": 0.5e-6, "seed": 2},
+     "layers": [{"kind": "mosaic", "thickness": 50e-9, "grain_size": 200e-9,
+                 "phases": [{"name": "a", "fraction": 0.4}, {"name": "b", "fraction": 0.6}]}]},
+])
+def test_distributed_mesh_matches_serial(kw):
+    cfg = geometry(**kw)
     parallel = build(cfg, MPI.COMM_WORLD)
     serial = build(cfg, MPI.COMM_SELF)
     assert parallel.stats.num_cells == serial.stats.num_cells
