@@ -368,7 +368,8 @@ class EventsConfig(StrictModel):
         gt=0.0,
         lt=1.0,
         description=(
-            "Depletion event when the minimum surface salt concentration falls below this "
+            "Depletion event when the minimum salt concentration on a Li surface (working, or a Li "
+            "counter electrode) falls below this "
             "fraction of c_bulk."
         ),
     )

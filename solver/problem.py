@@ -885,7 +885,7 @@ class Simulation:
         """
         if not self.binary or self.depletion_time is not None:
             return False
-        c_min = self._min_surface_concentration()
+        c_min = min(self._min_surface_concentration(), self._min_surface_concentration(True))
         c_prev, self._c_min_prev = self._c_min_prev, c_min
         threshold = self.physics.events.depletion_fraction * self.c_bulk
         if c_min >= threshold:
@@ -902,11 +902,20 @@ class Simulation:
     # ------------------------------------------------------------------------------------------
     # Output
     # ------------------------------------------------------------------------------------------
-    def _min_surface_concentration(self) -> float:
+    def _min_surface_concentration(self, counter: bool = False) -> float:
+        """Minimum c at the Li-surface quadrature points (allreduced).
+
+        Args:
+            counter: Sample the Li counter electrode instead of the bare working surface.
+        """
         values = [np.inf]
-        for k, part in enumerate(self.parts):
-            if part.binary:
-                values.append(float(self._eval_facets(k, "c").min(initial=np.inf)))
+        if counter:
+            if self._counter_entities is not None:
+                values.append(float(self._eval_facets(-1, "c").min(initial=np.inf)))
+        else:
+            for k, part in enumerate(self.parts):
+                if part.binary:
+                    values.append(float(self._eval_facets(k, "c").min(initial=np.inf)))
         return self.comm.allreduce(min(values), op=MPI.MIN)
 
     def _setup_sampling(self) -> None:
@@ -926,10 +935,19 @@ class Simulation:
                 exprs["c"] = self.c
             for name, expr in exprs.items():
                 self._facet_expressions[k, name] = fem.Expression(expr, points, entity_maps=maps)
+        self._counter_entities = None
+        if self.binary and self.counter_kinetics is not None:
+            tdim = self.mesh.topology.dim
+            facets = self.facet_tags.find(self._tag("counter"))
+            owned = facets[facets < self.mesh.topology.index_map(tdim - 1).size_local]
+            self._counter_entities = fem.compute_integration_domains(
+                fem.IntegralType.exterior_facet, self.mesh.topology, owned
+            ).reshape(-1, 2)
+            self._facet_expressions[-1, "c"] = fem.Expression(self.c, points, entity_maps=maps)
 
     def _eval_facets(self, k: int, name: str) -> np.ndarray:
         """Values of a sampling Expression at the quadrature points of part k (rank-local)."""
-        entities = self.parts[k].entities
+        entities = self._counter_entities if k == -1 else self.parts[k].entities
         expression = self._facet_expressions[k, name]
         width = int(np.prod(expression.value_shape, dtype=int))
         if len(entities) == 0:
@@ -1013,9 +1031,16 @@ class Simulation:
             (),
             "field_strength",
         )
-        fields = {"potential": self.phi, "current_density": current, "field_strength": strength}
+        # copies: the live unknowns change with the next step
+        fields = {
+            "potential": self.phi.copy(),
+            "current_density": current,
+            "field_strength": strength,
+        }
+        fields["potential"].name = "potential"
         if self.binary:
-            fields["concentration"] = self.c
+            fields["concentration"] = self.c.copy()
+            fields["concentration"].name = "concentration"
         sample = self.surface_sample()
         scalars = self.scalars()
         return Snapshot(
@@ -1043,6 +1068,8 @@ class Simulation:
         if self.binary:
             out["salt_inventory"] = self._integrate(self.c * self.weight_e * self.dx_e)
             out["min_surface_concentration"] = self._min_surface_concentration()
+            if self.counter_kinetics is not None:
+                out["min_counter_concentration"] = self._min_surface_concentration(counter=True)
             out["depletion_time"] = math.nan if self.depletion_time is None else self.depletion_time
         else:
             out["min_surface_concentration"] = math.nan
