@@ -649,8 +649,15 @@ def _add_grains(b: _Builder, cfg: GeometryConfig, bodies: _Bodies) -> None:
     z = _feature_height(cfg, xy[:, 0], xy[:, 1], d_mid)
     lo = np.array([0.0, 0.0, 2.0 * bodies.z_bottom - 0.05 * cfg.domain.length])
     hi = np.array([W, D, cfg.domain.length])
-    for faces in _voronoi_cells(np.column_stack([xy, z]), lo, hi):
-        bodies.grains.append([b.polyhedron(faces)])
+    cells = [b.polyhedron(f) for f in _voronoi_cells(np.column_stack([xy, z]), lo, hi)]
+    # Clip the cells to the layer region B_k minus everything inside it, so that grain walls do
+    # not cut the other layers or the electrolyte.
+    region = b.occ.copy([(3, t) for t in bodies.offsets[k]])
+    inner = bodies.offsets[k - 1] if k > 0 else bodies.li + bodies.voids
+    if inner:
+        region, _ = b.occ.cut(region, b.occ.copy([(3, t) for t in inner]))
+    _, out_map = b.occ.intersect([(3, c) for c in cells], region)
+    bodies.grains = [[t for dim, t in pieces if dim == 3] for pieces in out_map[: len(cells)]]
     bodies.grain_layer = k
 
 
