@@ -28,6 +28,12 @@ from solver.geometry.build import landmarks
 from solver.geometry.spec import RandomSurface
 
 W, L = 4e-6, 8e-6
+
+
+def approx(expected, rel: float = 1e-12, abs: float = 0.0):  # noqa: A002
+    """pytest.approx without its default absolute tolerance of 1e-12, which would make every
+    comparison of SI areas (~1e-12 m^2) or volumes vacuous."""
+    return pytest.approx(expected, rel=rel, abs=abs)
 COARSE = {"far_field_size": "2um", "order": 2}
 
 
@@ -73,11 +79,11 @@ def test_semicircle_with_layer_areas():
     b = build(geometry(protrusions=[{"shape": "spherical", "radius": R}],
                        layers=[{"name": "sei", "thickness": T}]))
     sei = quarter_layer_on_circle(R, T, W)
-    assert measure(b, "sei") == pytest.approx(sei, rel=1e-6)
-    assert measure(b, "electrolyte") == pytest.approx(W * L - math.pi * R**2 / 4 - sei, rel=1e-6)
-    assert b.stats.region_measures["sei"] == pytest.approx(sei, rel=1e-6)
+    assert measure(b, "sei") == approx(sei, rel=1e-6)
+    assert measure(b, "electrolyte") == approx(W * L - math.pi * R**2 / 4 - sei, rel=1e-6)
+    assert b.stats.region_measures["sei"] == approx(sei, rel=1e-6)
     # Li surface: quarter circle + flat part; the layer outer boundary likewise at radius R + T.
-    assert b.stats.boundary_measures["li_surface"] == pytest.approx(
+    assert b.stats.boundary_measures["li_surface"] == approx(
         math.pi * R / 2 + W - R, rel=1e-6
     )
     np.testing.assert_allclose(b.landmarks["apex"], [0.0, R, 0.0])
@@ -95,7 +101,7 @@ def test_periodic_sides_have_matching_nodes():
     np.testing.assert_allclose(left, right, rtol=0, atol=1e-12 * L)
     # The protrusion crossing x = 0 reappears at x = W: its full area is missing once.
     total = measure(b, "sei") + measure(b, "electrolyte")
-    assert total == pytest.approx(W * L - math.pi * 1e-12 / 2, rel=1e-6)
+    assert total == approx(W * L - math.pi * 1e-12 / 2, rel=1e-6)
     assert b.stats.min_quality > 0.0
 
 
@@ -107,14 +113,14 @@ def test_nanometre_layer_is_economical_and_exact():
                        layers=[{"thickness": T}]))
     assert b.stats.num_cells < 40000
     assert b.stats.min_quality > 0.0
-    assert measure(b, "sei") == pytest.approx(quarter_layer_on_circle(R, T, W), rel=1e-6)
+    assert measure(b, "sei") == approx(quarter_layer_on_circle(R, T, W), rel=1e-6)
 
 
 @pytest.mark.parametrize("a,h", [(0.5e-6, 2e-6), (1.5e-6, 0.3e-6)])
 def test_semi_ellipse_area(a, h):
     b = build(geometry(protrusions=[{"shape": "ellipse", "base_radius": a, "height": h,
                                      "x": 2e-6}]))
-    assert measure(b, "electrolyte") == pytest.approx(W * L - 0.5 * math.pi * a * h, rel=1e-6)
+    assert measure(b, "electrolyte") == approx(W * L - 0.5 * math.pi * a * h, rel=1e-6)
 
 
 def test_cone_with_rounded_tip_area():
@@ -132,7 +138,7 @@ def test_cone_with_rounded_tip_area():
                      - np.dot(poly[:, 1], np.roll(poly[:, 0], -1)))
     angle_q = math.atan2(q[1] - c[1], q[0] - c[0])
     half_area = quad + 0.5 * r * r * (math.pi / 2 - angle_q)
-    assert measure(b, "electrolyte") == pytest.approx(W * L - half_area, rel=1e-6)
+    assert measure(b, "electrolyte") == approx(W * L - half_area, rel=1e-6)
     np.testing.assert_allclose(b.landmarks["apex"], [0.0, H, 0.0])
 
 
@@ -182,9 +188,9 @@ def test_two_flat_layers(refinement):
     b = build(geometry(layers=[{"name": "lif", "thickness": h1},
                                {"name": "organic", "thickness": h2}],
                        mesh={"refinement": refinement}))
-    assert measure(b, "lif") == pytest.approx(h1 * W, rel=1e-9)
-    assert measure(b, "organic") == pytest.approx(h2 * W, rel=1e-9)
-    assert measure(b, "electrolyte") == pytest.approx((L - h1 - h2) * W, rel=1e-9)
+    assert measure(b, "lif") == approx(h1 * W, rel=1e-9)
+    assert measure(b, "organic") == approx(h2 * W, rel=1e-9)
+    assert measure(b, "electrolyte") == approx((L - h1 - h2) * W, rel=1e-9)
     # >= 3 x refinement elements across each layer: no cell of a layer spans more in y.
     msh = b.mesh
     for name, h in (("lif", h1), ("organic", h2)):
@@ -208,10 +214,10 @@ def test_axisymmetric_hemisphere_and_layer_volumes():
     rho = R + T
     cap = math.pi * (rho - T) ** 2 * (3 * rho - (rho - T)) / 3  # ball(rho) above z = T
     layer = math.pi * W**2 * T + cap - 2 / 3 * math.pi * R**3
-    assert measure(b, "sei", two_pi_r) == pytest.approx(layer, rel=1e-6)
+    assert measure(b, "sei", two_pi_r) == approx(layer, rel=1e-6)
     electrolyte = math.pi * W**2 * L - 2 / 3 * math.pi * R**3 - layer
-    assert measure(b, "electrolyte", two_pi_r) == pytest.approx(electrolyte, rel=1e-6)
-    assert b.stats.revolved_measures["sei"] == pytest.approx(layer, rel=1e-6)
+    assert measure(b, "electrolyte", two_pi_r) == approx(electrolyte, rel=1e-6)
+    assert b.stats.revolved_measures["sei"] == approx(layer, rel=1e-6)
     assert "revolved volumes" in mesh_report(b)
     assert set(b.boundaries) >= {"axis", "side_outer", "counter", "li_surface"}
 
@@ -220,7 +226,7 @@ def test_sinusoidal_surface_area():
     A, lam = 0.3e-6, 2e-6
     b = build(geometry(surface={"kind": "sinusoidal", "amplitude": A, "wavelength": lam}))
     # Li area above y = 0 over [0, W] (W = 2 lambda): integral of A (1 + cos) = A W.
-    assert measure(b, "electrolyte") == pytest.approx(W * L - A * W, rel=1e-6)
+    assert measure(b, "electrolyte") == approx(W * L - A * W, rel=1e-6)
 
 
 def test_layers_on_periodic_sinusoid_have_steiner_area():
@@ -234,8 +240,8 @@ def test_layers_on_periodic_sinusoid_have_steiner_area():
     k = 2 * math.pi / lam
     S = scipy.integrate.quad(lambda x: math.hypot(1.0, A * k * math.sin(k * x)), 0, W,
                              limit=200, epsabs=0, epsrel=1e-13)[0]
-    assert measure(b, "inner") == pytest.approx(T * S, rel=1e-6)
-    assert measure(b, "outer") == pytest.approx(T * S, rel=1e-6)
+    assert measure(b, "inner") == approx(T * S, rel=1e-6)
+    assert measure(b, "outer") == approx(T * S, rel=1e-6)
 
 
 def test_voids_are_cut_out():
@@ -247,8 +253,8 @@ def test_voids_are_cut_out():
     half_angle = math.asin(w / 2 / rho)
     lens = rho**2 * (half_angle - math.sin(half_angle) * math.cos(half_angle))
     ellipse = 0.5 * math.pi * (w / 2) * h
-    assert measure(b, "electrolyte") == pytest.approx(W * L - lens - ellipse, rel=1e-6)
-    assert b.stats.boundary_measures["li_surface"] == pytest.approx(W - 2 * w, rel=1e-9)
+    assert measure(b, "electrolyte") == approx(W * L - lens - ellipse, rel=1e-6)
+    assert b.stats.boundary_measures["li_surface"] == approx(W - 2 * w, rel=1e-9)
 
 
 def test_contact_fraction_gives_the_contact_length():
@@ -257,10 +263,10 @@ def test_contact_fraction_gives_the_contact_length():
                           "placement": "random", "seed": 5, "gap": 50e-9},
                    layers=[{"thickness": 50e-9}])
     b = build(cfg)
-    assert b.stats.boundary_measures["li_surface"] == pytest.approx(f * W, rel=1e-9)
+    assert b.stats.boundary_measures["li_surface"] == approx(f * W, rel=1e-9)
     # The removed gap area is (1 - f) W x gap.
     sei_and_electrolyte = measure(b, "sei") + measure(b, "electrolyte")
-    assert sei_and_electrolyte == pytest.approx(W * L - (1 - f) * W * 50e-9, rel=1e-9)
+    assert sei_and_electrolyte == approx(W * L - (1 - f) * W * 50e-9, rel=1e-9)
 
 
 def test_mosaic_phase_fractions():
@@ -269,9 +275,9 @@ def test_mosaic_phase_fractions():
                                                   {"name": "organic", "fraction": 0.75}]}])
     b = build(cfg)
     lif, org = measure(b, "lif"), measure(b, "organic")
-    assert lif + org == pytest.approx(50e-9 * W, rel=1e-9)
+    assert lif + org == approx(50e-9 * W, rel=1e-9)
     # Grains are ~100 nm wide (area ~5e-15 m^2 of 2e-13): fractions match within ~2 grains.
-    assert lif / (lif + org) == pytest.approx(0.25, abs=0.05)
+    assert lif / (lif + org) == approx(0.25, abs=0.05)
 
 
 def test_random_surface_statistics():
@@ -279,8 +285,8 @@ def test_random_surface_statistics():
     h = profiles.random_profile(surface, 20e-6, "symmetric")
     x = np.linspace(0, 20e-6, 20001)
     values = h(x)[0]
-    assert np.std(values) == pytest.approx(0.1e-6, rel=1e-3)
-    assert values.min() == pytest.approx(0.0, abs=1e-3 * 0.1e-6)
+    assert np.std(values) == approx(0.1e-6, rel=1e-3)
+    assert values.min() == approx(0.0, abs=1e-3 * 0.1e-6)
     # Symmetric sides: zero slope at both ends (mirror images continue the surface smoothly).
     assert abs(h(np.array([0.0, 20e-6]))[1]).max() < 1e-12
 
@@ -363,7 +369,7 @@ def test_cache_hit_gives_the_same_mesh(tmp_path):
     second = build(cfg, cache_dir=tmp_path)
     assert files[0].stat().st_mtime_ns == stamp  # not rewritten
     np.testing.assert_array_equal(first.mesh.geometry.x, second.mesh.geometry.x)
-    assert second.stats.region_measures == pytest.approx(first.stats.region_measures)
+    assert second.stats.region_measures == approx(first.stats.region_measures)
     # A damaged cache file is rebuilt, not trusted.
     files[0].write_text("$MeshFormat\ngarbage")
     third = build(cfg, cache_dir=tmp_path)
@@ -386,9 +392,9 @@ def test_distributed_mesh_matches_serial(kw):
     assert parallel.stats.num_cells == serial.stats.num_cells
     assert parallel.stats.num_vertices == serial.stats.num_vertices
     for name, value in serial.stats.region_measures.items():
-        assert parallel.stats.region_measures[name] == pytest.approx(value, rel=1e-12)
+        assert parallel.stats.region_measures[name] == approx(value, rel=1e-12)
     for name, value in serial.stats.boundary_measures.items():
-        assert parallel.stats.boundary_measures[name] == pytest.approx(value, rel=1e-12)
+        assert parallel.stats.boundary_measures[name] == approx(value, rel=1e-12)
 
 
 # ------------------------------------------------------------------------------------------

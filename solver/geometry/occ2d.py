@@ -421,16 +421,21 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
 
     sizes = [fields.add("MathEval")]
     fields.setString(sizes[0], "F", repr(far))
-    # Point-like refinements: protrusion tips (size = factor x radius of curvature at the apex).
+    # Point-like refinements: protrusion tips and other points of high curvature of protrusions
+    # and shaped voids (size = tip_size_factor x radius of curvature there).
     seeds: list[tuple[np.ndarray, float]] = []
-    for p in cfg.protrusions:
-        tip = profiles.protrusion_feature(p, 0.0)
-        size = float(m.tip_size_factor * tip.tip_radius / m.refinement / UNIT)
-        apex = np.array(tip.apex) / UNIT
-        seeds.append((apex[None, :], size))
+    points = [
+        (tip.apex, tip.tip_radius)
+        for tip in (profiles.protrusion_feature(p, 0.0) for p in cfg.protrusions)
+    ]
+    points += [pr for f in profiles.features(cfg, 0.0, with_voids=True) for pr in f.sharp_points]
+    for point, radius in points:
+        size = float(m.tip_size_factor * radius / m.refinement / UNIT)
+        where = np.array(point) / UNIT
+        seeds.append((where[None, :], size))
         ramp = fields.add("MathEval")
         fields.setString(
-            ramp, "F", f"{size!r} + {g!r} * Sqrt((x - {apex[0]:.17g})^2 + (y - {apex[1]:.17g})^2)"
+            ramp, "F", f"{size!r} + {g!r} * Sqrt((x - {where[0]:.17g})^2 + (y - {where[1]:.17g})^2)"
         )
         sizes.append(ramp)
     if result.boundaries.get("void_wall"):

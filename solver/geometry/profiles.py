@@ -123,11 +123,14 @@ class Feature:
         top: Curve pieces from the left foot to the right foot, over the top.
         apex: Highest point of the top, m.
         tip_radius: Radius of curvature of the top at the apex, m (inf for flat tops).
+        sharp_points: Other points of high curvature, (point, radius of curvature) (e.g. the
+            ends of a flat semi-ellipse, radius b^2 / a), for local mesh refinement.
     """
 
     top: tuple[Piece, ...]
     apex: Point
     tip_radius: float
+    sharp_points: tuple[tuple[Point, float], ...] = ()
 
     @property
     def left(self) -> Point:
@@ -217,7 +220,8 @@ def _ellipse_cap(x0: float, a: float, b: float, T: float) -> Feature:
             EllipseArc((x0, 0.0), a, b, (x0 - a, 0.0), apex),
             EllipseArc((x0, 0.0), a, b, apex, (x0 + a, 0.0)),
         )
-        return Feature(top=top, apex=apex, tip_radius=a * a / b)
+        ends = (((x0 - a, 0.0), b * b / a), ((x0 + a, 0.0), b * b / a))
+        return Feature(top=top, apex=apex, tip_radius=a * a / b, sharp_points=ends)
     theta = np.linspace(math.pi, 0.0, 257)
     nx, ny = b * np.cos(theta), a * np.sin(theta)
     norm = np.hypot(nx, ny)
@@ -226,7 +230,8 @@ def _ellipse_cap(x0: float, a: float, b: float, T: float) -> Feature:
     )
     mid = len(theta) // 2
     top = (Spline(pts[: mid + 1]), Spline(pts[mid:]))
-    return Feature(top=top, apex=tuple(pts[mid]), tip_radius=a * a / b + T)
+    ends = ((tuple(pts[0]), b * b / a + T), (tuple(pts[-1]), b * b / a + T))
+    return Feature(top=top, apex=tuple(pts[mid]), tip_radius=a * a / b + T, sharp_points=ends)
 
 
 def _cone(p: ConeProtrusion, T: float) -> Feature:
@@ -362,7 +367,10 @@ def _shift(feature: Feature, dx: float) -> Feature:
             return EllipseArc(move(q.center), q.a, q.b, move(q.p0), move(q.p1))
         return Spline(q.points + np.array([dx, 0.0]))
 
-    return Feature(tuple(piece(q) for q in feature.top), move(feature.apex), feature.tip_radius)
+    sharp = tuple((move(p), r) for p, r in feature.sharp_points)
+    return Feature(
+        tuple(piece(q) for q in feature.top), move(feature.apex), feature.tip_radius, sharp
+    )
 
 
 # ---------------------------------------------------------------------------------------------
