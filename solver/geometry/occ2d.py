@@ -404,7 +404,7 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
     """
     m = cfg.mesh
     fields = model.mesh.field
-    g = m.growth - 1.0
+    g = (m.growth - 1.0) / m.refinement  # the whole size function scales with 1 / refinement
     far = (m.far_field_size or cfg.domain.length / 8.0) / m.refinement / UNIT
     surface = min(
         far / 4.0, m.tip_size_factor * profiles.min_radius_of_curvature(cfg) / m.refinement / UNIT
