@@ -1,5 +1,5 @@
 # Quickstart targets: each creates the environment if it is missing.
-.PHONY: run test test-fast env lint
+.PHONY: run test env lint docs
 
 env:
 	@scripts/env.sh
@@ -12,3 +12,6 @@ test: env
 
 lint: env
 	.venv/bin/ruff check solver tests benchmarks
+
+docs: env
+	.venv/bin/lidep schema --markdown > docs/config.md

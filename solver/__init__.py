@@ -8,3 +8,10 @@ DOLFINx wheel was built against; every module of the package may then import ``d
 import dolfinx_solver  # noqa: F401  (must precede dolfinx, petsc4py and mpi4py)
 
 __version__ = "0.1.0"
+
+
+def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    """Run a configuration: see :func:`solver.api.run` (imported on first use)."""
+    from solver.api import run as _run
+
+    return _run(*args, **kwargs)

@@ -90,7 +90,9 @@ def to_si(value: object, dimension: str) -> float:
             raise ValueError(
                 f"cannot read {value!r} as a {dimension} quantity; write e.g. '{example}'"
             )
-        magnitude, unit = float(match.group(1)), match.group(2) or "dimensionless"
+        magnitude, unit = float(match.group(1)), match.group(2)
+        if not unit:  # a number written as a string ("1e-8") is a bare number: SI
+            return _finite(magnitude, value)
         try:
             q = ureg.Quantity(magnitude, ureg.parse_units(unit.replace("^", "**")))
         except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError,
@@ -104,6 +106,10 @@ def to_si(value: object, dimension: str) -> float:
         number = float(q.to(si_unit).magnitude)
     else:
         raise ValueError(f"expected a {dimension} quantity such as '{example}', got {value!r}")
+    return _finite(number, value)
+
+
+def _finite(number: float, value: object) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a finite number")
     return number
