@@ -511,6 +511,14 @@ class NumericsConfig(StrictModel):
         description="Newton tolerance on the scaled update (Phi in RT/F, c in c_bulk).",
     )
     newton_max_it: int = Field(default=30, ge=1, description="Maximum Newton iterations per solve.")
+    reuse_jacobian: bool = Field(
+        default=True,
+        description=(
+            "Transient runs: keep the factorised Jacobian across Newton iterations and time steps "
+            "while each step reduces the residual by a factor 5 (chord Newton); refactorise "
+            "otherwise."
+        ),
+    )
     line_search: Literal["backtracking", "none"] = Field(
         default="backtracking",
         description="Newton line search (Armijo backtracking on the residual norm).",

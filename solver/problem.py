@@ -48,6 +48,9 @@ from solver.transport import (
 
 __all__ = ["NewtonResult", "Simulation", "SimulationError"]
 
+#: A reused (chord) Jacobian is kept while each step reduces the residual by this factor.
+CHORD_CONTRACTION = 0.2
+
 
 class SimulationError(RuntimeError):
     """A configuration the solver cannot handle, or a failed solve (message says which)."""
@@ -100,6 +103,7 @@ class _System:
     rhs_w: Any = None
     g_u: Any = None
     ksp: Any = None
+    factorised: bool = False
 
 
 def _default_petsc_options(numerics: Any, fields: int) -> dict[str, Any]:
@@ -597,14 +601,14 @@ class Simulation:
         g = self._constraint(sys, galvano)
         return math.sqrt(r * r + g * g), g
 
-    def newton(self, sys: _System, galvano: bool) -> NewtonResult:
+    def newton(self, sys: _System, galvano: bool, reuse: bool = False) -> NewtonResult:
         """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
 
         Beyond the limiting current a spurious branch with negative concentrations exists
         (kappa ~ c changes sign); rejecting it makes a transient step be cut and a steady run
         fail with that reason instead of returning an unphysical state.
         """
-        result = self._newton(sys, galvano)
+        result = self._newton(sys, galvano, reuse)
         if result.converged and len(sys.unknowns) == 2:
             n_owned = self.Q.dofmap.index_map.size_local
             c_min = self.comm.allreduce(
@@ -620,7 +624,7 @@ class Simulation:
                 )
         return result
 
-    def _newton(self, sys: _System, galvano: bool) -> NewtonResult:
+    def _newton(self, sys: _System, galvano: bool, reuse: bool) -> NewtonResult:
         """Solve R(u, phi_s) = 0, G(u, phi_s) = 0 by Newton's method with a bordered update.
 
         Each iteration factorises J = dR/du once and solves J dx0 = R and J w = dR/dphi_s;
@@ -635,10 +639,13 @@ class Simulation:
                 return NewtonResult(False, it - 1, merit, "residual is not finite")
             if merit <= num.newton_atol or (it > 1 and merit <= num.newton_rtol * merit0):
                 return NewtonResult(True, it - 1, merit, "residual tolerance")
-            sys.A.zeroEntries()
-            dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
-            sys.A.assemble()
-            sys.ksp.setOperators(sys.A)
+            chord = reuse and sys.factorised
+            if not chord:
+                sys.A.zeroEntries()
+                dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
+                sys.A.assemble()
+                sys.ksp.setOperators(sys.A)
+                sys.factorised = True
             sys.ksp.solve(sys.b, sys.dx0)
             if sys.ksp.getConvergedReason() < 0:
                 return NewtonResult(
@@ -664,9 +671,20 @@ class Simulation:
                     self._assemble_sensitivity(sys)
                     sys.ksp.solve(sys.rhs_w, sys.w)
                     sys.dx0.axpy(-dphi, sys.w)
-            merit, g, step = self._line_search(sys, galvano, dphi, merit)
-            if step is None:
-                return NewtonResult(False, it, merit, "line search failed")
+            if chord:
+                x_prev, phis_prev = sys.x.copy(), float(self.phi_s.value)
+                new, g_new, step = self._line_search(sys, galvano, dphi, merit, backtrack=False)
+                if not (math.isfinite(new) and new <= CHORD_CONTRACTION * merit):
+                    # the reused Jacobian no longer contracts well: undo, refactorise next
+                    self._set_state(sys, x_prev, phis_prev)
+                    merit, g = self._merit(sys, galvano)
+                    sys.factorised = reuse = False  # fresh Jacobians for the rest of this solve
+                    continue
+                merit, g = new, g_new
+            else:
+                merit, g, step = self._line_search(sys, galvano, dphi, merit)
+                if step is None:
+                    return NewtonResult(False, it, merit, "line search failed")
             if step <= num.newton_stol:
                 return NewtonResult(True, it, merit, "step tolerance")
         return NewtonResult(False, num.newton_max_it, merit, "maximum Newton iterations reached")
@@ -697,7 +715,18 @@ class Simulation:
         )
         return lam * max(self.comm.allreduce(local, op=MPI.MAX), abs(dphi) / self._volt_scale)
 
-    def _line_search(self, sys: _System, galvano: bool, dphi: float, merit: float):
+    def _set_state(self, sys: _System, x: Any, phis: float) -> None:
+        """Make ``x`` (a block vector) and ``phis`` the current state."""
+        if x is not sys.x:
+            x.copy(sys.x)
+        dolfinx.fem.petsc.assign(sys.x, sys.unknowns)
+        for u in sys.unknowns:
+            u.x.scatter_forward()
+        self.phi_s.value = phis
+
+    def _line_search(
+        self, sys: _System, galvano: bool, dphi: float, merit: float, backtrack: bool = True
+    ):
         """Apply (x, phi_s) -= lam (dx0, dphi) with Armijo backtracking.
 
         Returns:
@@ -706,13 +735,10 @@ class Simulation:
         x0 = sys.x.copy()
         phis0 = float(self.phi_s.value)
         lam = 1.0
-        backtrack = self.numerics.line_search == "backtracking"
+        backtrack = backtrack and self.numerics.line_search == "backtracking"
         for _ in range(12):
             sys.x.waxpy(-lam, sys.dx0, x0)
-            dolfinx.fem.petsc.assign(sys.x, sys.unknowns)
-            for u in sys.unknowns:
-                u.x.scatter_forward()
-            self.phi_s.value = phis0 - lam * dphi
+            self._set_state(sys, sys.x, phis0 - lam * dphi)
             new, g = self._merit(sys, galvano)
             if not backtrack or (math.isfinite(new) and new <= (1.0 - 1e-4 * lam) * merit):
                 return new, g, self._scaled_step(sys, lam, dphi)
@@ -840,7 +866,7 @@ class Simulation:
             if self.binary:
                 self.bdf.set_step(dt)
                 self.bdf.predict()
-            result = self.newton(sys, galvano)
+            result = self.newton(sys, galvano, reuse=self.numerics.reuse_jacobian)
             if not result.converged:
                 self._restore(phi_saved, phis_saved)
                 try:
