@@ -1011,7 +1011,7 @@ class Simulation:
         u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
         # Scaled by 1/|cell| so that nanometre cells do not trip the factorisation's zero-pivot
         # threshold (the projection itself is unchanged).
-        scale = 1.0 / ufl.CellVolume(self.mesh)
+        scale = 1.0 / self._cell_volume()
         a = scale * ufl.inner(u, v) * self.dx
         maps = [self.emap] if self.binary else None
         out = fem.Function(space, name=name)
@@ -1030,6 +1030,18 @@ class Simulation:
             problem.solve()
             out.x.array[:] += part.x.array
         return out
+
+    def _cell_volume(self) -> fem.Function:
+        """|cell| as a DG0 function (also for curved cells, where ufl.CellVolume is missing)."""
+        if getattr(self, "_volume", None) is None:
+            dg0 = fem.functionspace(self.mesh, ("DG", 0))
+            self._volume = fem.Function(dg0, name="cell_volume")
+            v0 = ufl.TestFunction(dg0)
+            dolfinx.fem.petsc.assemble_vector(
+                self._volume.x.petsc_vec, fem.form(v0 * ufl.dx(domain=self.mesh))
+            )
+            self._volume.x.scatter_forward()
+        return self._volume
 
     def _electrostatic_potential(self, region: str) -> Any:
         """Phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""

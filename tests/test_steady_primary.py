@@ -7,7 +7,7 @@ finite domain (symmetric sides at W, counter at L = W, feature at the corner) pe
 O((a/W)^2) in 2D and O((a/W)^3) in 3D; the expected apex/far-field ratio uses the exact plane
 current at the far-field landmark (x = W), and the tolerance is the 1 % of the issue on the
 finest mesh of a refinement study (P2 on curved second-order geometry), with the error required
-to shrink under refinement.
+to shrink under refinement unless it is already below 1e-3 on every mesh.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ def _study(dimension, coordinates, size, refinements, exact):
     ratios = np.array([_apex_over_far(dimension, coordinates, size, r) for r in refinements])
     errors = np.abs(ratios / exact - 1.0)
     assert errors[-1] < 0.01, f"apex/far-field {ratios} vs {exact}"
-    assert np.all(np.diff(errors) < 0), f"error does not decrease under refinement: {errors}"
+    # Below 1e-3 the sampled apex value is converged to the level of the point sampling and
+    # the finite-domain correction; above it the error must shrink under refinement.
+    assert np.all(np.diff(errors) < 0) or errors.max() < 1e-3, f"errors {errors} not decreasing"
     return ratios
 
 
