@@ -151,7 +151,7 @@ class Simulation:
             i.n = j + g on li_surface), ``"li_salt"`` h (mol/(m^2 s), N_-.n = h there).
     """
 
-    SUB_LI, SUB_COUNTER = 1, 2  # facet tags of the electrolyte submesh
+    SUB_LI, SUB_COUNTER, SUB_INTERFACE = 1, 2, 3  # facet tags of the electrolyte submesh
 
     def __init__(
         self,
@@ -318,13 +318,19 @@ class Simulation:
             )
 
     def _setup_submesh_tags(self) -> None:
-        """Facet tags of the electrolyte submesh: bare Li surface and counter."""
+        """Facet tags of the electrolyte submesh: bare Li surface, counter, interphase boundary."""
         tdim = self.submesh.topology.dim
         self.submesh.topology.create_connectivity(tdim - 1, tdim)
         bare = [p.tag for p in self.parts if p.binary]
+        interface = self.bundle.boundaries.get("interphase_electrolyte")
         groups = {
             self.SUB_LI: np.concatenate([self.facet_tags.find(t) for t in bare]),
             self.SUB_COUNTER: self.facet_tags.find(self._tag("counter")),
+            self.SUB_INTERFACE: (
+                self.facet_tags.find(interface)
+                if interface is not None
+                else np.zeros(0, dtype=np.int32)
+            ),
         }
         indices = {tag: self._submesh_facets(facets) for tag, facets in groups.items()}
         order = np.argsort(np.concatenate(list(indices.values())))
@@ -335,6 +341,10 @@ class Simulation:
             np.concatenate([np.full(len(v), k, dtype=np.int32) for k, v in indices.items()])[order],
         )
         self.ds_e = ufl.Measure("ds", domain=self.submesh, subdomain_data=self.sub_facet_tags)
+        dofs = fem.locate_dofs_topological(
+            self.Q, tdim - 1, self.sub_facet_tags.find(self.SUB_INTERFACE)
+        )
+        self._interface_c_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
 
     def _setup_scales(self) -> None:
         """Projected area, reference current density and residual scales."""
@@ -932,7 +942,9 @@ class Simulation:
         """Minimum c at the Li-surface quadrature points (allreduced).
 
         Args:
-            counter: Sample the Li counter electrode instead of the bare working surface.
+            counter: Sample the Li counter electrode instead of the working side: the bare Li
+                surface (quadrature points) and the interphase | electrolyte boundary (dofs),
+                where Li+ leaves the electrolyte.
         """
         values = [np.inf]
         if counter:
@@ -942,6 +954,7 @@ class Simulation:
             for k, part in enumerate(self.parts):
                 if part.binary:
                     values.append(float(self._eval_facets(k, "c").min(initial=np.inf)))
+            values.append(float(self.c.x.array[self._interface_c_dofs].min(initial=np.inf)))
         return self.comm.allreduce(min(values), op=MPI.MIN)
 
     def _setup_sampling(self) -> None:

@@ -10,8 +10,10 @@ import solver  # noqa: F401  (MPI import order)
 
 # isort: split
 
+import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import make_flat_bundle
 from mpi4py import MPI
@@ -19,6 +21,7 @@ from mpi4py import MPI
 from solver.kinetics import charge_transfer_resistance
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 from solver.problem import Simulation, SimulationError
+from solver.transport import FARADAY, GAS_CONSTANT
 
 T = 298.15
 SIGMA, SIGMA_SEI, I0 = 0.05, 2e-6, 20.0  # S/m, S/m, A/m^2
@@ -147,3 +150,45 @@ def test_rejections_name_the_key():
                 True, {"mode": "potentiostatic", "potential": 0.0}, transfer_resistance=1e-4
             )
         )
+
+
+@pytest.mark.parametrize("model", ["primary", "tafel", "butler_volmer"])
+def test_galvanostatic_rate_laws(model):
+    """Flat cell with a layer: phi_s = -J (h/sigma_sei + L_e/sigma) - eta(J), with eta = 0
+    (primary), -ln(J/i0)/(alpha_c f) (Tafel) and -2 asinh(J/(2 i0))/f (symmetric BV)."""
+    J = 10.0
+    physics = _single_ion(True, {"mode": "galvanostatic", "current_density": J})
+    physics["kinetics"] = {"model": model, "exchange_current_density": I0}
+    snap = next(iter(Simulation(_bundle(True), _case(physics), MPI.COMM_WORLD).run()))
+    f = FARADAY / (GAS_CONSTANT * T)
+    eta = {
+        "primary": 0.0,
+        "tafel": -math.log(J / I0) / (0.5 * f),
+        "butler_volmer": -2.0 * math.asinh(J / (2.0 * I0)) / f,
+    }[model]
+    expected = -J * (H / SIGMA_SEI + L_E / SIGMA) + eta
+    assert snap.scalars["cell_voltage"] == pytest.approx(expected, rel=1e-9)
+    assert snap.scalars["current_mean"] == pytest.approx(J, rel=1e-9)
+
+
+def test_concentrated_electrolyte_under_an_interphase():
+    """Valøen-Reimers LiPF6 below a layer: charge conservation and the salt balance hold
+    (mean current = applied = counter current; c at the layer below c_bulk, above 0)."""
+    J = 30.0
+    physics = {
+        "electrolyte": {"type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005"},
+        "interphase": {"sei": {"conductivity": SIGMA_SEI}},
+        "control": {"mode": "galvanostatic", "current_density": J},
+    }
+    snap = next(iter(Simulation(_bundle(True, n=(2, 16)), _case(physics), MPI.COMM_WORLD).run()))
+    assert snap.scalars["current_mean"] == pytest.approx(J, rel=1e-10)
+    assert snap.scalars["counter_current"] == pytest.approx(J, rel=1e-8)
+    assert 0.0 < snap.scalars["min_surface_concentration"] < 1000.0
+    assert all(np.isfinite(f.x.array).all() for f in snap.fields.values())
+
+
+def test_periodic_sides_rejected():
+    case = _case(_single_ion(False, {"mode": "potentiostatic", "potential": -0.01}))
+    case.geometry = SimpleNamespace(domain=SimpleNamespace(lateral="periodic"))
+    with pytest.raises(SimulationError, match="geometry.domain.lateral"):
+        Simulation(_bundle(False), case, MPI.COMM_WORLD)
