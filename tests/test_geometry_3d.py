@@ -276,18 +276,25 @@ def test_mosaic_layer_phases(on_hemisphere):
     assert m["interphase_electrolyte"] > 0.0 and "sei" not in m
 
 
-def test_periodic_sides_with_image_protrusion():
-    """A hemisphere across x = 0 is completed by its image at x = W: the Li volume is one full
-    hemisphere and the two x sides carry matching (periodic) faces of equal area."""
+@pytest.mark.parametrize("lateral", ["periodic", "symmetric"])
+def test_protrusion_across_a_side(lateral):
+    """A hemisphere across x = 0. Periodic: completed by its image at x = W, so the Li volume is
+    one full hemisphere and both x sides carry equal areas. Symmetric, axis on x = 0: half a
+    hemisphere (the mirror image completes it), so the Li volume is pi R^3 / 3."""
     R = 0.5 * UM
+    x0 = 0.2 * UM if lateral == "periodic" else 0.0
     cfg = config(
-        domain={"lateral": "periodic"},
-        protrusions=[{"shape": "spherical", "x": 0.2 * UM, "y": 1 * UM, "radius": R}],
+        domain={"lateral": lateral},
+        protrusions=[{"shape": "spherical", "x": x0, "y": 1 * UM, "radius": R}],
         layers=[{"thickness": 0.1 * UM}],
     )
     m = measures(mesh_of(cfg))
-    assert m["sei"] + m["electrolyte"] == approx(W * D * L - 2 * math.pi * R**3 / 3, rel=REL)
-    assert m["side_x0"] == approx(m["side_x1"], rel=1e-9)
+    v_li = 2 * math.pi * R**3 / 3 if lateral == "periodic" else math.pi * R**3 / 3
+    assert m["sei"] + m["electrolyte"] == approx(W * D * L - v_li, rel=REL)
+    if lateral == "periodic":
+        assert m["side_x0"] == approx(m["side_x1"], rel=1e-9)
+    else:  # the side x = 0 loses the half disc of the protrusion (radius R)
+        assert m["side_x0"] == approx(W * L - math.pi * R**2 / 2, rel=REL)
 
 
 def test_bad_inputs_name_the_key():
