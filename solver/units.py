@@ -1,9 +1,10 @@
 """Physical quantities in configuration files.
 
 A quantity in a config may be a bare number (taken as SI) or a string with units such as
-``"1e-4 S/cm"``, ``"10 nm"`` or ``"0.5 mA/cm^2"``. Strings are parsed with pint and converted
-to SI; the dimension is checked against the field's declared dimension. Inside the package
-every number is SI (m, s, A, V, mol, K, S).
+``"1e-4 S/cm"``, ``"10 nm"`` or ``"0.5 mA/cm^2"``. A molar energy may also be given per
+particle (``"0.16 eV"``), converted with Avogadro's constant. Strings are parsed with pint and
+converted to SI; the dimension is checked against the field's declared dimension. Inside the
+package every number is SI (m, s, A, V, mol, K, S).
 
 Example:
     >>> from pydantic import BaseModel
@@ -56,7 +57,7 @@ DIMENSIONS: dict[str, tuple[str, str, str]] = {
     "current_density": ("[current] / [length] ** 2", "A/m^2", "0.5 mA/cm^2"),
     "concentration": ("[substance] / [length] ** 3", "mol/m^3", "1 M"),
     "diffusivity": ("[length] ** 2 / [time]", "m^2/s", "3e-10 m^2/s"),
-    "molar_energy": ("[mass] * [length] ** 2 / [time] ** 2 / [substance]", "J/mol", "30 kJ/mol"),
+    "molar_energy": ("[mass] * [length] ** 2 / [time] ** 2 / [substance]", "J/mol", "0.16 eV"),
     "asr": ("[mass] * [length] ** 4 / [time] ** 3 / [current] ** 2", "ohm*m^2", "10 ohm cm^2"),
 }
 
@@ -98,6 +99,8 @@ def to_si(value: object, dimension: str) -> float:
         except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError,
                 AttributeError, TypeError) as err:
             raise ValueError(f"unknown unit {unit!r} in {value!r}") from err
+        if dimension == "molar_energy" and q.dimensionality == ureg.eV.dimensionality:
+            q = q * ureg.avogadro_constant  # an energy per particle (e.g. '0.16 eV') per mole
         if q.dimensionality != _dimensionality(dimension):
             raise ValueError(
                 f"{value!r} has dimension {q.dimensionality or 'dimensionless'}, but this key "
