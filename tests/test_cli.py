@@ -62,7 +62,9 @@ def test_validate_print_resolved(capsys):
     code, out, _ = cli(capsys, "validate", str(MINIMAL), "--print")
     assert code == 0
     tree = yaml.safe_load(out)
-    assert tree["base"]["geometry"]["layers"][0]["thickness"] == pytest.approx(2e-8, rel=1e-12)
+    thickness = tree["base"]["geometry"]["layers"][0]["thickness"]
+    # abs=0: pytest.approx's default abs=1e-12 would accept any SI length (here 2e-8 m).
+    assert thickness == pytest.approx(2e-8, rel=1e-12, abs=0)
 
 
 def set_key(*path_and_value):
@@ -133,7 +135,7 @@ def test_set_overrides_through_the_cli(capsys):
                        "--set", "geometry.domain.length=30um", "--set", "numerics.degree=2")
     assert code == 0
     base = yaml.safe_load(out)["base"]
-    assert base["geometry"]["domain"]["length"] == pytest.approx(3e-5, rel=1e-12)
+    assert base["geometry"]["domain"]["length"] == pytest.approx(3e-5, rel=1e-12, abs=0)
     assert base["numerics"]["degree"] == 2
 
 
@@ -288,7 +290,7 @@ def test_run_writes_the_run_directory(tmp_path, capsys, fake_pipeline):
     assert json.loads((run_dir / "metrics.json").read_text())["cases"] == {
         "bare": [0.0, 1.0, 2.0], "lif_rich": [0.0, 1.0, 2.0]}
     resolved = yaml.safe_load((run_dir / "config.resolved.yaml").read_text())
-    assert resolved["base"]["geometry"]["domain"]["length"] == pytest.approx(3e-5, rel=1e-12)
+    assert resolved["base"]["geometry"]["domain"]["length"] == pytest.approx(3e-5, rel=1e-12, abs=0)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "ok"
     assert manifest["meshes"]["lif_rich"]["key"] == "fake-3e-05"

@@ -67,13 +67,14 @@ def test_example_configs_validate(path):
 
 def test_units_converted_to_si(raw):
     case = resolved_cases(load_config(raw))["main"]
-    # exact conversions: 2 um, 10 um, 20 nm, 1e-4 S/cm = 1e-2 S/m, 0.5 mA/cm^2 = 5 A/m^2
-    assert case.geometry.domain.width == pytest.approx(2e-6, rel=1e-12)
-    assert case.geometry.domain.length == pytest.approx(10e-6, rel=1e-12)
-    assert case.geometry.layers[0].thickness == pytest.approx(20e-9, rel=1e-12)
-    assert case.physics.electrolyte.conductivity == pytest.approx(1e-2, rel=1e-12)
-    assert case.physics.interphase["sei"].conductivity == pytest.approx(1e-4, rel=1e-12)
-    assert case.physics.control.current_density == pytest.approx(5.0, rel=1e-12)
+    # exact conversions: 2 um, 10 um, 20 nm, 1e-4 S/cm = 1e-2 S/m, 0.5 mA/cm^2 = 5 A/m^2.
+    # abs=0 throughout: pytest.approx's default abs=1e-12 would accept any SI length here.
+    assert case.geometry.domain.width == pytest.approx(2e-6, rel=1e-12, abs=0)
+    assert case.geometry.domain.length == pytest.approx(10e-6, rel=1e-12, abs=0)
+    assert case.geometry.layers[0].thickness == pytest.approx(20e-9, rel=1e-12, abs=0)
+    assert case.physics.electrolyte.conductivity == pytest.approx(1e-2, rel=1e-12, abs=0)
+    assert case.physics.interphase["sei"].conductivity == pytest.approx(1e-4, rel=1e-12, abs=0)
+    assert case.physics.control.current_density == pytest.approx(5.0, rel=1e-12, abs=0)
 
 
 def test_yaml_exponent_without_dot_is_a_number(tmp_path, raw):
@@ -94,7 +95,7 @@ def test_resolved_tree_round_trips(raw):
                                    "physics": {"interphase": {"sei": None}}}}
     run = load_config(raw)
     tree = resolved_tree(run)
-    assert tree["base"]["geometry"]["domain"]["length"] == pytest.approx(1e-5, rel=1e-12)
+    assert tree["base"]["geometry"]["domain"]["length"] == pytest.approx(1e-5, rel=1e-12, abs=0)
     assert tree["base"]["numerics"]["degree"] == 2  # defaults filled in
     assert tree["cases"]["a"] == {}
     assert tree["cases"]["b"]["physics"] == {"interphase": {"sei": None}}
@@ -117,12 +118,12 @@ def test_set_parses_yaml_scalars(raw):
     assert tree["description"] == "hello world"
     assert raw["base"]["geometry"]["domain"]["length"] == "10 um"  # input not modified
     case = resolved_cases(load_config(raw, ["geometry.domain.length=20um"]))["main"]
-    assert case.geometry.domain.length == pytest.approx(20e-6, rel=1e-12)
+    assert case.geometry.domain.length == pytest.approx(20e-6, rel=1e-12, abs=0)
 
 
 def test_set_list_index(raw):
     case = resolved_cases(load_config(raw, ["geometry.layers.0.thickness=5 nm"]))["main"]
-    assert case.geometry.layers[0].thickness == pytest.approx(5e-9, rel=1e-12)
+    assert case.geometry.layers[0].thickness == pytest.approx(5e-9, rel=1e-12, abs=0)
     line = only(problems(raw, ["geometry.layers.3.thickness=5 nm"]))
     assert line.startswith("geometry.layers.3: --set indexes past the end")
 
@@ -130,11 +131,11 @@ def test_set_list_index(raw):
 def test_set_section_key_wins_over_cases(raw):
     raw["cases"] = {"short": {"geometry": {"domain": {"length": "5 um"}}}, "plain": {}}
     cases = resolved_cases(load_config(raw, ["geometry.domain.length=30 um"]))
-    assert cases["short"].geometry.domain.length == pytest.approx(30e-6, rel=1e-12)
-    assert cases["plain"].geometry.domain.length == pytest.approx(30e-6, rel=1e-12)
+    assert cases["short"].geometry.domain.length == pytest.approx(30e-6, rel=1e-12, abs=0)
+    assert cases["plain"].geometry.domain.length == pytest.approx(30e-6, rel=1e-12, abs=0)
     one = resolved_cases(load_config(raw, ["cases.short.geometry.domain.length=7 um"]))
-    assert one["short"].geometry.domain.length == pytest.approx(7e-6, rel=1e-12)
-    assert one["plain"].geometry.domain.length == pytest.approx(10e-6, rel=1e-12)
+    assert one["short"].geometry.domain.length == pytest.approx(7e-6, rel=1e-12, abs=0)
+    assert one["plain"].geometry.domain.length == pytest.approx(10e-6, rel=1e-12, abs=0)
 
 
 def test_set_unknown_path_is_named(raw):
@@ -212,11 +213,11 @@ def test_multi_case_merge(raw):
     cases = resolved_cases(load_config(raw))
     assert list(cases) == ["bare", "thick"]
     assert cases["bare"].geometry.region_names() == []
-    assert cases["thick"].geometry.layers[0].thickness == pytest.approx(50e-9, rel=1e-12)
+    assert cases["thick"].geometry.layers[0].thickness == pytest.approx(50e-9, rel=1e-12, abs=0)
     assert cases["thick"].physics.interphase["sei"].conductivity == 1e-4
     # keys the cases do not set come from the base
     assert cases["bare"].physics.electrolyte == cases["thick"].physics.electrolyte
-    assert cases["thick"].geometry.domain.width == pytest.approx(2e-6, rel=1e-12)
+    assert cases["thick"].geometry.domain.width == pytest.approx(2e-6, rel=1e-12, abs=0)
 
 
 def test_case_removing_a_layer_keeps_the_base_material(raw):

@@ -30,7 +30,7 @@ W, D, L = 2 * UM, 2 * UM, 3 * UM
 REL = 1e-3
 
 
-def approx(expected, rel: float | None = None, abs: float = 0.0):  # noqa: A002
+def approx(expected, rel: float = 1e-12, abs: float = 0.0):  # noqa: A002
     """pytest.approx without its default absolute floor of 1e-12, which would accept any SI
     volume (~1e-19 m^3) or area (~1e-12 m^2) of these micrometre domains."""
     return pytest.approx(expected, rel=rel, abs=abs)

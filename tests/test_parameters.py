@@ -29,7 +29,9 @@ from solver.parameters import li2024_qcpe as qcpe
     ],
 )
 def test_published_values_in_si(name, si_value):
-    assert qcpe.value(name) == pytest.approx(si_value, rel=1e-12)
+    # abs=0: pytest.approx's default abs=1e-12 would accept any value for 1e-11 S/m or
+    # 1.11e-18 m^2/s.
+    assert qcpe.value(name) == pytest.approx(si_value, rel=1e-12, abs=0)
 
 
 SUFFIX_UNITS = {
@@ -73,7 +75,7 @@ def test_dilute_diffusivity_and_sand_time():
     kappa, c, T = 0.01, 1000.0, 298.15
     D = qcpe.dilute_salt_diffusivity(kappa, 0.19, c, T)
     d_sum = D / (2 * 0.19 * 0.81)
-    assert FARADAY**2 * d_sum * c / (GAS_CONSTANT * T) == pytest.approx(kappa, rel=1e-12)
+    assert FARADAY**2 * d_sum * c / (GAS_CONSTANT * T) == pytest.approx(kappa, rel=1e-12, abs=0)
     t_bare = qcpe.sand_time(D, c, 5.0, 0.19)
     assert t_bare == pytest.approx(math.pi * D * (c * FARADAY) ** 2 / (4 * (5.0 * 0.81) ** 2))
     D_lif = qcpe.dilute_salt_diffusivity(kappa, 0.56, c, T)

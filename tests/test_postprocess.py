@@ -69,7 +69,9 @@ def test_surface_metrics_cosine():
     landmarks = {"apex": np.array([0.0, 0.0, 0.0]), "far_field": np.array([W / 2, 0.0, 0.0])}
     m = surface_metrics(sample, landmarks, hotspot_factor=1.5, percentile=99.0)
     assert m["j_mean"] == pytest.approx(J0, rel=1e-12)
-    assert m["current_total"] == pytest.approx(J0 * W, rel=1e-12)
+    # abs=0: pytest.approx's default abs=1e-12 would swallow SI magnitudes such as the current
+    # per unit depth J0 W = 5e-5 A/m or the growth rate ~7e-10 m/s below.
+    assert m["current_total"] == pytest.approx(J0 * W, rel=1e-12, abs=0)
     assert m["j_max"] == pytest.approx(2.0 * J0, rel=1e-5)
     assert m["enhancement_max_over_mean"] == pytest.approx(2.0, rel=1e-5)
     assert m["hotspot_measure_fraction"] == pytest.approx(1.0 / 3.0, abs=2e-3)
@@ -82,7 +84,7 @@ def test_surface_metrics_cosine():
     # Hotspot spans [0, W/6] and [5W/6, W]: x-range and centroid at W/2 by symmetry.
     assert m["hotspot_x_min"] < 1e-3 * W and m["hotspot_x_max"] > (1.0 - 1e-3) * W
     assert m["hotspot_centroid_x"] == pytest.approx(W / 2.0, rel=1e-3)
-    assert m["growth_rate_mean"] == pytest.approx(J0 * LI_MOLAR_VOLUME / FARADAY, rel=1e-12)
+    assert m["growth_rate_mean"] == pytest.approx(J0 * LI_MOLAR_VOLUME / FARADAY, rel=1e-12, abs=0)
 
 
 def test_uniform_current_has_no_hotspot():
@@ -258,7 +260,9 @@ def test_case_metrics_deposit_and_depletion():
         scalars = {"cell_voltage": -0.1, "current_mean": J0, "leakage_current": 0.01 * J0}
         rows.append(metrics(Snapshot(t=t, fields={}, surface=sample, scalars=scalars)))
     assert rows[0]["deposit_mean"] == 0.0
-    assert rows[-1]["deposit_mean"] == pytest.approx(250.0 * J0 * LI_MOLAR_VOLUME / FARADAY)
+    # abs=0: for a ~1.7e-7 m deposit the default abs=1e-12 is 6e-6 relative, looser than rel.
+    deposit = 250.0 * J0 * LI_MOLAR_VOLUME / FARADAY
+    assert rows[-1]["deposit_mean"] == pytest.approx(deposit, rel=1e-6, abs=0)
     assert rows[-1]["deposit_max_over_mean"] == pytest.approx(1.0)
     assert rows[-1]["asr"] == pytest.approx(0.1 / J0)
     assert rows[-1]["leakage_fraction"] == pytest.approx(0.01)
