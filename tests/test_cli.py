@@ -63,7 +63,7 @@ def test_validate_print_resolved(capsys):
     assert code == 0
     tree = yaml.safe_load(out)
     thickness = tree["base"]["geometry"]["layers"][0]["thickness"]
-    # abs=0: pytest.approx's default abs=1e-12 would accept any SI length (here 2e-8 m).
+    # abs=0: pytest.approx's default abs=1e-12 is 5e-5 of this 2e-8 m, not rel=1e-12.
     assert thickness == pytest.approx(2e-8, rel=1e-12, abs=0)
 
 

@@ -68,7 +68,8 @@ def test_example_configs_validate(path):
 def test_units_converted_to_si(raw):
     case = resolved_cases(load_config(raw))["main"]
     # exact conversions: 2 um, 10 um, 20 nm, 1e-4 S/cm = 1e-2 S/m, 0.5 mA/cm^2 = 5 A/m^2.
-    # abs=0 throughout: pytest.approx's default abs=1e-12 would accept any SI length here.
+    # abs=0 throughout: pytest.approx's default abs=1e-12 would loosen rel=1e-12 to 2e-4 relative
+    # for 5 nm and 1e-8 for 1e-4 S/m.
     assert case.geometry.domain.width == pytest.approx(2e-6, rel=1e-12, abs=0)
     assert case.geometry.domain.length == pytest.approx(10e-6, rel=1e-12, abs=0)
     assert case.geometry.layers[0].thickness == pytest.approx(20e-9, rel=1e-12, abs=0)

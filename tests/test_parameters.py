@@ -29,8 +29,8 @@ from solver.parameters import li2024_qcpe as qcpe
     ],
 )
 def test_published_values_in_si(name, si_value):
-    # abs=0: pytest.approx's default abs=1e-12 would accept any value for 1e-11 S/m or
-    # 1.11e-18 m^2/s.
+    # abs=0: pytest.approx's default abs=1e-12 would accept 10 % off 1e-11 S/m and any value
+    # of magnitude below 1e-12 for 1.11e-18 m^2/s.
     assert qcpe.value(name) == pytest.approx(si_value, rel=1e-12, abs=0)
 
 

@@ -69,8 +69,8 @@ def test_surface_metrics_cosine():
     landmarks = {"apex": np.array([0.0, 0.0, 0.0]), "far_field": np.array([W / 2, 0.0, 0.0])}
     m = surface_metrics(sample, landmarks, hotspot_factor=1.5, percentile=99.0)
     assert m["j_mean"] == pytest.approx(J0, rel=1e-12)
-    # abs=0: pytest.approx's default abs=1e-12 would swallow SI magnitudes such as the current
-    # per unit depth J0 W = 5e-5 A/m or the growth rate ~7e-10 m/s below.
+    # abs=0: pytest.approx's default abs=1e-12 would loosen rel=1e-12 to 2e-8 relative for the
+    # current per unit depth J0 W = 5e-5 A/m and to 1.5e-3 for the growth rate 6.7e-10 m/s.
     assert m["current_total"] == pytest.approx(J0 * W, rel=1e-12, abs=0)
     assert m["j_max"] == pytest.approx(2.0 * J0, rel=1e-5)
     assert m["enhancement_max_over_mean"] == pytest.approx(2.0, rel=1e-5)
