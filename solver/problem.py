@@ -989,9 +989,8 @@ class Simulation:
         entities = self._counter_entities if k == -1 else self.parts[k].entities
         expression = self._facet_expressions[k, name]
         width = int(np.prod(expression.value_shape, dtype=int))
-        if len(entities) == 0:
-            return np.zeros((0, width))
-        values = expression.eval(self.mesh, entities)
+        # eval is collective when coefficients live on the submesh: call it on every rank
+        values = expression.eval(self.mesh, np.asarray(entities, dtype=np.int32).reshape(-1, 2))
         return values.reshape(len(entities) * len(self._facet_weights), width)
 
     def surface_sample(self) -> SurfaceSample:
