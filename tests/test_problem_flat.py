@@ -66,6 +66,9 @@ def test_interphase_adds_h_over_sigma(degree, coordinates, n):
         case = _case(_single_ion(layer, {"mode": "galvanostatic", "current_density": J}), degree)
         snap = next(iter(Simulation(_bundle(layer, coordinates, n), case, MPI.COMM_WORLD).run()))
         assert snap.scalars["current_mean"] == pytest.approx(J, rel=1e-10)
+        width = 10e-6
+        area = {2: width, 3: width**2}[len(n)] if coordinates == "cartesian" else math.pi * width**2
+        assert snap.scalars["projected_area"] == pytest.approx(area, rel=1e-12)
         asr.append(-snap.scalars["cell_voltage"] / J)
     r_ct = charge_transfer_resistance(I0, 0.5, 0.5, T)
     assert asr[0] == pytest.approx(r_ct + L_E / SIGMA, rel=1e-9)
