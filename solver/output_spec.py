@@ -50,6 +50,37 @@ class FigureConfig(StrictModel):
     )
 
 
+class ReferenceObservation(StrictModel):
+    """What a reference study (experiment or another model) reports for this case at one time."""
+
+    time: Literal["early", "late"] = Field(
+        description="'early': the first output time; 'late': the last output time."
+    )
+    state: Literal["hotspot", "uniform"] = Field(
+        description="'uniform': the hotspot factor max/mean j stays below "
+        "reference.uniform_below; 'hotspot': it does not."
+    )
+
+
+class ReferenceConfig(StrictModel):
+    """Observations of a reference study that the report checks this case against."""
+
+    source: str = Field(
+        description="Citation of the reference, with figure (e.g. 'Li et al. 2024, Fig. 4g')."
+    )
+    uniform_below: float = Field(
+        1.1,
+        gt=1.0,
+        description="Hotspot factor (max/mean j) below which the current counts as uniform "
+        "when comparing with the reference.",
+    )
+    observations: list[ReferenceObservation] = Field(
+        default_factory=list,
+        description="What the reference reports for this case, each compared in the report "
+        "with our hotspot factor at that time (agrees / disagrees).",
+    )
+
+
 class OutputConfig(StrictModel):
     """Output section: field export, hotspot metrics and the report."""
 
@@ -99,6 +130,11 @@ class OutputConfig(StrictModel):
     )
     figures: FigureConfig = Field(
         default_factory=FigureConfig, description="Figure toggles of the report."
+    )
+    reference: ReferenceConfig | None = Field(
+        None,
+        description="Observations of a reference study for this case; the report states "
+        "whether our results agree and in which regime (dimensionless numbers) they lie.",
     )
     report: bool = Field(
         True,

@@ -413,6 +413,51 @@ def regime_statement(case: CaseResult) -> str | None:
     return f"{case.label}: " + "; ".join(parts) + "."
 
 
+def _regime_at(row: dict) -> str:
+    """The two focusing mechanisms at one output time, in terms of the dimensionless numbers."""
+    wagner = row.get("wagner_with_interphase", row.get("wagner", math.nan))
+    ratio, sand = row.get("i_over_ilim", math.nan), row.get("t_over_sand", math.nan)
+    parts = []
+    if isinstance(wagner, int | float) and math.isfinite(wagner):
+        ohmic = "weak" if wagner >= 1.0 else "strong"
+        parts.append(f"Wa = {wagner:.3g} (ohmic tip focusing {ohmic})")
+    if isinstance(ratio, int | float) and math.isfinite(ratio):
+        diffusive = "strong" if ratio > 0.5 else "moderate" if ratio > 0.1 else "negligible"
+        sand_text = ""
+        if isinstance(sand, int | float) and math.isfinite(sand):
+            sand_text = f", t/t_Sand = {sand:.3g}"
+            if sand < 0.1:  # the diffusion layer has not grown yet: no focusing so far
+                diffusive = f"not yet developed, would become {diffusive}"
+        parts.append(f"i/i_lim = {ratio:.3g}{sand_text} (diffusive tip focusing {diffusive})")
+    return "; ".join(parts) if parts else "no dimensionless numbers recorded"
+
+
+def reference_statements(case: CaseResult) -> list[str]:
+    """Whether the case agrees with the observations of its ``output.reference``.
+
+    Each observation ('early' = first output time, 'late' = last) says 'hotspot' or 'uniform';
+    ours is 'uniform' when max/mean j is below ``reference.uniform_below``. The regime at that
+    time (Wagner number, i/i_lim, t/t_Sand) says why.
+    """
+    reference = case.summary.get("output", {}).get("reference")
+    if not reference or not case.rows:
+        return []
+    threshold = reference["uniform_below"]
+    out = []
+    for observation in reference["observations"]:
+        row = case.rows[0] if observation["time"] == "early" else case.rows[-1]
+        factor = row.get("enhancement_max_over_mean", math.nan)
+        ours = "uniform" if factor < threshold else "hotspot"
+        verdict = "agrees" if ours == observation["state"] else "DISAGREES"
+        out.append(
+            f"{case.label}, {observation['time']} (t = {_format(row.get('t'))} s): "
+            f"{reference['source']} reports {observation['state']}; here max/mean j = "
+            f"{_format(factor)} ({ours}, threshold {_format(threshold)}): {verdict}. "
+            f"Regime: {_regime_at(row)}."
+        )
+    return out
+
+
 @dataclass
 class _Document:
     """Blocks shared by the Markdown and the HTML renderings."""
@@ -504,6 +549,11 @@ def _write_report(
         ("text", comparison_statement(cases)),
         *[("text", evolution_statement(c)) for c in cases],
         *[("text", text) for c in cases if (text := regime_statement(c)) is not None],
+    ]
+    reference = [text for c in cases for text in reference_statements(c)]
+    if reference:
+        blocks += [("heading", "Comparison with the reference"), *[("text", t) for t in reference]]
+    blocks += [
         ("heading", "Metrics at the final output time"),
         ("text", "Hotspot: surface where j exceeds k times the mean surface current density "
                  f"(k = {_format(cases[0].summary.get('output', {}).get('hotspot_factor'))}). "

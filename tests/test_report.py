@@ -16,7 +16,7 @@ from test_postprocess import gauss_line, rectangle_bundle
 from solver.io import FieldWriter, write_metrics
 from solver.output_spec import OutputConfig
 from solver.postprocess import CaseMetrics
-from solver.report import build_report, compare_runs, load_run
+from solver.report import CaseResult, build_report, compare_runs, load_run, reference_statements
 from solver.results import Snapshot, SurfaceSample
 
 J0 = 5.0
@@ -136,3 +136,30 @@ def test_end_to_end_flat_interface(tmp_path):
     assert final["hotspot_measure_fraction"] == 0.0
     assert (run_dir / "main" / "fields" / "potential.xdmf").is_file()
     assert "Only one case" in (run_dir / "report.md").read_text()
+
+
+def test_reference_statements_agree_and_disagree():
+    """Ours is 'uniform' iff max/mean j < uniform_below; each observation is checked at its time."""
+    reference = {
+        "source": "Ref. A",
+        "uniform_below": 1.1,
+        "observations": [
+            {"time": "early", "state": "hotspot"},
+            {"time": "late", "state": "uniform"},
+        ],
+    }
+    rows = [
+        {"t": 1.0, "enhancement_max_over_mean": 1.5, "wagner": 0.2, "i_over_ilim": 0.9,
+         "t_over_sand": 0.01},
+        {"t": 9.0, "enhancement_max_over_mean": 1.09, "wagner": 0.2, "i_over_ilim": 0.9,
+         "t_over_sand": 2.0},
+    ]
+    case = CaseResult("c", Path("."), {"output": {"reference": reference}}, rows, None)
+    early, late = reference_statements(case)
+    assert "reports hotspot" in early and "max/mean j = 1.5 (hotspot" in early
+    assert early.endswith("(diffusive tip focusing not yet developed, would become strong).")
+    assert ": agrees." in early and "Wa = 0.2 (ohmic tip focusing strong)" in early
+    assert "max/mean j = 1.09 (uniform" in late and ": agrees." in late
+    rows[-1]["enhancement_max_over_mean"] = 1.1  # at the threshold: not uniform any more
+    assert ": DISAGREES." in reference_statements(case)[1]
+    assert reference_statements(CaseResult("c", Path("."), {"output": {}}, rows, None)) == []
