@@ -39,6 +39,10 @@ def main() -> None:
     parser.add_argument("--degree", type=int, default=2, choices=(1, 2))
     parser.add_argument("--solver", default="iterative", choices=("direct", "iterative"))
     parser.add_argument("--electrolyte", default="binary", choices=("binary", "single_ion"))
+    parser.add_argument(
+        "--petsc", nargs="*", default=[], metavar="KEY=VALUE",
+        help="extra numerics.petsc_options, e.g. pc_gamg_reuse_interpolation=1",
+    )
     args = parser.parse_args()
     # about 1e4, 3e4, 1e5, 3e5, 1e6 unknowns with P2: 2 (2nx+1)(8nx+1) for Phi and c,
     # (2nx+1)(8nx+1) for Phi alone
@@ -46,7 +50,8 @@ def main() -> None:
     nx_list = args.nx or default_nx[args.electrolyte]
     comm = MPI.COMM_WORLD
     width, length = 10e-6, 40e-6
-    numerics = NumericsConfig(degree=args.degree, linear_solver=args.solver)
+    petsc = dict(item.split("=", 1) for item in args.petsc)
+    numerics = NumericsConfig(degree=args.degree, linear_solver=args.solver, petsc_options=petsc)
     case = binary_case(length, 0.5, TimeConfig(mode="steady"), numerics)
     if args.electrolyte == "single_ion":
         case.physics = PhysicsConfig(
@@ -100,6 +105,7 @@ def main() -> None:
         print(json.dumps({
             "benchmark": "scaling_summary",
             "electrolyte": args.electrolyte,
+            "petsc_options": petsc,
             **machine(comm),
             "unknowns": sizes,
             "seconds_per_iteration": [round(t, 4) for t in per_iteration],
