@@ -1,0 +1,80 @@
+"""The main job: configs/default.yaml validates, cites the parameter library, and runs (tiny)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from solver.config import load_config, resolved_cases
+from solver.parameters import li2024_qcpe
+
+DEFAULT = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+
+
+def test_default_config_matches_the_cited_parameter_set():
+    """Every measured number of the seed paper in the default job equals the library's value.
+
+    The config writes values with units (e.g. 0.133 mA/cm^2); after conversion to SI they must be
+    the library's cited SI values to round-off (rel 1e-12), so config and citations cannot drift.
+    """
+    cases = resolved_cases(load_config(DEFAULT))
+    assert set(cases) == {"bare", "lif_rich"}
+    for name, prefix in (("bare", "qcpe"), ("lif_rich", "qcpe_pdol")):
+        physics = cases[name].physics
+        i0 = li2024_qcpe.value(f"{prefix}_exchange_current_density_A_m2")
+        assert physics.kinetics.exchange_current_density == pytest.approx(i0, rel=1e-12)
+        assert physics.electrolyte.transference_number == pytest.approx(
+            li2024_qcpe.value(f"{prefix}_transference_number"), rel=1e-12
+        )
+        assert physics.electrolyte.diffusivity_activation_energy == pytest.approx(
+            li2024_qcpe.value(f"{prefix}_activation_energy_J_mol"), rel=1e-6
+        )
+        assert physics.control.current_density == pytest.approx(
+            li2024_qcpe.value("applied_current_density_A_m2"), rel=1e-12
+        )
+        assert physics.temperature == pytest.approx(li2024_qcpe.value("temperature_K"), rel=1e-12)
+    lif = cases["lif_rich"]
+    assert lif.geometry.region_names() == ["sei"]
+    assert lif.physics.interphase["sei"].conductivity == pytest.approx(
+        li2024_qcpe.value("lif_rich_conductivity_S_m"), rel=1e-12
+    )
+    assert lif.geometry.layers[0].thickness == pytest.approx(
+        li2024_qcpe.value("lif_rich_thickness_m"), rel=1e-12
+    )
+
+
+def test_tiny_default_job_end_to_end(tmp_path):
+    """The default job shortened to 20 s on a coarser mesh runs through solver.api.run.
+
+    Checks that both cases are solved, written and reported: galvanostatic control holds the
+    total current at J times the projected area pi W^2 (rel 1e-6, the Newton tolerance), the
+    LiF-rich case is more uniform than the bare one (its interphase resistance raises Wa), and
+    the report compares both with the seed paper's observations.
+    """
+    from solver.api import run
+
+    overrides = [
+        "name=tiny_default",
+        "time.t_end=20 s",
+        "time.output_times=[10, 20]",
+        "geometry.mesh.refinement=0.5",
+        "output.formats=[vtkhdf]",
+    ]
+    run_dir = run(DEFAULT, tmp_path / "results", overrides=overrides,
+                  mesh_cache=tmp_path / "meshes")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    finals = {name: case["summary"]["final"] for name, case in metrics["cases"].items()}
+    assert set(finals) == {"bare", "lif_rich"}
+    width, current = 5e-6, 5.0  # m, A/m^2 (0.5 mA/cm^2)
+    for final in finals.values():
+        assert final["t"] == pytest.approx(20.0, rel=1e-12)
+        assert final["current_total"] == pytest.approx(current * 3.141592653589793 * width**2,
+                                                       rel=1e-6, abs=0)
+    assert (finals["lif_rich"]["enhancement_max_over_mean"]
+            < finals["bare"]["enhancement_max_over_mean"])
+    report = (run_dir / "report.md").read_text()
+    assert "## Comparison with the reference" in report
+    assert report.count("Li et al. 2024 (COMSOL") == 4  # early and late, two cases
+    for case in ("bare", "lif_rich"):
+        assert (run_dir / case / "fields" / "potential.vtkhdf").is_file()
+        assert (run_dir / case / "timeseries.csv").is_file()
