@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from solver.constants import FARADAY, GAS_CONSTANT
+
 __all__ = [
-    "FARADAY",
-    "GAS_CONSTANT",
     "DimensionlessNumbers",
     "charge_transfer_resistance",
     "dimensionless_numbers",
@@ -39,8 +39,6 @@ __all__ = [
     "wagner_number",
 ]
 
-FARADAY = 96485.33212  # C/mol
-GAS_CONSTANT = 8.314462618  # J/(mol K)
 
 Regime = Literal["linear", "tafel"]
 CellKind = Literal["reservoir", "symmetric"]

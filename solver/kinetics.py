@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import ufl
 
-from solver.transport import FARADAY, GAS_CONSTANT, arrhenius
+from solver.constants import FARADAY, GAS_CONSTANT
+from solver.transport import arrhenius
 
 if TYPE_CHECKING:
     from solver.model_spec import KineticsConfig

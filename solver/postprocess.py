@@ -24,7 +24,7 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
-from solver.dimensionless import FARADAY
+from solver.constants import FARADAY
 from solver.geometry.bundle import MeshBundle
 from solver.output_spec import OutputConfig
 from solver.results import Snapshot, SurfaceSample

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import ufl
 
+from solver.constants import FARADAY, GAS_CONSTANT
+
 if TYPE_CHECKING:
     from solver.model_spec import (
         ConcentratedElectrolyte,
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "FARADAY",
-    "GAS_CONSTANT",
     "BinaryElectrolyte",
     "ElectrolyteModel",
     "SingleIonConductor",
@@ -44,8 +44,6 @@ __all__ = [
     "property_ufl",
 ]
 
-FARADAY = 96485.33212  # C/mol
-GAS_CONSTANT = 8.314462618  # J/(mol K)
 
 
 def arrhenius(activation_energy: float, temperature: float, reference_temperature: float) -> float:

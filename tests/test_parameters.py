@@ -8,7 +8,7 @@ import solver  # noqa: F401  (MPI import order)
 
 import pytest
 
-from solver.dimensionless import FARADAY, GAS_CONSTANT
+from solver.constants import FARADAY, GAS_CONSTANT
 from solver.model_spec import PhysicsConfig
 from solver.parameters import li2024_qcpe as qcpe
 

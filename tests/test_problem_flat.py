@@ -18,10 +18,10 @@ import pytest
 from conftest import make_flat_bundle
 from mpi4py import MPI
 
+from solver.constants import FARADAY, GAS_CONSTANT
 from solver.kinetics import charge_transfer_resistance
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 from solver.problem import Simulation, SimulationError
-from solver.transport import FARADAY, GAS_CONSTANT
 
 T = 298.15
 SIGMA, SIGMA_SEI, I0 = 0.05, 2e-6, 20.0  # S/m, S/m, A/m^2

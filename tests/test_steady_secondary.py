@@ -23,9 +23,9 @@ import pytest
 from conftest import make_flat_bundle
 from mpi4py import MPI
 
+from solver.constants import FARADAY, GAS_CONSTANT
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 from solver.problem import Simulation
-from solver.transport import FARADAY, GAS_CONSTANT
 
 WAVELENGTH = 10e-6
 K = 2 * math.pi / WAVELENGTH

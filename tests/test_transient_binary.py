@@ -31,7 +31,8 @@ import pytest
 from mpi4py import MPI
 from scipy.optimize import brentq
 
-from solver.dimensionless import FARADAY, GAS_CONSTANT, limiting_current, sand_time
+from solver.constants import FARADAY, GAS_CONSTANT
+from solver.dimensionless import limiting_current, sand_time
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 from solver.problem import Simulation, SimulationError
 

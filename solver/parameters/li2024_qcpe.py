@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from solver.dimensionless import FARADAY, GAS_CONSTANT
+from solver.constants import FARADAY, GAS_CONSTANT
 from solver.parameters.base import Parameter
 
 SEED = (
