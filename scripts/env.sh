@@ -2,7 +2,7 @@
 # Create (or update) the project's virtual environment in .venv.
 #
 # Finds a Python >= 3.12 by itself: $LIDEP_PYTHON, then python3.x on PATH, then pyenv's
-# installed versions. Re-installs only when pyproject.toml changed (hash stamp in .venv).
+# installed versions (the lowest >= 3.12 first: 3.12 is the version the stack is tested on). Re-installs only when pyproject.toml changed (hash stamp in .venv).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -14,14 +14,14 @@ is_ok() {  # is_ok PYTHON -> true when it runs and is >= 3.12
 
 find_python() {
   local c
-  for c in "${LIDEP_PYTHON:-}" python3.14 python3.13 python3.12 python3 python; do
+  for c in "${LIDEP_PYTHON:-}" python3.12 python3.13 python3.14 python3 python; do
     [ -n "$c" ] || continue
     if command -v "$c" >/dev/null 2>&1 && is_ok "$(command -v "$c")"; then command -v "$c"; return 0; fi
   done
   local proot=""
   if command -v pyenv >/dev/null 2>&1; then proot="$(pyenv root)"; elif [ -d "$HOME/.pyenv" ]; then proot="$HOME/.pyenv"; fi
   if [ -n "$proot" ] && [ -d "$proot/versions" ]; then
-    for c in $(ls -1 "$proot/versions" | sort -rV); do
+    for c in $(ls -1 "$proot/versions" | sort -V); do  # oldest >= 3.12 first: 3.12 is the tested one
       for exe in "$proot/versions/$c/bin/python3" "$proot/versions/$c/bin/python"; do
         if [ -x "$exe" ] && is_ok "$exe"; then echo "$exe"; return 0; fi
       done

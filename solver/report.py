@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +233,8 @@ def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path
     source = case.case_dir / "fields" / f"{field}.vtkhdf"
     if not source.is_file():
         return None
+    if not os.environ.get("DISPLAY"):  # headless: render through EGL, not a failing X attempt
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista
 
     grid = _read_vtkhdf_last(source)
