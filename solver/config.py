@@ -462,13 +462,16 @@ def _lookup(tree: Any, parts: Sequence[str]) -> tuple[bool, Any]:
     return True, tree
 
 
-def _format_error(root: Any, error: Mapping[str, Any], prefix: Sequence[str]) -> tuple[str, str]:
-    """(key path, message line) for one pydantic error."""
+def _format_error(root: Any, error: Mapping[str, Any], prefix: Sequence[str],
+                  tree: Any) -> tuple[str, str]:
+    """(key path, message line) for one pydantic error; ``tree`` is the raw input."""
     path, parents, candidates, meta = _walk_loc(root, error["loc"])
     expected = " or ".join(_type_name(tp, meta) for tp in candidates)
     kind, ctx = error["type"], error.get("ctx") or {}
     message = re.sub(r"^(Value error|Assertion failed), ", "", error["msg"])
-    got = "nothing" if kind == "missing" else _short(error.get("input"))
+    # Show the value as the user wrote it ('-1e-6 S/cm'), not as converted to SI.
+    written, value = _lookup(tree, [str(p) for p in path])
+    got = "nothing" if kind == "missing" else _short(value if written else error.get("input"))
     allowed = expected
     if "[key]" in error["loc"]:
         message = f"invalid name: {message}"
@@ -496,11 +499,12 @@ def _format_error(root: Any, error: Mapping[str, Any], prefix: Sequence[str]) ->
     return key, f"{key}: {message} (got {got}); allowed: {allowed}"
 
 
-def _problems(error: ValidationError, root: Any, prefix: Sequence[str] = ()) -> list[str]:
+def _problems(error: ValidationError, root: Any, tree: Any,
+              prefix: Sequence[str] = ()) -> list[str]:
     """One line per key path; alternatives of a union at the same path are joined."""
     lines: dict[str, list[str]] = {}
     for item in error.errors():
-        key, line = _format_error(root, item, prefix)
+        key, line = _format_error(root, item, prefix, tree)
         if line not in lines.setdefault(key, []):
             lines[key].append(line)
     return [group[0] if len(group) == 1 else f"{key}: no alternative fits: " + " | ".join(
@@ -511,7 +515,7 @@ def _validate(model: type[BaseModel], tree: Any, prefix: Sequence[str]) -> Any:
     try:
         return model.model_validate(tree)
     except ValidationError as err:
-        raise ConfigError(_problems(err, model, prefix)) from err
+        raise ConfigError(_problems(err, model, tree, prefix)) from err
 
 
 # --------------------------------------------------------------------------------------------

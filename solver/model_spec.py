@@ -122,10 +122,10 @@ class SingleIonElectrolyte(_LibraryDefaults):
         description="Name of a library material in solver.materials supplying defaults.",
     )
     conductivity: Conductivity = Field(
-        description="Li+ conductivity sigma at reference temperature, S/m."
+        gt=0, description="Li+ conductivity sigma at reference temperature, S/m."
     )
     conductivity_activation_energy: MolarEnergy = Field(
-        default=0.0, description="Arrhenius activation energy E_a of sigma, J/mol."
+        ge=0, default=0.0, description="Arrhenius activation energy E_a of sigma, J/mol."
     )
 
     _kind: ClassVar[materials.MaterialKind] = "single_ion"
@@ -145,23 +145,27 @@ class DiluteElectrolyte(_LibraryDefaults):
         description="Name of a library material in solver.materials supplying defaults.",
     )
     bulk_concentration: Concentration = Field(
-        description="Bulk salt concentration c_bulk, mol/m^3."
+        gt=0, description="Bulk salt concentration c_bulk, mol/m^3."
     )
     cation_diffusivity: Diffusivity | None = Field(
-        default=None, description="Li+ diffusivity D+, m^2/s."
+        gt=0, default=None, description="Li+ diffusivity D+, m^2/s."
     )
     anion_diffusivity: Diffusivity | None = Field(
-        default=None, description="Anion diffusivity D-, m^2/s."
+        gt=0, default=None, description="Anion diffusivity D-, m^2/s."
     )
-    diffusivity: Diffusivity | None = Field(default=None, description="Salt diffusivity D, m^2/s.")
+    diffusivity: Diffusivity | None = Field(
+        gt=0, default=None, description="Salt diffusivity D, m^2/s."
+    )
     transference_number: float | None = Field(
-        default=None, gt=0.0, lt=1.0, description="Li+ transference number t+ (0 < t+ < 1)."
+        default=None, gt=0, lt=1.0, description="Li+ transference number t+ (0 < t+ < 1)."
     )
     conductivity: Conductivity | None = Field(
-        default=None, description="Conductivity kappa at c_bulk and the reference temperature, S/m."
+        gt=0,
+        default=None,
+        description="Conductivity kappa at c_bulk and the reference temperature, S/m.",
     )
     diffusivity_activation_energy: MolarEnergy = Field(
-        default=0.0,
+        ge=0, default=0.0,
         description="Arrhenius activation energy E_a of D+, D- (and so of D, kappa), J/mol.",
     )
 
@@ -194,7 +198,7 @@ class ConcentratedElectrolyte(_LibraryDefaults):
         description="Name of a library material in solver.materials supplying defaults.",
     )
     bulk_concentration: Concentration = Field(
-        description="Bulk salt concentration c_bulk, mol/m^3."
+        gt=0, description="Bulk salt concentration c_bulk, mol/m^3."
     )
     conductivity: PropertyValue = Field(description="Conductivity kappa(c, T), S/m.")
     diffusivity: PropertyValue = Field(description="Salt diffusivity D(c, T), m^2/s.")
@@ -203,11 +207,11 @@ class ConcentratedElectrolyte(_LibraryDefaults):
         default=1.0, description="Thermodynamic factor 1 + dln f/dln c (1 = ideal)."
     )
     conductivity_activation_energy: MolarEnergy = Field(
-        default=0.0,
+        ge=0, default=0.0,
         description="Arrhenius activation energy of kappa, J/mol (applied on top of kappa(c, T)).",
     )
     diffusivity_activation_energy: MolarEnergy = Field(
-        default=0.0,
+        ge=0, default=0.0,
         description="Arrhenius activation energy of D, J/mol (applied on top of D(c, T)).",
     )
 
@@ -230,21 +234,23 @@ class KineticsConfig(StrictModel):
         ),
     )
     exchange_current_density: CurrentDensity = Field(
-        default=10.0, description="Exchange current density i0_ref at c_ref and T_ref, A/m^2."
+        gt=0,
+        default=10.0,
+        description="Exchange current density i0_ref at c_ref and T_ref, A/m^2.",
     )
-    alpha_a: float = Field(default=0.5, gt=0.0, le=1.0, description="Anodic transfer coefficient.")
+    alpha_a: float = Field(default=0.5, gt=0, le=1.0, description="Anodic transfer coefficient.")
     alpha_c: float = Field(
-        default=0.5, gt=0.0, le=1.0, description="Cathodic transfer coefficient."
+        default=0.5, gt=0, le=1.0, description="Cathodic transfer coefficient."
     )
     reference_concentration: Concentration | None = Field(
-        default=None,
+        gt=0, default=None,
         description=(
             "c_ref of i0 = i0_ref (c_s/c_ref)^alpha_a against a binary electrolyte, mol/m^3 "
             "(default: the electrolyte bulk concentration)."
         ),
     )
     activation_energy: MolarEnergy = Field(
-        default=0.0, description="Arrhenius activation energy of i0, J/mol."
+        ge=0, default=0.0, description="Arrhenius activation energy of i0, J/mol."
     )
 
 
@@ -255,16 +261,18 @@ class InterphaseMaterial(_LibraryDefaults):
         default=None,
         description="Name of a library material in solver.materials supplying defaults.",
     )
-    conductivity: Conductivity = Field(description="Li+ conductivity sigma of the region, S/m.")
+    conductivity: Conductivity = Field(
+        gt=0, description="Li+ conductivity sigma of the region, S/m."
+    )
     conductivity_activation_energy: MolarEnergy = Field(
-        default=0.0, description="Arrhenius activation energy of sigma, J/mol."
+        ge=0, default=0.0, description="Arrhenius activation energy of sigma, J/mol."
     )
     electronic_conductivity: Conductivity = Field(
-        default=0.0,
+        ge=0, default=0.0,
         description="Electronic conductivity sigma_e, S/m (leakage current reported when > 0).",
     )
     transfer_resistance: ASR = Field(
-        default=0.0,
+        ge=0, default=0.0,
         description=(
             "Interfacial ion-transfer resistance R_it at the interphase | electrolyte boundary, "
             "ohm m^2."
@@ -303,7 +311,7 @@ class ProtocolStep(StrictModel):
             "'constant'/'pulse' apply value, 'reverse_pulse' applies -value, 'rest' applies 0."
         ),
     )
-    duration: Time = Field(gt=0.0, description="Duration of the step, s.")
+    duration: Time = Field(gt=0, description="Duration of the step, s.")
     value: float | str = Field(
         default=0.0,
         description=(
@@ -365,7 +373,7 @@ class EventsConfig(StrictModel):
 
     depletion_fraction: float = Field(
         default=1e-3,
-        gt=0.0,
+        gt=0,
         lt=1.0,
         description=(
             "Depletion event when the minimum salt concentration on a Li surface (working, or a Li "
@@ -381,9 +389,9 @@ class EventsConfig(StrictModel):
 class PhysicsConfig(StrictModel):
     """Electrolyte, interphase materials, kinetics, counter boundary, control and temperature."""
 
-    temperature: Temperature = Field(default=298.15, description="Temperature T, K.")
+    temperature: Temperature = Field(gt=0, default=298.15, description="Temperature T, K.")
     reference_temperature: Temperature = Field(
-        default=materials.T_REF,
+        gt=0, default=materials.T_REF,
         description="Reference temperature T_ref of the Arrhenius factors, K.",
     )
     electrolyte: Electrolyte = Field(
@@ -426,9 +434,9 @@ class TimeConfig(StrictModel):
     mode: Literal["steady", "transient"] = Field(
         default="steady", description="Steady state or transient run."
     )
-    t_end: Time | None = Field(default=None, gt=0.0, description="End time (transient), s.")
+    t_end: Time | None = Field(default=None, gt=0, description="End time (transient), s.")
     dt: Time | None = Field(
-        default=None, gt=0.0, description="Initial (or fixed) time step, s (default t_end/100)."
+        default=None, gt=0, description="Initial (or fixed) time step, s (default t_end/100)."
     )
     scheme: Literal["bdf1", "bdf2"] = Field(
         default="bdf2", description="Time integration scheme (variable-step BDF)."
@@ -438,23 +446,23 @@ class TimeConfig(StrictModel):
         description="Step control: fixed, local-error controlled, or Newton-iteration controlled.",
     )
     dt_min: Time | None = Field(
-        default=None, gt=0.0, description="Smallest step, s (default dt/1e4)."
+        default=None, gt=0, description="Smallest step, s (default dt/1e4)."
     )
     dt_max: Time | None = Field(
-        default=None, gt=0.0, description="Largest step, s (default t_end/10)."
+        default=None, gt=0, description="Largest step, s (default t_end/10)."
     )
-    rtol: float = Field(default=1e-3, gt=0.0, description="Relative local-error tolerance.")
+    rtol: float = Field(default=1e-3, gt=0, description="Relative local-error tolerance.")
     atol: float = Field(
-        default=1e-3, gt=0.0, description="Absolute local-error tolerance of c, mol/m^3."
+        default=1e-3, gt=0, description="Absolute local-error tolerance of c, mol/m^3."
     )
     growth_max: float = Field(
         default=2.0, gt=1.0, description="Largest ratio of consecutive steps."
     )
     shrink_min: float = Field(
-        default=0.2, gt=0.0, lt=1.0, description="Smallest ratio of a reduced step."
+        default=0.2, gt=0, lt=1.0, description="Smallest ratio of a reduced step."
     )
     safety: float = Field(
-        default=0.9, gt=0.0, le=1.0, description="Safety factor of the error controller."
+        default=0.9, gt=0, le=1.0, description="Safety factor of the error controller."
     )
     newton_iterations_low: int = Field(
         default=3, ge=1, description="Grow the step at or below this many Newton iterations."
@@ -468,13 +476,13 @@ class TimeConfig(StrictModel):
         description="Step cuts allowed after Newton divergence before the run fails.",
     )
     cut_factor: float = Field(
-        default=0.5, gt=0.0, lt=1.0, description="Step reduction factor after divergence."
+        default=0.5, gt=0, lt=1.0, description="Step reduction factor after divergence."
     )
     output_times: list[Time] = Field(
         default_factory=list, description="Output times, s (t_end is always one)."
     )
     output_interval: Time | None = Field(
-        default=None, gt=0.0, description="Regular output interval, s."
+        default=None, gt=0, description="Regular output interval, s."
     )
 
     @model_validator(mode="after")
@@ -500,14 +508,14 @@ class NumericsConfig(StrictModel):
         description="'direct': LU with MUMPS; 'iterative': GMRES with GAMG (large problems).",
     )
     newton_rtol: float = Field(
-        default=1e-10, gt=0.0, description="Newton relative tolerance on the scaled residual."
+        default=1e-10, gt=0, description="Newton relative tolerance on the scaled residual."
     )
     newton_atol: float = Field(
-        default=1e-12, gt=0.0, description="Newton absolute tolerance on the scaled residual."
+        default=1e-12, gt=0, description="Newton absolute tolerance on the scaled residual."
     )
     newton_stol: float = Field(
         default=1e-10,
-        gt=0.0,
+        gt=0,
         description="Newton tolerance on the scaled update (Phi in RT/F, c in c_bulk).",
     )
     newton_max_it: int = Field(default=30, ge=1, description="Maximum Newton iterations per solve.")
@@ -531,7 +539,7 @@ class NumericsConfig(StrictModel):
         ),
     )
     linear_rtol: float = Field(
-        default=1e-10, gt=0.0, description="Relative tolerance of the iterative linear solver."
+        default=1e-10, gt=0, description="Relative tolerance of the iterative linear solver."
     )
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict,

@@ -94,6 +94,13 @@ REJECTIONS = {
                                       "transference_number": 1.5}),
                              "base.physics.electrolyte.transference_number: ",
                              ["(got 1.5)", "allowed: "]),
+    "negative conductivity": (set_key("base", "physics", "interphase", "sei", "conductivity",
+                                      "-1e-6 S/cm"),
+                              "base.physics.interphase.sei.conductivity: Input should be greater "
+                              "than 0", ["(got '-1e-6 S/cm')", "(> 0)"]),
+    "negative temperature": (set_key("base", "physics", "temperature", -5),
+                             "base.physics.temperature: Input should be greater than 0",
+                             ["(got -5)"]),
     "geometry crossing the counter": (
         set_key("base", "geometry", "protrusions", [{"shape": "spherical", "radius": "12 um"}]),
         "base.geometry.protrusions.0: ", ["reaches the counter boundary", "allowed: "]),
