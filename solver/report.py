@@ -225,6 +225,28 @@ def _zoom_to_surface(grid, surface, vertical: int):  # noqa: ANN001, ANN202
     return grid.clip_box(bounds, invert=False)
 
 
+def _area_weighted_range(grid) -> tuple[float, float]:  # noqa: ANN001  (pyvista grid)
+    """Colour range: 1st to 99th area-weighted percentile of the field ``u`` over the cells.
+
+    A thin interphase holds many small cells with a far larger |E| than the electrolyte; a
+    min-max range (or a point-weighted one) would paint the whole electrolyte one colour. The
+    few cells beyond the range are drawn in the end colours.
+    """
+    cells = grid.point_data_to_cell_data() if "u" in grid.point_data else grid
+    values = np.asarray(cells.cell_data["u"], dtype=float)
+    sizes = cells.compute_cell_sizes(length=False, area=True, volume=True).cell_data
+    weight = np.abs(np.asarray(sizes["Area"] if grid.get_cell(0).dimension == 2
+                               else sizes["Volume"], dtype=float))
+    keep = np.isfinite(values) & (weight > 0)
+    if not keep.any():
+        return float(np.nanmin(values)), float(np.nanmax(values))
+    values, weight = values[keep], weight[keep]
+    order = np.argsort(values)
+    cumulative = np.cumsum(weight[order]) / weight.sum()
+    low, high = np.interp([0.01, 0.99], cumulative, values[order])
+    return (float(low), float(high)) if high > low else (float(values.min()), float(values.max()))
+
+
 def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path | None:
     """Colour map of a field at its last output time with the Li surface outlined (pyvista).
 
@@ -256,7 +278,8 @@ def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path
     if surface is not None and surface.n_points:
         grid = _zoom_to_surface(grid, surface, vertical)
     plotter = pyvista.Plotter(off_screen=True, window_size=(900, 600))
-    plotter.add_mesh(grid, scalars="u", scalar_bar_args={"title": label}, cmap="viridis")
+    plotter.add_mesh(grid, scalars="u", scalar_bar_args={"title": label}, cmap="viridis",
+                     clim=_area_weighted_range(grid))
     if surface is not None and surface.n_points:
         plotter.add_mesh(surface, color="red", line_width=3)
     plotter.add_text(f"{case.label}: {label} (coordinates in um)", font_size=10)
