@@ -146,14 +146,8 @@ def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
             t = case.profiles["t"][k]
             ax.plot(s[order], 0.1 * case.profiles["j"][k][order], label=f"t = {t:.4g} s")
         ax.set_title(case.label)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("j (mA/cm^2)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        _label_axes(ax, xlabel, "j (mA/cm^2)")
+    return _save(fig, path)
 
 
 def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
@@ -173,10 +167,18 @@ def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
             color=line.get_color(),
             label=f"{case.label} tip/far field",
         )
-    ax.set_xlabel("t (s)")
-    ax.set_ylabel("enhancement factor")
+    _label_axes(ax, "t (s)", "enhancement factor")
+    return _save(fig, path)
+
+
+def _label_axes(ax, xlabel: str, ylabel: str) -> None:  # noqa: ANN001  (matplotlib Axes)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def _save(fig, path: Path) -> Path:  # noqa: ANN001  (matplotlib Figure)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
