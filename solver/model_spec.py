@@ -102,6 +102,11 @@ class TableProperty(StrictModel):
 class _LibraryDefaults(StrictModel):
     """Base of sections that may name a library material (``material`` key) for defaults."""
 
+    material: str | None = Field(
+        default=None,
+        description="Name of a library material in solver.materials supplying defaults.",
+    )
+
     _kind: ClassVar[materials.MaterialKind]
 
     @model_validator(mode="before")
@@ -117,10 +122,6 @@ class SingleIonElectrolyte(_LibraryDefaults):
     """Single-ion conducting electrolyte (ceramic, t+ = 1): i = -sigma grad(Phi)."""
 
     type: Literal["single_ion"] = Field(description="Electrolyte class: single-ion conductor.")
-    material: str | None = Field(
-        default=None,
-        description="Name of a library material in solver.materials supplying defaults.",
-    )
     conductivity: Conductivity = Field(
         gt=0, description="Li+ conductivity sigma at reference temperature, S/m."
     )
@@ -140,10 +141,6 @@ class DiluteElectrolyte(_LibraryDefaults):
     """
 
     type: Literal["dilute"] = Field(description="Electrolyte class: dilute binary salt.")
-    material: str | None = Field(
-        default=None,
-        description="Name of a library material in solver.materials supplying defaults.",
-    )
     bulk_concentration: Concentration = Field(
         gt=0, description="Bulk salt concentration c_bulk, mol/m^3."
     )
@@ -192,10 +189,6 @@ class ConcentratedElectrolyte(_LibraryDefaults):
 
     type: Literal["concentrated"] = Field(
         description="Electrolyte class: concentrated binary salt."
-    )
-    material: str | None = Field(
-        default=None,
-        description="Name of a library material in solver.materials supplying defaults.",
     )
     bulk_concentration: Concentration = Field(
         gt=0, description="Bulk salt concentration c_bulk, mol/m^3."
@@ -257,10 +250,6 @@ class KineticsConfig(StrictModel):
 class InterphaseMaterial(_LibraryDefaults):
     """An interphase (SEI) region: a single-ion conductor, optionally electronically leaky."""
 
-    material: str | None = Field(
-        default=None,
-        description="Name of a library material in solver.materials supplying defaults.",
-    )
     conductivity: Conductivity = Field(
         gt=0, description="Li+ conductivity sigma of the region, S/m."
     )
