@@ -281,8 +281,8 @@ class CounterConfig(StrictModel):
         default="reservoir",
         description=(
             "'reservoir': Phi = 0 and c = c_bulk at y = L; 'li_electrode': a Li counter "
-            "electrode at "
-            "phi = 0 with its own kinetics (symmetric Li | Li cell, closed for the salt)."
+            "electrode at phi = 0 with its own kinetics (symmetric Li | Li cell, closed for the "
+            "salt)."
         ),
     )
     kinetics: KineticsConfig | None = Field(
