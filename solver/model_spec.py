@@ -492,9 +492,14 @@ class NumericsConfig(StrictModel):
     """Discretisation and solver settings."""
 
     degree: Literal[1, 2] = Field(default=2, description="Lagrange degree p of Phi and c.")
-    linear_solver: Literal["direct", "iterative"] = Field(
+    linear_solver: Literal["direct", "iterative", "auto"] = Field(
         default="direct",
-        description="'direct': LU with MUMPS; 'iterative': GMRES with GAMG (large problems).",
+        description=(
+            "'direct': LU with MUMPS; 'iterative': GMRES with GAMG (Phi alone) or, for a binary "
+            "electrolyte, with a c | Phi field split (GAMG blocks) after eliminating the "
+            "migration coupling (docs/theory.md); 'auto': direct up to 300,000 unknowns, "
+            "iterative above."
+        ),
     )
     newton_rtol: float = Field(
         default=1e-10, gt=0, description="Newton relative tolerance on the scaled residual."

@@ -35,6 +35,13 @@ from petsc4py import PETSc
 from solver.dimensionless import dimensionless_numbers
 from solver.geometry.bundle import MeshBundle
 from solver.kinetics import Kinetics
+from solver.linear import (
+    AUTO_DIRECT_MAX_UNKNOWNS,
+    LinearSolver,
+    default_options,
+    field_index_sets,
+    migration_elimination,
+)
 from solver.results import Snapshot, SurfaceSample
 from solver.timestepping import BDF, Protocol, ProtocolStep, SolverDivergence, StepController
 from solver.transport import (
@@ -103,37 +110,22 @@ class _System:
     rhs_w: Any = None
     g_u: Any = None
     ksp: Any = None
+    linear: LinearSolver | None = None
     factorised: bool = False
 
 
-def _default_petsc_options(numerics: Any, fields: int) -> dict[str, Any]:
-    """Linear-solver options: MUMPS LU, or GMRES with GAMG (Phi alone) or ILU (Phi and c)."""
-    if numerics.linear_solver == "direct":
-        options: dict[str, Any] = {
-            "ksp_type": "preonly",
-            "pc_type": "lu",
-            "pc_factor_mat_solver_type": "mumps",
-            "mat_mumps_icntl_14": 200,
-            "mat_mumps_icntl_24": 1,
-        }
-    else:
-        options = {
-            "ksp_type": "gmres",
-            "ksp_gmres_restart": 200,
-            "ksp_rtol": numerics.linear_rtol,
-            "ksp_max_it": 2000,
-        }
-        amg = {
-            "pc_type": "gamg",
-            "pc_gamg_type": "agg",
-            "mg_levels_ksp_type": "chebyshev",
-            "mg_levels_pc_type": "jacobi",
-        }
-        # GAMG on the coupled (Phi, c) Jacobian diverges, and so did a multiplicative field
-        # split (Phi | c) with GAMG or LU blocks in our tests; block-Jacobi ILU converges but
-        # is not scalable. The coupled default is therefore ILU (see docs/theory.md).
-        options |= amg if fields == 1 else {"pc_type": "bjacobi", "sub_pc_type": "ilu"}
-    return {**options, **numerics.petsc_options}
+def _default_petsc_options(numerics: Any, fields: int, size: int) -> dict[str, Any]:
+    """Linear-solver options (``solver.linear.default_options``) with the user's merged over.
+
+    Args:
+        numerics: The NumericsConfig.
+        fields: 1 (Phi) or 2 (Phi and c).
+        size: Global number of unknowns (resolves ``linear_solver: auto``).
+    """
+    kind = numerics.linear_solver
+    if kind == "auto":
+        kind = "direct" if size <= AUTO_DIRECT_MAX_UNKNOWNS else "iterative"
+    return {**default_options(kind, fields, numerics.linear_rtol), **numerics.petsc_options}
 
 
 class Simulation:
@@ -559,17 +551,32 @@ class Simulation:
         system.A = dolfinx.fem.petsc.create_matrix(system.J)
         for name in ("b", "x", "dx0", "w", "rhs_w", "g_u"):  # blocked layout, even for one field
             setattr(system, name, dolfinx.fem.petsc.create_vector(spaces, kind=PETSc.Vec.Type.MPI))
-        ksp = PETSc.KSP().create(self.comm)
-        prefix = f"lidep_{id(system)}_"
-        ksp.setOptionsPrefix(prefix)
-        options = _default_petsc_options(self.numerics, len(unknowns))
-        opts = PETSc.Options()
-        for key, value in options.items():
-            opts[prefix + key] = value
-        ksp.setFromOptions()
-        for key in options:
-            opts.delValue(prefix + key)
-        system.ksp = ksp
+        size = sum(V.dofmap.index_map.size_global for V in spaces)
+        options = _default_petsc_options(self.numerics, len(unknowns), size)
+        transform, splits = None, []
+        if len(unknowns) == 2 and options.get("ksp_type") != "preonly":
+            # Krylov solves of the coupled system work on L J (solver.linear): same solution.
+            n_sub = self.submesh.topology.index_map(self.submesh.topology.dim)
+            parent_cells = self.emap.sub_topology_to_topology(
+                np.arange(n_sub.size_local + n_sub.num_ghosts, dtype=np.int32), False
+            )
+            fixed = [
+                np.concatenate(
+                    [bc.dof_indices()[0] for bc in bcs if bc.function_space == V]
+                    + [np.zeros(0, dtype=np.int32)]
+                )
+                for V in spaces
+            ]
+            transform = migration_elimination(
+                self.V, self.Q, parent_cells, 1.0 - self.electrolyte.bulk("t_plus"),
+                fixed[0], fixed[1], self.comm,
+            )
+            phi_rows, c_rows = field_index_sets(spaces, self.comm)
+            splits = [("c", c_rows), ("phi", phi_rows)]
+        system.linear = LinearSolver(
+            self.comm, f"lidep_{id(system)}_", options, transform, splits
+        )
+        system.ksp = system.linear.ksp
         return system
 
     # ------------------------------------------------------------------------------------------
@@ -654,17 +661,17 @@ class Simulation:
                 sys.A.zeroEntries()
                 dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
                 sys.A.assemble()
-                sys.ksp.setOperators(sys.A)
+                sys.linear.set_operator(sys.A)
                 sys.factorised = True
-            sys.ksp.solve(sys.b, sys.dx0)
-            if sys.ksp.getConvergedReason() < 0:
-                return NewtonResult(
-                    False, it, merit, f"linear solver failed ({sys.ksp.getConvergedReason()})"
-                )
+            reason = sys.linear.solve(sys.b, sys.dx0)
+            if reason < 0:
+                return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
             dphi = 0.0
             if galvano:
                 self._assemble_sensitivity(sys)
-                sys.ksp.solve(sys.rhs_w, sys.w)
+                reason = sys.linear.solve(sys.rhs_w, sys.w)
+                if reason < 0:
+                    return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
                 with sys.g_u.localForm() as local:
                     local.set(0.0)
                 dolfinx.fem.petsc.assemble_vector(sys.g_u, sys.dG_du)
@@ -679,7 +686,9 @@ class Simulation:
                 dphi = float(self.phi_s.value) - float(self.control_value.value)
                 if dphi != 0.0:
                     self._assemble_sensitivity(sys)
-                    sys.ksp.solve(sys.rhs_w, sys.w)
+                    reason = sys.linear.solve(sys.rhs_w, sys.w)
+                    if reason < 0:
+                        return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
                     sys.dx0.axpy(-dphi, sys.w)
             if chord:
                 x_prev, phis_prev = sys.x.copy(), float(self.phi_s.value)
