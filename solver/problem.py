@@ -568,14 +568,17 @@ class Simulation:
                 for V in spaces
             ]
             transform = migration_elimination(
-                self.V, self.Q, parent_cells, 1.0 - self.electrolyte.bulk("t_plus"),
-                fixed[0], fixed[1], self.comm,
+                self.V,
+                self.Q,
+                parent_cells,
+                1.0 - self.electrolyte.bulk("t_plus"),
+                fixed[0],
+                fixed[1],
+                self.comm,
             )
             phi_rows, c_rows = field_index_sets(spaces, self.comm)
             splits = [("c", c_rows), ("phi", phi_rows)]
-        system.linear = LinearSolver(
-            self.comm, f"lidep_{id(system)}_", options, transform, splits
-        )
+        system.linear = LinearSolver(self.comm, f"lidep_{id(system)}_", options, transform, splits)
         system.ksp = system.linear.ksp
         return system
 
