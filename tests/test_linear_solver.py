@@ -40,9 +40,7 @@ def _simulation(
     comm: MPI.Comm, nx: int, linear_solver: str, time: TimeConfig | None = None
 ) -> Simulation:
     """Half a wavelength of a wavy cell, 2 cell rows in the layer, nx x 4 nx cells, P2."""
-    bundle = make_flat_bundle(
-        comm, WAVELENGTH / 2, HEIGHT, (nx, 4 * nx), layer=("sei", LAYER, 2)
-    )
+    bundle = make_flat_bundle(comm, WAVELENGTH / 2, HEIGHT, (nx, 4 * nx), layer=("sei", LAYER, 2))
     x = bundle.mesh.geometry.x
     x[:, 1] += 0.5e-6 * np.cos(2 * math.pi * x[:, 0] / WAVELENGTH) * (1.0 - x[:, 1] / HEIGHT)
     physics = PhysicsConfig(
