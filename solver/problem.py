@@ -57,6 +57,9 @@ __all__ = ["NewtonResult", "Simulation", "SimulationError"]
 
 #: A reused (chord) Jacobian is kept while each step reduces the residual by this factor.
 CHORD_CONTRACTION = 0.2
+#: A chord step reducing the residual by less than this factor (but by CHORD_CONTRACTION) makes
+#: the next iteration refresh the Jacobian, which is then reused again.
+CHORD_REFRESH = 0.05
 
 
 class SimulationError(RuntimeError):
@@ -112,6 +115,7 @@ class _System:
     ksp: Any = None
     linear: LinearSolver | None = None
     factorised: bool = False
+    w_current: bool = False  # w solved with the current (factorised) Jacobian
 
 
 def _default_petsc_options(numerics: Any, fields: int, size: int) -> dict[str, Any]:
@@ -665,16 +669,19 @@ class Simulation:
                 dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
                 sys.A.assemble()
                 sys.linear.set_operator(sys.A)
-                sys.factorised = True
+                sys.factorised, sys.w_current = True, False
             reason = sys.linear.solve(sys.b, sys.dx0)
             if reason < 0:
                 return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
             dphi = 0.0
             if galvano:
-                self._assemble_sensitivity(sys)
-                reason = sys.linear.solve(sys.rhs_w, sys.w)
-                if reason < 0:
-                    return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
+                # Chord iterations keep w = J^-1 dR/dphi_s of their Jacobian, as they keep J.
+                if not (chord and sys.w_current):
+                    self._assemble_sensitivity(sys)
+                    reason = sys.linear.solve(sys.rhs_w, sys.w)
+                    if reason < 0:
+                        return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
+                    sys.w_current = True
                 with sys.g_u.localForm() as local:
                     local.set(0.0)
                 dolfinx.fem.petsc.assemble_vector(sys.g_u, sys.dG_du)
@@ -696,12 +703,15 @@ class Simulation:
             if chord:
                 x_prev, phis_prev = sys.x.copy(), float(self.phi_s.value)
                 new, g_new, step = self._line_search(sys, galvano, dphi, merit, backtrack=False)
-                if not (math.isfinite(new) and new <= CHORD_CONTRACTION * merit):
+                contracted = new <= CHORD_CONTRACTION * merit or new <= num.newton_atol
+                if not (math.isfinite(new) and contracted):
                     # the reused Jacobian no longer contracts well: undo, refactorise next
                     self._set_state(sys, x_prev, phis_prev)
                     merit, g = self._merit(sys, galvano)
                     sys.factorised = reuse = False  # fresh Jacobians for the rest of this solve
                     continue
+                if new > CHORD_REFRESH * merit and new > num.newton_atol:
+                    sys.factorised = False  # slow: a fresh Jacobian next, reused after it
                 merit, g = new, g_new
             else:
                 merit, g, step = self._line_search(sys, galvano, dphi, merit)
@@ -878,6 +888,7 @@ class Simulation:
         sys = self.sys_coupled if self.binary else self.sys_phi
         phi_saved = self.phi.x.array.copy()
         phis_saved = float(self.phi_s.value)
+        history = [(0.0, phi_saved, phis_saved)]  # accepted (t, Phi, phi_s) since the last restart
         while not ctrl.finished:
             dt = ctrl.propose()
             step = protocol.step_at(ctrl.t + dt)
@@ -888,6 +899,7 @@ class Simulation:
             if self.binary:
                 self.bdf.set_step(dt)
                 self.bdf.predict()
+            self._predict_potential(history, ctrl.t + dt, galvano)
             result = self.newton(sys, galvano, reuse=self.numerics.reuse_jacobian)
             if not result.converged:
                 self._restore(phi_saved, phis_saved)
@@ -912,12 +924,32 @@ class Simulation:
                     self.bdf.restart()
             phi_saved = self.phi.x.array.copy()
             phis_saved = float(self.phi_s.value)
+            history = ([] if ctrl.restart_history else history[-1:]) + [
+                (ctrl.t, phi_saved, phis_saved)
+            ]
             t_prev, self.t = self.t, ctrl.t
             stop = self._check_events(t_prev)
             if ctrl.at_output or stop:
                 yield self.snapshot(ctrl.t)
             if stop:
                 return
+
+    def _predict_potential(
+        self, history: list[tuple[float, np.ndarray, float]], t: float, galvano: bool
+    ) -> None:
+        """Newton guess at t: Phi (and phi_s if galvanostatic) extrapolated linearly in time.
+
+        Phi is algebraic, so it follows c; without this guess each step starts from the previous
+        Phi and needs about two more (chord) Newton iterations. Needs two accepted states since
+        the last restart of the history (a protocol switch); otherwise the state is kept.
+        """
+        if len(history) < 2:
+            return
+        (t0, phi0, phis0), (t1, phi1, phis1) = history[-2:]
+        ratio = (t - t1) / (t1 - t0)
+        self.phi.x.array[:] = phi1 + ratio * (phi1 - phi0)
+        if galvano:
+            self.phi_s.value = phis1 + ratio * (phis1 - phis0)
 
     def _restore(self, phi: np.ndarray, phis: float) -> None:
         self.phi.x.array[:] = phi
