@@ -533,12 +533,7 @@ class NumericsConfig(StrictModel):
         ),
     )
     linear_rtol: float = Field(
-        default=1e-8,
-        gt=0,
-        description=(
-            "Relative tolerance of the iterative linear solver (its round-off floor lies near "
-            "1e-9 with thin resistive interphases; Newton still converges to newton_rtol)."
-        ),
+        default=1e-10, gt=0, description="Relative tolerance of the iterative linear solver."
     )
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict,

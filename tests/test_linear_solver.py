@@ -8,7 +8,7 @@ sigma = 1e-4 S/m against kappa ~ 1 S/m: a 1e4 coefficient contrast in cells with
   boundaries (dilute electrolyte, constant t+), while those of J do;
 * the iterative solve reproduces MUMPS to the Newton tolerance, steady and in BDF2 steps with
   the reused (chord) operator;
-* the Krylov iteration count stays bounded (within 2x) under two mesh refinements, the
+* the Krylov iteration count stays bounded (within 1.5x) under two mesh refinements, the
   property of a scalable preconditioner;
 * 2 ranks reproduce the serial iterative result (``-m mpi``).
 """
@@ -154,11 +154,10 @@ def test_iterative_equals_direct_transient():
 
 @pytest.mark.slow
 def test_krylov_iterations_bounded_under_refinement():
-    """nx = 6, 12, 24 (2.5k to 38k unknowns): the largest count grows by less than 2x.
+    """nx = 6, 12, 24 (2.5k to 38k unknowns): the largest count grows by less than 1.5x.
 
-    Measured 28, 32, 36-44 (GAMG's aggregation varies slightly from run to run); a
-    preconditioner that does not scale roughly doubles the count per refinement (block-Jacobi
-    ILU: 364 at 1e4 unknowns, > 2000 at 3e4).
+    Measured 34, 38, 43 (and 45 at nx = 48). Block-Jacobi ILU, the coupled default before
+    solver/linear.py, needed 364 iterations at 1e4 unknowns and stalled (> 2000) at 3e4.
     """
     largest = []
     for nx in (6, 12, 24):
@@ -166,7 +165,7 @@ def test_krylov_iterations_bounded_under_refinement():
         counts = _count_krylov_iterations(sim)
         sim.solve_steady()
         largest.append(max(counts))
-    assert max(largest) < 2.0 * min(largest), largest
+    assert max(largest) < 1.5 * min(largest), largest
 
 
 @pytest.mark.mpi
