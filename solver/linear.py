@@ -36,7 +36,6 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 __all__ = [
-    "AUTO_DIRECT_MAX_UNKNOWNS",
     "LinearSolver",
     "block_global_indices",
     "default_options",
@@ -44,11 +43,6 @@ __all__ = [
     "migration_elimination",
     "shared_dofs",
 ]
-
-#: ``numerics.linear_solver: auto`` uses MUMPS up to this many unknowns, the iterative solver
-#: above (2D P2 binary cells, docs/performance.md).
-AUTO_DIRECT_MAX_UNKNOWNS = 300_000
-
 
 def default_options(kind: str, fields: int, rtol: float) -> dict[str, Any]:
     """PETSc options of the linear solver (without prefix).

@@ -496,9 +496,17 @@ class NumericsConfig(StrictModel):
         default="direct",
         description=(
             "'direct': LU with MUMPS; 'iterative': GMRES with GAMG (Phi alone) or, for a binary "
-            "electrolyte, with a c | Phi field split (GAMG blocks) after eliminating the "
-            "migration coupling (docs/theory.md); 'auto': direct up to 300,000 unknowns, "
+            "electrolyte, GMRES on the migration-eliminated system with a c | Phi field split "
+            "and GAMG blocks (solver/linear.py); 'auto': direct up to direct_max_unknowns, "
             "iterative above."
+        ),
+    )
+    direct_max_unknowns: int = Field(
+        default=300_000,
+        gt=0,
+        description=(
+            "linear_solver 'auto': the largest linear system (unknowns over all ranks; Phi alone "
+            "or Phi and c) solved with the direct solver."
         ),
     )
     newton_rtol: float = Field(

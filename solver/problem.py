@@ -36,7 +36,6 @@ from solver.dimensionless import dimensionless_numbers
 from solver.geometry.bundle import MeshBundle
 from solver.kinetics import Kinetics
 from solver.linear import (
-    AUTO_DIRECT_MAX_UNKNOWNS,
     LinearSolver,
     default_options,
     field_index_sets,
@@ -128,7 +127,7 @@ def _default_petsc_options(numerics: Any, fields: int, size: int) -> dict[str, A
     """
     kind = numerics.linear_solver
     if kind == "auto":
-        kind = "direct" if size <= AUTO_DIRECT_MAX_UNKNOWNS else "iterative"
+        kind = "direct" if size <= numerics.direct_max_unknowns else "iterative"
     return {**default_options(kind, fields, numerics.linear_rtol), **numerics.petsc_options}
 
 
