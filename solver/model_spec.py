@@ -541,7 +541,14 @@ class NumericsConfig(StrictModel):
         ),
     )
     linear_rtol: float = Field(
-        default=1e-10, gt=0, description="Relative tolerance of the iterative linear solver."
+        default=1e-8,
+        gt=0,
+        description=(
+            "Relative tolerance of the iterative linear solver (an inexact Newton step; the "
+            "Newton tolerances still decide convergence). Much smaller values can lie below "
+            "GMRES' round-off floor when Butler-Volmer terms at large overpotentials make the "
+            "Jacobian ill-conditioned."
+        ),
     )
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict,

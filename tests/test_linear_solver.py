@@ -171,7 +171,7 @@ def test_iterative_equals_direct_transient():
 def test_krylov_iterations_bounded_under_refinement():
     """nx = 6, 12, 24 (2.5k to 38k unknowns): the largest count grows by less than 1.5x.
 
-    Measured 34, 38, 43 (and 45 at nx = 48). Block-Jacobi ILU, the coupled default before
+    Measured 30, 33, 37. Block-Jacobi ILU, the coupled default before
     solver/linear.py, needed 364 iterations at 1e4 unknowns and stalled (> 2000) at 3e4.
     """
     largest = []
