@@ -887,7 +887,7 @@ class Simulation:
         sys = self.sys_coupled if self.binary else self.sys_phi
         phi_saved = self.phi.x.array.copy()
         phis_saved = float(self.phi_s.value)
-        history = [(0.0, phi_saved, phis_saved)]  # accepted (t, Phi, phi_s) since the last restart
+        history = [(ctrl.t, phi_saved, phis_saved)]  # accepted (t, Phi, phi_s) since a restart
         while not ctrl.finished:
             dt = ctrl.propose()
             step = protocol.step_at(ctrl.t + dt)
@@ -939,7 +939,7 @@ class Simulation:
         """Newton guess at t: Phi (and phi_s if galvanostatic) extrapolated linearly in time.
 
         Phi is algebraic, so it follows c; without this guess each step starts from the previous
-        Phi and needs about two more (chord) Newton iterations. Needs two accepted states since
+        Phi and needs one to two more (chord) Newton iterations. Needs two accepted states since
         the last restart of the history (a protocol switch); otherwise the state is kept.
         """
         if len(history) < 2:
