@@ -44,6 +44,7 @@ __all__ = [
     "shared_dofs",
 ]
 
+
 def default_options(kind: str, fields: int, rtol: float) -> dict[str, Any]:
     """PETSc options of the linear solver (without prefix).
 
