@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--ny", type=int, default=224)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--degree", type=int, default=2, choices=(1, 2))
-    parser.add_argument("--solver", default="direct", choices=("direct", "iterative"))
+    parser.add_argument("--solver", default="direct", choices=("direct", "iterative", "auto"))
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
     width, length = 10e-6, 40e-6
