@@ -4,6 +4,9 @@ Unknowns (``docs/theory.md``): Phi (V) on every ionic cell of the mesh (electrol
 interphase regions, continuous, Lagrange degree p), c (mol/m^3) on a submesh of the
 ``electrolyte`` cells for binary electrolytes, and the Li potential phi_s (V), a global scalar
 that is given (potentiostatic) or solved for (galvanostatic) with a bordered Newton method.
+With an interfacial ion-transfer resistance R_it > 0 the potential is split: Phi lives on the
+interphase cells and Phi_elyte on the electrolyte submesh, coupled by
+i.n = (Phi - Phi_elyte) / R_it on the interphase | electrolyte boundary.
 
 Residuals, scaled to be dimensionless (i_ref: reference current density, A_proj: projected Li
 area, w = 2 pi r in axisymmetric coordinates, 1 otherwise)::
@@ -176,6 +179,13 @@ class Simulation:
         self.f = FARADAY / (GAS_CONSTANT * self.temperature)
         self.electrolyte = build_electrolyte(self.physics)
         self.binary = isinstance(self.electrolyte, BinaryElectrolyte)
+        self.transfer_resistance = {
+            name: mat.transfer_resistance
+            for name, mat in self.physics.interphase.items()
+            if mat.transfer_resistance > 0.0 and name in self.bundle.regions
+        }
+        self.split = bool(self.transfer_resistance)  # Phi | Phi_elyte (R_it > 0)
+        self.has_submesh = self.binary or self.split
         self.c_bulk = self.electrolyte.c_bulk if self.binary else math.nan
         self.primary = self.physics.kinetics.model == "primary"
         self.closed = self.binary and self.physics.counter.type == "li_electrode"
@@ -189,8 +199,10 @@ class Simulation:
         self._setup_mesh_data()
         self._setup_spaces()
         self._setup_parts()
-        if self.binary:
+        if self.has_submesh:
             self._setup_submesh_tags()
+        if self.split:
+            self._setup_interface()
         self._setup_scales()
         self._setup_forms()
         self._setup_sampling()
@@ -255,20 +267,47 @@ class Simulation:
         self.phi_s = fem.Constant(self.mesh, 0.0)
         self.control_value = fem.Constant(self.mesh, 0.0)
         self.theta = fem.Constant(self.mesh, 1.0)  # 0: linearised kinetics (continuation), 1: full
-        if not self.binary:
+        self.potentials = [self.phi]  # the potential unknowns: Phi (and Phi_elyte when split)
+        self.c = None
+        if not self.has_submesh:
             return
         tdim = self.mesh.topology.dim
         cells = self.bundle.cell_tags.find(self.bundle.regions["electrolyte"])
         self.submesh, self.emap, self.vertex_map, _ = dolfinx.mesh.create_submesh(
             self.mesh, tdim, cells
         )
-        self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
-        self.c = fem.Function(self.Q, name="concentration")
-        self.c.x.array[:] = self.c_bulk
         xs = ufl.SpatialCoordinate(self.submesh)
         self.weight_e = 2.0 * math.pi * xs[0] if self.axisym else 1.0
         self.dx_e = ufl.Measure("dx", domain=self.submesh)
+        if self.split:
+            # its own space object: Dirichlet conditions are matched to blocks by space
+            self.Q_phi = fem.functionspace(self.submesh, ("Lagrange", p))
+            self.phi_elyte = fem.Function(self.Q_phi, name="electrolyte_potential")
+            self.potentials.append(self.phi_elyte)
+        if not self.binary:
+            return
+        self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
+        self.c = fem.Function(self.Q, name="concentration")
+        self.c.x.array[:] = self.c_bulk
         self.bdf = BDF(self.submesh, [self.c], order=1 if self.time.scheme == "bdf1" else 2)
+
+    def _block(self, region: str) -> int:
+        """Index in ``potentials`` of the potential of a region (1: Phi_elyte when split)."""
+        return 1 if self.split and region == "electrolyte" else 0
+
+    def potential(self, region: str) -> fem.Function:
+        """The Li-reference potential unknown of a region: Phi, or Phi_elyte when split."""
+        return self.potentials[self._block(region)]
+
+    @property
+    def _weight_plus(self) -> Any:
+        """The weight w on the "+" side of interior facets (w is continuous)."""
+        return self.weight("+") if self.axisym else 1.0
+
+    @property
+    def _maps(self) -> list[Any] | None:
+        """Entity maps for forms that mix the mesh and the electrolyte submesh."""
+        return [self.emap] if self.has_submesh else None
 
     def _region_kinetics(self, region: str, binary_side: bool) -> Kinetics:
         cfg = self.physics.kinetics
@@ -321,7 +360,7 @@ class Simulation:
         """Facet tags of the electrolyte submesh: bare Li surface, counter, interphase boundary."""
         tdim = self.submesh.topology.dim
         self.submesh.topology.create_connectivity(tdim - 1, tdim)
-        bare = [p.tag for p in self.parts if p.binary]
+        bare = [p.tag for p in self.parts if p.region == "electrolyte"]
         interface = self.bundle.boundaries.get("interphase_electrolyte")
         groups = {
             self.SUB_LI: np.concatenate([self.facet_tags.find(t) for t in bare]),
@@ -341,10 +380,55 @@ class Simulation:
             np.concatenate([np.full(len(v), k, dtype=np.int32) for k, v in indices.items()])[order],
         )
         self.ds_e = ufl.Measure("ds", domain=self.submesh, subdomain_data=self.sub_facet_tags)
-        dofs = fem.locate_dofs_topological(
-            self.Q, tdim - 1, self.sub_facet_tags.find(self.SUB_INTERFACE)
-        )
-        self._interface_c_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
+        if self.binary:
+            dofs = fem.locate_dofs_topological(
+                self.Q, tdim - 1, self.sub_facet_tags.find(self.SUB_INTERFACE)
+            )
+            self._interface_c_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
+
+    def _setup_interface(self) -> None:
+        """Group the interphase | electrolyte facets by the interphase region across them.
+
+        Each group becomes a subdomain (the region's cell tag) of an interior-facet measure, where
+        the jump condition i.n = (Phi - Phi_elyte) / R_it is integrated (interior facets of the
+        mesh, restriction "+" on the electrolyte side). Every region touching
+        the electrolyte needs R_it > 0 (a mixed jump/continuity boundary is not supported), and
+        only such regions may have one.
+        """
+        tdim = self.mesh.topology.dim
+        f2c = self.mesh.topology.connectivity(tdim - 1, tdim)
+        electrolyte = self.bundle.regions["electrolyte"]
+        facets = self.facet_tags.find(self._tag("interphase_electrolyte"))
+        # the cell tag across each facet from the electrolyte (both cells are local: shared_facet)
+        sides = [self.cell_region[f2c.links(f)] for f in facets]
+        across = np.array([r[r != electrolyte][0] for r in sides], dtype=np.int32)
+        names = {tag: name for name, tag in self.bundle.regions.items()}
+        local = {names[int(t)] for t in np.unique(across)}
+        touching = set().union(*self.comm.allgather(local))
+        for name, r_it in sorted(self.transfer_resistance.items()):
+            if name not in touching:
+                raise SimulationError(
+                    f"physics.interphase.{name}.transfer_resistance: the region does not touch "
+                    f"the electrolyte, so it has no ion-transfer boundary (got {r_it} ohm m^2); "
+                    "allowed: 0"
+                )
+        for name in sorted(touching - set(self.transfer_resistance)):
+            raise SimulationError(
+                f"physics.interphase.{name}.transfer_resistance: every interphase region "
+                "touching the electrolyte needs R_it > 0 when one has it (got 0 here, > 0 for "
+                f"{sorted(self.transfer_resistance)}); allowed: > 0 for all of them, or 0 for all"
+            )
+        owned = facets < self.mesh.topology.index_map(tdim - 1).size_local
+        data = []
+        for tag in np.unique(across):
+            entities = fem.compute_integration_domains(
+                fem.IntegralType.interior_facet, self.mesh.topology, facets[owned & (across == tag)]
+            ).reshape(-1, 4)
+            # (cell, local facet) pairs: the electrolyte side first, so that "+" is that side
+            swap = self.cell_region[entities[:, 0]] != electrolyte
+            entities[swap] = entities[swap][:, [2, 3, 0, 1]]
+            data.append((int(tag), entities.ravel()))
+        self.dS_it = ufl.Measure("dS", domain=self.mesh, subdomain_data=data)
 
     def _setup_scales(self) -> None:
         """Projected area, reference current density and residual scales."""
@@ -371,7 +455,7 @@ class Simulation:
         return self.comm.allreduce(float(local), op=MPI.MAX)
 
     def _integrate(self, integrand: Any) -> float:
-        maps = [self.emap] if self.binary else None
+        maps = self._maps
         value = fem.assemble_scalar(fem.form(integrand, entity_maps=maps))
         return self.comm.allreduce(value, op=MPI.SUM)
 
@@ -391,7 +475,7 @@ class Simulation:
         """UFL ionic current density i (A/m^2) in region ``name``."""
         model = self._region_model(name)
         return model.current_density(
-            self.phi, self.c if self.binary and name == "electrolyte" else None
+            self.potential(name), self.c if self.binary and name == "electrolyte" else None
         )
 
     def _plating(self, kinetics: Kinetics, eta: Any, c_s: Any | None) -> Any:
@@ -410,40 +494,74 @@ class Simulation:
             return ufl.dot(self.current_density(part.region), self.n)
         return self._plating(part.kinetics, eta, self.c if part.binary else None)
 
-    def _setup_forms(self) -> None:
-        v = ufl.TestFunction(self.V)
-        w = self.weight
-        eta = ufl.variable(self.phi_s - self.phi)
-        res_phi = 0
-        for tag_name, tag in self.bundle.regions.items():
-            res_phi += -ufl.dot(self.current_density(tag_name), ufl.grad(v)) * w * self.dx(tag)
-        total, d_total, d_res_phi = 0, 0, 0
+    def _charge_residuals(self, tests: list[Any], etas: list[Any]) -> list[Any]:
+        """Unscaled charge residuals, one per potential unknown (tests[k] tests potentials[k]).
+
+        Regions, Li-surface parts and the counter go to the block of their potential; with
+        split potentials the jump flux g = (Phi - Phi_elyte) / R_it leaves the interphase block
+        and enters the electrolyte block on the interphase | electrolyte boundary.
+        """
+        w, src = self.weight, self.sources
+        res: list[Any] = [0] * len(tests)
+        for name, tag in self.bundle.regions.items():
+            k = self._block(name)
+            res[k] += -ufl.dot(self.current_density(name), ufl.grad(tests[k])) * w * self.dx(tag)
+            if "charge" in src:
+                res[k] += -src["charge"](self.x) * tests[k] * w * self.dx(tag)
         for part in self.parts:
-            j = self._surface_current(part, eta)
+            k = self._block(part.region)
+            if not self.primary:
+                j = self._surface_current(part, etas[k])
+                res[k] += j * tests[k] * w * self.ds(part.tag)
+            if "li_charge" in src:
+                res[k] += src["li_charge"](self.x) * tests[k] * w * self.ds(part.tag)
+        if self.counter_kinetics is not None:
+            k = self._block("electrolyte")
+            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c)
+            res[k] += j_c * tests[k] * w * self.ds(self._tag("counter"))
+        for name, r_it in self.transfer_resistance.items():
+            # Phi and v are continuous: either restriction is the interphase-side trace
+            g = (self.phi("+") - self.phi_elyte("+")) / r_it * self._weight_plus
+            dS = self.dS_it(self.bundle.regions[name])
+            res[0] += g * tests[0]("+") * dS
+            res[1] += -g * tests[1]("+") * dS
+        return res
+
+    def _zero_form(self, space: fem.FunctionSpace) -> Any:
+        """A zero linear form on ``space`` (a block without phi_s dependence)."""
+        zero = fem.Constant(space.mesh, 0.0)
+        return zero * ufl.TestFunction(space) * ufl.dx(domain=space.mesh)
+
+    def _setup_forms(self) -> None:
+        tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
+        etas = [ufl.variable(self.phi_s - u) for u in self.potentials]
+        w = self.weight
+        res_phi = self._charge_residuals(tests, etas)
+        if self.split:
+            # a zero term on every cell puts the diagonal of the Phi dofs outside the interphase
+            # (fixed to 0) into the Jacobian's sparsity pattern
+            res_phi[0] += fem.Constant(self.mesh, 0.0) * self.phi * tests[0] * self.dx
+        total, d_total = 0, 0
+        d_res_phi: list[Any] = [0] * len(tests)
+        for part in self.parts:
+            k = self._block(part.region)
+            j = self._surface_current(part, etas[k])
             total += j * w * self.ds(part.tag)
             if not self.primary:
-                res_phi += j * v * w * self.ds(part.tag)
-                d_total += ufl.diff(j, eta) * w * self.ds(part.tag)
-                d_res_phi += ufl.diff(j, eta) * v * w * self.ds(part.tag)
-        if self.primary:  # R_Phi does not depend on phi_s; the Dirichlet rows do (bcs_w)
-            d_res_phi = fem.Constant(self.mesh, 0.0) * v * self.dx
-        src = self.sources
-        if "charge" in src:
-            res_phi += -src["charge"](self.x) * v * w * self.dx
-        if "li_charge" in src:
-            res_phi += sum(src["li_charge"](self.x) * v * w * self.ds(p.tag) for p in self.parts)
-        if self.counter_kinetics is not None:
-            c_counter = self.c if self.binary else None
-            j_c = self._plating(self.counter_kinetics, -self.phi, c_counter)
-            res_phi += j_c * v * w * self.ds(self._tag("counter"))
+                d_total += ufl.diff(j, etas[k]) * w * self.ds(part.tag)
+                d_res_phi[k] += ufl.diff(j, etas[k]) * tests[k] * w * self.ds(part.tag)
+        for k, u in enumerate(self.potentials):
+            if self.primary or isinstance(d_res_phi[k], int):
+                # R_Phi does not depend on phi_s (primary: the Dirichlet rows do, via bcs_w)
+                d_res_phi[k] = self._zero_form(u.function_space)
         self.surface_current_form = total
         self.d_surface_current_form = d_total
-        forms_phi = [self.scale_phi * res_phi]
-        d_forms_phi = [self.scale_phi * d_res_phi]
-        unknowns = [self.phi]
+        forms_phi = [self.scale_phi * r for r in res_phi]
+        d_forms_phi = [self.scale_phi * d for d in d_res_phi]
+        src = self.sources
         if self.binary:
             q = ufl.TestFunction(self.Q)
-            flux = self.electrolyte.anion_flux(self.phi, self.c)
+            flux = self.electrolyte.anion_flux(self.potential("electrolyte"), self.c)
             res_c = -ufl.dot(flux, ufl.grad(q)) * self.weight_e * self.dx_e
             if "salt" in src:
                 res_c += (
@@ -461,31 +579,66 @@ class Simulation:
             )
         bcs_phi, bcs_w_phi = self._potential_bcs()
         # Potential-only system (c frozen): continuation stages and single-ion electrolytes.
-        self.sys_phi = self._make_system(unknowns, forms_phi, d_forms_phi, bcs_phi, bcs_w_phi)
+        self.sys_phi = self._make_system(
+            list(self.potentials), forms_phi, d_forms_phi, bcs_phi, bcs_w_phi
+        )
         self.sys_coupled = None
         if self.binary:
             res = self.res_c_transient if self.time.mode == "transient" else self.res_c_steady
             bcs_c = self._concentration_bcs()
             self.sys_coupled = self._make_system(
-                [self.phi, self.c], [forms_phi[0], res], d_forms_phi, bcs_phi + bcs_c, bcs_w_phi
+                [*self.potentials, self.c],
+                [*forms_phi, res],
+                d_forms_phi,
+                bcs_phi + bcs_c,
+                bcs_w_phi,
             )
 
     def _potential_bcs(self) -> tuple[list[fem.DirichletBC], list[fem.DirichletBC]]:
-        """Dirichlet conditions on Phi and the matching ones of the phi_s-sensitivity w."""
+        """Dirichlet conditions on the potentials and the matching ones of the phi_s-sensitivity w.
+
+        Reservoir counter: Phi = 0 there (w = 0). Primary kinetics: Phi = phi_s on li_surface
+        (w = -1). Split potentials: Phi = 0 (w = 0) on the dofs outside every interphase cell,
+        where only Phi_elyte is an unknown.
+        """
         tdim = self.mesh.topology.dim
-        bcs, bcs_w = [], []
+        bcs: list[fem.DirichletBC] = []
+        bcs_w: list[fem.DirichletBC] = []
+
+        def fix(space: fem.FunctionSpace, dofs: np.ndarray, value: Any, w_value: float) -> None:
+            bcs.append(fem.dirichletbc(value, dofs, space))
+            bcs_w.append(fem.dirichletbc(w_value, dofs, space))
+
+        def facets(block: int, parent_facets: np.ndarray, sub_tag: int) -> np.ndarray:
+            """Facets of the mesh of potentials[block] (the submesh: by its facet tag)."""
+            return self.sub_facet_tags.find(sub_tag) if block == 1 else parent_facets
+
+        k = self._block("electrolyte")
+        space_e = self.potentials[k].function_space
         if self.physics.counter.type == "reservoir":
-            dofs = fem.locate_dofs_topological(
-                self.V, tdim - 1, self.facet_tags.find(self._tag("counter"))
-            )
-            bcs.append(fem.dirichletbc(0.0, dofs, self.V))
-            bcs_w.append(fem.dirichletbc(0.0, dofs, self.V))
+            counter = facets(k, self.facet_tags.find(self._tag("counter")), self.SUB_COUNTER)
+            fix(space_e, fem.locate_dofs_topological(space_e, tdim - 1, counter), 0.0, 0.0)
+        if self.split:
+            fix(self.V, self._outside_interphase_dofs(), 0.0, 0.0)
         if self.primary:
-            facets = np.concatenate([self.facet_tags.find(p.tag) for p in self.parts])
-            dofs = fem.locate_dofs_topological(self.V, tdim - 1, facets)
-            bcs.append(fem.dirichletbc(self.phi_s, dofs, self.V))
-            bcs_w.append(fem.dirichletbc(-1.0, dofs, self.V))
+            for block, u in enumerate(self.potentials):
+                mine = [p.tag for p in self.parts if self._block(p.region) == block]
+                parent = np.concatenate(
+                    [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
+                )
+                li = facets(block, parent, self.SUB_LI)
+                dofs = fem.locate_dofs_topological(u.function_space, tdim - 1, li)
+                fix(u.function_space, dofs, self.phi_s, -1.0)
         return bcs, bcs_w
+
+    def _outside_interphase_dofs(self) -> np.ndarray:
+        """Local dofs of V that belong to no interphase cell on any rank."""
+        inside = fem.Function(self.V)
+        cells = np.flatnonzero(self.cell_region != self.bundle.regions["electrolyte"])
+        inside.x.array[np.unique(self.V.dofmap.list[cells])] = 1.0
+        inside.x.scatter_reverse(dolfinx.la.InsertMode.add)
+        inside.x.scatter_forward()
+        return np.flatnonzero(inside.x.array == 0.0).astype(np.int32)
 
     def _concentration_bcs(self) -> list[fem.DirichletBC]:
         if self.physics.counter.type != "reservoir":
@@ -526,13 +679,12 @@ class Simulation:
         bcs_w: list[fem.DirichletBC],
     ) -> _System:
         """Compile residual, Jacobian, phi_s-sensitivity and constraint forms of a system."""
-        maps = [self.emap] if self.binary else None
+        maps = self._maps
         jac = [[ufl.derivative(Fi, u) for u in unknowns] for Fi in forms]
         jac = [[None if a.empty() else a for a in row] for row in jac]
-        d_phis = list(d_forms_phi)
-        if len(unknowns) == 2:
-            zero = fem.Constant(self.submesh, 0.0)
-            d_phis.append(zero * ufl.TestFunction(self.Q) * self.dx_e)
+        d_phis = list(d_forms_phi) + [
+            self._zero_form(u.function_space) for u in unknowns[len(d_forms_phi) :]
+        ]
         galvano = self.physics.control.mode == "galvanostatic" or any(
             s.kind == "rest" for s in self.physics.control.protocol
         )
@@ -619,7 +771,7 @@ class Simulation:
         fail with that reason instead of returning an unphysical state.
         """
         result = self._newton(sys, galvano, reuse)
-        if result.converged and len(sys.unknowns) == 2:
+        if result.converged and any(u is self.c for u in sys.unknowns):
             n_owned = self.Q.dofmap.index_map.size_local
             c_min = self.comm.allreduce(
                 float(self.c.x.array[:n_owned].min(initial=np.inf)), op=MPI.MIN
@@ -715,7 +867,7 @@ class Simulation:
         """Infinity norm of the step, Phi and phi_s in RT/F, c in c_bulk."""
         offsets = sys.dx0.getAttr("_blocks")[0]
         arr = sys.dx0.array_r
-        scales = [self._volt_scale] + ([self.c_bulk] if len(sys.unknowns) == 2 else [])
+        scales = [self.c_bulk if u is self.c else self._volt_scale for u in sys.unknowns]
         local = max(
             (
                 float(np.abs(arr[a:b]).max(initial=0.0)) / s
@@ -794,9 +946,12 @@ class Simulation:
         return result
 
     def _apply_bc_values(self) -> None:
-        for bc in self.sys_phi.bcs:
-            bc.set(self.phi.x.array, alpha=1.0)
-        self.phi.x.scatter_forward()
+        sys = self.sys_phi
+        by_block = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs)
+        for u, bcs in zip(sys.unknowns, by_block, strict=True):
+            for bc in bcs:
+                bc.set(u.x.array, alpha=1.0)
+            u.x.scatter_forward()
 
     # ------------------------------------------------------------------------------------------
     # Run
@@ -864,7 +1019,7 @@ class Simulation:
         if 0.0 in outputs:
             yield self.snapshot(0.0)
         sys = self.sys_coupled if self.binary else self.sys_phi
-        phi_saved = self.phi.x.array.copy()
+        saved = [u.x.array.copy() for u in self.potentials]
         phis_saved = float(self.phi_s.value)
         while not ctrl.finished:
             dt = ctrl.propose()
@@ -878,7 +1033,7 @@ class Simulation:
                 self.bdf.predict()
             result = self.newton(sys, galvano, reuse=self.numerics.reuse_jacobian)
             if not result.converged:
-                self._restore(phi_saved, phis_saved)
+                self._restore(saved, phis_saved)
                 try:
                     ctrl.reject(f"Newton: {result.reason} (residual {result.residual:.3e})")
                 except SolverDivergence as err:
@@ -892,13 +1047,13 @@ class Simulation:
                 else None
             )
             if not ctrl.accept(dt, iterations=result.iterations, error=error):
-                self._restore(phi_saved, phis_saved)
+                self._restore(saved, phis_saved)
                 continue
             if self.binary:
                 self.bdf.accept()
                 if ctrl.restart_history:
                     self.bdf.restart()
-            phi_saved = self.phi.x.array.copy()
+            saved = [u.x.array.copy() for u in self.potentials]
             phis_saved = float(self.phi_s.value)
             t_prev, self.t = self.t, ctrl.t
             stop = self._check_events(t_prev)
@@ -907,8 +1062,9 @@ class Simulation:
             if stop:
                 return
 
-    def _restore(self, phi: np.ndarray, phis: float) -> None:
-        self.phi.x.array[:] = phi
+    def _restore(self, potentials: list[np.ndarray], phis: float) -> None:
+        for u, values in zip(self.potentials, potentials, strict=True):
+            u.x.array[:] = values
         self.phi_s.value = phis
         if self.binary:
             self.bdf.restore()
@@ -964,12 +1120,12 @@ class Simulation:
         points, self._facet_weights = basix.make_quadrature(
             facet_type, 2 * self.numerics.degree + 2
         )
-        maps = [self.emap] if self.binary else None
-        eta = self.phi_s - self.phi
+        maps = self._maps
         detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
         self._facet_expressions: dict[tuple[int, str], fem.Expression] = {}
         for k, part in enumerate(self.parts):
-            exprs = {"x": self.x, "detj": abs(detj), "j": self._surface_current(part, eta)}
+            j = self._surface_current(part, self.phi_s - self.potential(part.region))
+            exprs = {"x": self.x, "detj": abs(detj), "j": j}
             if part.binary:
                 exprs["c"] = self.c
             for name, expr in exprs.items():
@@ -1025,7 +1181,7 @@ class Simulation:
         # threshold (the projection itself is unchanged).
         scale = 1.0 / self._cell_volume()
         a = scale * ufl.inner(u, v) * self.dx
-        maps = [self.emap] if self.binary else None
+        maps = self._maps
         out = fem.Function(space, name=name)
         part = fem.Function(space)
         # One region at a time: the DG mass matrix is cell-diagonal, so each projection is zero
@@ -1058,8 +1214,8 @@ class Simulation:
     def _electrostatic_potential(self, region: str) -> Any:
         """Phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
         if self.binary and region == "electrolyte":
-            return self.phi - ufl.ln(self.c / self.c_bulk) / self.f
-        return self.phi
+            return self.potential(region) - ufl.ln(self.c / self.c_bulk) / self.f
+        return self.potential(region)
 
     def snapshot(self, t: float) -> Snapshot:
         """Fields, surface sample, scalars, dimensionless numbers and events at time t."""
@@ -1083,11 +1239,10 @@ class Simulation:
         )
         # copies: the live unknowns change with the next step
         fields = {
-            "potential": self.phi.copy(),
+            "potential": self._potential_field(),
             "current_density": current,
             "field_strength": strength,
         }
-        fields["potential"].name = "potential"
         if self.binary:
             fields["concentration"] = self.c.copy()
             fields["concentration"].name = "concentration"
@@ -1102,14 +1257,40 @@ class Simulation:
             events=list(self.events),
         )
 
+    def _potential_field(self) -> fem.Function:
+        """Phi for output (a copy).
+
+        The unknown itself, or, with split potentials, a discontinuous Lagrange field holding Phi
+        in the interphase cells and Phi_elyte in the electrolyte cells.
+        """
+        if not self.split:
+            out = self.phi.copy()
+            out.name = "potential"
+            return out
+        tdim = self.mesh.topology.dim
+        space = fem.functionspace(self.mesh, ("DG", self.numerics.degree))
+        out = fem.Function(space, name="potential")
+        owned = self.mesh.topology.index_map(tdim).size_local
+        interphase = np.flatnonzero(
+            self.cell_region[:owned] != self.bundle.regions["electrolyte"]
+        ).astype(np.int32)
+        out.interpolate(self.phi, cells0=interphase, cells1=interphase)
+        sub = np.arange(self.submesh.topology.index_map(tdim).size_local, dtype=np.int32)
+        parent = self.emap.sub_topology_to_topology(sub, False).astype(np.int32)
+        out.interpolate(self.phi_elyte, cells0=sub, cells1=parent)
+        out.x.scatter_forward()
+        return out
+
     def scalars(self) -> dict[str, float]:
         """Global scalars (allreduced)."""
-        eta = self.phi_s - self.phi
-        li = self._li_measure()
+        eta = sum(
+            (self.phi_s - self.potential(p.region)) * self.weight * self.ds(p.tag)
+            for p in self.parts
+        )
         out = {
             "cell_voltage": float(self.phi_s.value),
             "current_mean": self._integrate(self.surface_current_form) / self.area,
-            "overpotential_mean": self._integrate(eta * self.weight * li) / self.li_area,
+            "overpotential_mean": self._integrate(eta) / self.li_area,
             "leakage_current": self.leakage_current(),
             "projected_area": self.area,
             "li_surface_area": self.li_area,
@@ -1132,20 +1313,22 @@ class Simulation:
         residual without boundary conditions tested with 1 there), exact to solver tolerance.
         """
         tdim = self.mesh.topology.dim
+        k = self._block("electrolyte")
         if self.physics.counter.type == "li_electrode":
-            j_c = self._plating(self.counter_kinetics, -self.phi, self.c if self.binary else None)
+            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c)
             return -self._integrate(j_c * self.weight * self.ds(self._tag("counter"))) / self.area
-        chi = fem.Function(self.V)
-        dofs = fem.locate_dofs_topological(
-            self.V, tdim - 1, self.facet_tags.find(self._tag("counter"))
+        space = self.potentials[k].function_space
+        counter = (
+            self.sub_facet_tags.find(self.SUB_COUNTER)
+            if k == 1
+            else self.facet_tags.find(self._tag("counter"))
         )
-        chi.x.array[dofs] = 1.0
-        residual = 0
-        for name, tag in self.bundle.regions.items():
-            residual += (
-                -ufl.dot(self.current_density(name), ufl.grad(chi)) * self.weight * self.dx(tag)
-            )
-        return self._integrate(residual) / self.area
+        chi = fem.Function(space)
+        chi.x.array[fem.locate_dofs_topological(space, tdim - 1, counter)] = 1.0
+        tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
+        tests[k] = chi
+        etas = [self.phi_s - u for u in self.potentials]
+        return self._integrate(self._charge_residuals(tests, etas)[k]) / self.area
 
     def leakage_current(self) -> float:
         """Mean electronic leakage current density through leaky interphase regions, A/m^2.
@@ -1231,6 +1414,13 @@ class Simulation:
             if name != "electrolyte":
                 h = self._integrate(self.weight * self.dx(self.bundle.regions[name])) / self.li_area
                 layers.append((h, self._region_model(name).sigma))
+        r_it = 0.0  # the boundary's conductance per Li area, inverted (phases in parallel)
+        if self.split:
+            conductance = sum(
+                self._integrate(self._weight_plus * self.dS_it(self.bundle.regions[name])) / r
+                for name, r in self.transfer_resistance.items()
+            )
+            r_it = self.li_area / conductance
         numbers = dimensionless_numbers(
             kappa=kappa,
             length=length,
@@ -1241,6 +1431,7 @@ class Simulation:
             current_density=current_mean,
             t=t,
             layers=layers,
+            transfer_resistance=r_it,
             D=self.electrolyte.bulk("diffusivity") if self.binary else None,
             c_bulk=self.c_bulk if self.binary else None,
             t_plus=self.electrolyte.bulk("t_plus") if self.binary else 1.0,

@@ -147,12 +147,6 @@ def test_rejections_name_the_key():
     }
     with pytest.raises(SimulationError, match="time.mode"):
         Simulation(_bundle(False), _case(binary), MPI.COMM_WORLD)
-    with pytest.raises(ValueError, match="transfer_resistance"):
-        PhysicsConfig(
-            **_single_ion(
-                True, {"mode": "potentiostatic", "potential": 0.0}, transfer_resistance=1e-4
-            )
-        )
 
 
 @pytest.mark.parametrize("model", ["primary", "tafel", "butler_volmer"])
