@@ -964,7 +964,12 @@ class Simulation:
         return Protocol.constant(control.constant_value())
 
     def run(self) -> Iterator[Snapshot]:
-        """Steady: one snapshot. Transient: snapshots at the output times (t_end included)."""
+        """Steady: one snapshot. Transient: snapshots at the output times (t_end included).
+
+        Raises:
+            SimulationError: A solve failed. A transient run first yields the last good state
+                (an extra snapshot unless it was just output; its events name the failure).
+        """
         if self.time.mode == "steady":
             self.solve_steady()
             yield self.snapshot(0.0)
@@ -1016,7 +1021,9 @@ class Simulation:
         result = self._solve_static(step0)
         if not result.converged:
             raise SimulationError(f"initial potential solve did not converge: {result.reason}")
+        last_output = None  # time of the last snapshot yielded
         if 0.0 in outputs:
+            last_output = 0.0
             yield self.snapshot(0.0)
         sys = self.sys_coupled if self.binary else self.sys_phi
         saved = [u.x.array.copy() for u in self.potentials]
@@ -1037,9 +1044,13 @@ class Simulation:
                 try:
                     ctrl.reject(f"Newton: {result.reason} (residual {result.residual:.3e})")
                 except SolverDivergence as err:
-                    raise SimulationError(
-                        f"{err}; the last good state is t = {ctrl.t:.6g} s"
-                    ) from err
+                    # report, and hand out the last good state before failing
+                    message = f"{err}; the last good state is t = {ctrl.t:.6g} s"
+                    self.events.append(f"solver failure: {message} (output as the last snapshot)")
+                    self.log.error(self.events[-1])
+                    if last_output != ctrl.t:
+                        yield self.snapshot(ctrl.t)
+                    raise SimulationError(message) from err
                 continue
             error = (
                 self.bdf.error_estimate(tc.rtol, tc.atol)
@@ -1058,6 +1069,7 @@ class Simulation:
             t_prev, self.t = self.t, ctrl.t
             stop = self._check_events(t_prev)
             if ctrl.at_output or stop:
+                last_output = ctrl.t
                 yield self.snapshot(ctrl.t)
             if stop:
                 return
