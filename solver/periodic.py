@@ -41,8 +41,8 @@ class PeriodicConstraint:
         spaces: The fields of the system in block order (Phi first; c on the electrolyte
             submesh may follow), all on meshes with the same lateral extent.
         bcs: The system's Dirichlet conditions grouped by field (``fem.bcs_by_block``). A slave
-            and its master must both be constrained or both free (then the reduced Dirichlet row is twice the identity row, with twice
-            the value, which keeps its solution).
+            and its master must both be constrained or both free (then the reduced Dirichlet
+            row is twice the identity row, with twice the value, which keeps its solution).
 
     Raises:
         ValueError: A slave dof has no master (the mesh is not periodic), or a Dirichlet
@@ -131,9 +131,7 @@ class PeriodicConstraint:
     def _map_slaves(self, f: dict, block: np.ndarray) -> None:
         """Write the reduced index of each slave's master into ``block`` (rows of dof blocks)."""
         mine = f["candidate"]
-        gathered = self.comm.allgather(
-            (f["points"][mine], block[mine, 0], f["constrained"][mine])
-        )
+        gathered = self.comm.allgather((f["points"][mine], block[mine, 0], f["constrained"][mine]))
         coords = np.vstack([g[0] for g in gathered])
         first = np.concatenate([g[1] for g in gathered])
         constrained = np.vstack([g[2] for g in gathered])
@@ -173,7 +171,7 @@ class PeriodicConstraint:
         return self._b_r
 
     def prolong(self, x_r: PETSc.Vec, x: PETSc.Vec) -> None:
-        """x = P x_r (owned entries; ghosts are not updated)."""
+        """Prolong: x = P x_r (owned entries; ghosts are not updated)."""
         self.P.mult(x_r, x)
 
     def operator(self, A: PETSc.Mat) -> PETSc.Mat:
@@ -185,6 +183,6 @@ class PeriodicConstraint:
         return self._A_r
 
     def solve(self, ksp: PETSc.KSP, b: PETSc.Vec, x: PETSc.Vec) -> None:
-        """x = P (P^T A P)^-1 P^T b with ``ksp`` set up on :meth:`operator`."""
+        """Reduced solve: x = P (P^T A P)^-1 P^T b, ``ksp`` set up on :meth:`operator`."""
         ksp.solve(self.restrict(b), self._x_r)
         self.prolong(self._x_r, x)

@@ -713,7 +713,7 @@ class Simulation:
 
     @staticmethod
     def _linear_solve(sys: _System, rhs: Any, out: Any) -> None:
-        """out = J^-1 rhs; with periodic sides out = P (P^T J P)^-1 P^T rhs."""
+        """Solve J out = rhs; with periodic sides out = P (P^T J P)^-1 P^T rhs."""
         if sys.periodic is None:
             sys.ksp.solve(rhs, out)
         else:
