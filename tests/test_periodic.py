@@ -404,3 +404,14 @@ def test_dirichlet_on_one_side_of_a_pair_is_rejected():
     with pytest.raises(ValueError, match="same Dirichlet conditions"):
         PeriodicConstraint([V], [[bc]])
     assert PeriodicConstraint([V], [[]]).num_slaves == 5  # the 4 x 4 mesh: 5 nodes on x = W
+
+
+def test_axisymmetric_periodic_is_rejected():
+    """Periodic sides of an axisymmetric section make no sense (the axis is not a side)."""
+    bundle = make_flat_bundle(MPI.COMM_WORLD, W, L, (2, 2), coordinates="axisymmetric")
+    physics = PhysicsConfig(
+        electrolyte={"type": "single_ion", "conductivity": 0.05},
+        control={"mode": "potentiostatic", "potential": PHI_S},
+    )
+    with pytest.raises(SimulationError, match="geometry.domain.lateral"):
+        Simulation(bundle, _case(physics), MPI.COMM_WORLD)
