@@ -17,6 +17,7 @@ corner). All other dofs are free. With x_r the free dofs, x = P x_r, where the p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dolfinx.fem.petsc
 import numpy as np
@@ -29,6 +30,27 @@ __all__ = ["PeriodicConstraint"]
 
 #: Coordinates within this fraction of the smallest cell diameter are the same point.
 MATCH_TOLERANCE = 1e-4
+
+
+@dataclass
+class _FieldDofs:
+    """The owned dof blocks of one field, classified for the periodic constraint.
+
+    Attributes:
+        bs: Block size (values per dof block).
+        points: (n, 3) coordinates of the owned dof blocks.
+        slave: (n,) True on an upper side (x = W or, in 3D, y = D).
+        target: (n_slave, 3) the slaves' points translated onto the lower side(s).
+        candidate: (n,) possible masters: non-slaves on a lower side (x = 0 or y = 0).
+        constrained: (n, bs) True where a Dirichlet condition holds.
+    """
+
+    bs: int
+    points: np.ndarray
+    slave: np.ndarray
+    target: np.ndarray
+    candidate: np.ndarray
+    constrained: np.ndarray
 
 
 class PeriodicConstraint:
@@ -78,13 +100,13 @@ class PeriodicConstraint:
             for V, field_bcs in zip(spaces, bcs or [[] for _ in spaces], strict=True)
         ]
         # Reduced numbering: the free (non-slave) entries of this rank, field after field.
-        free = np.concatenate([np.repeat(~f["slave"], f["bs"]) for f in fields])
+        free = np.concatenate([np.repeat(~f.slave, f.bs) for f in fields])
         n_reduced = int(free.sum())
         reduced_start = self.comm.exscan(n_reduced) or 0
         column = np.full(n_full, -1, dtype=PETSc.IntType)
         column[free] = reduced_start + np.arange(n_reduced, dtype=PETSc.IntType)
         for k, f in enumerate(fields):
-            block = column[offsets[k] : offsets[k + 1]].reshape(-1, f["bs"])
+            block = column[offsets[k] : offsets[k + 1]].reshape(-1, f.bs)
             self._map_slaves(f, block)
 
         self.P = PETSc.Mat().createAIJ(
@@ -104,7 +126,7 @@ class PeriodicConstraint:
     # ------------------------------------------------------------------------------------------
     # Construction
     # ------------------------------------------------------------------------------------------
-    def _classify(self, V: fem.FunctionSpace, bcs: Sequence[fem.DirichletBC]) -> dict:
+    def _classify(self, V: fem.FunctionSpace, bcs: Sequence[fem.DirichletBC]) -> _FieldDofs:
         """Owned dof blocks of one field: slaves, their master coordinates, master candidates."""
         imap, bs = V.dofmap.index_map, V.dofmap.index_map_bs
         n = imap.size_local
@@ -119,48 +141,48 @@ class PeriodicConstraint:
         for bc in bcs:
             dofs, first_ghost = bc.dof_indices()
             constrained[dofs[:first_ghost]] = True
-        return {
-            "bs": bs,
-            "slave": slave,
-            "target": target,
-            "candidate": on_lower.any(axis=1) & ~slave,
-            "points": points,
-            "constrained": constrained[: n * bs].reshape(n, bs),
-        }
+        return _FieldDofs(
+            bs=bs,
+            points=points,
+            slave=slave,
+            target=target,
+            candidate=on_lower.any(axis=1) & ~slave,
+            constrained=constrained[: n * bs].reshape(n, bs),
+        )
 
-    def _map_slaves(self, f: dict, block: np.ndarray) -> None:
+    def _map_slaves(self, f: _FieldDofs, block: np.ndarray) -> None:
         """Write the reduced index of each slave's master into ``block`` (rows of dof blocks)."""
-        mine = f["candidate"]
-        gathered = self.comm.allgather((f["points"][mine], block[mine, 0], f["constrained"][mine]))
+        mine = f.candidate
+        gathered = self.comm.allgather((f.points[mine], block[mine, 0], f.constrained[mine]))
         coords = np.vstack([g[0] for g in gathered])
         first = np.concatenate([g[1] for g in gathered])
         constrained = np.vstack([g[2] for g in gathered])
-        n_slaves = int(f["slave"].sum())
-        if n_slaves == 0:
-            return
-        if len(coords) == 0:
-            distance, match = np.full(n_slaves, np.inf), np.zeros(n_slaves, dtype=int)
-        else:
-            distance, match = cKDTree(coords).query(f["target"], distance_upper_bound=self.tol)
-        slaves = np.flatnonzero(f["slave"])
+        slaves = np.flatnonzero(f.slave)
+        distance, match = np.full(len(slaves), np.inf), np.zeros(len(slaves), dtype=int)
+        if len(coords) and len(slaves):
+            distance, match = cKDTree(coords).query(f.target, distance_upper_bound=self.tol)
         lost = ~np.isfinite(distance)
-        if lost.any():
-            where = f["points"][slaves[lost][0]]
+        # collective checks: every rank raises, or none
+        where = self._first_point(f.points[slaves[lost]])
+        if where is not None:
             raise ValueError(
                 "geometry.domain.lateral: 'periodic' needs matching nodes on opposite sides, but "
-                f"{int(lost.sum())} dof(s) on the upper side(s) have no partner (first at "
-                f"{np.array2string(where, precision=6)} m; tolerance {self.tol:.3g} m); the mesh "
-                "is not periodic"
+                f"a dof on an upper side has no partner (at {where} m; tolerance "
+                f"{self.tol:.3g} m); the mesh is not periodic"
             )
-        mismatch = constrained[match] != f["constrained"][slaves]
-        if mismatch.any():
-            where = f["points"][slaves[mismatch.any(axis=1)][0]]
+        mismatch = (constrained[match] != f.constrained[slaves]).any(axis=1)
+        where = self._first_point(f.points[slaves[mismatch]])
+        if where is not None:
             raise ValueError(
                 "geometry.domain.lateral: 'periodic' sides need the same Dirichlet conditions on "
-                "both dofs of a periodic pair, but the dof at "
-                f"{np.array2string(where, precision=6)} m and its partner differ"
+                f"both dofs of a periodic pair, but the dof at {where} m and its partner differ"
             )
-        block[slaves] = first[match][:, None] + np.arange(f["bs"], dtype=block.dtype)
+        block[slaves] = first[match][:, None] + np.arange(f.bs, dtype=block.dtype)
+
+    def _first_point(self, points: np.ndarray) -> str | None:
+        """The first of the points of all ranks, formatted; None if there are none (collective)."""
+        everywhere = [p for p in self.comm.allgather(points[:1]) if len(p)]
+        return np.array2string(everywhere[0][0], precision=6) if everywhere else None
 
     # ------------------------------------------------------------------------------------------
     # Reduced system

@@ -383,6 +383,16 @@ def test_periodic_3d_hemisphere():
 
 def test_mesh_that_is_not_periodic_is_rejected():
     """Nodes on x = W moved along the side: no master for them, an error naming the key."""
+    _reject_mesh_that_is_not_periodic()
+
+
+@pytest.mark.mpi
+def test_mesh_that_is_not_periodic_is_rejected_on_every_rank():
+    """The same check in parallel: every rank raises (none waits in a collective call)."""
+    _reject_mesh_that_is_not_periodic()
+
+
+def _reject_mesh_that_is_not_periodic():
     bundle = make_flat_bundle(MPI.COMM_WORLD, W, L, (4, 4))
     x = bundle.mesh.geometry.x
     right = (np.abs(x[:, 0] - W) < 1e-12 * W) & (x[:, 1] > 0.1 * L) & (x[:, 1] < 0.9 * L)
