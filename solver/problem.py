@@ -685,6 +685,10 @@ class Simulation:
                 if self.dG_dphis_form is not None:
                     g_phi = self.comm.allreduce(fem.assemble_scalar(self.dG_dphis_form), op=MPI.SUM)
                 denominator = g_phi - sys.g_u.dot(sys.w)
+                if denominator == 0.0 or not math.isfinite(denominator):
+                    return NewtonResult(
+                        False, it, merit, f"singular bordered update (dG/dphi_s = {denominator})"
+                    )
                 dphi = (g - sys.g_u.dot(sys.dx0)) / denominator
                 sys.dx0.axpy(-dphi, sys.w)
             else:
