@@ -339,8 +339,9 @@ def test_periodic_3d_hemisphere():
     the origin (interior dofs of that edge), 2 elsewhere on x = 0 or y = 0, 1 inside; the
     Faradaic current equals the counter current (charge conservation of the reduced system,
     1e-9 relative; Newton converges to 1e-10).
-    The mesh is first order (see the report of this change: Gmsh's high-order optimiser moves
-    side nodes of order-2 3D meshes, which are then rejected as not periodic); P2 elements.
+    Measured: Faradaic / counter current - 1 = -6e-15. The mesh is first order, with P2
+    elements: on this geometry Gmsh's high-order optimiser moves nodes of the order-2 mesh on
+    the sides (by up to 9 nm), and such a mesh is rejected as not periodic.
     """
     width, depth = 4e-6, 3e-6
     cfg = GeometryConfig.model_validate(
