@@ -38,6 +38,7 @@ from petsc4py import PETSc
 from solver.dimensionless import dimensionless_numbers
 from solver.geometry.bundle import MeshBundle
 from solver.kinetics import Kinetics
+from solver.periodic import PeriodicConstraint
 from solver.results import Snapshot, SurfaceSample
 from solver.timestepping import BDF, Protocol, ProtocolStep, SolverDivergence, StepController
 from solver.transport import (
@@ -107,6 +108,7 @@ class _System:
     g_u: Any = None
     ksp: Any = None
     factorised: bool = False
+    periodic: PeriodicConstraint | None = None
 
 
 def _default_petsc_options(numerics: Any, fields: int) -> dict[str, Any]:
@@ -217,10 +219,11 @@ class Simulation:
     def _check_supported(self, case: Any) -> None:
         geometry = getattr(case, "geometry", None)
         domain = getattr(geometry, "domain", None)
-        if getattr(domain, "lateral", "symmetric") == "periodic":
+        self.periodic_sides = getattr(domain, "lateral", "symmetric") == "periodic"
+        if self.periodic_sides and self.bundle.coordinates == "axisymmetric":
             raise SimulationError(
-                "geometry.domain.lateral: 'periodic' sides are not supported by the solver (no "
-                "periodic constraint without dolfinx_mpc); allowed: 'symmetric'"
+                "geometry.domain.lateral: 'periodic' sides are impossible in an axisymmetric "
+                "section; allowed: 'symmetric'"
             )
         regions = set(self.bundle.regions) - {"electrolyte"}
         missing = sorted(regions - set(self.physics.interphase))
@@ -722,6 +725,12 @@ class Simulation:
         for key in options:
             opts.delValue(prefix + key)
         system.ksp = ksp
+        if self.periodic_sides:
+            try:
+                by_field = fem.bcs_by_block(fem.extract_function_spaces(system.F), bcs)
+                system.periodic = PeriodicConstraint(spaces, by_field)
+            except ValueError as err:
+                raise SimulationError(str(err)) from err
         return system
 
     # ------------------------------------------------------------------------------------------
@@ -745,6 +754,8 @@ class Simulation:
         bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs)
         dolfinx.fem.petsc.set_bc(sys.b, bcs0, x0=sys.x, alpha=-1.0)
         sys.b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        if sys.periodic is not None:  # slave rows are not zero on their own: reduced norm
+            return sys.periodic.restrict(sys.b).norm()
         return sys.b.norm()
 
     def _constraint(self, sys: _System, galvano: bool) -> float:
@@ -806,9 +817,10 @@ class Simulation:
                 sys.A.zeroEntries()
                 dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
                 sys.A.assemble()
-                sys.ksp.setOperators(sys.A)
+                periodic = sys.periodic
+                sys.ksp.setOperators(sys.A if periodic is None else periodic.operator(sys.A))
                 sys.factorised = True
-            sys.ksp.solve(sys.b, sys.dx0)
+            self._linear_solve(sys, sys.b, sys.dx0)
             if sys.ksp.getConvergedReason() < 0:
                 return NewtonResult(
                     False, it, merit, f"linear solver failed ({sys.ksp.getConvergedReason()})"
@@ -816,7 +828,7 @@ class Simulation:
             dphi = 0.0
             if galvano:
                 self._assemble_sensitivity(sys)
-                sys.ksp.solve(sys.rhs_w, sys.w)
+                self._linear_solve(sys, sys.rhs_w, sys.w)
                 with sys.g_u.localForm() as local:
                     local.set(0.0)
                 dolfinx.fem.petsc.assemble_vector(sys.g_u, sys.dG_du)
@@ -825,13 +837,17 @@ class Simulation:
                 if self.dG_dphis_form is not None:
                     g_phi = self.comm.allreduce(fem.assemble_scalar(self.dG_dphis_form), op=MPI.SUM)
                 denominator = g_phi - sys.g_u.dot(sys.w)
+                if denominator == 0.0 or not math.isfinite(denominator):
+                    return NewtonResult(
+                        False, it, merit, f"singular bordered update (dG/dphi_s = {denominator})"
+                    )
                 dphi = (g - sys.g_u.dot(sys.dx0)) / denominator
                 sys.dx0.axpy(-dphi, sys.w)
             else:
                 dphi = float(self.phi_s.value) - float(self.control_value.value)
                 if dphi != 0.0:
                     self._assemble_sensitivity(sys)
-                    sys.ksp.solve(sys.rhs_w, sys.w)
+                    self._linear_solve(sys, sys.rhs_w, sys.w)
                     sys.dx0.axpy(-dphi, sys.w)
             if chord:
                 x_prev, phis_prev = sys.x.copy(), float(self.phi_s.value)
@@ -850,6 +866,14 @@ class Simulation:
             if step <= num.newton_stol:
                 return NewtonResult(True, it, merit, "step tolerance")
         return NewtonResult(False, num.newton_max_it, merit, "maximum Newton iterations reached")
+
+    @staticmethod
+    def _linear_solve(sys: _System, rhs: Any, out: Any) -> None:
+        """Solve J out = rhs; with periodic sides out = P (P^T J P)^-1 P^T rhs."""
+        if sys.periodic is None:
+            sys.ksp.solve(rhs, out)
+        else:
+            sys.periodic.solve(sys.ksp, rhs, out)
 
     def _assemble_sensitivity(self, sys: _System) -> None:
         """rhs_w = dR/dphi_s with the Dirichlet values of w (-1 where Phi = phi_s, 0 elsewhere)."""

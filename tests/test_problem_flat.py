@@ -182,10 +182,3 @@ def test_concentrated_electrolyte_under_an_interphase():
     assert snap.scalars["counter_current"] == pytest.approx(J, rel=1e-8)
     assert 0.0 < snap.scalars["min_surface_concentration"] < 1000.0
     assert all(np.isfinite(f.x.array).all() for f in snap.fields.values())
-
-
-def test_periodic_sides_rejected():
-    case = _case(_single_ion(False, {"mode": "potentiostatic", "potential": -0.01}))
-    case.geometry = SimpleNamespace(domain=SimpleNamespace(lateral="periodic"))
-    with pytest.raises(SimulationError, match="geometry.domain.lateral"):
-        Simulation(_bundle(False), case, MPI.COMM_WORLD)
