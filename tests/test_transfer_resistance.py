@@ -255,3 +255,17 @@ def test_mosaic_phases_with_their_own_resistances():
     assert snap.scalars["counter_current"] == pytest.approx(J, rel=1e-8)
     # the output potential is discontinuous: Phi_elyte above Phi on the boundary while plating
     assert snap.fields["potential"].function_space.ufl_element().discontinuous
+
+
+def test_periodic_sides_with_split_potentials():
+    """Periodic sides constrain Phi and Phi_elyte alike: the flat-cell shift is still R_it."""
+    J = 10.0
+    bundle = make_flat_bundle(MPI.COMM_WORLD, 10e-6, L_E + H, (4, 12), layer=("sei", H, 3))
+    voltages = []
+    for r_it in (0.0, R_IT):
+        case = _case(_physics(r_it, SINGLE_ION, {"mode": "galvanostatic", "current_density": J}))
+        case.geometry = SimpleNamespace(domain=SimpleNamespace(lateral="periodic"))
+        sim = Simulation(bundle, case, MPI.COMM_WORLD)
+        voltages.append(next(iter(sim.run())).scalars["cell_voltage"])
+    assert sim.sys_phi.periodic is not None and len(sim.sys_phi.unknowns) == 2
+    assert voltages[1] - voltages[0] == pytest.approx(-J * R_IT, rel=1e-9)
