@@ -206,6 +206,7 @@ class Simulation:
         if self.split:
             self._setup_interface()
         self._setup_scales()
+        self._secants: dict[int, tuple[Kinetics, fem.Constant]] = {}
         self._setup_forms()
         self._setup_sampling()
         self.events: list[str] = []
@@ -482,14 +483,29 @@ class Simulation:
         )
 
     def _plating(self, kinetics: Kinetics, eta: Any, c_s: Any | None) -> Any:
-        """j(eta, c_s) blended with the linearised law by theta (continuation)."""
+        """j(eta, c_s) blended by theta with the secant-scaled linearised law (continuation)."""
         linear = Kinetics(
             "linear", kinetics.i0, kinetics.alpha_a, kinetics.alpha_c, kinetics.temperature
         )
         full = kinetics.plating_current(eta, c_s)
         if kinetics.model == "linear":
             return full
-        return self.theta * full + (1.0 - self.theta) * linear.plating_current(eta)
+        secant = self._secants.setdefault(id(kinetics), (kinetics, fem.Constant(self.mesh, 1.0)))
+        return self.theta * full + (1.0 - self.theta) * secant[1] * linear.plating_current(eta)
+
+    def _set_secants(self, galvano: bool) -> None:
+        """Make each linearised law pass through its rate law at the expected overpotential.
+
+        Galvanostatic: the uniform overpotential of the applied J (-J at the counter);
+        potentiostatic: the applied potential (its negative at the counter), an upper bound.
+        Without this, J >> i0 would start the full kinetics at a linear-law overpotential of
+        J R_ct, where the exponentials overflow.
+        """
+        value = float(self.control_value.value)
+        for kinetics, factor in self._secants.values():
+            sign = -1.0 if kinetics is self.counter_kinetics else 1.0
+            eta = kinetics.overpotential(sign * value) if galvano else sign * value
+            factor.value = kinetics.secant_factor(eta)
 
     def _surface_current(self, part: _SurfacePart, eta: Any) -> Any:
         """Normal Faradaic current density j on one part of li_surface (UFL)."""
@@ -938,15 +954,22 @@ class Simulation:
     # Solution stages
     # ------------------------------------------------------------------------------------------
     def _initial_phis(self, galvano: bool) -> None:
-        """A starting phi_s: the applied potential, or -J times an estimated series resistance."""
+        """A starting phi_s: the applied potential, or eta(J) - J L / kappa.
+
+        eta(J) is the uniform overpotential of J on the fastest surface part.
+        """
         if not galvano:
             self.phi_s.value = float(self.control_value.value)
             return
-        r_ct = (
-            0.0 if self.primary else min(p.kinetics.charge_transfer_resistance for p in self.parts)
-        )
+        J = float(self.control_value.value)
+        eta = 0.0
+        if not self.primary:
+            fastest = min(self.parts, key=lambda p: p.kinetics.charge_transfer_resistance)
+            eta = fastest.kinetics.overpotential(J)
+            if eta is None:
+                eta = -J * fastest.kinetics.charge_transfer_resistance
         kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        self.phi_s.value = -float(self.control_value.value) * (r_ct + self._height() / kappa)
+        self.phi_s.value = eta - J * self._height() / kappa
 
     def _solve_static(self, step: ProtocolStep | None) -> NewtonResult:
         """Steady solve (or the consistent initial potential at t = 0) with continuation."""
@@ -957,6 +980,7 @@ class Simulation:
         if np.all(np.isclose(self.phi.x.array, 0.0)):
             self._initial_phis(galvano)
             self._apply_bc_values()
+        self._set_secants(galvano)
         result = NewtonResult(True, 0, 0.0, "nothing to solve")
         for theta in stages:
             self.theta.value = theta
