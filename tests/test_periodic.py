@@ -339,9 +339,9 @@ def test_periodic_3d_hemisphere():
     the origin (interior dofs of that edge), 2 elsewhere on x = 0 or y = 0, 1 inside; the
     Faradaic current equals the counter current (charge conservation of the reduced system,
     1e-9 relative; Newton converges to 1e-10).
-    Measured: Faradaic / counter current - 1 = -6e-15. The mesh is first order, with P2
-    elements: on this geometry Gmsh's high-order optimiser moves nodes of the order-2 mesh on
-    the sides (by up to 9 nm), and such a mesh is rejected as not periodic.
+    Measured: Faradaic / counter current - 1 = -6e-15. The mesh is second order: on this
+    geometry Gmsh's high-order optimiser moves side nodes (by up to 9 nm) and the builder puts
+    the slaves back on the images of their masters.
     """
     width, depth = 4e-6, 3e-6
     cfg = GeometryConfig.model_validate(
@@ -349,7 +349,7 @@ def test_periodic_3d_hemisphere():
             "dimension": 3,
             "domain": {"width": width, "depth": depth, "length": 6e-6, "lateral": "periodic"},
             "protrusions": [{"shape": "spherical", "radius": 1e-6, "x": 1.5e-6, "y": 1.4e-6}],
-            "mesh": {"order": 1, "far_field_size": "2um", "tip_size_factor": 0.5},
+            "mesh": {"order": 2, "far_field_size": "2um", "tip_size_factor": 0.5},
         }
     )
     bundle = build_mesh(cfg, MPI.COMM_WORLD, None)
