@@ -569,6 +569,16 @@ class Simulation:
             if not self.primary:
                 d_total += ufl.diff(j, etas[k]) * w * self.ds(part.tag)
                 d_res_phi[k] += ufl.diff(j, etas[k]) * tests[k] * w * self.ds(part.tag)
+        if self.primary:
+            # The Li current as the reaction of the Dirichlet rows (the residual tested with 1 on
+            # the Li dofs), which the discrete charge balance carries exactly, instead of the
+            # gradient flux int i.n ds, which misses it by the discretisation error.
+            indicators = []
+            for k, u in enumerate(self.potentials):
+                chi = fem.Function(u.function_space)
+                chi.x.array[self._li_dofs(k)] = 1.0
+                indicators.append(chi)
+            total = -sum(self._charge_residuals(indicators, etas))
         for k, u in enumerate(self.potentials):
             if self.primary or isinstance(d_res_phi[k], int):
                 # R_Phi does not depend on phi_s (primary: the Dirichlet rows do, via bcs_w)
@@ -628,27 +638,34 @@ class Simulation:
             bcs.append(fem.dirichletbc(value, dofs, space))
             bcs_w.append(fem.dirichletbc(w_value, dofs, space))
 
-        def facets(block: int, parent_facets: np.ndarray, sub_tag: int) -> np.ndarray:
-            """Facets of the mesh of potentials[block] (the submesh: by its facet tag)."""
-            return self.sub_facet_tags.find(sub_tag) if block == 1 else parent_facets
-
         k = self._block("electrolyte")
         space_e = self.potentials[k].function_space
         if self.physics.counter.type == "reservoir":
-            counter = facets(k, self.facet_tags.find(self._tag("counter")), self.SUB_COUNTER)
+            counter = (
+                self.sub_facet_tags.find(self.SUB_COUNTER)
+                if k == 1
+                else self.facet_tags.find(self._tag("counter"))
+            )
             fix(space_e, fem.locate_dofs_topological(space_e, tdim - 1, counter), 0.0, 0.0)
         if self.split:
             fix(self.V, self._outside_interphase_dofs(), 0.0, 0.0)
         if self.primary:
             for block, u in enumerate(self.potentials):
-                mine = [p.tag for p in self.parts if self._block(p.region) == block]
-                parent = np.concatenate(
-                    [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
-                )
-                li = facets(block, parent, self.SUB_LI)
-                dofs = fem.locate_dofs_topological(u.function_space, tdim - 1, li)
-                fix(u.function_space, dofs, self.phi_s, -1.0)
+                fix(u.function_space, self._li_dofs(block), self.phi_s, -1.0)
         return bcs, bcs_w
+
+    def _li_dofs(self, block: int) -> np.ndarray:
+        """Local dofs of potentials[block] on the Li-surface parts whose potential it is."""
+        tdim = self.mesh.topology.dim
+        if block == 1:  # Phi_elyte: the bare Li surface, tagged on the submesh
+            facets = self.sub_facet_tags.find(self.SUB_LI)
+        else:
+            mine = [p.tag for p in self.parts if self._block(p.region) == 0]
+            facets = np.concatenate(
+                [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
+            )
+        space = self.potentials[block].function_space
+        return fem.locate_dofs_topological(space, tdim - 1, facets)
 
     def _outside_interphase_dofs(self) -> np.ndarray:
         """Local dofs of V that belong to no interphase cell on any rank."""

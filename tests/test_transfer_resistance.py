@@ -269,3 +269,16 @@ def test_periodic_sides_with_split_potentials():
         voltages.append(next(iter(sim.run())).scalars["cell_voltage"])
     assert sim.sys_phi.periodic is not None and len(sim.sys_phi.unknowns) == 2
     assert voltages[1] - voltages[0] == pytest.approx(-J * R_IT, rel=1e-9)
+
+
+def test_primary_kinetics_with_split_potentials():
+    """Primary limit (Phi = phi_s on the Li): phi_s = -J (h/sigma + R_it + L/kappa), and the Li
+    current (reaction of the Dirichlet rows) equals the counter current, to 1e-9."""
+    J = 10.0
+    bundle = make_flat_bundle(MPI.COMM_WORLD, 10e-6, L_E + H, (3, 12), layer=("sei", H, 3))
+    physics = _physics(R_IT, SINGLE_ION, {"mode": "galvanostatic", "current_density": J}, "primary")
+    snap = next(iter(Simulation(bundle, _case(physics), MPI.COMM_WORLD).run()))
+    expected = -J * (H / SIGMA_SEI + R_IT + L_E / SIGMA)
+    assert snap.scalars["cell_voltage"] == pytest.approx(expected, rel=1e-9)
+    assert snap.scalars["current_mean"] == pytest.approx(J, rel=1e-9)
+    assert snap.scalars["counter_current"] == pytest.approx(J, rel=1e-9)
