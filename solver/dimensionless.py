@@ -7,9 +7,10 @@ r"""Dimensionless numbers that place a run in its regime (SI inputs, pure functi
   :math:`|J| < (\alpha_a + \alpha_c) i_0 / \alpha_c` and the Tafel value above, and names the
   regime it used.
 * Wagner number :math:`Wa = \kappa R_{ct} / \ell` and, with the interphase layers in series,
-  :math:`Wa_{int} = \kappa (R_{ct} + \sum_k h_k / \sigma_k) / \ell` (ℓ: the length of the feature
-  whose current distribution matters, e.g. a protrusion radius; Wa >> 1: uniform, kinetically
-  controlled; Wa << 1: primary, geometry controlled).
+  :math:`Wa_{int} = \kappa (R_{ct} + \sum_k h_k / \sigma_k + R_{it}) / \ell` (R_it: the
+  interfacial ion-transfer resistance at the interphase | electrolyte boundary; ℓ: the length
+  of the feature whose current distribution matters, e.g. a protrusion radius; Wa >> 1:
+  uniform, kinetically controlled; Wa << 1: primary, geometry controlled).
 * Limiting current of a binary electrolyte,
   :math:`J_{lim} = F D c_{bulk} / ((1 - t_+) L)` with a reservoir at distance L, and twice that,
   :math:`2 F D c_{bulk} / ((1 - t_+) L)`, in a closed symmetric Li | Li cell of length L.
@@ -137,7 +138,7 @@ class DimensionlessNumbers:
 
     Attributes:
         wagner: kappa R_ct / ℓ.
-        wagner_with_interphase: kappa (R_ct + sum h/sigma) / ℓ.
+        wagner_with_interphase: kappa (R_ct + sum h/sigma + R_it) / ℓ.
         i_over_ilim: |J| / J_lim (0 for t+ = 1).
         t_over_sand: t / t_Sand (0 at zero current or t+ = 1).
         regime: ``"linear"`` or ``"tafel"`` (see :func:`charge_transfer_resistance`).
@@ -172,6 +173,7 @@ def dimensionless_numbers(
     current_density: float,
     t: float = 0.0,
     layers: Sequence[tuple[float, float]] = (),
+    transfer_resistance: float = 0.0,
     D: float | None = None,
     c_bulk: float | None = None,
     t_plus: float = 1.0,
@@ -190,6 +192,8 @@ def dimensionless_numbers(
         current_density: Mean applied current density J, A/m^2.
         t: Time, s.
         layers: (h_k, sigma_k) of the interphase layers in series, (m, S/m).
+        transfer_resistance: Interfacial ion-transfer resistance R_it in series with the
+            layers (per Li area), Ω m².
         D: Salt diffusivity, m^2/s (None for a single-ion conductor).
         c_bulk: Bulk salt concentration, mol/m^3.
         t_plus: Cation transference number (1: single-ion conductor).
@@ -204,7 +208,9 @@ def dimensionless_numbers(
     t_sand = sand_time(D, c_bulk, current_density, t_plus) if binary else math.inf
     return DimensionlessNumbers(
         wagner=wagner_number(kappa, r_ct, length),
-        wagner_with_interphase=wagner_number(kappa, r_ct + interphase_resistance(layers), length),
+        wagner_with_interphase=wagner_number(
+            kappa, r_ct + interphase_resistance(layers) + transfer_resistance, length
+        ),
         i_over_ilim=abs(current_density) / j_lim,
         t_over_sand=t / t_sand,
         regime=regime,

@@ -8,10 +8,13 @@ current density into the Li, positive for plating, is j = -i_BV(eta).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import ufl
+from scipy.optimize import brentq
 
 from solver.constants import FARADAY, GAS_CONSTANT
 from solver.transport import arrhenius
@@ -78,20 +81,51 @@ class Kinetics:
         ratio = ufl.max_value(c_s / self.c_ref, C_FLOOR_FRACTION)
         return self.i0 * ratio**self.alpha_a
 
-    def anodic_current(self, eta: object, c_s: object | None = None) -> object:
-        """i_BV(eta) (A/m^2, positive anodic / stripping) as UFL."""
+    def anodic_current(
+        self, eta: object, c_s: object | None = None, exp: Callable[[object], object] = ufl.exp
+    ) -> object:
+        """i_BV(eta) (A/m^2, positive anodic / stripping) as UFL (as a float with ``math.exp``)."""
         i0, f = self.exchange_current(c_s), self.f
         if self.model == "butler_volmer":
-            return i0 * (ufl.exp(self.alpha_a * f * eta) - ufl.exp(-self.alpha_c * f * eta))
+            return i0 * (exp(self.alpha_a * f * eta) - exp(-self.alpha_c * f * eta))
         if self.model == "linear":
             return i0 * (self.alpha_a + self.alpha_c) * f * eta
         if self.model == "tafel":
-            return -i0 * ufl.exp(-self.alpha_c * f * eta)
+            return -i0 * exp(-self.alpha_c * f * eta)
         raise ValueError(f"kinetics.model: '{self.model}' has no rate expression (Dirichlet limit)")
 
     def plating_current(self, eta: object, c_s: object | None = None) -> object:
         """J = -i_BV(eta): normal Faradaic current density into the Li, plating positive."""
         return -self.anodic_current(eta, c_s)
+
+    def overpotential(self, j: float) -> float | None:
+        """The uniform overpotential eta (V) at which plating_current(eta) = j, at c_ref.
+
+        Returns None when no eta gives j (the Tafel branch cannot strip) or |eta| > 10 V.
+        """
+        def excess(eta: float) -> float:
+            return -float(self.anodic_current(eta, exp=math.exp)) - j
+
+        if excess(0.0) == 0.0:
+            return 0.0
+        direction = -1.0 if excess(0.0) < 0.0 else 1.0  # plating more needs eta lower
+        eta = direction / self.f
+        while abs(eta) <= 10.0:
+            if excess(eta) * excess(0.0) <= 0.0:
+                return float(brentq(excess, min(0.0, eta), max(0.0, eta), xtol=1e-14, rtol=1e-12))
+            eta *= 2.0
+        return None
+
+    def secant_factor(self, eta: float | None) -> float:
+        """i_BV(eta) over the linearised law at eta (the secant over the tangent slope).
+
+        Scaling the linearised law by it makes it pass through the rate law at eta; 1 for
+        eta = 0 or None, and for the linear law itself.
+        """
+        if eta is None or eta == 0.0 or self.model == "linear":
+            return 1.0
+        linear = self.i0 * (self.alpha_a + self.alpha_c) * self.f * eta
+        return float(self.anodic_current(eta, exp=math.exp)) / linear
 
     @property
     def charge_transfer_resistance(self) -> float:

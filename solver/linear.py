@@ -45,17 +45,19 @@ __all__ = [
 ]
 
 
-def default_options(kind: str, fields: int, rtol: float) -> dict[str, Any]:
+def default_options(kind: str, coupled: bool, rtol: float) -> dict[str, Any]:
     """PETSc options of the linear solver (without prefix).
 
     Args:
         kind: ``"direct"`` (MUMPS LU) or ``"iterative"``.
-        fields: 1 (Phi alone) or 2 (Phi and c; the iterative solver then works on L J).
+        coupled: The system holds c besides the potentials (the iterative solver then works on
+            L J with the splits "c" and "phi").
         rtol: Relative tolerance of the Krylov method.
 
     Returns:
-        The options: MUMPS LU; GMRES + GAMG for Phi alone; GMRES with a multiplicative field
-        split (c block, then Phi block, each preconditioned by GAMG) for the coupled system.
+        The options: MUMPS LU; GMRES + GAMG for the potentials alone; GMRES with a
+        multiplicative field split (c block, then potential block, each preconditioned by
+        GAMG) for the coupled system.
     """
     if kind == "direct":
         return {
@@ -82,7 +84,7 @@ def default_options(kind: str, fields: int, rtol: float) -> dict[str, Any]:
         "mg_levels_ksp_type": "chebyshev",
         "mg_levels_pc_type": "jacobi",
     }
-    if fields == 1:
+    if not coupled:
         return options | amg
     options |= {"pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"}
     for name in ("c", "phi"):
@@ -145,45 +147,44 @@ def block_global_indices(spaces: Sequence[fem.FunctionSpace]) -> list[np.ndarray
 
 
 def migration_elimination(
-    V: fem.FunctionSpace,
-    Q: fem.FunctionSpace,
-    parent_cells: np.ndarray,
+    spaces: Sequence[fem.FunctionSpace],
+    partner: int,
+    partner_cells: np.ndarray,
     t_minus: float,
-    fixed_phi: np.ndarray,
-    fixed_c: np.ndarray,
+    fixed: Sequence[np.ndarray],
     comm: MPI.Comm,
 ) -> PETSc.Mat:
-    """The matrix L = [[I, 0], [t_- T, I]] in the blocked (Phi, c) layout.
+    """The matrix L = [[I, 0], [t_- T, I]] in the blocked layout of ``spaces``.
 
-    Row i of L J is row i of J plus, for a c dof i, t_- times the row of the Phi dof at the
-    same point. Rows of Dirichlet dofs (``fixed_phi``, ``fixed_c``, rank-local indices) are
-    left alone, so their identity rows stay identity rows.
+    c is the last field. Row i of L J is row i of J plus, for a c dof i, t_- times the row of
+    the ``partner`` field's dof at the same point (the potential of the electrolyte). Rows of
+    Dirichlet dofs are left alone, so their identity rows stay identity rows.
 
     Args:
-        V: Space of Phi (parent mesh).
-        Q: Space of c (electrolyte submesh, same element).
-        parent_cells: Parent cell of every local submesh cell.
+        spaces: Spaces of the blocked system, c last.
+        partner: Index of the electrolyte's potential in ``spaces``.
+        partner_cells: Cell of the partner's mesh of every local (and ghost) cell of the c mesh.
         t_minus: Anion transference number 1 - t+ (at c_bulk for a concentration-dependent t+).
-        fixed_phi: Local Phi dofs with a Dirichlet condition.
-        fixed_c: Local c dofs with a Dirichlet condition.
+        fixed: Per field, the rank-local dofs with a Dirichlet condition.
         comm: Communicator of the mesh.
 
     Returns:
         The assembled PETSc AIJ matrix L.
     """
-    phi_dofs, c_dofs = shared_dofs(V, Q, parent_cells)
+    V, Q = spaces[partner], spaces[-1]
+    phi_dofs, c_dofs = shared_dofs(V, Q, partner_cells)
     n_c_owned = Q.dofmap.index_map.size_local
-    keep = (c_dofs < n_c_owned) & ~np.isin(c_dofs, fixed_c) & ~np.isin(phi_dofs, fixed_phi)
-    rows_phi, rows_c = block_global_indices([V, Q])
-    n_local = V.dofmap.index_map.size_local + n_c_owned
+    keep = (c_dofs < n_c_owned) & ~np.isin(c_dofs, fixed[-1]) & ~np.isin(phi_dofs, fixed[partner])
+    rows = block_global_indices(spaces)
+    n_local = sum(W.dofmap.index_map.size_local * W.dofmap.index_map_bs for W in spaces)
     row_start = comm.scan(n_local) - n_local
-    # CSR of the owned rows: a 1 on the diagonal, t_- at the Phi partner of kept c rows.
-    partner = np.full(n_local, -1, dtype=np.int64)
-    partner[rows_c[c_dofs[keep]] - row_start] = rows_phi[phi_dofs[keep]]
-    counts = 1 + (partner >= 0)
+    # CSR of the owned rows: a 1 on the diagonal, t_- at the partner of kept c rows.
+    partner_column = np.full(n_local, -1, dtype=np.int64)
+    partner_column[rows[-1][c_dofs[keep]] - row_start] = rows[partner][phi_dofs[keep]]
+    counts = 1 + (partner_column >= 0)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(PETSc.IntType)
     diagonal = row_start + np.arange(n_local)
-    pairs = np.stack([diagonal, partner], axis=1)
+    pairs = np.stack([diagonal, partner_column], axis=1)
     values = np.stack([np.ones(n_local), np.full(n_local, t_minus)], axis=1)
     order = np.argsort(np.where(pairs < 0, np.iinfo(np.int64).max, pairs), axis=1)
     pairs = np.take_along_axis(pairs, order, axis=1)
@@ -198,15 +199,29 @@ def migration_elimination(
     return L
 
 
-def field_index_sets(spaces: Sequence[fem.FunctionSpace], comm: MPI.Comm) -> list[PETSc.IS]:
-    """Owned rows of each field in the blocked layout (the index sets of a field split)."""
+def field_index_sets(
+    spaces: Sequence[fem.FunctionSpace], comm: MPI.Comm, prolongation: PETSc.Mat | None = None
+) -> list[PETSc.IS]:
+    """Owned rows of each field in the blocked layout (the index sets of a field split).
+
+    Args:
+        spaces: Spaces of the blocked system.
+        comm: Communicator of the mesh.
+        prolongation: With periodic sides, P (full <- reduced, one 1 per row): the rows are
+            then those of the reduced system P^T J P (a free dof keeps its field).
+    """
     rows = block_global_indices(spaces)
-    return [
-        PETSc.IS().createGeneral(
-            r[: V.dofmap.index_map.size_local].astype(PETSc.IntType), comm=comm
-        )
-        for r, V in zip(rows, spaces, strict=True)
-    ]
+    owned = [r[: V.dofmap.index_map.size_local] for r, V in zip(rows, spaces, strict=True)]
+    if prolongation is not None:
+        marker = prolongation.createVecLeft()
+        reduced = prolongation.createVecRight()
+        start, start_reduced = marker.getOwnershipRange()[0], reduced.getOwnershipRange()[0]
+        for k, field_rows in enumerate(owned):
+            marker.set(0.0)
+            marker.array[field_rows - start] = 1.0
+            prolongation.multTranspose(marker, reduced)
+            owned[k] = start_reduced + np.flatnonzero(reduced.array_r > 0.5)
+    return [PETSc.IS().createGeneral(r.astype(PETSc.IntType), comm=comm) for r in owned]
 
 
 @contextmanager
@@ -232,6 +247,8 @@ class LinearSolver:
         transform: L of :func:`migration_elimination`, or None to solve J dx = b as it is.
         splits: Named index sets of a ``fieldsplit`` preconditioner, in the order of the
             splits (used only when ``options["pc_type"] == "fieldsplit"``).
+        periodic: A ``solver.periodic.PeriodicConstraint``: solve the reduced system
+            P^T (L) J P dx_r = P^T (L) b, dx = P dx_r (the splits then index reduced rows).
 
     Attributes:
         ksp: The PETSc KSP (its iteration number and converged reason describe the last solve).
@@ -244,10 +261,12 @@ class LinearSolver:
         options: Mapping[str, Any],
         transform: PETSc.Mat | None = None,
         splits: Sequence[tuple[str, PETSc.IS]] = (),
+        periodic: Any = None,
     ):
         self.prefix = prefix
         self.options = dict(options)
         self.transform = transform
+        self.periodic = periodic
         self.ksp = PETSc.KSP().create(comm)
         self.ksp.setOptionsPrefix(prefix)
         with _options(prefix, self.options):
@@ -266,6 +285,8 @@ class LinearSolver:
             else:
                 self.transform.matMult(A, result=self._operator)
             operator = self._operator
+        if self.periodic is not None:
+            operator = self.periodic.operator(operator)
         with _options(self.prefix, self.options):
             self.ksp.setOperators(operator)
             self.ksp.setUp()
@@ -279,5 +300,8 @@ class LinearSolver:
                 self._rhs = b.duplicate()
             self.transform.mult(b, self._rhs)
             rhs = self._rhs
-        self.ksp.solve(rhs, x)
+        if self.periodic is None:
+            self.ksp.solve(rhs, x)
+        else:
+            self.periodic.solve(self.ksp, rhs, x)
         return int(self.ksp.getConvergedReason())

@@ -263,8 +263,10 @@ class InterphaseMaterial(_LibraryDefaults):
     transfer_resistance: ASR = Field(
         ge=0, default=0.0,
         description=(
-            "Interfacial ion-transfer resistance R_it at the interphase | electrolyte boundary, "
-            "ohm m^2."
+            "Interfacial ion-transfer resistance R_it at this region's boundary with the "
+            "electrolyte: Phi - Phi_elyte = R_it i.n there (i.n: the current from the region "
+            "into the electrolyte), ohm m^2. 0: Phi continuous. When > 0 for one region, every "
+            "region touching the electrolyte needs one."
         ),
     )
     kinetics: KineticsConfig | None = Field(
@@ -401,17 +403,6 @@ class PhysicsConfig(StrictModel):
         description="Control mode and value or protocol.",
     )
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event detection.")
-
-    @model_validator(mode="after")
-    def _supported(self) -> PhysicsConfig:
-        for name, layer in self.interphase.items():
-            if layer.transfer_resistance > 0.0:
-                raise ValueError(
-                    f"physics.interphase.{name}.transfer_resistance: an interfacial ion-transfer "
-                    "resistance > 0 is not implemented yet (got "
-                    f"{layer.transfer_resistance} ohm m^2); allowed: 0"
-                )
-        return self
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ Unknowns (``docs/theory.md``): Phi (V) on every ionic cell of the mesh (electrol
 interphase regions, continuous, Lagrange degree p), c (mol/m^3) on a submesh of the
 ``electrolyte`` cells for binary electrolytes, and the Li potential phi_s (V), a global scalar
 that is given (potentiostatic) or solved for (galvanostatic) with a bordered Newton method.
+With an interfacial ion-transfer resistance R_it > 0 the potential is split: Phi lives on the
+interphase cells and Phi_elyte on the electrolyte submesh, coupled by
+i.n = (Phi - Phi_elyte) / R_it on the interphase | electrolyte boundary.
 
 Residuals, scaled to be dimensionless (i_ref: reference current density, A_proj: projected Li
 area, w = 2 pi r in axisymmetric coordinates, 1 otherwise)::
@@ -41,6 +44,7 @@ from solver.linear import (
     field_index_sets,
     migration_elimination,
 )
+from solver.periodic import PeriodicConstraint
 from solver.results import Snapshot, SurfaceSample
 from solver.timestepping import BDF, Protocol, ProtocolStep, SolverDivergence, StepController
 from solver.transport import (
@@ -115,20 +119,21 @@ class _System:
     linear: LinearSolver | None = None
     factorised: bool = False
     w_current: bool = False  # w solved with the current (factorised) Jacobian
+    periodic: PeriodicConstraint | None = None
 
 
-def _default_petsc_options(numerics: Any, fields: int, size: int) -> dict[str, Any]:
+def _default_petsc_options(numerics: Any, coupled: bool, size: int) -> dict[str, Any]:
     """Linear-solver options (``solver.linear.default_options``) with the user's merged over.
 
     Args:
         numerics: The NumericsConfig.
-        fields: 1 (Phi) or 2 (Phi and c).
+        coupled: Whether the system holds c (potentials and c) or the potentials alone.
         size: Global number of unknowns (resolves ``linear_solver: auto``).
     """
     kind = numerics.linear_solver
     if kind == "auto":
         kind = "direct" if size <= numerics.direct_max_unknowns else "iterative"
-    return {**default_options(kind, fields, numerics.linear_rtol), **numerics.petsc_options}
+    return {**default_options(kind, coupled, numerics.linear_rtol), **numerics.petsc_options}
 
 
 class Simulation:
@@ -171,6 +176,13 @@ class Simulation:
         self.f = FARADAY / (GAS_CONSTANT * self.temperature)
         self.electrolyte = build_electrolyte(self.physics)
         self.binary = isinstance(self.electrolyte, BinaryElectrolyte)
+        self.transfer_resistance = {
+            name: mat.transfer_resistance
+            for name, mat in self.physics.interphase.items()
+            if mat.transfer_resistance > 0.0 and name in self.bundle.regions
+        }
+        self.split = bool(self.transfer_resistance)  # Phi | Phi_elyte (R_it > 0)
+        self.has_submesh = self.binary or self.split
         self.c_bulk = self.electrolyte.c_bulk if self.binary else math.nan
         self.primary = self.physics.kinetics.model == "primary"
         self.closed = self.binary and self.physics.counter.type == "li_electrode"
@@ -184,9 +196,12 @@ class Simulation:
         self._setup_mesh_data()
         self._setup_spaces()
         self._setup_parts()
-        if self.binary:
+        if self.has_submesh:
             self._setup_submesh_tags()
+        if self.split:
+            self._setup_interface()
         self._setup_scales()
+        self._secants: dict[int, tuple[Kinetics, fem.Constant]] = {}
         self._setup_forms()
         self._setup_sampling()
         self.events: list[str] = []
@@ -200,10 +215,11 @@ class Simulation:
     def _check_supported(self, case: Any) -> None:
         geometry = getattr(case, "geometry", None)
         domain = getattr(geometry, "domain", None)
-        if getattr(domain, "lateral", "symmetric") == "periodic":
+        self.periodic_sides = getattr(domain, "lateral", "symmetric") == "periodic"
+        if self.periodic_sides and self.bundle.coordinates == "axisymmetric":
             raise SimulationError(
-                "geometry.domain.lateral: 'periodic' sides are not supported by the solver (no "
-                "periodic constraint without dolfinx_mpc); allowed: 'symmetric'"
+                "geometry.domain.lateral: 'periodic' sides are impossible in an axisymmetric "
+                "section; allowed: 'symmetric'"
             )
         regions = set(self.bundle.regions) - {"electrolyte"}
         missing = sorted(regions - set(self.physics.interphase))
@@ -250,20 +266,47 @@ class Simulation:
         self.phi_s = fem.Constant(self.mesh, 0.0)
         self.control_value = fem.Constant(self.mesh, 0.0)
         self.theta = fem.Constant(self.mesh, 1.0)  # 0: linearised kinetics (continuation), 1: full
-        if not self.binary:
+        self.potentials = [self.phi]  # the potential unknowns: Phi (and Phi_elyte when split)
+        self.c = None
+        if not self.has_submesh:
             return
         tdim = self.mesh.topology.dim
         cells = self.bundle.cell_tags.find(self.bundle.regions["electrolyte"])
         self.submesh, self.emap, self.vertex_map, _ = dolfinx.mesh.create_submesh(
             self.mesh, tdim, cells
         )
-        self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
-        self.c = fem.Function(self.Q, name="concentration")
-        self.c.x.array[:] = self.c_bulk
         xs = ufl.SpatialCoordinate(self.submesh)
         self.weight_e = 2.0 * math.pi * xs[0] if self.axisym else 1.0
         self.dx_e = ufl.Measure("dx", domain=self.submesh)
+        if self.split:
+            # its own space object: Dirichlet conditions are matched to blocks by space
+            self.Q_phi = fem.functionspace(self.submesh, ("Lagrange", p))
+            self.phi_elyte = fem.Function(self.Q_phi, name="electrolyte_potential")
+            self.potentials.append(self.phi_elyte)
+        if not self.binary:
+            return
+        self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
+        self.c = fem.Function(self.Q, name="concentration")
+        self.c.x.array[:] = self.c_bulk
         self.bdf = BDF(self.submesh, [self.c], order=1 if self.time.scheme == "bdf1" else 2)
+
+    def _block(self, region: str) -> int:
+        """Index in ``potentials`` of the potential of a region (1: Phi_elyte when split)."""
+        return 1 if self.split and region == "electrolyte" else 0
+
+    def potential(self, region: str) -> fem.Function:
+        """The Li-reference potential unknown of a region: Phi, or Phi_elyte when split."""
+        return self.potentials[self._block(region)]
+
+    @property
+    def _weight_plus(self) -> Any:
+        """The weight w on the "+" side of interior facets (w is continuous)."""
+        return self.weight("+") if self.axisym else 1.0
+
+    @property
+    def _maps(self) -> list[Any] | None:
+        """Entity maps for forms that mix the mesh and the electrolyte submesh."""
+        return [self.emap] if self.has_submesh else None
 
     def _region_kinetics(self, region: str, binary_side: bool) -> Kinetics:
         cfg = self.physics.kinetics
@@ -316,7 +359,7 @@ class Simulation:
         """Facet tags of the electrolyte submesh: bare Li surface, counter, interphase boundary."""
         tdim = self.submesh.topology.dim
         self.submesh.topology.create_connectivity(tdim - 1, tdim)
-        bare = [p.tag for p in self.parts if p.binary]
+        bare = [p.tag for p in self.parts if p.region == "electrolyte"]
         interface = self.bundle.boundaries.get("interphase_electrolyte")
         groups = {
             self.SUB_LI: np.concatenate([self.facet_tags.find(t) for t in bare]),
@@ -336,10 +379,55 @@ class Simulation:
             np.concatenate([np.full(len(v), k, dtype=np.int32) for k, v in indices.items()])[order],
         )
         self.ds_e = ufl.Measure("ds", domain=self.submesh, subdomain_data=self.sub_facet_tags)
-        dofs = fem.locate_dofs_topological(
-            self.Q, tdim - 1, self.sub_facet_tags.find(self.SUB_INTERFACE)
-        )
-        self._interface_c_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
+        if self.binary:
+            dofs = fem.locate_dofs_topological(
+                self.Q, tdim - 1, self.sub_facet_tags.find(self.SUB_INTERFACE)
+            )
+            self._interface_c_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
+
+    def _setup_interface(self) -> None:
+        """Group the interphase | electrolyte facets by the interphase region across them.
+
+        Each group becomes a subdomain (the region's cell tag) of an interior-facet measure, where
+        the jump condition i.n = (Phi - Phi_elyte) / R_it is integrated (interior facets of the
+        mesh, restriction "+" on the electrolyte side). Every region touching
+        the electrolyte needs R_it > 0 (a mixed jump/continuity boundary is not supported), and
+        only such regions may have one.
+        """
+        tdim = self.mesh.topology.dim
+        f2c = self.mesh.topology.connectivity(tdim - 1, tdim)
+        electrolyte = self.bundle.regions["electrolyte"]
+        facets = self.facet_tags.find(self._tag("interphase_electrolyte"))
+        # the cell tag across each facet from the electrolyte (both cells are local: shared_facet)
+        sides = [self.cell_region[f2c.links(f)] for f in facets]
+        across = np.array([r[r != electrolyte][0] for r in sides], dtype=np.int32)
+        names = {tag: name for name, tag in self.bundle.regions.items()}
+        local = {names[int(t)] for t in np.unique(across)}
+        touching = set().union(*self.comm.allgather(local))
+        for name, r_it in sorted(self.transfer_resistance.items()):
+            if name not in touching:
+                raise SimulationError(
+                    f"physics.interphase.{name}.transfer_resistance: the region does not touch "
+                    f"the electrolyte, so it has no ion-transfer boundary (got {r_it} ohm m^2); "
+                    "allowed: 0"
+                )
+        for name in sorted(touching - set(self.transfer_resistance)):
+            raise SimulationError(
+                f"physics.interphase.{name}.transfer_resistance: every interphase region "
+                "touching the electrolyte needs R_it > 0 when one has it (got 0 here, > 0 for "
+                f"{sorted(self.transfer_resistance)}); allowed: > 0 for all of them, or 0 for all"
+            )
+        owned = facets < self.mesh.topology.index_map(tdim - 1).size_local
+        data = []
+        for tag in np.unique(across):
+            entities = fem.compute_integration_domains(
+                fem.IntegralType.interior_facet, self.mesh.topology, facets[owned & (across == tag)]
+            ).reshape(-1, 4)
+            # (cell, local facet) pairs: the electrolyte side first, so that "+" is that side
+            swap = self.cell_region[entities[:, 0]] != electrolyte
+            entities[swap] = entities[swap][:, [2, 3, 0, 1]]
+            data.append((int(tag), entities.ravel()))
+        self.dS_it = ufl.Measure("dS", domain=self.mesh, subdomain_data=data)
 
     def _setup_scales(self) -> None:
         """Projected area, reference current density and residual scales."""
@@ -366,7 +454,7 @@ class Simulation:
         return self.comm.allreduce(float(local), op=MPI.MAX)
 
     def _integrate(self, integrand: Any) -> float:
-        maps = [self.emap] if self.binary else None
+        maps = self._maps
         value = fem.assemble_scalar(fem.form(integrand, entity_maps=maps))
         return self.comm.allreduce(value, op=MPI.SUM)
 
@@ -386,18 +474,33 @@ class Simulation:
         """UFL ionic current density i (A/m^2) in region ``name``."""
         model = self._region_model(name)
         return model.current_density(
-            self.phi, self.c if self.binary and name == "electrolyte" else None
+            self.potential(name), self.c if self.binary and name == "electrolyte" else None
         )
 
     def _plating(self, kinetics: Kinetics, eta: Any, c_s: Any | None) -> Any:
-        """j(eta, c_s) blended with the linearised law by theta (continuation)."""
+        """j(eta, c_s) blended by theta with the secant-scaled linearised law (continuation)."""
         linear = Kinetics(
             "linear", kinetics.i0, kinetics.alpha_a, kinetics.alpha_c, kinetics.temperature
         )
         full = kinetics.plating_current(eta, c_s)
         if kinetics.model == "linear":
             return full
-        return self.theta * full + (1.0 - self.theta) * linear.plating_current(eta)
+        secant = self._secants.setdefault(id(kinetics), (kinetics, fem.Constant(self.mesh, 1.0)))
+        return self.theta * full + (1.0 - self.theta) * secant[1] * linear.plating_current(eta)
+
+    def _set_secants(self, galvano: bool) -> None:
+        """Make each linearised law pass through its rate law at the expected overpotential.
+
+        Galvanostatic: the uniform overpotential of the applied J (-J at the counter);
+        potentiostatic: the applied potential (its negative at the counter), an upper bound.
+        Without this, J >> i0 would start the full kinetics at a linear-law overpotential of
+        J R_ct, where the exponentials overflow.
+        """
+        value = float(self.control_value.value)
+        for kinetics, factor in self._secants.values():
+            sign = -1.0 if kinetics is self.counter_kinetics else 1.0
+            eta = kinetics.overpotential(sign * value) if galvano else sign * value
+            factor.value = kinetics.secant_factor(eta)
 
     def _surface_current(self, part: _SurfacePart, eta: Any) -> Any:
         """Normal Faradaic current density j on one part of li_surface (UFL)."""
@@ -405,40 +508,84 @@ class Simulation:
             return ufl.dot(self.current_density(part.region), self.n)
         return self._plating(part.kinetics, eta, self.c if part.binary else None)
 
-    def _setup_forms(self) -> None:
-        v = ufl.TestFunction(self.V)
-        w = self.weight
-        eta = ufl.variable(self.phi_s - self.phi)
-        res_phi = 0
-        for tag_name, tag in self.bundle.regions.items():
-            res_phi += -ufl.dot(self.current_density(tag_name), ufl.grad(v)) * w * self.dx(tag)
-        total, d_total, d_res_phi = 0, 0, 0
+    def _charge_residuals(self, tests: list[Any], etas: list[Any]) -> list[Any]:
+        """Unscaled charge residuals, one per potential unknown (tests[k] tests potentials[k]).
+
+        Regions, Li-surface parts and the counter go to the block of their potential; with
+        split potentials the jump flux g = (Phi - Phi_elyte) / R_it leaves the interphase block
+        and enters the electrolyte block on the interphase | electrolyte boundary.
+        """
+        w, src = self.weight, self.sources
+        res: list[Any] = [0] * len(tests)
+        for name, tag in self.bundle.regions.items():
+            k = self._block(name)
+            res[k] += -ufl.dot(self.current_density(name), ufl.grad(tests[k])) * w * self.dx(tag)
+            if "charge" in src:
+                res[k] += -src["charge"](self.x) * tests[k] * w * self.dx(tag)
         for part in self.parts:
-            j = self._surface_current(part, eta)
+            k = self._block(part.region)
+            if not self.primary:
+                j = self._surface_current(part, etas[k])
+                res[k] += j * tests[k] * w * self.ds(part.tag)
+            if "li_charge" in src:
+                res[k] += src["li_charge"](self.x) * tests[k] * w * self.ds(part.tag)
+        if self.counter_kinetics is not None:
+            k = self._block("electrolyte")
+            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c)
+            res[k] += j_c * tests[k] * w * self.ds(self._tag("counter"))
+        for name, r_it in self.transfer_resistance.items():
+            # Phi and v are continuous: either restriction is the interphase-side trace
+            g = (self.phi("+") - self.phi_elyte("+")) / r_it * self._weight_plus
+            dS = self.dS_it(self.bundle.regions[name])
+            res[0] += g * tests[0]("+") * dS
+            res[1] += -g * tests[1]("+") * dS
+        return res
+
+    def _zero_form(self, space: fem.FunctionSpace) -> Any:
+        """A zero linear form on ``space`` (a block without phi_s dependence)."""
+        zero = fem.Constant(space.mesh, 0.0)
+        return zero * ufl.TestFunction(space) * ufl.dx(domain=space.mesh)
+
+    def _setup_forms(self) -> None:
+        tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
+        etas = [ufl.variable(self.phi_s - u) for u in self.potentials]
+        w = self.weight
+        res_phi = self._charge_residuals(tests, etas)
+        if self.split:
+            # a zero term on every cell puts the diagonal of the Phi dofs outside the interphase
+            # (fixed to 0) into the Jacobian's sparsity pattern
+            res_phi[0] += fem.Constant(self.mesh, 0.0) * self.phi * tests[0] * self.dx
+        total, d_total = 0, 0
+        d_res_phi: list[Any] = [0] * len(tests)
+        for part in self.parts:
+            k = self._block(part.region)
+            j = self._surface_current(part, etas[k])
             total += j * w * self.ds(part.tag)
             if not self.primary:
-                res_phi += j * v * w * self.ds(part.tag)
-                d_total += ufl.diff(j, eta) * w * self.ds(part.tag)
-                d_res_phi += ufl.diff(j, eta) * v * w * self.ds(part.tag)
-        if self.primary:  # R_Phi does not depend on phi_s; the Dirichlet rows do (bcs_w)
-            d_res_phi = fem.Constant(self.mesh, 0.0) * v * self.dx
-        src = self.sources
-        if "charge" in src:
-            res_phi += -src["charge"](self.x) * v * w * self.dx
-        if "li_charge" in src:
-            res_phi += sum(src["li_charge"](self.x) * v * w * self.ds(p.tag) for p in self.parts)
-        if self.counter_kinetics is not None:
-            c_counter = self.c if self.binary else None
-            j_c = self._plating(self.counter_kinetics, -self.phi, c_counter)
-            res_phi += j_c * v * w * self.ds(self._tag("counter"))
+                d_total += ufl.diff(j, etas[k]) * w * self.ds(part.tag)
+                d_res_phi[k] += ufl.diff(j, etas[k]) * tests[k] * w * self.ds(part.tag)
+        if self.primary:
+            # The Li current as the reaction of the Dirichlet rows (the residual tested with 1 on
+            # the Li dofs), which the discrete charge balance carries exactly, instead of the
+            # gradient flux int i.n ds, which misses it by the discretisation error.
+            indicators = []
+            for k, u in enumerate(self.potentials):
+                chi = fem.Function(u.function_space)
+                chi.x.array[self._li_dofs(k)] = 1.0
+                indicators.append(chi)
+            total = -sum(self._charge_residuals(indicators, etas))
+        for k, u in enumerate(self.potentials):
+            if self.primary or isinstance(d_res_phi[k], int):
+                # R_Phi does not depend on phi_s (primary: the Dirichlet rows do, via bcs_w)
+                d_res_phi[k] = self._zero_form(u.function_space)
         self.surface_current_form = total
         self.d_surface_current_form = d_total
-        forms_phi = [self.scale_phi * res_phi]
-        d_forms_phi = [self.scale_phi * d_res_phi]
-        unknowns = [self.phi]
+        forms_phi = [self.scale_phi * r for r in res_phi]
+        d_forms_phi = [self.scale_phi * d for d in d_res_phi]
+        src = self.sources
         if self.binary:
             q = ufl.TestFunction(self.Q)
-            flux = self.electrolyte.anion_flux(self.phi, self.c)
+            flux = self.electrolyte.anion_flux(self.potential("electrolyte"), self.c)
             res_c = -ufl.dot(flux, ufl.grad(q)) * self.weight_e * self.dx_e
             if "salt" in src:
                 res_c += (
@@ -456,31 +603,73 @@ class Simulation:
             )
         bcs_phi, bcs_w_phi = self._potential_bcs()
         # Potential-only system (c frozen): continuation stages and single-ion electrolytes.
-        self.sys_phi = self._make_system(unknowns, forms_phi, d_forms_phi, bcs_phi, bcs_w_phi)
+        self.sys_phi = self._make_system(
+            list(self.potentials), forms_phi, d_forms_phi, bcs_phi, bcs_w_phi
+        )
         self.sys_coupled = None
         if self.binary:
             res = self.res_c_transient if self.time.mode == "transient" else self.res_c_steady
             bcs_c = self._concentration_bcs()
             self.sys_coupled = self._make_system(
-                [self.phi, self.c], [forms_phi[0], res], d_forms_phi, bcs_phi + bcs_c, bcs_w_phi
+                [*self.potentials, self.c],
+                [*forms_phi, res],
+                d_forms_phi,
+                bcs_phi + bcs_c,
+                bcs_w_phi,
             )
 
     def _potential_bcs(self) -> tuple[list[fem.DirichletBC], list[fem.DirichletBC]]:
-        """Dirichlet conditions on Phi and the matching ones of the phi_s-sensitivity w."""
+        """Dirichlet conditions on the potentials and the matching ones of the phi_s-sensitivity w.
+
+        Reservoir counter: Phi = 0 there (w = 0). Primary kinetics: Phi = phi_s on li_surface
+        (w = -1). Split potentials: Phi = 0 (w = 0) on the dofs outside every interphase cell,
+        where only Phi_elyte is an unknown.
+        """
         tdim = self.mesh.topology.dim
-        bcs, bcs_w = [], []
+        bcs: list[fem.DirichletBC] = []
+        bcs_w: list[fem.DirichletBC] = []
+
+        def fix(space: fem.FunctionSpace, dofs: np.ndarray, value: Any, w_value: float) -> None:
+            bcs.append(fem.dirichletbc(value, dofs, space))
+            bcs_w.append(fem.dirichletbc(w_value, dofs, space))
+
+        k = self._block("electrolyte")
+        space_e = self.potentials[k].function_space
         if self.physics.counter.type == "reservoir":
-            dofs = fem.locate_dofs_topological(
-                self.V, tdim - 1, self.facet_tags.find(self._tag("counter"))
+            counter = (
+                self.sub_facet_tags.find(self.SUB_COUNTER)
+                if k == 1
+                else self.facet_tags.find(self._tag("counter"))
             )
-            bcs.append(fem.dirichletbc(0.0, dofs, self.V))
-            bcs_w.append(fem.dirichletbc(0.0, dofs, self.V))
+            fix(space_e, fem.locate_dofs_topological(space_e, tdim - 1, counter), 0.0, 0.0)
+        if self.split:
+            fix(self.V, self._outside_interphase_dofs(), 0.0, 0.0)
         if self.primary:
-            facets = np.concatenate([self.facet_tags.find(p.tag) for p in self.parts])
-            dofs = fem.locate_dofs_topological(self.V, tdim - 1, facets)
-            bcs.append(fem.dirichletbc(self.phi_s, dofs, self.V))
-            bcs_w.append(fem.dirichletbc(-1.0, dofs, self.V))
+            for block, u in enumerate(self.potentials):
+                fix(u.function_space, self._li_dofs(block), self.phi_s, -1.0)
         return bcs, bcs_w
+
+    def _li_dofs(self, block: int) -> np.ndarray:
+        """Local dofs of potentials[block] on the Li-surface parts whose potential it is."""
+        tdim = self.mesh.topology.dim
+        if block == 1:  # Phi_elyte: the bare Li surface, tagged on the submesh
+            facets = self.sub_facet_tags.find(self.SUB_LI)
+        else:
+            mine = [p.tag for p in self.parts if self._block(p.region) == 0]
+            facets = np.concatenate(
+                [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
+            )
+        space = self.potentials[block].function_space
+        return fem.locate_dofs_topological(space, tdim - 1, facets)
+
+    def _outside_interphase_dofs(self) -> np.ndarray:
+        """Local dofs of V that belong to no interphase cell on any rank."""
+        inside = fem.Function(self.V)
+        cells = np.flatnonzero(self.cell_region != self.bundle.regions["electrolyte"])
+        inside.x.array[np.unique(self.V.dofmap.list[cells])] = 1.0
+        inside.x.scatter_reverse(dolfinx.la.InsertMode.add)
+        inside.x.scatter_forward()
+        return np.flatnonzero(inside.x.array == 0.0).astype(np.int32)
 
     def _concentration_bcs(self) -> list[fem.DirichletBC]:
         if self.physics.counter.type != "reservoir":
@@ -521,13 +710,12 @@ class Simulation:
         bcs_w: list[fem.DirichletBC],
     ) -> _System:
         """Compile residual, Jacobian, phi_s-sensitivity and constraint forms of a system."""
-        maps = [self.emap] if self.binary else None
+        maps = self._maps
         jac = [[ufl.derivative(Fi, u) for u in unknowns] for Fi in forms]
         jac = [[None if a.empty() else a for a in row] for row in jac]
-        d_phis = list(d_forms_phi)
-        if len(unknowns) == 2:
-            zero = fem.Constant(self.submesh, 0.0)
-            d_phis.append(zero * ufl.TestFunction(self.Q) * self.dx_e)
+        d_phis = list(d_forms_phi) + [
+            self._zero_form(u.function_space) for u in unknowns[len(d_forms_phi) :]
+        ]
         galvano = self.physics.control.mode == "galvanostatic" or any(
             s.kind == "rest" for s in self.physics.control.protocol
         )
@@ -554,36 +742,61 @@ class Simulation:
         system.A = dolfinx.fem.petsc.create_matrix(system.J)
         for name in ("b", "x", "dx0", "w", "rhs_w", "g_u"):  # blocked layout, even for one field
             setattr(system, name, dolfinx.fem.petsc.create_vector(spaces, kind=PETSc.Vec.Type.MPI))
+        if self.periodic_sides:
+            try:
+                by_field = fem.bcs_by_block(fem.extract_function_spaces(system.F), bcs)
+                system.periodic = PeriodicConstraint(spaces, by_field)
+            except ValueError as err:
+                raise SimulationError(str(err)) from err
         size = sum(V.dofmap.index_map.size_global for V in spaces)
-        options = _default_petsc_options(self.numerics, len(unknowns), size)
+        coupled = self.binary and len(unknowns) > len(self.potentials)
+        options = _default_petsc_options(self.numerics, coupled, size)
         transform, splits = None, []
-        if len(unknowns) == 2 and options.get("ksp_type") != "preonly":
+        if coupled and options.get("ksp_type") != "preonly":
             # Krylov solves of the coupled system work on L J (solver.linear): same solution.
-            n_sub = self.submesh.topology.index_map(self.submesh.topology.dim)
-            parent_cells = self.emap.sub_topology_to_topology(
-                np.arange(n_sub.size_local + n_sub.num_ghosts, dtype=np.int32), False
-            )
-            fixed = [
-                np.concatenate(
-                    [bc.dof_indices()[0] for bc in bcs if bc.function_space == V]
-                    + [np.zeros(0, dtype=np.int32)]
-                )
-                for V in spaces
-            ]
-            transform = migration_elimination(
-                self.V,
-                self.Q,
-                parent_cells,
-                1.0 - self.electrolyte.bulk("t_plus"),
-                fixed[0],
-                fixed[1],
-                self.comm,
-            )
-            phi_rows, c_rows = field_index_sets(spaces, self.comm)
-            splits = [("c", c_rows), ("phi", phi_rows)]
-        system.linear = LinearSolver(self.comm, f"lidep_{id(system)}_", options, transform, splits)
+            transform, splits = self._migration_elimination(spaces, bcs, system.periodic)
+        system.linear = LinearSolver(
+            self.comm, f"lidep_{id(system)}_", options, transform, splits, system.periodic
+        )
         system.ksp = system.linear.ksp
         return system
+
+    def _migration_elimination(
+        self,
+        spaces: list[fem.FunctionSpace],
+        bcs: list[fem.DirichletBC],
+        periodic: PeriodicConstraint | None,
+    ) -> tuple[PETSc.Mat, list[tuple[str, PETSc.IS]]]:
+        """L of ``solver.linear.migration_elimination`` and the c | potentials field split.
+
+        The c-rows take t_- times the rows of the electrolyte's potential (Phi, or Phi_elyte
+        when split; the last potential block) at the same points.
+        """
+        partner = len(self.potentials) - 1
+        if spaces[partner].mesh is self.submesh:
+            cmap = self.submesh.topology.index_map(self.submesh.topology.dim)
+            cells = np.arange(cmap.size_local + cmap.num_ghosts, dtype=np.int32)
+        else:
+            n_sub = self.submesh.topology.index_map(self.submesh.topology.dim)
+            cells = self.emap.sub_topology_to_topology(
+                np.arange(n_sub.size_local + n_sub.num_ghosts, dtype=np.int32), False
+            )
+        fixed = [
+            np.concatenate(
+                [bc.dof_indices()[0] for bc in bcs if bc.function_space == V]
+                + [np.zeros(0, dtype=np.int32)]
+            )
+            for V in spaces
+        ]
+        transform = migration_elimination(
+            spaces, partner, cells, 1.0 - self.electrolyte.bulk("t_plus"), fixed, self.comm
+        )
+        rows = field_index_sets(spaces, self.comm, None if periodic is None else periodic.P)
+        potentials = PETSc.IS().createGeneral(
+            np.concatenate([r.getIndices() for r in rows[:-1]]).astype(PETSc.IntType),
+            comm=self.comm,
+        )
+        return transform, [("c", rows[-1]), ("phi", potentials)]
 
     # ------------------------------------------------------------------------------------------
     # Bordered Newton
@@ -606,6 +819,8 @@ class Simulation:
         bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs)
         dolfinx.fem.petsc.set_bc(sys.b, bcs0, x0=sys.x, alpha=-1.0)
         sys.b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        if sys.periodic is not None:  # slave rows are not zero on their own: reduced norm
+            return sys.periodic.restrict(sys.b).norm()
         return sys.b.norm()
 
     def _constraint(self, sys: _System, galvano: bool) -> float:
@@ -632,7 +847,7 @@ class Simulation:
         fail with that reason instead of returning an unphysical state.
         """
         result = self._newton(sys, galvano, reuse)
-        if result.converged and len(sys.unknowns) == 2:
+        if result.converged and any(u is self.c for u in sys.unknowns):
             n_owned = self.Q.dofmap.index_map.size_local
             c_min = self.comm.allreduce(
                 float(self.c.x.array[:n_owned].min(initial=np.inf)), op=MPI.MIN
@@ -689,6 +904,10 @@ class Simulation:
                 if self.dG_dphis_form is not None:
                     g_phi = self.comm.allreduce(fem.assemble_scalar(self.dG_dphis_form), op=MPI.SUM)
                 denominator = g_phi - sys.g_u.dot(sys.w)
+                if denominator == 0.0 or not math.isfinite(denominator):
+                    return NewtonResult(
+                        False, it, merit, f"singular bordered update (dG/dphi_s = {denominator})"
+                    )
                 dphi = (g - sys.g_u.dot(sys.dx0)) / denominator
                 sys.dx0.axpy(-dphi, sys.w)
             else:
@@ -736,7 +955,7 @@ class Simulation:
         """Infinity norm of the step, Phi and phi_s in RT/F, c in c_bulk."""
         offsets = sys.dx0.getAttr("_blocks")[0]
         arr = sys.dx0.array_r
-        scales = [self._volt_scale] + ([self.c_bulk] if len(sys.unknowns) == 2 else [])
+        scales = [self.c_bulk if u is self.c else self._volt_scale for u in sys.unknowns]
         local = max(
             (
                 float(np.abs(arr[a:b]).max(initial=0.0)) / s
@@ -783,15 +1002,22 @@ class Simulation:
     # Solution stages
     # ------------------------------------------------------------------------------------------
     def _initial_phis(self, galvano: bool) -> None:
-        """A starting phi_s: the applied potential, or -J times an estimated series resistance."""
+        """A starting phi_s: the applied potential, or eta(J) - J L / kappa.
+
+        eta(J) is the uniform overpotential of J on the fastest surface part.
+        """
         if not galvano:
             self.phi_s.value = float(self.control_value.value)
             return
-        r_ct = (
-            0.0 if self.primary else min(p.kinetics.charge_transfer_resistance for p in self.parts)
-        )
+        J = float(self.control_value.value)
+        eta = 0.0
+        if not self.primary:
+            fastest = min(self.parts, key=lambda p: p.kinetics.charge_transfer_resistance)
+            eta = fastest.kinetics.overpotential(J)
+            if eta is None:
+                eta = -J * fastest.kinetics.charge_transfer_resistance
         kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        self.phi_s.value = -float(self.control_value.value) * (r_ct + self._height() / kappa)
+        self.phi_s.value = eta - J * self._height() / kappa
 
     def _solve_static(self, step: ProtocolStep | None) -> NewtonResult:
         """Steady solve (or the consistent initial potential at t = 0) with continuation."""
@@ -802,6 +1028,7 @@ class Simulation:
         if np.all(np.isclose(self.phi.x.array, 0.0)):
             self._initial_phis(galvano)
             self._apply_bc_values()
+        self._set_secants(galvano)
         result = NewtonResult(True, 0, 0.0, "nothing to solve")
         for theta in stages:
             self.theta.value = theta
@@ -815,9 +1042,12 @@ class Simulation:
         return result
 
     def _apply_bc_values(self) -> None:
-        for bc in self.sys_phi.bcs:
-            bc.set(self.phi.x.array, alpha=1.0)
-        self.phi.x.scatter_forward()
+        sys = self.sys_phi
+        by_block = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs)
+        for u, bcs in zip(sys.unknowns, by_block, strict=True):
+            for bc in bcs:
+                bc.set(u.x.array, alpha=1.0)
+            u.x.scatter_forward()
 
     # ------------------------------------------------------------------------------------------
     # Run
@@ -830,7 +1060,12 @@ class Simulation:
         return Protocol.constant(control.constant_value())
 
     def run(self) -> Iterator[Snapshot]:
-        """Steady: one snapshot. Transient: snapshots at the output times (t_end included)."""
+        """Steady: one snapshot. Transient: snapshots at the output times (t_end included).
+
+        Raises:
+            SimulationError: A solve failed. A transient run first yields the last good state
+                (an extra snapshot unless it was just output; its events name the failure).
+        """
         if self.time.mode == "steady":
             self.solve_steady()
             yield self.snapshot(0.0)
@@ -882,12 +1117,14 @@ class Simulation:
         result = self._solve_static(step0)
         if not result.converged:
             raise SimulationError(f"initial potential solve did not converge: {result.reason}")
+        last_output = None  # time of the last snapshot yielded
         if 0.0 in outputs:
+            last_output = 0.0
             yield self.snapshot(0.0)
         sys = self.sys_coupled if self.binary else self.sys_phi
-        phi_saved = self.phi.x.array.copy()
+        saved = [u.x.array.copy() for u in self.potentials]
         phis_saved = float(self.phi_s.value)
-        history = [(ctrl.t, phi_saved, phis_saved)]  # accepted (t, Phi, phi_s) since a restart
+        history = [(ctrl.t, saved, phis_saved)]  # accepted (t, potentials, phi_s) since a restart
         while not ctrl.finished:
             dt = ctrl.propose()
             step = protocol.step_at(ctrl.t + dt)
@@ -901,13 +1138,17 @@ class Simulation:
             self._predict_potential(history, ctrl.t + dt, galvano)
             result = self.newton(sys, galvano, reuse=self.numerics.reuse_jacobian)
             if not result.converged:
-                self._restore(phi_saved, phis_saved)
+                self._restore(saved, phis_saved)
                 try:
                     ctrl.reject(f"Newton: {result.reason} (residual {result.residual:.3e})")
                 except SolverDivergence as err:
-                    raise SimulationError(
-                        f"{err}; the last good state is t = {ctrl.t:.6g} s"
-                    ) from err
+                    # report, and hand out the last good state before failing
+                    message = f"{err}; the last good state is t = {ctrl.t:.6g} s"
+                    self.events.append(f"solver failure: {message} (output as the last snapshot)")
+                    self.log.error(self.events[-1])
+                    if last_output != ctrl.t:
+                        yield self.snapshot(ctrl.t)
+                    raise SimulationError(message) from err
                 continue
             error = (
                 self.bdf.error_estimate(tc.rtol, tc.atol)
@@ -915,43 +1156,45 @@ class Simulation:
                 else None
             )
             if not ctrl.accept(dt, iterations=result.iterations, error=error):
-                self._restore(phi_saved, phis_saved)
+                self._restore(saved, phis_saved)
                 continue
             if self.binary:
                 self.bdf.accept()
                 if ctrl.restart_history:
                     self.bdf.restart()
-            phi_saved = self.phi.x.array.copy()
+            saved = [u.x.array.copy() for u in self.potentials]
             phis_saved = float(self.phi_s.value)
-            history = ([] if ctrl.restart_history else history[-1:]) + [
-                (ctrl.t, phi_saved, phis_saved)
-            ]
+            history = ([] if ctrl.restart_history else history[-1:]) + [(ctrl.t, saved, phis_saved)]
             t_prev, self.t = self.t, ctrl.t
             stop = self._check_events(t_prev)
             if ctrl.at_output or stop:
+                last_output = ctrl.t
                 yield self.snapshot(ctrl.t)
             if stop:
                 return
 
     def _predict_potential(
-        self, history: list[tuple[float, np.ndarray, float]], t: float, galvano: bool
+        self, history: list[tuple[float, list[np.ndarray], float]], t: float, galvano: bool
     ) -> None:
-        """Newton guess at t: Phi (and phi_s if galvanostatic) extrapolated linearly in time.
+        """Newton guess at t: the potentials (and phi_s if galvanostatic) extrapolated in time.
 
-        Phi is algebraic, so it follows c; without this guess each step starts from the previous
-        Phi and needs one to two more (chord) Newton iterations. Needs two accepted states since
-        the last restart of the history (a protocol switch); otherwise the state is kept.
+        The potentials are algebraic, so they follow c; without this guess each step starts
+        from the previous potentials and needs one to two more (chord) Newton iterations.
+        Linear extrapolation from the last two accepted states since the last restart of the
+        history (a protocol switch); with fewer the state is kept.
         """
         if len(history) < 2:
             return
-        (t0, phi0, phis0), (t1, phi1, phis1) = history[-2:]
+        (t0, potentials0, phis0), (t1, potentials1, phis1) = history[-2:]
         ratio = (t - t1) / (t1 - t0)
-        self.phi.x.array[:] = phi1 + ratio * (phi1 - phi0)
+        for u, u0, u1 in zip(self.potentials, potentials0, potentials1, strict=True):
+            u.x.array[:] = u1 + ratio * (u1 - u0)
         if galvano:
             self.phi_s.value = phis1 + ratio * (phis1 - phis0)
 
-    def _restore(self, phi: np.ndarray, phis: float) -> None:
-        self.phi.x.array[:] = phi
+    def _restore(self, potentials: list[np.ndarray], phis: float) -> None:
+        for u, values in zip(self.potentials, potentials, strict=True):
+            u.x.array[:] = values
         self.phi_s.value = phis
         if self.binary:
             self.bdf.restore()
@@ -1007,12 +1250,12 @@ class Simulation:
         points, self._facet_weights = basix.make_quadrature(
             facet_type, 2 * self.numerics.degree + 2
         )
-        maps = [self.emap] if self.binary else None
-        eta = self.phi_s - self.phi
+        maps = self._maps
         detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
         self._facet_expressions: dict[tuple[int, str], fem.Expression] = {}
         for k, part in enumerate(self.parts):
-            exprs = {"x": self.x, "detj": abs(detj), "j": self._surface_current(part, eta)}
+            j = self._surface_current(part, self.phi_s - self.potential(part.region))
+            exprs = {"x": self.x, "detj": abs(detj), "j": j}
             if part.binary:
                 exprs["c"] = self.c
             for name, expr in exprs.items():
@@ -1068,7 +1311,7 @@ class Simulation:
         # threshold (the projection itself is unchanged).
         scale = 1.0 / self._cell_volume()
         a = scale * ufl.inner(u, v) * self.dx
-        maps = [self.emap] if self.binary else None
+        maps = self._maps
         out = fem.Function(space, name=name)
         part = fem.Function(space)
         # One region at a time: the DG mass matrix is cell-diagonal, so each projection is zero
@@ -1101,8 +1344,8 @@ class Simulation:
     def _electrostatic_potential(self, region: str) -> Any:
         """Phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
         if self.binary and region == "electrolyte":
-            return self.phi - ufl.ln(self.c / self.c_bulk) / self.f
-        return self.phi
+            return self.potential(region) - ufl.ln(self.c / self.c_bulk) / self.f
+        return self.potential(region)
 
     def snapshot(self, t: float) -> Snapshot:
         """Fields, surface sample, scalars, dimensionless numbers and events at time t."""
@@ -1126,11 +1369,10 @@ class Simulation:
         )
         # copies: the live unknowns change with the next step
         fields = {
-            "potential": self.phi.copy(),
+            "potential": self._potential_field(),
             "current_density": current,
             "field_strength": strength,
         }
-        fields["potential"].name = "potential"
         if self.binary:
             fields["concentration"] = self.c.copy()
             fields["concentration"].name = "concentration"
@@ -1145,14 +1387,40 @@ class Simulation:
             events=list(self.events),
         )
 
+    def _potential_field(self) -> fem.Function:
+        """Phi for output (a copy).
+
+        The unknown itself, or, with split potentials, a discontinuous Lagrange field holding Phi
+        in the interphase cells and Phi_elyte in the electrolyte cells.
+        """
+        if not self.split:
+            out = self.phi.copy()
+            out.name = "potential"
+            return out
+        tdim = self.mesh.topology.dim
+        space = fem.functionspace(self.mesh, ("DG", self.numerics.degree))
+        out = fem.Function(space, name="potential")
+        owned = self.mesh.topology.index_map(tdim).size_local
+        interphase = np.flatnonzero(
+            self.cell_region[:owned] != self.bundle.regions["electrolyte"]
+        ).astype(np.int32)
+        out.interpolate(self.phi, cells0=interphase, cells1=interphase)
+        sub = np.arange(self.submesh.topology.index_map(tdim).size_local, dtype=np.int32)
+        parent = self.emap.sub_topology_to_topology(sub, False).astype(np.int32)
+        out.interpolate(self.phi_elyte, cells0=sub, cells1=parent)
+        out.x.scatter_forward()
+        return out
+
     def scalars(self) -> dict[str, float]:
         """Global scalars (allreduced)."""
-        eta = self.phi_s - self.phi
-        li = self._li_measure()
+        eta = sum(
+            (self.phi_s - self.potential(p.region)) * self.weight * self.ds(p.tag)
+            for p in self.parts
+        )
         out = {
             "cell_voltage": float(self.phi_s.value),
             "current_mean": self._integrate(self.surface_current_form) / self.area,
-            "overpotential_mean": self._integrate(eta * self.weight * li) / self.li_area,
+            "overpotential_mean": self._integrate(eta) / self.li_area,
             "leakage_current": self.leakage_current(),
             "projected_area": self.area,
             "li_surface_area": self.li_area,
@@ -1175,20 +1443,22 @@ class Simulation:
         residual without boundary conditions tested with 1 there), exact to solver tolerance.
         """
         tdim = self.mesh.topology.dim
+        k = self._block("electrolyte")
         if self.physics.counter.type == "li_electrode":
-            j_c = self._plating(self.counter_kinetics, -self.phi, self.c if self.binary else None)
+            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c)
             return -self._integrate(j_c * self.weight * self.ds(self._tag("counter"))) / self.area
-        chi = fem.Function(self.V)
-        dofs = fem.locate_dofs_topological(
-            self.V, tdim - 1, self.facet_tags.find(self._tag("counter"))
+        space = self.potentials[k].function_space
+        counter = (
+            self.sub_facet_tags.find(self.SUB_COUNTER)
+            if k == 1
+            else self.facet_tags.find(self._tag("counter"))
         )
-        chi.x.array[dofs] = 1.0
-        residual = 0
-        for name, tag in self.bundle.regions.items():
-            residual += (
-                -ufl.dot(self.current_density(name), ufl.grad(chi)) * self.weight * self.dx(tag)
-            )
-        return self._integrate(residual) / self.area
+        chi = fem.Function(space)
+        chi.x.array[fem.locate_dofs_topological(space, tdim - 1, counter)] = 1.0
+        tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
+        tests[k] = chi
+        etas = [self.phi_s - u for u in self.potentials]
+        return self._integrate(self._charge_residuals(tests, etas)[k]) / self.area
 
     def leakage_current(self) -> float:
         """Mean electronic leakage current density through leaky interphase regions, A/m^2.
@@ -1274,6 +1544,13 @@ class Simulation:
             if name != "electrolyte":
                 h = self._integrate(self.weight * self.dx(self.bundle.regions[name])) / self.li_area
                 layers.append((h, self._region_model(name).sigma))
+        r_it = 0.0  # the boundary's conductance per Li area, inverted (phases in parallel)
+        if self.split:
+            conductance = sum(
+                self._integrate(self._weight_plus * self.dS_it(self.bundle.regions[name])) / r
+                for name, r in self.transfer_resistance.items()
+            )
+            r_it = self.li_area / conductance
         numbers = dimensionless_numbers(
             kappa=kappa,
             length=length,
@@ -1284,6 +1561,7 @@ class Simulation:
             current_density=current_mean,
             t=t,
             layers=layers,
+            transfer_resistance=r_it,
             D=self.electrolyte.bulk("diffusivity") if self.binary else None,
             c_bulk=self.c_bulk if self.binary else None,
             t_plus=self.electrolyte.bulk("t_plus") if self.binary else 1.0,

@@ -332,8 +332,9 @@ DIMENSIONLESS_MEANING: dict[str, str] = {
     "wagner": "Wa = kappa R_ct / l: kinetic over ohmic resistance across the feature size l; "
     "Wa >> 1 gives a uniform (kinetically controlled) current, Wa << 1 the primary "
     "(geometry-controlled) distribution with tip focusing.",
-    "wagner_with_interphase": "Wa with the interphase resistance sum(h/sigma) added to R_ct: a "
-    "resistive interphase evens out the current like slower kinetics.",
+    "wagner_with_interphase": "Wa with the interphase resistance sum(h/sigma) and the "
+    "ion-transfer resistance R_it added to R_ct: a resistive interphase evens out the current "
+    "like slower kinetics.",
     "i_over_ilim": "Applied over diffusion-limited current density: towards 1 the surface "
     "depletes and the current focuses on the parts closest to the bulk (tips), whatever Wa.",
     "t_over_sand": "Time over Sand's time of a flat electrode: beyond 1 a flat surface would "

@@ -438,3 +438,26 @@ def test_distributed_counts_match_serial():
     assert (par.stats.num_cells, par.stats.num_vertices) == serial[:2]
     for name, value in measures(par).items():
         assert value == approx(serial[2][name], rel=1e-10)
+
+
+def test_periodic_second_order_nodes_match():
+    """Order 2 with the high-order optimiser (an off-centre hemisphere, periodic in x and y):
+    every node on x = W (y = D) is the image of a node on x = 0 (y = 0), to 1e-12 W."""
+    width, depth = 4 * UM, 3 * UM
+    cfg = GeometryConfig.model_validate(
+        {
+            "dimension": 3,
+            "domain": {"width": width, "depth": depth, "length": 6 * UM, "lateral": "periodic"},
+            "protrusions": [{"shape": "spherical", "radius": UM, "x": 1.5 * UM, "y": 1.4 * UM}],
+            "mesh": {"order": 2, "far_field_size": "2um", "tip_size_factor": 0.5},
+        }
+    )
+    x = mesh_of(cfg).mesh.geometry.x
+    tol = 1e-12 * width
+    for axis, extent in ((0, width), (1, depth)):
+        other = [k for k in range(3) if k != axis]
+        low = {tuple(np.round(p[other] / tol)) for p in x[np.abs(x[:, axis]) < tol]}
+        high = x[np.abs(x[:, axis] - extent) < tol]
+        assert len(high) > 0
+        missing = [p for p in high if tuple(np.round(p[other] / tol)) not in low]
+        assert not missing, f"{len(missing)} nodes on the side {axis} = {extent} have no image"

@@ -94,6 +94,23 @@ def test_concentration_dependence(unit_mesh):
     )
 
 
+@pytest.mark.parametrize("model", ["butler_volmer", "tafel", "linear"])
+@pytest.mark.parametrize("j", [0.3, 10.0, 1e3, -5.0])
+def test_uniform_overpotential_inverts_the_rate_law(model, j):
+    """eta(j) solves plating_current(eta) = j (1e-10 relative); the secant factor makes the
+    linearised law pass through that point; a Tafel law cannot strip (None)."""
+    k = Kinetics(model, 10.0, 0.3, 0.7, 300.0)
+    eta = k.overpotential(j)
+    if model == "tafel" and j <= 0.0:
+        assert eta is None
+        return
+    assert -k.anodic_current(eta, exp=math.exp) == pytest.approx(j, rel=1e-10)
+    if eta != 0.0:  # (Tafel gives j = i0 at eta = 0, which no line through 0 reaches)
+        linear = Kinetics("linear", k.i0, k.alpha_a, k.alpha_c, k.temperature)
+        secant = k.secant_factor(eta) * -linear.anodic_current(eta, exp=math.exp)
+        assert secant == pytest.approx(j, rel=1e-10)
+
+
 def test_primary_has_no_rate_expression(unit_mesh):
     with pytest.raises(ValueError, match="primary"):
         _kinetics("primary").anodic_current(fem.Constant(unit_mesh, 0.1))

@@ -37,9 +37,17 @@ WAVELENGTH, HEIGHT, LAYER = 10e-6, 20e-6, 50e-9
 
 
 def _simulation(
-    comm: MPI.Comm, nx: int, linear_solver: str, time: TimeConfig | None = None
+    comm: MPI.Comm,
+    nx: int,
+    linear_solver: str,
+    time: TimeConfig | None = None,
+    transfer_resistance: float = 0.0,
 ) -> Simulation:
-    """Half a wavelength of a wavy cell, 2 cell rows in the layer, nx x 4 nx cells, P2."""
+    """Half a wavelength of a wavy cell, 2 cell rows in the layer, nx x 4 nx cells, P2.
+
+    A transfer resistance > 0 (Ohm m^2) splits the potential at the interphase boundary
+    (Phi in the layer, Phi_elyte on the electrolyte submesh: three blocks with c).
+    """
     bundle = make_flat_bundle(comm, WAVELENGTH / 2, HEIGHT, (nx, 4 * nx), layer=("sei", LAYER, 2))
     x = bundle.mesh.geometry.x
     x[:, 1] += 0.5e-6 * np.cos(2 * math.pi * x[:, 0] / WAVELENGTH) * (1.0 - x[:, 1] / HEIGHT)
@@ -50,7 +58,7 @@ def _simulation(
             "cation_diffusivity": 1.0e-10,
             "anion_diffusivity": 1.5e-10,
         },
-        interphase={"sei": {"conductivity": 1e-4}},
+        interphase={"sei": {"conductivity": 1e-4, "transfer_resistance": transfer_resistance}},
         kinetics={"model": "butler_volmer", "exchange_current_density": 10.0},
         control={"mode": "galvanostatic", "current_density": 200.0},
     )
@@ -79,8 +87,8 @@ def _count_krylov_iterations(simulation: Simulation) -> list[int]:
 
 def test_auto_switches_by_size():
     numerics = NumericsConfig(linear_solver="auto", direct_max_unknowns=1000)
-    small = _default_petsc_options(numerics, 2, 1000)
-    large = _default_petsc_options(numerics, 2, 1001)
+    small = _default_petsc_options(numerics, True, 1000)
+    large = _default_petsc_options(numerics, True, 1001)
     assert small["pc_factor_mat_solver_type"] == "mumps"
     assert large["pc_type"] == "fieldsplit"
 
@@ -165,6 +173,20 @@ def test_iterative_equals_direct_transient():
         states[kind] = _state(sim)
     assert states["direct"][2].min() < 999.0  # the salt has moved
     _assert_same_state(states["iterative"], states["direct"])
+
+
+def test_iterative_equals_direct_split_potentials():
+    """With an ion-transfer resistance (R_it = 1e-4 Ohm m^2, 2 mV at 20 mA/cm^2) c couples to
+    Phi_elyte, the third block; the elimination uses it."""
+    states, counts = {}, {}
+    for kind in ("iterative", "direct"):
+        sim = _simulation(MPI.COMM_SELF, 8, kind, transfer_resistance=1e-4)
+        assert len(sim.sys_coupled.unknowns) == 3
+        counts[kind] = _count_krylov_iterations(sim)
+        sim.solve_steady()
+        states[kind] = (float(sim.phi_s.value), sim.phi_elyte.x.array.copy(), sim.c.x.array)
+    _assert_same_state(states["iterative"], states["direct"])
+    assert 1 < max(counts["iterative"]) < 60
 
 
 @pytest.mark.slow

@@ -383,3 +383,31 @@ def test_transient_parallel_equals_serial(flat_cell_bundle):
     (c_world, m_world), (c_self, m_self) = results
     assert c_world == pytest.approx(c_self, rel=1e-8)
     assert m_world == pytest.approx(m_self, rel=1e-8)
+
+
+def test_failure_hands_out_the_last_good_state(flat_cell_bundle):
+    """At Sand's time with J = 9 J_lim the steps fail (no c >= 0 state carries J): the run
+    yields the last good state as a final snapshot, then raises naming its time (measured: the
+    failure at 0.996 t_Sand on this 20-cell mesh)."""
+    J = 100.0
+    t_sand = sand_time(D, C_BULK, J, T_PLUS)
+    height = 10.0 * math.sqrt(D * t_sand)
+    time = TimeConfig(
+        mode="transient", t_end=3.0 * t_sand, dt=1e-3 * t_sand, rtol=1e-3, atol=1e-3 * C_BULK,
+        max_retries=4, output_times=[0.5 * t_sand],
+    )
+    case = make_case({"current_density": J}, time)
+    case.physics = case.physics.model_copy(
+        update={"events": case.physics.events.model_copy(update={"on_depletion": "continue"})}
+    )
+    bundle = strip(flat_cell_bundle, 20, height=height, width=height / 20, grading=2.0)
+    snaps = []
+    with pytest.raises(SimulationError, match="the last good state is t = ") as info:
+        for snap in Simulation(bundle, case, MPI.COMM_WORLD).run():
+            snaps.append(snap)
+    last = snaps[-1]
+    assert [s.t for s in snaps[:-1]] == [pytest.approx(0.5 * t_sand)]
+    assert last.t == pytest.approx(t_sand, rel=0.02)
+    assert f"t = {last.t:.6g} s" in str(info.value)
+    assert any(e.startswith("solver failure") for e in last.events)
+    assert last.scalars["min_surface_concentration"] >= 0.0

@@ -123,8 +123,28 @@ def _mesh(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
     if quality < MIN_QUALITY:
         logger.info("second-order mesh min SICN %.3g: high-order optimisation", quality)
         gmsh.model.mesh.optimize("HighOrder")
+        if cfg.domain.lateral == "periodic":
+            _copy_periodic_nodes(gmsh, cfg.dimension - 1)
         quality = _min_quality(gmsh, cfg.dimension)
     return quality
+
+
+def _copy_periodic_nodes(gmsh, dim: int) -> None:
+    """Put every periodic slave node back at the image of its master.
+
+    The high-order optimiser moves boundary nodes of the sides independently (by a few
+    nanometres), which would break the node matching the solver's periodic constraint needs.
+    """
+    for _, tag in gmsh.model.getEntities(dim):
+        master, slaves, masters, affine = gmsh.model.mesh.getPeriodicNodes(
+            dim, tag, includeHighOrderNodes=True
+        )
+        if master == tag or len(slaves) == 0:
+            continue
+        transform = np.asarray(affine, dtype=float).reshape(4, 4)
+        for slave, node in zip(slaves, masters, strict=True):
+            x = np.append(gmsh.model.mesh.getNode(node)[0], 1.0)
+            gmsh.model.mesh.setNode(slave, list((transform @ x)[:3]), [])
 
 
 def _min_quality(gmsh, dim: int) -> float:

@@ -84,7 +84,8 @@ class DomainConfig(StrictModel):
     lateral: Literal["symmetric", "periodic"] = Field(
         default="symmetric",
         description="Lateral boundaries: 'symmetric' (mirror planes, zero normal flux) or "
-        "'periodic' (matching node positions on opposite sides; cartesian only).",
+        "'periodic' (matching nodes on opposite sides, and the solver makes every field "
+        "periodic; cartesian only).",
     )
 
 
