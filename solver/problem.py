@@ -742,9 +742,9 @@ class Simulation:
         system.A = dolfinx.fem.petsc.create_matrix(system.J)
         for name in ("b", "x", "dx0", "w", "rhs_w", "g_u"):  # blocked layout, even for one field
             setattr(system, name, dolfinx.fem.petsc.create_vector(spaces, kind=PETSc.Vec.Type.MPI))
+        by_field = fem.bcs_by_block(fem.extract_function_spaces(system.F), bcs)
         if self.periodic_sides:
             try:
-                by_field = fem.bcs_by_block(fem.extract_function_spaces(system.F), bcs)
                 system.periodic = PeriodicConstraint(spaces, by_field)
             except ValueError as err:
                 raise SimulationError(str(err)) from err
@@ -754,7 +754,7 @@ class Simulation:
         transform, splits = None, []
         if coupled and options.get("ksp_type") != "preonly":
             # Krylov solves of the coupled system work on L J (solver.linear): same solution.
-            transform, splits = self._migration_elimination(spaces, bcs, system.periodic)
+            transform, splits = self._migration_elimination(spaces, by_field, system.periodic)
         system.linear = LinearSolver(
             self.comm, f"lidep_{id(system)}_", options, transform, splits, system.periodic
         )
@@ -764,7 +764,7 @@ class Simulation:
     def _migration_elimination(
         self,
         spaces: list[fem.FunctionSpace],
-        bcs: list[fem.DirichletBC],
+        bcs_by_field: list[list[fem.DirichletBC]],
         periodic: PeriodicConstraint | None,
     ) -> tuple[PETSc.Mat, list[tuple[str, PETSc.IS]]]:
         """L of ``solver.linear.migration_elimination`` and the c | potentials field split.
@@ -782,11 +782,8 @@ class Simulation:
                 np.arange(n_sub.size_local + n_sub.num_ghosts, dtype=np.int32), False
             )
         fixed = [
-            np.concatenate(
-                [bc.dof_indices()[0] for bc in bcs if bc.function_space == V]
-                + [np.zeros(0, dtype=np.int32)]
-            )
-            for V in spaces
+            np.concatenate([bc.dof_indices()[0] for bc in bcs] + [np.zeros(0, dtype=np.int32)])
+            for bcs in bcs_by_field
         ]
         transform = migration_elimination(
             spaces, partner, cells, 1.0 - self.electrolyte.bulk("t_plus"), fixed, self.comm

@@ -138,6 +138,24 @@ def test_migration_elimination_is_exact(comm):
     assert after <= 1e-10 * before
 
 
+def test_dirichlet_rows_stay_identity_rows():
+    """L leaves the rows of Dirichlet dofs alone: the c = c_bulk rows of L J are identity rows."""
+    sim = _simulation(MPI.COMM_SELF, 6, "iterative")
+    system = sim.sys_coupled
+    system.A.zeroEntries()
+    dolfinx.fem.petsc.assemble_matrix(system.A, system.J, bcs=system.bcs, diag=1.0)
+    system.A.assemble()
+    transformed = system.linear.transform.matMult(system.A)
+    _, rows_c = block_global_indices([sim.V, sim.Q])
+    by_field = fem.bcs_by_block(fem.extract_function_spaces(system.F), system.bcs)
+    fixed = np.concatenate([bc.dof_indices()[0] for bc in by_field[1]])
+    assert len(fixed) > 0
+    for row in rows_c[fixed]:
+        cols, vals = transformed.getRow(int(row))
+        nonzero = np.abs(vals) > 0.0
+        assert list(cols[nonzero]) == [row] and vals[nonzero][0] == 1.0
+
+
 def _state(sim: Simulation) -> tuple[float, np.ndarray, np.ndarray]:
     return float(sim.phi_s.value), sim.phi.x.array.copy(), sim.c.x.array.copy()
 
