@@ -93,6 +93,14 @@ def test_auto_switches_by_size():
     assert large["pc_type"] == "fieldsplit"
 
 
+def _jacobian_and_transform(system) -> object:
+    """Assemble J of the coupled system into system.A at the current state; return L J."""
+    system.A.zeroEntries()
+    dolfinx.fem.petsc.assemble_matrix(system.A, system.J, bcs=system.bcs, diag=1.0)
+    system.A.assemble()
+    return system.linear.transform.matMult(system.A)
+
+
 def _largest_phi_coupling_of_interior_c_rows(comm: MPI.Comm) -> tuple[float, float, int]:
     """max |entry| in the Phi columns of the interior c-rows of J and of L J (allreduced).
 
@@ -103,10 +111,7 @@ def _largest_phi_coupling_of_interior_c_rows(comm: MPI.Comm) -> tuple[float, flo
     sim = _simulation(comm, 6, "iterative")
     sim.solve_steady()  # a non-trivial state (c varies, so kappa(c) does too)
     system = sim.sys_coupled
-    system.A.zeroEntries()
-    dolfinx.fem.petsc.assemble_matrix(system.A, system.J, bcs=system.bcs, diag=1.0)
-    system.A.assemble()
-    transformed = system.linear.transform.matMult(system.A)
+    transformed = _jacobian_and_transform(system)
     _, rows_c = block_global_indices([sim.V, sim.Q])
     starts = np.array(comm.allgather(system.A.getOwnershipRange()[0]))
     phi_sizes = np.array(comm.allgather(sim.V.dofmap.index_map.size_local))
@@ -142,10 +147,7 @@ def test_dirichlet_rows_stay_identity_rows():
     """L leaves the rows of Dirichlet dofs alone: the c = c_bulk rows of L J are identity rows."""
     sim = _simulation(MPI.COMM_SELF, 6, "iterative")
     system = sim.sys_coupled
-    system.A.zeroEntries()
-    dolfinx.fem.petsc.assemble_matrix(system.A, system.J, bcs=system.bcs, diag=1.0)
-    system.A.assemble()
-    transformed = system.linear.transform.matMult(system.A)
+    transformed = _jacobian_and_transform(system)
     _, rows_c = block_global_indices([sim.V, sim.Q])
     by_field = fem.bcs_by_block(fem.extract_function_spaces(system.F), system.bcs)
     fixed = np.concatenate([bc.dof_indices()[0] for bc in by_field[1]])

@@ -31,14 +31,12 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 from scipy.spatial import cKDTree
-from test_transport_mms import _div, _errors
+from test_transport_mms import _div, _errors, mms_physics
 
 from solver.geometry import GeometryConfig, build_mesh
-from solver.kinetics import Kinetics
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 from solver.periodic import PeriodicConstraint
 from solver.problem import Simulation, SimulationError
-from solver.transport import build_electrolyte
 
 W = L = 1e-4  # m, manufactured-solution cell
 V0 = 0.02  # V, amplitude of the manufactured potential
@@ -91,27 +89,7 @@ def _shape(x):
 def _mms(n, degree, binary, lateral="periodic", linear_solver="direct"):
     """L2 errors of Phi (and c / c_bulk) of the manufactured solution on an n x n mesh."""
     bundle = make_flat_bundle(MPI.COMM_WORLD, W, L, (n, n))
-    if binary:
-        electrolyte = {
-            "type": "dilute",
-            "bulk_concentration": 500.0,
-            "diffusivity": 3e-10,
-            "transference_number": 0.4,
-        }
-        kinetics = {"model": "butler_volmer", "exchange_current_density": 50.0}
-    else:
-        electrolyte = {"type": "single_ion", "conductivity": 0.05}
-        kinetics = {"model": "linear", "exchange_current_density": 50.0}
-    physics = PhysicsConfig(
-        electrolyte=electrolyte,
-        kinetics=kinetics,
-        control={"mode": "potentiostatic", "potential": PHI_S},
-    )
-    model = build_electrolyte(physics)
-    c_bulk = model.c_bulk if binary else None
-    kin = Kinetics.from_config(
-        physics.kinetics, physics.temperature, physics.reference_temperature, c_bulk
-    )
+    physics, model, kin, c_bulk = mms_physics(binary, PHI_S)
     normal = ufl.as_vector([0.0, -1.0])  # outward normal of the ionic domain at y = 0
 
     def phi_ex(x):

@@ -47,10 +47,13 @@ def _div(vector, x, axisym):
     return ufl.div(vector) + (vector[0] / x[0] if axisym else 0)
 
 
-def _run(n, degree, binary, coordinates="cartesian"):
-    tdim = len(n)
-    axisym = coordinates == "axisymmetric"
-    bundle = make_flat_bundle(MPI.COMM_WORLD, W, L, n, coordinates=coordinates)
+def mms_physics(binary: bool, phi_s: float = PHI_S):
+    """Physics of the manufactured solutions: dilute binary salt with Butler-Volmer kinetics, or
+    a single-ion conductor with linear kinetics; potentiostatic at phi_s.
+
+    Returns:
+        (PhysicsConfig, electrolyte model, Li kinetics, c_bulk or None).
+    """
     if binary:
         electrolyte = {
             "type": "dilute",
@@ -65,13 +68,21 @@ def _run(n, degree, binary, coordinates="cartesian"):
     physics = PhysicsConfig(
         electrolyte=electrolyte,
         kinetics=kinetics,
-        control={"mode": "potentiostatic", "potential": PHI_S},
+        control={"mode": "potentiostatic", "potential": phi_s},
     )
     model = build_electrolyte(physics)
     c_bulk = model.c_bulk if binary else None
     kin = Kinetics.from_config(
         physics.kinetics, physics.temperature, physics.reference_temperature, c_bulk
     )
+    return physics, model, kin, c_bulk
+
+
+def _run(n, degree, binary, coordinates="cartesian"):
+    tdim = len(n)
+    axisym = coordinates == "axisymmetric"
+    bundle = make_flat_bundle(MPI.COMM_WORLD, W, L, n, coordinates=coordinates)
+    physics, model, kin, c_bulk = mms_physics(binary)
     normal = ufl.as_vector(
         [0.0] * (tdim - 1) + [-1.0]
     )  # outward normal of the ionic domain at y = 0
