@@ -31,7 +31,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 from scipy.spatial import cKDTree
-from test_transport_mms import _div, _errors, mms_physics
+from test_transport_mms import _errors, mms_physics, mms_sources
 
 from solver.geometry import GeometryConfig, build_mesh
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
@@ -98,19 +98,7 @@ def _mms(n, degree, binary, lateral="periodic", linear_solver="direct"):
     def c_ex(x):
         return c_bulk * (1.0 + 0.3 * _shape(x))
 
-    def current(x):
-        return model.current_density(phi_ex(x), c_ex(x) if binary else None)
-
-    sources = {
-        "charge": lambda x: _div(current(x), x, False),
-        "li_charge": lambda x: (
-            ufl.dot(current(x), normal)
-            - kin.plating_current(PHI_S - phi_ex(x), c_ex(x) if binary else None)
-        ),
-    }
-    if binary:
-        sources["salt"] = lambda x: _div(model.anion_flux(phi_ex(x), c_ex(x)), x, False)
-        sources["li_salt"] = lambda x: ufl.dot(model.anion_flux(phi_ex(x), c_ex(x)), normal)
+    sources = mms_sources(model, kin, phi_ex, c_ex if binary else None, normal, False, PHI_S)
     case = _case(physics, lateral, degree=degree, linear_solver=linear_solver)
     sim = Simulation(bundle, case, MPI.COMM_WORLD, sources=sources)
     sim.solve_steady()

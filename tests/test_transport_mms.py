@@ -78,6 +78,37 @@ def mms_physics(binary: bool, phi_s: float = PHI_S):
     return physics, model, kin, c_bulk
 
 
+def mms_sources(model, kin, phi_ex, c_ex, normal, axisym: bool, phi_s: float = PHI_S) -> dict:
+    """The ``sources`` of Simulation that make (phi_ex, c_ex) the exact solution.
+
+    Args:
+        model: The electrolyte model (current density, anion flux).
+        kin: The Li kinetics.
+        phi_ex: Exact Phi as a function of the UFL coordinate.
+        c_ex: Exact c (None for a single-ion conductor).
+        normal: Outward normal of the ionic domain on the Li surface (UFL vector).
+        axisym: Axisymmetric divergence.
+        phi_s: The applied Li potential.
+    """
+
+    def c(x):
+        return None if c_ex is None else c_ex(x)
+
+    def current(x):
+        return model.current_density(phi_ex(x), c(x))
+
+    sources = {
+        "charge": lambda x: _div(current(x), x, axisym),
+        "li_charge": lambda x: (
+            ufl.dot(current(x), normal) - kin.plating_current(phi_s - phi_ex(x), c(x))
+        ),
+    }
+    if c_ex is not None:
+        sources["salt"] = lambda x: _div(model.anion_flux(phi_ex(x), c_ex(x)), x, axisym)
+        sources["li_salt"] = lambda x: ufl.dot(model.anion_flux(phi_ex(x), c_ex(x)), normal)
+    return sources
+
+
 def _run(n, degree, binary, coordinates="cartesian"):
     tdim = len(n)
     axisym = coordinates == "axisymmetric"
@@ -93,19 +124,7 @@ def _run(n, degree, binary, coordinates="cartesian"):
     def c_ex(x):
         return c_bulk * (1.0 + 0.3 * _shape(x, tdim))
 
-    def current(x):
-        return model.current_density(phi_ex(x), c_ex(x) if binary else None)
-
-    sources = {
-        "charge": lambda x: _div(current(x), x, axisym),
-        "li_charge": lambda x: (
-            ufl.dot(current(x), normal)
-            - kin.plating_current(PHI_S - phi_ex(x), c_ex(x) if binary else None)
-        ),
-    }
-    if binary:
-        sources["salt"] = lambda x: _div(model.anion_flux(phi_ex(x), c_ex(x)), x, axisym)
-        sources["li_salt"] = lambda x: ufl.dot(model.anion_flux(phi_ex(x), c_ex(x)), normal)
+    sources = mms_sources(model, kin, phi_ex, c_ex if binary else None, normal, axisym)
     case = SimpleNamespace(
         physics=physics, time=TimeConfig(), numerics=NumericsConfig(degree=degree)
     )
