@@ -1395,8 +1395,9 @@ class Simulation:
             out.name = "potential"
             return out
         tdim = self.mesh.topology.dim
-        space = fem.functionspace(self.mesh, ("DG", self.numerics.degree))
-        out = fem.Function(space, name="potential")
+        if getattr(self, "_potential_space", None) is None:
+            self._potential_space = fem.functionspace(self.mesh, ("DG", self.numerics.degree))
+        out = fem.Function(self._potential_space, name="potential")
         owned = self.mesh.topology.index_map(tdim).size_local
         interphase = np.flatnonzero(
             self.cell_region[:owned] != self.bundle.regions["electrolyte"]
