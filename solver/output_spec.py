@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from solver.schema import StrictModel
-from solver.units import Concentration, Length, Time
+from solver.units import Length, Time
 
 FieldName = Literal[
     "potential", "concentration", "current_density", "field_strength", "surface_current"
@@ -120,13 +120,6 @@ class OutputConfig(StrictModel):
         description="Half-width (m) of the band around each void edge and surface corner in "
         "which the fraction of the total current is reported (mesh-independent measure of "
         "edge singularities); choose it larger than the local element size.",
-    )
-    depletion_concentration: Concentration = Field(
-        10.0,
-        ge=0.0,
-        description="Surface concentration (mol/m^3) below which the Li surface counts as "
-        "depleted; the first output time at which min(c_surface) falls below it is the "
-        "depletion time.",
     )
     figures: FigureConfig = Field(
         default_factory=FigureConfig, description="Figure toggles of the report."

@@ -483,10 +483,12 @@ class CaseMetrics:
         w_c = surface.weight[np.isfinite(surface.c_surface)]
         row["c_surface_min"] = float(np.min(c_s)) if c_s.size else math.nan
         row["c_surface_mean"] = _ratio(float(np.sum(w_c * c_s)), float(np.sum(w_c)))
-        depleted = c_s.size > 0 and row["c_surface_min"] < cfg.depletion_concentration
+        # the solver's depletion event (physics.events.depletion_fraction, interpolated time)
+        event = float(snapshot.scalars.get("depletion_time", math.nan))
+        depleted = math.isfinite(event) and event <= snapshot.t
         row["depleted"] = float(depleted)
-        if depleted and math.isnan(self.depletion_time):
-            self.depletion_time = float(snapshot.t)
+        if depleted:
+            self.depletion_time = event
         row |= edge_metrics(surface, self.edges, cfg.edge_band)
         row |= field_metrics(snapshot.fields, self.bundle, self.comm)
         row |= {k: float(v) for k, v in snapshot.scalars.items()}
