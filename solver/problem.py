@@ -411,22 +411,24 @@ class Simulation:
                     f"the electrolyte, so it has no ion-transfer boundary (got {r_it} ohm m^2); "
                     "allowed: 0"
                 )
-        for name in sorted(touching - set(self.transfer_resistance)):
+        without = sorted(touching - set(self.transfer_resistance))
+        if without:
             raise SimulationError(
-                f"physics.interphase.{name}.transfer_resistance: every interphase region "
+                f"physics.interphase.{without[0]}.transfer_resistance: every interphase region "
                 "touching the electrolyte needs R_it > 0 when one has it (got 0 here, > 0 for "
                 f"{sorted(self.transfer_resistance)}); allowed: > 0 for all of them, or 0 for all"
             )
         owned = facets < self.mesh.topology.index_map(tdim - 1).size_local
         data = []
-        for tag in np.unique(across):
+        for name in self.transfer_resistance:  # every rank, also those without such facets
+            tag = self.bundle.regions[name]
             entities = fem.compute_integration_domains(
                 fem.IntegralType.interior_facet, self.mesh.topology, facets[owned & (across == tag)]
             ).reshape(-1, 4)
             # (cell, local facet) pairs: the electrolyte side first, so that "+" is that side
             swap = self.cell_region[entities[:, 0]] != electrolyte
             entities[swap] = entities[swap][:, [2, 3, 0, 1]]
-            data.append((int(tag), entities.ravel()))
+            data.append((tag, entities.ravel()))
         self.dS_it = ufl.Measure("dS", domain=self.mesh, subdomain_data=data)
 
     def _setup_scales(self) -> None:
@@ -625,7 +627,6 @@ class Simulation:
         (w = -1). Split potentials: Phi = 0 (w = 0) on the dofs outside every interphase cell,
         where only Phi_elyte is an unknown.
         """
-        tdim = self.mesh.topology.dim
         bcs: list[fem.DirichletBC] = []
         bcs_w: list[fem.DirichletBC] = []
 
@@ -634,14 +635,8 @@ class Simulation:
             bcs_w.append(fem.dirichletbc(w_value, dofs, space))
 
         k = self._block("electrolyte")
-        space_e = self.potentials[k].function_space
         if self.physics.counter.type == "reservoir":
-            counter = (
-                self.sub_facet_tags.find(self.SUB_COUNTER)
-                if k == 1
-                else self.facet_tags.find(self._tag("counter"))
-            )
-            fix(space_e, fem.locate_dofs_topological(space_e, tdim - 1, counter), 0.0, 0.0)
+            fix(self.potentials[k].function_space, self._counter_dofs(k), 0.0, 0.0)
         if self.split:
             fix(self.V, self._outside_interphase_dofs(), 0.0, 0.0)
         if self.primary:
@@ -651,16 +646,26 @@ class Simulation:
 
     def _li_dofs(self, block: int) -> np.ndarray:
         """Local dofs of potentials[block] on the Li-surface parts whose potential it is."""
-        tdim = self.mesh.topology.dim
-        if block == 1:  # Phi_elyte: the bare Li surface, tagged on the submesh
-            facets = self.sub_facet_tags.find(self.SUB_LI)
-        else:
-            mine = [p.tag for p in self.parts if self._block(p.region) == 0]
-            facets = np.concatenate(
-                [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
-            )
+        mine = [p.tag for p in self.parts if self._block(p.region) == block]
+        parent = np.concatenate(
+            [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
+        )
+        return self._boundary_dofs(block, parent, self.SUB_LI)
+
+    def _counter_dofs(self, block: int) -> np.ndarray:
+        """Local dofs of potentials[block] on the counter boundary."""
+        parent = self.facet_tags.find(self._tag("counter"))
+        return self._boundary_dofs(block, parent, self.SUB_COUNTER)
+
+    def _boundary_dofs(self, block: int, parent_facets: np.ndarray, sub_tag: int) -> np.ndarray:
+        """Local dofs of potentials[block] on a boundary.
+
+        The facets are ``parent_facets`` of the mesh for Phi (block 0), or those tagged
+        ``sub_tag`` on the electrolyte submesh for Phi_elyte (block 1).
+        """
+        facets = self.sub_facet_tags.find(sub_tag) if block == 1 else parent_facets
         space = self.potentials[block].function_space
-        return fem.locate_dofs_topological(space, tdim - 1, facets)
+        return fem.locate_dofs_topological(space, self.mesh.topology.dim - 1, facets)
 
     def _outside_interphase_dofs(self) -> np.ndarray:
         """Local dofs of V that belong to no interphase cell on any rank."""
@@ -773,14 +778,10 @@ class Simulation:
         when split; the last potential block) at the same points.
         """
         partner = len(self.potentials) - 1
-        if spaces[partner].mesh is self.submesh:
-            cmap = self.submesh.topology.index_map(self.submesh.topology.dim)
-            cells = np.arange(cmap.size_local + cmap.num_ghosts, dtype=np.int32)
-        else:
-            n_sub = self.submesh.topology.index_map(self.submesh.topology.dim)
-            cells = self.emap.sub_topology_to_topology(
-                np.arange(n_sub.size_local + n_sub.num_ghosts, dtype=np.int32), False
-            )
+        cmap = self.submesh.topology.index_map(self.submesh.topology.dim)
+        cells = np.arange(cmap.size_local + cmap.num_ghosts, dtype=np.int32)
+        if spaces[partner].mesh is not self.submesh:  # Phi on the mesh: the parent cells
+            cells = self.emap.sub_topology_to_topology(cells, False)
         fixed = [
             np.concatenate([bc.dof_indices()[0] for bc in bcs] + [np.zeros(0, dtype=np.int32)])
             for bcs in bcs_by_field
@@ -1440,19 +1441,12 @@ class Simulation:
         For a reservoir this is the reaction of the charge equation at the counter dofs (the
         residual without boundary conditions tested with 1 there), exact to solver tolerance.
         """
-        tdim = self.mesh.topology.dim
         k = self._block("electrolyte")
         if self.physics.counter.type == "li_electrode":
             j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c)
             return -self._integrate(j_c * self.weight * self.ds(self._tag("counter"))) / self.area
-        space = self.potentials[k].function_space
-        counter = (
-            self.sub_facet_tags.find(self.SUB_COUNTER)
-            if k == 1
-            else self.facet_tags.find(self._tag("counter"))
-        )
-        chi = fem.Function(space)
-        chi.x.array[fem.locate_dofs_topological(space, tdim - 1, counter)] = 1.0
+        chi = fem.Function(self.potentials[k].function_space)
+        chi.x.array[self._counter_dofs(k)] = 1.0
         tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
         tests[k] = chi
         etas = [self.phi_s - u for u in self.potentials]
