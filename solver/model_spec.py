@@ -105,14 +105,22 @@ class TableProperty(StrictModel):
     def _consistent(self) -> TableProperty:
         if len(self.concentration) != len(self.values) or len(self.values) < 2:
             raise ValueError(
-                "table: 'concentration' and 'values' need the same length >= 2 "
-                f"(got {len(self.concentration)} and {len(self.values)})"
+                f"values: {len(self.values)} values for {len(self.concentration)} concentrations "
+                f"(got {len(self.values)} values); allowed: one value per concentration, at "
+                "least 2 rows"
             )
         if any(b <= a for a, b in zip(self.concentration, self.concentration[1:], strict=False)):
             raise ValueError(
-                f"table: 'concentration' must increase strictly (got {self.concentration})"
+                f"concentration: must increase strictly (got {_clip_list(self.concentration)}); "
+                "allowed: strictly increasing concentrations"
             )
         return self
+
+
+def _clip_list(values: list[float], limit: int = 6) -> str:
+    """A list as quoted in a one-line message."""
+    shown = ", ".join(f"{v:g}" for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
 
 
 # --------------------------------------------------------------------------------------------
