@@ -4,6 +4,9 @@ Each check returns problem lines in the form of :mod:`solver.config`,
 ``<key path>: <what is wrong> (got <value>); allowed: <what is allowed>``, so that every
 problem of every case is reported at once.
 
+* Arrhenius factors exp(-E_a/R (1/T - 1/T_ref)) of every activation energy in ``physics`` must
+  lie within 1e-30..1e30 (``PROPERTY_MAGNITUDE_LIMIT``): an overflow would stop the run after
+  meshing, an underflow would zero a conductivity or an exchange current.
 * Concentrated-solution properties (numbers, expressions, tables) are evaluated over the
   concentrations a run meets, c_bulk * ``CONCENTRATION_FLOOR_FRACTION`` <= c <= c_max
   (``physics.electrolyte.max_concentration``), at the run's temperature and with their
@@ -21,6 +24,7 @@ problem of every case is reported at once.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,6 +33,7 @@ from solver.dimensionless import limiting_current
 from solver.transport import (
     FRACTION,
     POSITIVE,
+    PROPERTY_MAGNITUDE_LIMIT,
     PropertyRule,
     arrhenius,
     build_electrolyte,
@@ -62,12 +67,50 @@ def case_problems(case: CaseConfig, prefix: str) -> list[str]:
     Returns:
         Problem lines (empty when the case is fine).
     """
-    electrolyte = case.physics.electrolyte
-    problems = []
-    if electrolyte.type == "concentrated":
-        problems += _property_problems(electrolyte, case.physics, f"{prefix}.physics.electrolyte")
+    physics, key = case.physics, f"{prefix}.physics"
+    problems = _arrhenius_problems(physics, key)
+    if not problems and physics.electrolyte.type == "concentrated":
+        problems += _property_problems(physics.electrolyte, physics, f"{key}.electrolyte")
     if not problems:
         problems += _limiting_current_problems(case, prefix)
+    return problems
+
+
+def _activation_energies(physics: PhysicsConfig) -> dict[str, float]:
+    """Key path (below ``physics``) -> every activation energy of a physics section."""
+    sections: dict[str, object] = {
+        "electrolyte": physics.electrolyte,
+        "kinetics": physics.kinetics,
+        "counter.kinetics": physics.counter.kinetics,
+    }
+    for name, material in physics.interphase.items():
+        sections[f"interphase.{name}"] = material
+        sections[f"interphase.{name}.kinetics"] = material.kinetics
+    return {
+        f"{path}.{field}": getattr(section, field)
+        for path, section in sections.items()
+        if section is not None
+        for field in type(section).model_fields
+        if field.endswith("activation_energy")
+    }
+
+
+def _arrhenius_problems(physics: PhysicsConfig, key: str) -> list[str]:
+    """Arrhenius factors must lie within 1/limit..limit (limit: PROPERTY_MAGNITUDE_LIMIT)."""
+    temperature, reference = physics.temperature, physics.reference_temperature
+    problems = []
+    for path, energy in _activation_energies(physics).items():
+        try:
+            factor = arrhenius(energy, temperature, reference)
+        except OverflowError:
+            factor = math.inf
+        if not 1.0 / PROPERTY_MAGNITUDE_LIMIT <= factor <= PROPERTY_MAGNITUDE_LIMIT:
+            problems.append(
+                f"{key}.{path}: its Arrhenius factor exp(-E_a/R (1/T - 1/T_ref)) = {factor:.3g} "
+                f"at T = {temperature:g} K, T_ref = {reference:g} K (got {energy:g} J/mol); "
+                f"allowed: an activation energy giving a factor between "
+                f"{1.0 / PROPERTY_MAGNITUDE_LIMIT:g} and {PROPERTY_MAGNITUDE_LIMIT:g}"
+            )
     return problems
 
 
@@ -79,16 +122,7 @@ def _property_problems(
     for name, (rule, energy_key) in _PROPERTIES.items():
         factor = 1.0
         if energy_key is not None:
-            energy = getattr(cfg, energy_key)
-            try:
-                factor = arrhenius(energy, temperature, physics.reference_temperature)
-            except OverflowError:
-                problems.append(
-                    f"{key}.{energy_key}: the Arrhenius factor overflows at T = {temperature:g} K "
-                    f"(got {energy:g} J/mol); allowed: an activation energy whose factor "
-                    "exp(-E_a/R (1/T - 1/T_ref)) is finite"
-                )
-                continue
+            factor = arrhenius(getattr(cfg, energy_key), temperature, physics.reference_temperature)
         value = getattr(cfg, name)
         problem = check_property(
             value, rule, cfg.concentration_bounds(), cfg.bulk_concentration, temperature, factor

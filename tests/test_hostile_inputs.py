@@ -196,6 +196,18 @@ CASES: list[Hostile] = [
     ),
 
 
+    Hostile(
+        label="interphase Arrhenius factor overflows",
+        key="base.physics.interphase.sei.conductivity_activation_energy",
+        overrides=("physics.interphase.sei.conductivity_activation_energy=1e9",
+                   "physics.temperature=400"),
+    ),
+    Hostile(
+        label="exchange-current Arrhenius factor underflows",
+        key="base.physics.kinetics.activation_energy",
+        overrides=("physics.kinetics.activation_energy=1e6", "physics.temperature=200"),
+    ),
+
     # --- unmeshable input (geometry) -------------------------------------------------------------
 
     # --- files, paths and overrides --------------------------------------------------------------
