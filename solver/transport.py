@@ -290,18 +290,20 @@ PROPERTY_MAGNITUDE_LIMIT = 1e30
 
 @dataclass(frozen=True)
 class PropertyRule:
-    """The values a property may take: finite, within (lower, upper), open at both ends.
+    """The values a property may take: finite and within (0, upper).
 
     Attributes:
-        lower: Open lower bound.
         upper: Open upper bound (``PROPERTY_MAGNITUDE_LIMIT`` for properties with no physical
             upper bound).
         text: The rule in words, for messages.
     """
 
-    lower: float
     upper: float
     text: str
+
+    def obeyed(self, values: np.ndarray) -> np.ndarray:
+        """Where ``values`` obey the rule (False at NaN)."""
+        return (values > 0.0) & (values < self.upper)
 
     def violation(self, value: float) -> str | None:
         """What is wrong with ``value`` in words, or None when it obeys the rule."""
@@ -309,18 +311,17 @@ class PropertyRule:
             return "is NaN"
         if math.isinf(value) or abs(value) > PROPERTY_MAGNITUDE_LIMIT:
             return f"overflows ({value:.4g})"
-        if value <= self.lower:
-            return f"is {'negative' if value < 0 else 'zero' if value == 0 else 'too small'}" \
-                f" ({value:.4g})"
+        if value <= 0.0:
+            return f"is {'negative' if value < 0.0 else 'zero'} ({value:.4g})"
         if value >= self.upper:
             return f"is too large ({value:.4g})"
         return None
 
 
 #: Positive properties: conductivity, diffusivity, thermodynamic factor.
-POSITIVE = PropertyRule(0.0, PROPERTY_MAGNITUDE_LIMIT, "finite values > 0")
+POSITIVE = PropertyRule(PROPERTY_MAGNITUDE_LIMIT, "finite values > 0")
 #: The cation transference number.
-FRACTION = PropertyRule(0.0, 1.0, "values in (0, 1)")
+FRACTION = PropertyRule(1.0, "values in (0, 1)")
 
 
 def _check_grid(c_lo: float, c_max: float, c_bulk: float) -> np.ndarray:
@@ -366,7 +367,7 @@ def check_property(
         cs = np.asarray(value.concentration, dtype=np.float64)
     try:
         values = _property_values(value, cs, temperature) * factor
-        suspects = cs[~(values > rule.lower) | ~(values < rule.upper)]
+        suspects = cs[~rule.obeyed(values)]
     except (FloatingPointError, OverflowError, ZeroDivisionError):
         suspects = cs
     for c in suspects:
