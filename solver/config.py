@@ -40,6 +40,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
 
+from solver.case_checks import case_problems
 from solver.geometry.spec import GeometryConfig
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 from solver.output_spec import OutputConfig
@@ -713,6 +714,7 @@ def _resolve(raw: Mapping[str, Any]) -> dict[str, CaseConfig]:
             problems += err.problems
             continue
         problems += _interphase_problems(cases[name], prefix)
+        problems += case_problems(cases[name], prefix)
     if problems:
         raise ConfigError(problems)
     return cases

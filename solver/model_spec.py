@@ -7,9 +7,9 @@ field descriptions are those of ``docs/theory.md``.
 from __future__ import annotations
 
 import math
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from solver import materials
 from solver.schema import StrictModel
@@ -45,6 +45,14 @@ __all__ = [
 
 #: Relative tolerance of the dilute-solution consistency check of over-specified parameters.
 DILUTE_CONSISTENCY_RTOL = 0.02
+#: Most rows of a property table.
+MAX_TABLE_ROWS = 1000
+#: Default ``max_concentration`` of a concentrated electrolyte, as a multiple of c_bulk (a
+#: closed Li | Li cell reaches 2 c_bulk at its limiting current; docs/theory.md).
+MAX_CONCENTRATION_FACTOR = 3.0
+#: Lowest concentration, as a fraction of c_bulk, at which property expressions are evaluated;
+#: below it they hold their value there (docs/theory.md).
+CONCENTRATION_FLOOR_FRACTION = 1e-6
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,6 +60,9 @@ DILUTE_CONSISTENCY_RTOL = 0.02
 # --------------------------------------------------------------------------------------------
 class ExpressionProperty(StrictModel):
     """A property given as an expression of the salt concentration and the temperature."""
+
+    #: The key whose value messages about this property name.
+    source_key: ClassVar[str] = "expression"
 
     expression: str = Field(
         description=(
@@ -62,12 +73,13 @@ class ExpressionProperty(StrictModel):
         )
     )
 
-    @model_validator(mode="after")
-    def _parses(self) -> ExpressionProperty:
+    @field_validator("expression")
+    @classmethod
+    def _parses(cls, text: str) -> str:
         from solver.transport import parse_expression
 
-        parse_expression(self.expression)
-        return self
+        parse_expression(text)
+        return text
 
 
 class TableProperty(StrictModel):
@@ -77,23 +89,38 @@ class TableProperty(StrictModel):
     beyond the ends).
     """
 
+    #: The key whose value messages about this property name.
+    source_key: ClassVar[str] = "values"
+
     concentration: list[Concentration] = Field(
-        description="Salt concentrations of the table, strictly increasing, mol/m^3."
+        max_length=MAX_TABLE_ROWS,
+        description="Salt concentrations of the table, strictly increasing, mol/m^3.",
     )
-    values: list[float] = Field(description="Property values in SI units at those concentrations.")
+    values: list[float] = Field(
+        max_length=MAX_TABLE_ROWS,
+        description="Property values in SI units at those concentrations.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TableProperty:
         if len(self.concentration) != len(self.values) or len(self.values) < 2:
             raise ValueError(
-                "table: 'concentration' and 'values' need the same length >= 2 "
-                f"(got {len(self.concentration)} and {len(self.values)})"
+                f"values: {len(self.values)} values for {len(self.concentration)} concentrations "
+                f"(got {len(self.values)} values); allowed: one value per concentration, at "
+                "least 2 rows"
             )
         if any(b <= a for a, b in zip(self.concentration, self.concentration[1:], strict=False)):
             raise ValueError(
-                f"table: 'concentration' must increase strictly (got {self.concentration})"
+                f"concentration: must increase strictly (got {_clip_list(self.concentration)}); "
+                "allowed: strictly increasing concentrations"
             )
         return self
+
+
+def _clip_list(values: list[float], limit: int = 6) -> str:
+    """A list as quoted in a one-line message."""
+    shown = ", ".join(f"{v:g}" for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +204,21 @@ class DiluteElectrolyte(_LibraryDefaults):
         return self
 
 
-PropertyValue = float | ExpressionProperty | TableProperty
+def _property_kind(value: Any) -> str:
+    """The member of :data:`PropertyValue` a raw value is meant as (its messages then say why)."""
+    if isinstance(value, dict):
+        return "ExpressionProperty" if "expression" in value else "TableProperty"
+    if isinstance(value, ExpressionProperty | TableProperty):
+        return type(value).__name__
+    return "float"
+
+
+PropertyValue = Annotated[
+    Annotated[float, Tag("float")]
+    | Annotated[ExpressionProperty, Tag("ExpressionProperty")]
+    | Annotated[TableProperty, Tag("TableProperty")],
+    Discriminator(_property_kind),
+]
 
 
 class ConcentratedElectrolyte(_LibraryDefaults):
@@ -192,6 +233,16 @@ class ConcentratedElectrolyte(_LibraryDefaults):
     )
     bulk_concentration: Concentration = Field(
         gt=0, description="Bulk salt concentration c_bulk, mol/m^3."
+    )
+    max_concentration: Concentration | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Largest salt concentration c_max the properties are checked at and used up to: "
+            "expressions must be finite and in range for c_bulk * "
+            f"{CONCENTRATION_FLOOR_FRACTION:g} <= c <= c_max and hold their end values beyond, "
+            f"mol/m^3 (default: {MAX_CONCENTRATION_FACTOR:g} c_bulk; > c_bulk)."
+        ),
     )
     conductivity: PropertyValue = Field(description="Conductivity kappa(c, T), S/m.")
     diffusivity: PropertyValue = Field(description="Salt diffusivity D(c, T), m^2/s.")
@@ -209,6 +260,21 @@ class ConcentratedElectrolyte(_LibraryDefaults):
     )
 
     _kind: ClassVar[materials.MaterialKind] = "concentrated"
+
+    @model_validator(mode="after")
+    def _max_above_bulk(self) -> ConcentratedElectrolyte:
+        c_max = self.concentration_bounds()[1]
+        if c_max <= self.bulk_concentration:
+            raise ValueError(
+                f"max_concentration: must exceed the bulk concentration (got {c_max:g} mol/m^3); "
+                f"allowed: more than bulk_concentration = {self.bulk_concentration:g} mol/m^3"
+            )
+        return self
+
+    def concentration_bounds(self) -> tuple[float, float]:
+        """(c_lo, c_max), mol/m^3: where property expressions are checked and evaluated."""
+        c_max = self.max_concentration or MAX_CONCENTRATION_FACTOR * self.bulk_concentration
+        return CONCENTRATION_FLOOR_FRACTION * self.bulk_concentration, c_max
 
 
 Electrolyte = Annotated[
@@ -403,6 +469,27 @@ class PhysicsConfig(StrictModel):
         description="Control mode and value or protocol.",
     )
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event detection.")
+
+    @model_validator(mode="after")
+    def _counter_kinetics(self) -> PhysicsConfig:
+        # The solver implements a Li counter electrode with a rate law only (problem.py).
+        if self.counter.type == "li_electrode":
+            own = self.counter.kinetics is not None
+            model = (self.counter.kinetics or self.kinetics).model
+            if model == "primary" and own:
+                raise ValueError(
+                    "counter.kinetics.model: 'primary' is not available for a Li counter "
+                    "electrode (got 'primary'); allowed: 'butler_volmer', 'linear', 'tafel', or "
+                    "counter.type 'reservoir'"
+                )
+            if model == "primary":
+                raise ValueError(
+                    "kinetics.model: 'primary' is not available for the Li counter electrode, "
+                    "which takes these kinetics unless counter.kinetics is given (got 'primary'); "
+                    "allowed: 'butler_volmer', 'linear', 'tafel', a counter.kinetics of its own, "
+                    "or counter.type 'reservoir'"
+                )
+        return self
 
 
 # --------------------------------------------------------------------------------------------

@@ -344,12 +344,8 @@ class Simulation:
         self.ds = ufl.Measure("ds", domain=msh, subdomain_data=self.facet_tags)
         self.counter_kinetics = None
         if self.physics.counter.type == "li_electrode":
+            # 'primary' is rejected here by PhysicsConfig's validation
             cfg = self.physics.counter.kinetics or self.physics.kinetics
-            if cfg.model == "primary":
-                raise SimulationError(
-                    "physics.counter.kinetics.model: 'primary' is not available for a Li counter "
-                    "electrode; use counter.type 'reservoir' for a fixed potential"
-                )
             c_ref = self.c_bulk if self.binary else None
             self.counter_kinetics = Kinetics.from_config(
                 cfg, self.temperature, self.physics.reference_temperature, c_ref

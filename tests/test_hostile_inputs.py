@@ -70,8 +70,143 @@ CASES: list[Hostile] = [
     # --- PETSc options and YAML limits -----------------------------------------------------------
 
     # --- expressions and tables ------------------------------------------------------------------
+    # A concentrated electrolyte from the library (Valoen 2005) with one property replaced.
+    *(
+        Hostile(
+            label=f"expression {label}",
+            key="base.physics.electrolyte.conductivity.expression",
+            mutate=put("base.physics.electrolyte", {
+                "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+                "conductivity": {"expression": text}}),
+        )
+        for label, text in (
+            ("overflowing exp", "exp(1000*c)"),
+            ("power tower", "9**9**9"),
+            ("division by zero", "1/0"),
+            ("huge exponent", "c**(10**400)"),
+            ("negative constant", "-1+0*c"),
+            ("NaN below c = 1", "sqrt(c - 1)"),
+            ("number beyond float range", "1e400*c"),
+            ("import", "__import__('os').system('true')"),
+            ("too long", "c" + "+c" * 600),
+            ("too deep", "-" * 80 + "c"),
+            ("min with three arguments", "min(c, 1, 2)"),
+        )
+    ),
+    Hostile(
+        label="transference number leaves (0, 1)",
+        key="base.physics.electrolyte.transference_number.expression",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "transference_number": {"expression": "0.4 + c/1000"}}),
+    ),
+    Hostile(
+        label="transference number number above 1",
+        key="base.physics.electrolyte.transference_number",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "transference_number": 1.5}),
+    ),
+    Hostile(
+        label="thermodynamic factor zero",
+        key="base.physics.electrolyte.thermodynamic_factor.expression",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "thermodynamic_factor": {"expression": "0*c"}}),
+    ),
+    Hostile(
+        label="library diffusivity with a pole below max_concentration at 240 K",
+        key="base.physics.electrolyte.diffusivity.expression",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005"}),
+        overrides=("physics.temperature=240",),
+    ),
+    Hostile(
+        label="table with a negative diffusivity",
+        key="base.physics.electrolyte.diffusivity.values",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "diffusivity": {"concentration": [0, 1000, 2000], "values": [3e-10, 2e-10, -1e-10]}}),
+    ),
+    Hostile(
+        label="table with NaN",
+        key="base.physics.electrolyte.conductivity.values",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "conductivity": {"concentration": [0, 1000], "values": [1.0, float("nan")]}}),
+    ),
+    Hostile(
+        label="table with too many rows",
+        key="base.physics.electrolyte.conductivity.values",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "conductivity": {"concentration": [0, 1], "values": [1.0] * 1001}}),
+    ),
+    Hostile(
+        label="table rows of unequal length",
+        key="base.physics.electrolyte.conductivity.values",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "conductivity": {"concentration": [0, 1000], "values": [1.0]}}),
+    ),
+    Hostile(
+        label="Arrhenius factor overflows",
+        key="base.physics.electrolyte.conductivity_activation_energy",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "conductivity_activation_energy": 1e9}),
+        overrides=("physics.temperature=400",),
+    ),
+    Hostile(
+        label="max_concentration below the bulk",
+        key="base.physics.electrolyte.max_concentration",
+        mutate=put("base.physics.electrolyte", {
+            "type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005",
+            "max_concentration": "0.5 M"}),
+    ),
 
     # --- physically impossible input (physics) ---------------------------------------------------
+    Hostile(
+        label="steady run above the limiting current",
+        key="base.physics.control.current_density",
+        mutate=put("base.physics.electrolyte", {
+            "type": "dilute", "bulk_concentration": "1 M", "diffusivity": 3e-10,
+            "transference_number": 0.4}),
+        overrides=("physics.control.current_density=600 mA/cm^2",),
+    ),
+    Hostile(
+        label="steady case above the limiting current",
+        key="cases.fast.physics.control.current_density",
+        mutate=put("cases", {
+            "fast": {"physics": {
+                "electrolyte": {"type": "concentrated", "material": "LiPF6_EC_EMC_Valoen2005"},
+                "control": {"current_density": "1 A/cm^2"}}}}),
+    ),
+    Hostile(
+        label="Li counter with primary kinetics of its own",
+        key="base.physics.counter.kinetics.model",
+        mutate=put("base.physics.counter", {
+            "type": "li_electrode", "kinetics": {"model": "primary"}}),
+    ),
+    Hostile(
+        label="Li counter inheriting primary kinetics",
+        key="base.physics.kinetics.model",
+        mutate=put("base.physics.counter", {"type": "li_electrode"}),
+        overrides=("physics.kinetics.model=primary",),
+    ),
+
+
+    Hostile(
+        label="interphase Arrhenius factor overflows",
+        key="base.physics.interphase.sei.conductivity_activation_energy",
+        overrides=("physics.interphase.sei.conductivity_activation_energy=1e9",
+                   "physics.temperature=400"),
+    ),
+    Hostile(
+        label="exchange-current Arrhenius factor underflows",
+        key="base.physics.kinetics.activation_energy",
+        overrides=("physics.kinetics.activation_energy=1e6", "physics.temperature=200"),
+    ),
 
     # --- unmeshable input (geometry) -------------------------------------------------------------
 
