@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -25,9 +27,11 @@ def entries(root: Path) -> list[str]:
 
 def test_success_renames_the_work_directory(tmp_path):
     with RunDirectory(tmp_path, "demo", SELF, command_line=["lidep", "run", "x.yaml"]) as rd:
-        # while running, only the hidden work directory exists
-        assert re.fullmatch(r"\.demo\.tmp-[0-9a-f]{8}", rd.path.name)
+        # while running, only the visible incomplete directory exists, marked RUNNING
+        assert re.fullmatch(r"demo\.incomplete-[0-9a-f]{8}", rd.path.name)
         assert entries(tmp_path) == [rd.path.name]
+        owner = json.loads((rd.path / "RUNNING").read_text())
+        assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
         rd.write_text("case/out.txt", "hello")
         logging.getLogger("solver.test").info("a message for run.log")
     assert rd.path == tmp_path / "demo"
