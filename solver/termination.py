@@ -107,7 +107,8 @@ def interrupt_on_signals(
     """Raise :class:`Interrupted` in the main thread at the first of ``signals``.
 
     Later signals are ignored so that marking the run directory cannot be interrupted in
-    turn; the previous handlers are restored on exit. Call from the main thread only.
+    turn; the previous handlers are restored on exit. Outside the main thread (where Python
+    cannot install handlers) nothing is installed.
 
     With ``forward_to`` (MPI ranks other than 0 on rank 0's host) the signal is passed on to
     that process instead: rank 0 alone stops the run, marks the directory and aborts the job.
@@ -130,6 +131,9 @@ def interrupt_on_signals(
             signal.signal(sig, signal.SIG_IGN)
         raise Interrupted(signum)
 
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield

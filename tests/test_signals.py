@@ -22,9 +22,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mpi4py import MPI
 
 import solver  # noqa: F401  (MPI import order)
 from solver.cli import main
+from solver.rundir import RunDirectory
+from solver.termination import Interrupted, interrupt_on_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
@@ -105,6 +108,27 @@ def marked_failed(out: Path) -> Path:
     assert re.fullmatch(r"slow\.failed-\d{8}T\d{6}Z", failed.name)
     assert not (failed / "RUNNING").exists()
     return failed
+
+
+def test_first_signal_raises_later_ones_are_ignored():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as info:
+        with interrupt_on_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises within the sleep
+    assert info.value.exit_code == 143 and str(info.value) == "terminated by SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
+
+
+def test_interruption_in_process_is_marked(tmp_path):
+    # a notebook's Ctrl-C (KeyboardInterrupt) is marked like a signal in the CLI
+    with pytest.raises(KeyboardInterrupt) as info:
+        with RunDirectory(tmp_path, "demo", MPI.COMM_SELF):
+            raise KeyboardInterrupt
+    (failed,) = tmp_path.iterdir()
+    assert failed.name.startswith("demo.failed-")
+    assert (failed / "FAILED").read_text().splitlines()[0].endswith(": KeyboardInterrupt")
+    assert info.value.__notes__ == [f"partial results are kept in {failed}"]
 
 
 @pytest.mark.parametrize("signum, code, text", [
