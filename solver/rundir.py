@@ -59,6 +59,7 @@ from solver.termination import (
     incomplete_path,
     mark_failed,
     restore_python_handlers,
+    signals_held,
     stale_directories,
     write_running,
 )
@@ -262,6 +263,10 @@ class RunDirectory:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool:
+        with signals_held():  # a SIGINT/SIGTERM now takes effect once the directory is done
+            return self._exit(exc)
+
+    def _exit(self, exc: BaseException | None) -> bool:
         if exc is not None and not isinstance(exc, Exception):
             return self._interrupted(exc)
         reports = self.comm.gather(None if exc is None else _report(exc), root=0)

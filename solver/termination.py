@@ -54,6 +54,7 @@ __all__ = [
     "interrupt_on_signals",
     "mark_failed",
     "restore_python_handlers",
+    "signals_held",
     "stale_directories",
     "write_running",
 ]
@@ -129,6 +130,9 @@ def interrupt_on_signals(
             return
         for sig in signals:
             signal.signal(sig, signal.SIG_IGN)
+        if _held.depth:
+            _held.signum = signum
+            return
         raise Interrupted(signum)
 
     if threading.current_thread() is not threading.main_thread():
@@ -140,6 +144,36 @@ def interrupt_on_signals(
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class _Held:
+    """State of :func:`signals_held`: nesting depth and the signal held back."""
+
+    depth = 0
+    signum: int | None = None
+
+
+_held = _Held()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back :class:`Interrupted` while the body runs; raise it when the body is done.
+
+    Finishing a run directory (writing the manifest, renaming, replacing an older result)
+    is not cut in the middle by SIGINT/SIGTERM: the signal takes effect right after it.
+
+    Yields:
+        Nothing.
+    """
+    _held.depth += 1
+    try:
+        yield
+    finally:
+        _held.depth -= 1
+    if _held.depth == 0 and _held.signum is not None:
+        signum, _held.signum = _held.signum, None
+        raise Interrupted(signum)
 
 
 def restore_python_handlers(signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)

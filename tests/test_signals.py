@@ -27,7 +27,7 @@ from mpi4py import MPI
 import solver  # noqa: F401  (MPI import order)
 from solver.cli import main
 from solver.rundir import RunDirectory
-from solver.termination import Interrupted, interrupt_on_signals
+from solver.termination import Interrupted, interrupt_on_signals, signals_held
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
@@ -118,6 +118,16 @@ def test_first_signal_raises_later_ones_are_ignored():
             time.sleep(5)  # the handler raises within the sleep
     assert info.value.exit_code == 143 and str(info.value) == "terminated by SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is before  # restored
+
+
+def test_signal_is_held_while_the_directory_is_finished():
+    done = []
+    with pytest.raises(Interrupted, match="interrupted by SIGINT"):
+        with interrupt_on_signals(), signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler has run by now, and held the signal back
+            done.append(True)
+    assert done == [True]
 
 
 def test_interruption_in_process_is_marked(tmp_path):
