@@ -22,6 +22,15 @@ killed at once) the ``.incomplete`` directory, which a later run reports as stal
   ``.incomplete`` directory stays, and :func:`stale_directories` finds it on the next run
   (its owner and watcher processes are gone); ``lidep run --clean-stale`` removes it.
 
+Details that matter: PETSc (at import) and ``gmsh.initialize`` replace the handlers of SIGTERM
+and SIGSEGV below Python's back, so the run directory takes them back at the end of every phase
+(:func:`restore_python_handlers`, and :mod:`faulthandler` enabled again). A signal that arrives
+while the directory is being finished is held back until it is done (:func:`signals_held`).
+Under mpiexec (which forwards SIGINT and SIGTERM to every rank) ranks other than 0 pass the
+signal on to rank 0 instead of stopping, so that rank 0 is never left blocked in a collective
+operation; rank 0 marks the directory and the CLI aborts the job. Restart (a later issue) hooks
+in at :meth:`solver.rundir.RunDirectory._interrupted`: write a checkpoint, mark it resumable.
+
 This module imports only the standard library (it runs as ``python -I -S termination.py``).
 """
 
