@@ -102,7 +102,7 @@ def mesh(config: ConfigSource, *, overrides: Iterable[str] = (), comm: MPI.Comm 
 def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
         overrides: Iterable[str] = (), overwrite: bool = False, comm: MPI.Comm | None = None,
         mesh_cache: str | Path = Path("meshes"), pipeline: Pipeline | None = None,
-        command_line: Iterable[str] | None = None) -> Path:
+        command_line: Iterable[str] | None = None, clean_stale: bool = False) -> Path:
     """Run every case of a configuration into ``<output_root>/<name>``.
 
     Args:
@@ -115,6 +115,8 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
         mesh_cache: Mesh cache directory.
         pipeline: Components (default :func:`default_pipeline`).
         command_line: Recorded in the manifest (default ``sys.argv``).
+        clean_stale: Remove stale incomplete run directories of earlier killed runs in
+            ``output_root`` (they are reported as warnings otherwise).
 
     Returns:
         The run directory.
@@ -122,8 +124,11 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
     Raises:
         ConfigError: The configuration is invalid (nothing is written).
         RunDirectoryExistsError: The run directory exists and ``overwrite`` is False.
-        Exception: Whatever failed during the run; the partial directory is kept as
-            ``<name>.failed-<timestamp>`` (named in the exception's notes).
+        OutputRootError: The output root is not a writable directory, or the run directory
+            cannot be created in it (nothing is meshed or solved).
+        BaseException: Whatever failed or interrupted the run (an exception,
+            :class:`~solver.termination.Interrupted`, ``KeyboardInterrupt``); the partial
+            directory is kept as ``<name>.failed-<timestamp>`` (named in its notes).
     """
     comm = MPI.COMM_SELF if comm is None else comm
     run_config = _load(config, overrides)
@@ -131,7 +136,8 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
     pipeline = pipeline or default_pipeline()
     logger = logging.getLogger(f"{PACKAGE_LOGGER}.run")
     with RunDirectory(output_root, run_config.name, comm, overwrite=overwrite,
-                      command_line=None if command_line is None else list(command_line)) as rd:
+                      command_line=None if command_line is None else list(command_line),
+                      clean_stale=clean_stale) as rd:
         logger.info("run '%s' (%d case(s): %s) on %d rank(s), results to %s",
                     run_config.name, len(cases), ", ".join(cases), comm.size, rd.target)
         rd.write_text("config.resolved.yaml",

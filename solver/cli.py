@@ -1,8 +1,21 @@
 """``lidep`` command line: a thin layer over :mod:`solver.api`.
 
-Exit codes: 0 success; 2 invalid configuration or usage (the message names the key path,
-the value and what is allowed); 1 a failure while running (the message says what failed and
-where the partial run directory is kept). Tracebacks only with ``--debug``.
+Exit codes:
+
+- 0: success;
+- 1: a failure while running (the message says what failed and where the partial run
+  directory is kept);
+- 2: invalid configuration or usage, or an unusable output root (the message names the key
+  path or the path, the value and what is allowed);
+- 130: interrupted by SIGINT (Ctrl-C); 143: terminated by SIGTERM (128 + the signal number;
+  one line saying so and where the partial run directory is kept);
+- a native crash or SIGKILL ends the process by the signal (a shell shows 128 + its number:
+  134 SIGABRT, 137 SIGKILL, 139 SIGSEGV); the run directory is then marked ``FAILED`` by the
+  watcher process (:mod:`solver.termination`).
+
+Tracebacks only with ``--debug``. Under mpiexec, ranks on rank 0's host pass SIGINT/SIGTERM on
+to rank 0, which marks the run directory and ends the MPI job with ``MPI.Abort`` and the same
+code (other ranks may be blocked in a collective operation).
 """
 
 from __future__ import annotations
@@ -10,7 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,11 +43,16 @@ from solver.config import (
     resolved_tree,
 )
 from solver.logging_utils import PACKAGE_LOGGER, configure_console
-from solver.rundir import RunDirectoryExistsError
+from solver.rundir import OutputRootError, RunDirectoryExistsError
+from solver.termination import Interrupted, interrupt_on_signals
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: Under MPI, how long a rank not on rank 0's host (which cannot pass a signal on to rank 0)
+#: waits after an interruption before it aborts the job, so that rank 0 (interrupted too when
+#: mpiexec forwards the signal) can mark the run directory first.
+_ABORT_GRACE_S = 2.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="replace an existing run directory of the same name")
     run.add_argument("--mesh-cache", type=Path, default=Path("meshes"),
                      help="mesh cache directory (default: meshes)")
+    run.add_argument("--clean-stale", action="store_true",
+                     help="remove stale incomplete run directories of earlier killed runs in "
+                     "OUTPUT (they are only reported otherwise)")
     mesh = with_config("mesh", "build (or load from the cache) the mesh of every case and "
                        "print its statistics")
     mesh.add_argument("--mesh-cache", type=Path, default=Path("meshes"),
@@ -105,7 +129,8 @@ def _cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
     from solver.api import run
 
     run_dir = run(args.config, args.output, overrides=args.overrides,
-                  overwrite=args.overwrite, comm=comm, mesh_cache=args.mesh_cache)
+                  overwrite=args.overwrite, comm=comm, mesh_cache=args.mesh_cache,
+                  clean_stale=args.clean_stale)
     _say(comm, f"results: {run_dir}")
     return EXIT_OK
 
@@ -212,6 +237,14 @@ def _error(comm: MPI.Comm, headline: str, text: str) -> None:
         print(f"{headline}\n{text}" if headline else text, file=sys.stderr, flush=True)
 
 
+def _end_job(comm: MPI.Comm, code: int) -> None:
+    """After an interruption under MPI: abort the job (other ranks may wait in a collective)."""
+    if comm.size > 1:
+        if comm.rank != 0:
+            time.sleep(_ABORT_GRACE_S)
+        comm.Abort(code)
+
+
 def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int:
     """Entry point of the ``lidep`` console script.
 
@@ -225,14 +258,24 @@ def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int
     comm = MPI.COMM_WORLD if comm is None else comm
     args = _parser().parse_args(argv)
     handler = configure_console(comm, logging.DEBUG if args.debug else logging.INFO)
+    host, pid = comm.bcast((socket.gethostname(), os.getpid()), root=0)
+    forward = comm.rank != 0 and host == socket.gethostname()
     try:
-        return _COMMANDS[args.command](args, comm)
+        with interrupt_on_signals(forward_to=pid if forward else None):
+            return _COMMANDS[args.command](args, comm)
+    except Interrupted as err:
+        if args.debug:
+            raise
+        notes = "".join(f"; {note}" for note in getattr(err, "__notes__", []))
+        _error(comm, "", f"error: {args.command} stopped: {err}{notes}")
+        _end_job(comm, err.exit_code)
+        return err.exit_code
     except ConfigError as err:
         if args.debug:
             raise
         _error(comm, "error: invalid configuration", str(err))
         return EXIT_USAGE
-    except RunDirectoryExistsError as err:
+    except (RunDirectoryExistsError, OutputRootError) as err:
         if args.debug:
             raise
         _error(comm, "", f"error: {err}")

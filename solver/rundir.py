@@ -1,11 +1,21 @@
-"""Run directory lifecycle: temporary directory, atomic rename, failure marker, manifest, log.
+"""Run directory lifecycle: a marked directory from the start, atomic rename, failure marker.
 
-A run writes into ``<output_root>/.<name>.tmp-<id>``. On success the directory is renamed onto
-``<output_root>/<name>`` (an existing one is replaced only then, and only with
+A run writes into the visible ``<output_root>/<name>.incomplete-<id>``, marked by a ``RUNNING``
+file naming its owner (host, pid of every rank, the watcher's pid). On success the directory
+is renamed onto ``<output_root>/<name>`` (an existing one is replaced only then, and only with
 ``overwrite=True``); on failure it is renamed to ``<output_root>/<name>.failed-<timestamp>``
-with a ``FAILED`` file holding the error and traceback of every failing rank, and the error is
-raised again. Only rank 0 touches the file system; all ranks agree on paths and on the outcome
-through broadcasts, so a failure on any rank ends the run on every rank without a deadlock.
+with a ``FAILED`` file whose first line is the cause, followed by the error and traceback of
+every failing rank, and the error is raised again. Only rank 0 touches the file system; all
+ranks agree on paths and on the outcome through broadcasts, so a failure on any rank ends the
+run on every rank without a deadlock. An interruption (:class:`~solver.termination.Interrupted`
+from SIGINT/SIGTERM, ``KeyboardInterrupt``) is marked by rank 0 without any collective call,
+since other ranks may be blocked in one (the caller then ends the MPI job). Native crashes and
+SIGKILL are marked by the watcher process; see :mod:`solver.termination`.
+
+Before creating its directory a run checks the output root (a directory, or creatable, and
+writable: :class:`OutputRootError` otherwise) and reports stale incomplete directories of
+earlier killed runs there (``clean_stale=True`` removes them). With :mod:`faulthandler` not
+already enabled, rank 0 sends the stack of a native crash to ``run.log``.
 
 Every run directory holds ``manifest.json`` (versions, git commit, command line, ranks, host,
 times, wall time per phase, mesh statistics per case) and ``run.log``.
@@ -16,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import faulthandler
 import importlib
 import importlib.metadata
 import json
@@ -42,8 +53,19 @@ import solver
 from solver.config import ConfigError, SafeName
 from solver.geometry.bundle import MeshStats
 from solver.logging_utils import PACKAGE_LOGGER, log_format
+from solver.termination import (
+    RUNNING,
+    Watcher,
+    incomplete_path,
+    mark_failed,
+    restore_python_handlers,
+    signals_held,
+    stale_directories,
+    write_running,
+)
 
 __all__ = [
+    "OutputRootError",
     "RunDirectory",
     "RunDirectoryExistsError",
     "RunFailedError",
@@ -59,6 +81,10 @@ _PACKAGES = ("dolfinx", "petsc4py", "mpi4py", "gmsh", "numpy", "scipy", "pydanti
 
 class RunDirectoryExistsError(FileExistsError):
     """The run directory exists and ``overwrite`` was not given."""
+
+
+class OutputRootError(OSError):
+    """The output root (or the run directory in it) cannot be used; one line naming the path."""
 
 
 class RunFailedError(RuntimeError):
@@ -127,6 +153,27 @@ def git_state(directory: str | Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": dirty}
 
 
+def _check_output_root(root: Path) -> None:
+    """Rank 0: the output root is a writable directory (created if missing), or an error."""
+    allowed = "allowed: a writable directory, or a path where one can be created"
+    if root.exists() and not root.is_dir():
+        raise OutputRootError(f"output root: not a directory (got '{root}'); {allowed}")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputRootError(
+            f"output root: cannot be created ({err.strerror}) (got '{root}'); {allowed}") from err
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise OutputRootError(f"output root: not writable (got '{root}'); {allowed}")
+
+
+def _report(exc: BaseException) -> tuple[str, str]:
+    """(one-line cause, full traceback) of an exception, for the FAILED file."""
+    lines = str(exc).splitlines()
+    return (f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__,
+            "".join(traceback.format_exception(exc)))
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -146,13 +193,15 @@ class RunDirectory:
 
     Attributes:
         target: ``<output_root>/<name>``, where the run ends up on success.
-        path: Where to write: the temporary directory during the run, ``target`` after
-            success, the failed directory after a failure. Same on every rank.
+        path: Where to write: the incomplete directory during the run, ``target`` after
+            success, the failed directory after a failure. Same on every rank (after an
+            interruption under MPI, on rank 0 only).
         manifest: The manifest written at the end (rank 0's is the one written).
     """
 
     def __init__(self, output_root: str | Path, name: str, comm: MPI.Comm, *,
-                 overwrite: bool = False, command_line: Sequence[str] | None = None):
+                 overwrite: bool = False, command_line: Sequence[str] | None = None,
+                 clean_stale: bool = False):
         """Prepare (nothing is created before ``__enter__``).
 
         Args:
@@ -161,20 +210,26 @@ class RunDirectory:
             comm: Communicator of the run; rank 0 manages the directory.
             overwrite: Replace an existing ``<output_root>/<name>`` on success.
             command_line: Recorded in the manifest (default ``sys.argv``).
+            clean_stale: Remove stale incomplete directories of earlier killed runs in
+                ``output_root`` (they are only reported otherwise).
         """
         self.comm = comm
         self.overwrite = overwrite
+        self.clean_stale = clean_stale
         self.target = target_path(output_root, name)
         self.path = self.target
         self._log_handler: logging.Handler | None = None
         self._saved_level = logging.NOTSET
+        self._fault_log: Any = None
+        self._watcher: Watcher | None = None
         self._started = 0.0
+        self._ranks = comm.allgather((socket.gethostname(), os.getpid()))
         self.manifest: dict[str, Any] = {
             "status": "running",
             "name": name,
             "command_line": list(sys.argv if command_line is None else command_line),
             "mpi_ranks": comm.size,
-            "hosts": sorted(set(comm.allgather(socket.gethostname()))),
+            "hosts": sorted({host for host, _ in self._ranks}),
             "start_time": None,
             "end_time": None,
             "wall_time_s": None,
@@ -203,15 +258,20 @@ class RunDirectory:
             self.manifest["versions"] = software_versions()
             self.manifest["git"] = git_state(Path(solver.__file__).parent)
             self._start_log()
+        self._rearm()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool:
-        local = None if exc is None else "".join(traceback.format_exception(exc))
-        reports = self.comm.gather(local, root=0)
+        with signals_held():  # a SIGINT/SIGTERM now takes effect once the directory is done
+            return self._exit(exc)
+
+    def _exit(self, exc: BaseException | None) -> bool:
+        if exc is not None and not isinstance(exc, Exception):
+            return self._interrupted(exc)
+        reports = self.comm.gather(None if exc is None else _report(exc), root=0)
         outcome: Any = None
         if self.comm.rank == 0:
-            self._stop_log()
             failures = {rank: text for rank, text in enumerate(reports) if text is not None}
             outcome = self._finish(failures)
         status, where = _broadcast(self.comm, outcome)
@@ -226,32 +286,84 @@ class RunDirectory:
             raise RunFailedError(f"could not finish the run directory: {message}")
         raise RunFailedError(f"{message} (the error happened on another rank)")
 
+    def _interrupted(self, exc: BaseException) -> bool:
+        """The one place an interrupted run (a signal, Ctrl-C) is marked; re-raises ``exc``.
+
+        No collective call: under MPI other ranks may be blocked in one, so rank 0 marks the
+        directory alone and the caller ends the job (the CLI calls ``MPI.Abort``). A restart
+        checkpoint and a "resumable" mark belong here.
+        """
+        if self.comm.rank == 0:
+            _, where = self._finish({0: _report(exc)})
+            self.path = Path(where)
+            exc.add_note(f"partial results are kept in {where}")
+        return False
+
     def _create(self) -> str:
+        """Rank 0: check the output root, report stale directories, create the marked one."""
         root = self.target.parent
+        _check_output_root(root)
+        if self.target.exists() and not self.target.is_dir():
+            raise OutputRootError(
+                f"run directory: exists and is not a directory (got '{self.target}'); "
+                "allowed: a directory, replaced on success with --overwrite")
         if self.target.exists() and not self.overwrite:
             raise RunDirectoryExistsError(
                 f"{self.target} already exists; choose another name or output directory, "
                 "or pass --overwrite (overwrite=True) to replace it"
             )
-        root.mkdir(parents=True, exist_ok=True)
-        work = root / f".{self.target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        work.mkdir()
+        self._handle_stale(root)
+        work = incomplete_path(self.target, uuid.uuid4().hex[:8])
+        try:
+            work.mkdir()
+        except OSError as err:
+            raise OutputRootError(
+                f"run directory: cannot be created ({err.strerror}) (got '{work}'); "
+                "allowed: a directory in a writable output root") from err
+        self._watcher = Watcher(work, self.target)
+        host, pid = self._ranks[0]
+        write_running(work, {"host": host, "pid": pid, "ranks": self._ranks,
+                             "watcher_pid": self._watcher.pid, "started": _now(),
+                             "command_line": self.manifest["command_line"]})
         return str(work)
 
-    def _finish(self, failures: dict[int, str]) -> tuple[str, str]:
-        """Rank 0: write the manifest, then rename the work directory. Returns (status, path)."""
+    def _handle_stale(self, root: Path) -> None:
+        logger = logging.getLogger(__name__)
+        for stale in stale_directories(root):
+            if self.clean_stale:
+                shutil.rmtree(stale.path)
+                logger.warning("removed the stale run directory %s: %s", stale.path, stale.reason)
+            else:
+                logger.warning("stale run directory %s: %s; remove it with lidep run "
+                               "--clean-stale (clean_stale=True)", stale.path, stale.reason)
+
+    def _finish(self, failures: dict[int, tuple[str, str]]) -> tuple[str, str]:
+        """Rank 0: write the manifest, then rename the work directory; close the watcher.
+
+        Args:
+            failures: Rank -> (one-line cause, traceback) of every failing rank.
+
+        Returns:
+            (status, path): "ok", "failed" or "finish_error", and the directory.
+        """
+        self._stop_log()
         self.manifest["end_time"] = _now()
         self.manifest["wall_time_s"] = time.perf_counter() - self._started
         self.manifest["status"] = "failed" if failures else "ok"
         try:
-            self.write_json("manifest.json", self.manifest)
-            if not failures:
-                self._replace_target()
-                return "ok", str(self.target)
-        except Exception:  # noqa: BLE001  (the directory is kept as failed instead)
-            failures = {0: "while finishing the run directory:\n" + traceback.format_exc()}
-            return "finish_error", str(self._mark_failed(failures))
-        return "failed", str(self._mark_failed(failures))
+            try:
+                self.write_json("manifest.json", self.manifest)
+                if not failures:
+                    self._replace_target()
+                    return "ok", str(self.target)
+            except Exception:  # noqa: BLE001  (the directory is kept as failed instead)
+                failures = {0: ("could not finish the run directory",
+                                 "while finishing the run directory:\n" + traceback.format_exc())}
+                return "finish_error", str(self._mark_failed(failures))
+            return "failed", str(self._mark_failed(failures))
+        finally:
+            if self._watcher is not None:
+                self._watcher.close()
 
     def _replace_target(self) -> None:
         old = None
@@ -266,20 +378,15 @@ class RunDirectory:
             if old is not None:
                 old.rename(self.target)
             raise
+        (self.target / RUNNING).unlink(missing_ok=True)
         if old is not None:
             shutil.rmtree(old)
 
-    def _mark_failed(self, failures: dict[int, str]) -> Path:
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        failed = self.target.parent / f"{self.target.name}.failed-{stamp}"
-        suffix = 1
-        while failed.exists():
-            failed = failed.with_name(f"{self.target.name}.failed-{stamp}-{suffix}")
-            suffix += 1
-        text = "".join(f"--- rank {rank} ---\n{report}\n" for rank, report in failures.items())
-        (self.path / "FAILED").write_text(f"Run failed at {_now()}.\n\n{text}", encoding="utf-8")
-        self.path.rename(failed)
-        return failed
+    def _mark_failed(self, failures: dict[int, tuple[str, str]]) -> Path:
+        first = min(failures)
+        cause = failures[first][0] + (f" (on rank {first})" if self.comm.size > 1 else "")
+        details = "".join(f"--- rank {rank} ---\n{text}\n" for rank, (_, text) in failures.items())
+        return mark_failed(self.path, self.target, cause, details)
 
     # -- logging -------------------------------------------------------------------------------
 
@@ -292,8 +399,22 @@ class RunDirectory:
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)
         logger.addHandler(self._log_handler)
+        if not faulthandler.is_enabled():  # a native crash's stack goes to run.log
+            self._fault_log = (self.path / "run.log").open("a", encoding="utf-8")
+            faulthandler.enable(self._fault_log, all_threads=True)
+
+    def _rearm(self) -> None:
+        """Take back the signal handlers that Gmsh and PETSc replace (see termination)."""
+        restore_python_handlers()
+        if self._fault_log is not None:
+            faulthandler.disable()
+            faulthandler.enable(self._fault_log, all_threads=True)
 
     def _stop_log(self) -> None:
+        if self._fault_log is not None:
+            faulthandler.disable()
+            self._fault_log.close()
+            self._fault_log = None
         if self._log_handler is not None:
             logger = logging.getLogger(PACKAGE_LOGGER)
             logger.removeHandler(self._log_handler)
@@ -305,11 +426,15 @@ class RunDirectory:
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Time a phase of the run (accumulated under ``name`` in ``manifest["phases_s"]``)."""
+        """Time a phase of the run (accumulated under ``name`` in ``manifest["phases_s"]``).
+
+        At its end the signal handlers that Gmsh and PETSc replace are taken back.
+        """
         start = time.perf_counter()
         try:
             yield
         finally:
+            self._rearm()
             elapsed = time.perf_counter() - start
             phases = self.manifest["phases_s"]
             phases[name] = phases.get(name, 0.0) + elapsed

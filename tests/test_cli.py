@@ -6,7 +6,9 @@ the plumbing only: exit codes, messages, the run directory layout and the call s
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import subprocess
 import sys
@@ -401,3 +403,53 @@ def test_config_error_exit_code_on_every_rank(capsys):
     out, err = capsys.readouterr()
     assert comm.allgather(code) == [2] * comm.size  # every rank agrees
     assert ("base.numerics.degree: " in err) == (comm.rank == 0)  # printed once, by rank 0
+
+
+# -- the output root: unusable paths are exit 2 naming the path, before any meshing ----------------
+
+
+def unusable_roots(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Label -> (output root, what the message says about it)."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    roots = {"a file": (afile, "output root: not a directory"),
+             "below a file": (afile / "sub", "output root: cannot be created (Not a directory)")}
+    if Path("/proc/self").is_dir():  # a directory where nobody, not even root, creates one
+        roots["in /proc"] = (Path("/proc/lidep-output"), "output root: cannot be created")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        roots["not writable"] = (locked, "output root: not writable")
+    return roots
+
+
+@pytest.mark.parametrize("label", ["a file", "below a file", "in /proc", "not writable"])
+def test_unusable_output_root_exit_code_2(tmp_path, capsys, fake_pipeline, monkeypatch, label):
+    roots = unusable_roots(tmp_path)
+    if label not in roots:
+        pytest.skip(f"'{label}' cannot be arranged here (running as root, or no /proc)")
+    root, says = roots[label]
+    no_mesh = dataclasses.replace(fake_pipeline, build_mesh=None)  # meshing would be exit 1
+    monkeypatch.setattr(solver.api, "default_pipeline", lambda: no_mesh)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = cli(capsys, "run", str(MINIMAL), "-o", str(root))
+    assert code == 2, err
+    assert out == "" and "Traceback" not in err
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: {says}") and line.count(f"(got '{root}')") == 1, line
+    assert "allowed: " in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_run_directory_taken_by_a_file_exit_code_2(tmp_path, capsys, fake_pipeline, overwrite):
+    (tmp_path / "minimal").write_text("keep")
+    code, _, err = cli(capsys, "run", str(MINIMAL), "-o", str(tmp_path),
+                       *(["--overwrite"] if overwrite else []))
+    assert code == 2, err
+    (line,) = err.splitlines()
+    assert line.startswith("error: run directory: exists and is not a directory "
+                           f"(got '{tmp_path / 'minimal'}')"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["minimal"]
+    assert (tmp_path / "minimal").read_text() == "keep"

@@ -213,6 +213,12 @@ CASES: list[Hostile] = [
     # --- files, paths and overrides --------------------------------------------------------------
 
     # --- output root -----------------------------------------------------------------------------
+    # (an output root that is a file, lies below a file, cannot be created or is not writable:
+    # tests/test_cli.py::test_unusable_output_root_exit_code_2, since -o is fixed here)
+    Hostile(label="output: the run directory's path is a file", key="out/sentinel",
+            mutate=put("name", "sentinel")),
+    Hostile(label="output: the run directory's path is a file, --overwrite", key="out/sentinel",
+            mutate=put("name", "sentinel"), extra=("--overwrite",)),
 
 ]
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ import solver  # noqa: F401  (MPI import order)
 from solver.config import ConfigError
 from solver.geometry.bundle import MeshStats
 from solver.rundir import RunDirectory, RunDirectoryExistsError, RunFailedError, target_path
+from solver.termination import stale_directories
 
 SELF = MPI.COMM_SELF
 
@@ -25,9 +30,11 @@ def entries(root: Path) -> list[str]:
 
 def test_success_renames_the_work_directory(tmp_path):
     with RunDirectory(tmp_path, "demo", SELF, command_line=["lidep", "run", "x.yaml"]) as rd:
-        # while running, only the hidden work directory exists
-        assert re.fullmatch(r"\.demo\.tmp-[0-9a-f]{8}", rd.path.name)
+        # while running, only the visible incomplete directory exists, marked RUNNING
+        assert re.fullmatch(r"demo\.incomplete-[0-9a-f]{8}", rd.path.name)
         assert entries(tmp_path) == [rd.path.name]
+        owner = json.loads((rd.path / "RUNNING").read_text())
+        assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
         rd.write_text("case/out.txt", "hello")
         logging.getLogger("solver.test").info("a message for run.log")
     assert rd.path == tmp_path / "demo"
@@ -136,3 +143,36 @@ def test_failure_on_one_rank_ends_the_run_on_all(tmp_path):
         assert f"--- rank {failing} ---" in (rd.path / "FAILED").read_text()
         assert not (root / "par").exists()
     comm.barrier()
+
+
+def test_stale_directories_are_those_whose_processes_are_gone(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer exists (reaped)
+    host = socket.gethostname()
+
+    def incomplete(name: str, **owner) -> Path:
+        path = tmp_path / f"{name}.incomplete-0123abcd"
+        path.mkdir()
+        (path / "RUNNING").write_text(json.dumps(owner))
+        return path
+
+    gone = incomplete("gone", host=host, pid=dead.pid, watcher_pid=dead.pid)
+    incomplete("mine", host=host, pid=os.getpid(), watcher_pid=dead.pid)  # running
+    incomplete("watched", host=host, pid=dead.pid, watcher_pid=os.getpid())  # being marked
+    incomplete("elsewhere", host=f"not-{host}", pid=dead.pid, watcher_pid=dead.pid)
+    (tmp_path / ".old.tmp-0123abcd").mkdir()  # hidden work directory of lidep <= 0.1
+    (tmp_path / "fresh.incomplete-0123abcd").mkdir()  # being created: no RUNNING yet
+    (tmp_path / "demo.failed-20260101T000000Z").mkdir()
+    stale = stale_directories(tmp_path)
+    assert [s.path.name for s in stale] == [".old.tmp-0123abcd", gone.name]
+    assert f"pid {dead.pid} on {host}" in stale[1].reason
+
+
+def test_failure_marker_names_the_cause_first(tmp_path):
+    with pytest.raises(ValueError):
+        with RunDirectory(tmp_path, "demo", SELF):
+            raise ValueError("Newton diverged at t = 3 s\nsecond line")
+    (failed,) = tmp_path.iterdir()
+    first = (failed / "FAILED").read_text().splitlines()[0]
+    assert re.fullmatch(r"Run failed at \S+: ValueError: Newton diverged at t = 3 s", first)
+    assert not (failed / "RUNNING").exists()

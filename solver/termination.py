@@ -1,0 +1,396 @@
+"""How a run ends when it does not end well: signals, native crashes, killed processes.
+
+A run directory is visible and marked from the start: ``<name>.incomplete-<id>`` holding a
+``RUNNING`` file (JSON: host, pid of every rank, the watcher's pid, start time, command line).
+Every way a run can end leaves either the finished ``<name>``, a ``<name>.failed-<timestamp>``
+directory whose ``FAILED`` file starts with the cause, or (only when the whole process tree is
+killed at once) the ``.incomplete`` directory, which a later run reports as stale:
+
+- an exception: :class:`~solver.rundir.RunDirectory` marks the directory (in process);
+- SIGINT (Ctrl-C) and SIGTERM: :func:`interrupt_on_signals` turns the first one into
+  :class:`Interrupted`, which unwinds like an exception and is marked in process (the CLI then
+  exits with 128 + the signal number: 130, 143);
+- a native crash (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL), SIGKILL, or mpiexec killing rank 0
+  after another rank died: no code of the process runs any more, so a *watcher* does it. Rank 0
+  starts it (this file run as a script, standard library only, in its own session so that a
+  Ctrl-C or a kill of the process group does not reach it) with the reading end of a pipe as
+  its standard input. The kernel closes the writing end when rank 0 exits for any reason; the
+  watcher then marks the directory ``FAILED`` if it still exists. A normal end renames the
+  directory before closing the pipe, so the watcher finds nothing to do. The cause of a native
+  crash is the ``Fatal Python error`` line that :mod:`faulthandler` wrote to ``run.log``.
+- The watcher killed too (a scheduler killing every process of the job, a reboot): the
+  ``.incomplete`` directory stays, and :func:`stale_directories` finds it on the next run
+  (its owner and watcher processes are gone); ``lidep run --clean-stale`` removes it.
+
+Details that matter: PETSc (at import) and ``gmsh.initialize`` replace the handlers of SIGTERM
+and SIGSEGV below Python's back, so the run directory takes them back at the end of every phase
+(:func:`restore_python_handlers`, and :mod:`faulthandler` enabled again). A signal that arrives
+while the directory is being finished is held back until it is done (:func:`signals_held`).
+Under mpiexec (which forwards SIGINT and SIGTERM to every rank) ranks other than 0 pass the
+signal on to rank 0 instead of stopping, so that rank 0 is never left blocked in a collective
+operation; rank 0 marks the directory and the CLI aborts the job. Restart (a later issue) hooks
+in at :meth:`solver.rundir.RunDirectory._interrupted`: write a checkpoint, mark it resumable.
+
+This module imports only the standard library (it runs as ``python -I -S termination.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+__all__ = [
+    "FAILED",
+    "RUNNING",
+    "Interrupted",
+    "Stale",
+    "Watcher",
+    "incomplete_path",
+    "interrupt_on_signals",
+    "mark_failed",
+    "restore_python_handlers",
+    "signals_held",
+    "stale_directories",
+    "write_running",
+]
+
+#: Marker of a directory whose run is in progress (JSON describing the owner).
+RUNNING = "RUNNING"
+#: Marker of a failed run: the first line names the cause, the rest gives the details.
+FAILED = "FAILED"
+#: Directories without a RUNNING file count as stale only when older than this (s): a run
+#: creates its directory and then writes RUNNING at once.
+_UNMARKED_GRACE_S = 60.0
+#: The tail of run.log searched for faulthandler's report of a native crash (bytes).
+_LOG_TAIL = 1 << 16
+_INCOMPLETE = re.compile(r".+\.incomplete-[0-9a-f]{8}")
+_LEGACY_TMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # hidden work directories of lidep <= 0.1
+_SIGNAL_TEXT = {signal.SIGINT: "interrupted by SIGINT (Ctrl-C)",
+                signal.SIGTERM: "terminated by SIGTERM"}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+class Interrupted(BaseException):  # noqa: N818  (like KeyboardInterrupt: not an error)
+    """The process received SIGINT or SIGTERM (raised by :func:`interrupt_on_signals`).
+
+    A ``BaseException`` like ``KeyboardInterrupt``: ``except Exception`` does not swallow it.
+
+    Attributes:
+        signum: The signal number.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        super().__init__(_SIGNAL_TEXT.get(self.signum,
+                                          f"stopped by {signal.Signals(self.signum).name}"))
+
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:
+        return type(self), (self.signum,)
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for a process ended by the signal: 128 + its number."""
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def interrupt_on_signals(
+        signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM), *,
+        forward_to: int | None = None) -> Iterator[None]:
+    """Raise :class:`Interrupted` in the main thread at the first of ``signals``.
+
+    Later signals are ignored so that marking the run directory cannot be interrupted in
+    turn; the previous handlers are restored on exit. Outside the main thread (where Python
+    cannot install handlers) nothing is installed.
+
+    With ``forward_to`` (MPI ranks other than 0 on rank 0's host) the signal is passed on to
+    that process instead: rank 0 alone stops the run, marks the directory and aborts the job.
+    Were this rank to stop too, rank 0 could stay blocked in a collective operation waiting
+    for it, and never mark anything (mpiexec forwards SIGINT and SIGTERM to every rank).
+
+    Args:
+        signals: The signals handled.
+        forward_to: Process id to pass the signals on to, or None to raise here.
+
+    Yields:
+        Nothing; the body runs with the handlers installed.
+    """
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if forward_to is not None:
+            with contextlib.suppress(OSError):
+                os.kill(forward_to, signum)
+            return
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        if _held.depth:
+            _held.signum = signum
+            return
+        raise Interrupted(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class _Held:
+    """State of :func:`signals_held`: nesting depth and the signal held back."""
+
+    depth = 0
+    signum: int | None = None
+
+
+_held = _Held()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back :class:`Interrupted` while the body runs; raise it when the body is done.
+
+    Finishing a run directory (writing the manifest, renaming, replacing an older result)
+    is not cut in the middle by SIGINT/SIGTERM: the signal takes effect right after it.
+
+    Yields:
+        Nothing.
+    """
+    _held.depth += 1
+    try:
+        yield
+    finally:
+        _held.depth -= 1
+    if _held.depth == 0 and _held.signum is not None:
+        signum, _held.signum = _held.signum, None
+        raise Interrupted(signum)
+
+
+def restore_python_handlers(signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+                            ) -> None:
+    """Install again the Python handlers of ``signals`` that native libraries replaced.
+
+    PETSc (at import) installs its own handler of SIGTERM and SIGSEGV, and ``gmsh.initialize``
+    resets them to the default action, below Python's back: Python still reports its handler
+    while the process would die silently. Call after such libraries ran (the run directory
+    does at the end of every phase); a no-op outside the main thread.
+
+    Args:
+        signals: The signals whose Python handlers are installed again.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in signals:
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
+
+
+# -- the marks -----------------------------------------------------------------------------------
+
+
+def incomplete_path(target: Path, run_id: str) -> Path:
+    """``<output_root>/<name>.incomplete-<id>``: where a run writes until it ends."""
+    return target.with_name(f"{target.name}.incomplete-{run_id}")
+
+
+def write_running(work: Path, owner: dict[str, Any]) -> None:
+    """Write the ``RUNNING`` marker (``owner``: host, pid, ranks, watcher_pid, ...) atomically."""
+    tmp = work / f".{RUNNING}.tmp"
+    tmp.write_text(json.dumps(owner, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(work / RUNNING)
+
+
+def mark_failed(work: Path, target: Path, cause: str, details: str = "") -> Path:
+    """Mark a run directory failed: the one place a ``FAILED`` directory is made.
+
+    Writes ``FAILED`` (first line: time and ``cause``; then ``details``), renames ``work`` to
+    ``<name>.failed-<UTC timestamp>`` next to ``target`` and removes the ``RUNNING`` marker.
+
+    Args:
+        work: The directory of the run.
+        target: ``<output_root>/<name>``, the directory a successful run would have become.
+        cause: One line: what ended the run.
+        details: Further text (tracebacks of the failing ranks, where to look).
+
+    Returns:
+        The failed directory.
+    """
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    failed = target.with_name(f"{target.name}.failed-{stamp}")
+    suffix = 1
+    while failed.exists():
+        failed = target.with_name(f"{target.name}.failed-{stamp}-{suffix}")
+        suffix += 1
+    text = f"Run failed at {_now()}: {cause}\n" + (f"\n{details}" if details else "")
+    (work / FAILED).write_text(text, encoding="utf-8")
+    work.rename(failed)
+    (failed / RUNNING).unlink(missing_ok=True)
+    return failed
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    try:  # a zombie (killed, not yet reaped, e.g. where no init process reaps) is gone too
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A run directory left by a run whose processes are gone.
+
+    Attributes:
+        path: The directory.
+        reason: One line: whose it was and why it counts as stale.
+    """
+
+    path: Path
+    reason: str
+
+
+def _stale_reason(path: Path, host: str) -> str | None:
+    try:
+        owner = json.loads((path / RUNNING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        owner = None
+    if not isinstance(owner, dict):
+        age = time.time() - path.stat().st_mtime
+        return None if age < _UNMARKED_GRACE_S else "no RUNNING marker: its owner is unknown"
+    if owner.get("host") != host:
+        return None  # another machine's run (a shared file system): cannot be checked here
+    if _alive(owner.get("pid")) or _alive(owner.get("watcher_pid")):
+        return None
+    return (f"its run (pid {owner.get('pid')} on {host}, started {owner.get('started')}) ended "
+            "without finishing or marking it")
+
+
+def stale_directories(root: Path) -> list[Stale]:
+    """Incomplete run directories in ``root`` whose owner and watcher processes are gone.
+
+    A directory of a run on another host is never stale here (its processes cannot be
+    checked). Hidden ``.<name>.tmp-<id>`` directories of earlier lidep versions have no owner
+    record and are always stale.
+
+    Args:
+        root: The output root.
+
+    Returns:
+        The stale directories, sorted by name.
+    """
+    host = socket.gethostname()
+    found = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if _LEGACY_TMP.fullmatch(path.name):
+            found.append(Stale(path, "hidden work directory of an earlier lidep version"))
+        elif _INCOMPLETE.fullmatch(path.name):
+            reason = _stale_reason(path, host)
+            if reason is not None:
+                found.append(Stale(path, reason))
+    return found
+
+
+# -- the watcher ---------------------------------------------------------------------------------
+
+
+class Watcher:
+    """A process that marks the run directory ``FAILED`` if this process dies (see above).
+
+    Attributes:
+        pid: The watcher's process id.
+    """
+
+    def __init__(self, work: Path, target: Path):
+        """Start watching ``work`` (to be renamed next to ``target`` when marked failed).
+
+        Args:
+            work: The run's directory.
+            target: ``<output_root>/<name>``.
+        """
+        read_end, self._write_end = os.pipe()  # not inherited by other children (PEP 446)
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", __file__, str(work), str(target)],
+                stdin=read_end, stdout=subprocess.DEVNULL, start_new_session=True)
+        except BaseException:
+            os.close(self._write_end)
+            raise
+        finally:
+            os.close(read_end)
+        self.pid = self._process.pid
+
+    def close(self) -> None:
+        """Release the watcher (after the directory was renamed); it exits at once."""
+        if self._write_end >= 0:
+            os.close(self._write_end)
+            self._write_end = -1
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=10)
+
+
+def _crash_cause(work: Path, owner: dict[str, Any]) -> str:
+    """The cause of a death seen only by the watcher, from faulthandler's lines in run.log."""
+    try:
+        with (work / "run.log").open("rb") as log:
+            log.seek(max(log.seek(0, os.SEEK_END) - _LOG_TAIL, 0))
+            tail = log.read().decode("utf-8", "replace")
+    except OSError:
+        tail = ""
+    fatal = re.findall(r"Fatal Python error: ([^\n]*)", tail)
+    who = f"pid {owner.get('pid')} on {owner.get('host')}"
+    if fatal:
+        return (f"native crash of the run process ({who}): {fatal[-1].strip()} "
+                "(the Python stack of every thread is at the end of run.log)")
+    return (f"the run process ({who}) ended abruptly, killed by a signal: SIGKILL (kill -9, the "
+            "out-of-memory killer, a scheduler) or, under mpiexec, because another rank died")
+
+
+def _watch(work: Path, target: Path) -> int:
+    """Block until the run process closes the pipe or dies; then mark ``work`` if it remains."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    while sys.stdin.buffer.read(1 << 12):
+        pass
+    if not work.is_dir():
+        return 0  # renamed by the run itself: finished or marked failed
+    try:
+        owner = json.loads((work / RUNNING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        owner = {}
+    mark_failed(work, target, _crash_cause(work, owner),
+                "Marked by the watcher process after the run process had ended.\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_watch(Path(sys.argv[1]), Path(sys.argv[2])))
