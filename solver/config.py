@@ -440,7 +440,7 @@ def _message_path(message: str, path: Sequence[str], candidates: Sequence[Any]
     Model validators report at the model's location; their messages often start with the key
     they are about (relative to the model, or repeating the model's own name).
     """
-    match = re.match(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", message, re.S)
+    match = re.match(r"^([A-Za-z_]\w*(?:\.[\w-]+)*): (.+)$", message, re.S)
     if match is None:
         return [], message
     parts = match.group(1).split(".")
@@ -503,7 +503,9 @@ def _problems(error: ValidationError, root: Any, tree: Any,
               prefix: Sequence[str] = ()) -> list[str]:
     """One line per key path; alternatives of a union at the same path are joined."""
     lines: dict[str, list[str]] = {}
-    for item in error.errors():
+    # A validator may report several problems, one per line of its message.
+    items = [{**item, "msg": msg} for item in error.errors() for msg in item["msg"].splitlines()]
+    for item in items:
         key, line = _format_error(root, item, prefix, tree)
         if line not in lines.setdefault(key, []):
             lines[key].append(line)

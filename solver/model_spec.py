@@ -6,12 +6,13 @@ field descriptions are those of ``docs/theory.md``.
 
 from __future__ import annotations
 
-import math
+import re
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from solver import materials
+from solver.petsc_options import normalised_options, option_problems
 from solver.schema import StrictModel
 from solver.units import (
     ASR,
@@ -479,6 +480,10 @@ class TimeConfig(StrictModel):
 # --------------------------------------------------------------------------------------------
 # Numerics
 # --------------------------------------------------------------------------------------------
+#: An option name that can be written in a key path (others are named by the mapping).
+_PLAIN_KEY = re.compile(r"^-*[A-Za-z0-9_]+$")
+
+
 class NumericsConfig(StrictModel):
     """Discretisation and solver settings."""
 
@@ -543,12 +548,26 @@ class NumericsConfig(StrictModel):
     )
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
-        description="Extra PETSc options merged over the defaults (without the prefix).",
+        description=(
+            "Extra PETSc options merged over the defaults (without the prefix). Solver tuning "
+            "only (types, tolerances, GMRES, GAMG/MG, MUMPS, SuperLU_DIST, fieldsplit settings, "
+            "monitors printing to the log), with plain values; see solver/petsc_options.py."
+        ),
     )
 
-    @model_validator(mode="after")
-    def _finite(self) -> NumericsConfig:
-        for key, value in self.petsc_options.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"numerics.petsc_options.{key}: not a finite number (got {value})")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _petsc_allow_list(cls, data: object) -> object:
+        """Refuse options off the allow-list of solver.petsc_options; normalise the rest."""
+        if not (isinstance(data, dict) and isinstance(data.get("petsc_options"), dict)):
+            return data
+        options = data["petsc_options"]
+        problems = option_problems(options)
+        if problems:
+            raise ValueError("\n".join(
+                f"petsc_options.{p.key}: {p.what} (got {options[p.key]!r}); allowed: {p.allowed}"
+                if _PLAIN_KEY.match(p.key) else
+                f"petsc_options: {p.what} (got the option {p.key!r}); allowed: {p.allowed}"
+                for p in problems
+            ))
+        return {**data, "petsc_options": normalised_options(options)}

@@ -68,6 +68,33 @@ def put(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 CASES: list[Hostile] = [
     # --- PETSc options and YAML limits -----------------------------------------------------------
+    Hostile(label="petsc viewer writes a binary file",
+            key="base.numerics.petsc_options.ksp_view_solution",
+            mutate=put("base.numerics.petsc_options", {"ksp_view_solution": "binary:/tmp/x"})),
+    Hostile(label="petsc viewer writes an ascii file", key="base.numerics.petsc_options.mat_view",
+            mutate=put("base.numerics.petsc_options", {"mat_view": "ascii:/tmp/x"})),
+    Hostile(label="petsc monitor writes a file", key="base.numerics.petsc_options.ksp_monitor",
+            mutate=put("base.numerics.petsc_options", {"ksp_monitor": "ascii:/tmp/x"})),
+    Hostile(label="petsc python ksp", key="base.numerics.petsc_options.ksp_type",
+            mutate=put("base.numerics.petsc_options", {"ksp_type": "python"})),
+    Hostile(label="petsc python pc", key="base.numerics.petsc_options.pc_type",
+            mutate=put("base.numerics.petsc_options", {"pc_type": "python"})),
+    Hostile(label="petsc python type imports code",
+            key="base.numerics.petsc_options.pc_python_type",
+            mutate=put("base.numerics.petsc_options", {"pc_python_type": "os.system"})),
+    Hostile(label="petsc options file", key="base.numerics.petsc_options.options_file",
+            mutate=put("base.numerics.petsc_options", {"options_file": "/etc/passwd"})),
+    Hostile(label="petsc log view", key="base.numerics.petsc_options.log_view",
+            mutate=put("base.numerics.petsc_options", {"log_view": ":/tmp/log.txt"})),
+    Hostile(label="petsc debugger", key="base.numerics.petsc_options.start_in_debugger",
+            mutate=put("base.numerics.petsc_options", {"start_in_debugger": ""})),
+    Hostile(label="petsc option off the list", key="base.numerics.petsc_options.vec_type",
+            mutate=put("base.numerics.petsc_options", {"vec_type": "cuda"})),
+    Hostile(label="petsc bypass by dash and case", key="base.numerics.petsc_options.-KSP_TYPE",
+            overrides=("numerics.petsc_options.-KSP_TYPE=python",)),
+    Hostile(label="petsc path smuggled in a value",
+            key="base.numerics.petsc_options.pc_factor_mat_solver_type",
+            overrides=("numerics.petsc_options.pc_factor_mat_solver_type=mumps:/tmp/x",)),
 
     # --- expressions and tables ------------------------------------------------------------------
 
