@@ -155,12 +155,80 @@ class RunConfig(StrictModel):
 # --------------------------------------------------------------------------------------------
 
 
+#: Largest config file or ``--set`` value read, in bytes (1 MiB; the examples are < 10 kB).
+MAX_YAML_BYTES = 1 << 20
+#: Most aliases (``*name``) in one file or ``--set`` value.
+MAX_YAML_ALIASES = 100
+#: Most nodes (mappings, lists, scalars, keys) of the tree with every alias expanded.
+MAX_YAML_NODES = 100_000
+#: Deepest nesting of mappings and lists, aliases expanded.
+MAX_YAML_DEPTH = 32
+
+
+class _YamlLimitError(Exception):
+    """A YAML text exceeds one of the limits above.
+
+    Raised while composing, before any value is constructed, so that a "billion laughs" alias
+    bomb never expands in memory.
+    """
+
+    def __init__(self, mark: yaml.Mark | None, what: str, allowed: str):
+        super().__init__(what)
+        self.mark, self.what, self.allowed = mark, what, allowed
+
+
 class _SafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with YAML 1.2 floats (``1e-8``) and duplicate keys refused.
+    """PyYAML's safe loader, with YAML 1.2 floats (``1e-8``), duplicate keys refused and limits.
 
     PyYAML follows YAML 1.1, where ``1e-8`` (no dot) is a string; in a config it is meant
-    as a number. No tag that constructs Python objects is known to this loader.
+    as a number. No tag that constructs Python objects is known to this loader. Composing
+    counts aliases and, for every node, the size and depth it would have with its aliases
+    expanded (from its children's, so nothing is expanded): :data:`MAX_YAML_ALIASES`,
+    :data:`MAX_YAML_NODES` and :data:`MAX_YAML_DEPTH` are checked as the nodes are read.
     """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._aliases = 0
+        self._open = 0  # collections being composed (the nesting depth of the text)
+        self._extent: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, depth)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node, checking the limits (see the class)."""
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _YamlLimitError(mark, f"more than {MAX_YAML_ALIASES} aliases",
+                                      f"at most {MAX_YAML_ALIASES} aliases (*name)")
+            target = self.anchors.get(self.peek_event().anchor)
+            if target is not None and id(target) not in self._extent:  # still being composed
+                raise _YamlLimitError(mark, "an alias refers to a node that contains it",
+                                      "aliases of complete nodes (no cycles)")
+        self._open += 1
+        if self._open > MAX_YAML_DEPTH:
+            raise _YamlLimitError(mark, f"nested more than {MAX_YAML_DEPTH} levels deep",
+                                  f"at most {MAX_YAML_DEPTH} levels of mappings and lists")
+        node = super().compose_node(parent, index)
+        self._open -= 1
+        if id(node) not in self._extent:
+            extents = [self._extent[id(child)] for child in self._children(node)]
+            self._extent[id(node)] = (1 + sum(size for size, _ in extents),
+                                      1 + max((depth for _, depth in extents), default=0))
+        size, depth = self._extent[id(node)]
+        if size > MAX_YAML_NODES:
+            raise _YamlLimitError(mark, f"more than {MAX_YAML_NODES} values once its aliases are "
+                                  "expanded", f"at most {MAX_YAML_NODES} values")
+        if depth > MAX_YAML_DEPTH:
+            raise _YamlLimitError(mark, f"nested more than {MAX_YAML_DEPTH} levels deep with its "
+                                  "aliases expanded", f"at most {MAX_YAML_DEPTH} levels")
+        return node
+
+    @staticmethod
+    def _children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.MappingNode):
+            return [item for pair in node.value for item in pair]
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 _SafeLoader.add_implicit_resolver(
@@ -195,8 +263,16 @@ _SafeLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping_no_dupli
 
 
 def _parse_yaml(text: str, origin: str) -> Any:
+    """Parse ``text`` (read from ``origin``, a file or ``--set KEY=VALUE``) within the limits."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_YAML_BYTES:
+        raise ConfigError([f"{origin}: too large (got {size} bytes); allowed: at most "
+                           f"{MAX_YAML_BYTES} bytes"])
     try:
         return yaml.load(text, Loader=_SafeLoader)  # noqa: S506  (a SafeLoader subclass)
+    except _YamlLimitError as err:
+        where = f"{origin}:{err.mark.line + 1}:{err.mark.column + 1}" if err.mark else origin
+        raise ConfigError([f"{where}: {err.what}; allowed: {err.allowed}"]) from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -219,16 +295,26 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         The raw tree (a mapping).
 
     Raises:
-        ConfigError: The file is missing, not YAML (message gives file:line:column), or not a
-            mapping.
+        ConfigError: The file is missing, larger than :data:`MAX_YAML_BYTES`, not UTF-8, not
+            YAML or beyond the alias, size and depth limits (message gives file:line:column),
+            or not a mapping.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_YAML_BYTES + 1)
     except OSError as err:
         raise ConfigError(
             [f"{path}: cannot read the config file ({err.strerror}); allowed: a readable YAML file"]
         ) from err
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError([f"{path}: the config file is too large (got more than "
+                           f"{MAX_YAML_BYTES} bytes); allowed: at most {MAX_YAML_BYTES} bytes"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError([f"{path}: not UTF-8 text (got byte 0x{data[err.start]:02x} at offset "
+                           f"{err.start}); allowed: a UTF-8 encoded YAML file"]) from err
     tree = _parse_yaml(text, str(path))
     if not isinstance(tree, dict):
         raise ConfigError(
@@ -614,7 +700,7 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
                 "a dotted key path, '=', a YAML value, e.g. geometry.protrusions.0.radius=2um"
             ])
         _check_path(parts, setting)
-        value = _parse_yaml(text, f"--set {setting}")
+        value = _parse_yaml(text, f"--set {key.strip()}")
         if parts[0] in CaseConfig.model_fields:
             _set(result.setdefault("base", {}), parts, value, setting)
             for case in (result.get("cases") or {}).values():
@@ -844,7 +930,16 @@ def markdown_reference() -> str:
         "",
         "<!-- Generated by `lidep schema --markdown > docs/config.md`; do not edit by hand. -->",
         "",
-        "A run file is YAML (read with safe loading). Quantities with a unit accept a bare",
+        "A run file is YAML (read with safe loading), UTF-8 encoded. Configs are untrusted, so",
+        f"a file (and each `--set` value) is limited to {MAX_YAML_BYTES} bytes "
+        f"(`MAX_YAML_BYTES`), {MAX_YAML_ALIASES} aliases",
+        f"(`MAX_YAML_ALIASES`), {MAX_YAML_NODES} values with aliases expanded "
+        f"(`MAX_YAML_NODES`) and {MAX_YAML_DEPTH}",
+        "levels of nesting (`MAX_YAML_DEPTH`, all in `solver/config.py`); beyond a limit the",
+        "file is refused at once, naming the file, line and column (or the `--set` key).",
+        "`numerics.petsc_options` takes solver-tuning options only (see",
+        "`solver/petsc_options.py`): no viewers, files, Python solvers or debuggers.",
+        "Quantities with a unit accept a bare",
         "number in the SI unit shown or a string with units (`\"10 nm\"`, `\"1e-4 S/cm\"`,",
         "`\"0.5 mA/cm^2\"`); a string with the wrong dimension is an error naming the key.",
         "Any key can be overridden with `--set KEY=VALUE`, e.g.",

@@ -7,6 +7,8 @@ is allowed, so a message that loses one of them fails.
 from __future__ import annotations
 
 import pickle
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,10 @@ import yaml
 
 import solver  # noqa: F401  (MPI import order)
 from solver.config import (
+    MAX_YAML_ALIASES,
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
     CaseConfig,
     ConfigError,
     apply_overrides,
@@ -351,6 +357,86 @@ def test_duplicate_keys_refused(tmp_path):
 
 def test_missing_file(tmp_path):
     assert "cannot read the config file" in only(problems(tmp_path / "nope.yaml"))
+
+
+def _laughs(levels: int = 9) -> str:
+    """A "billion laughs" alias bomb of about 500 bytes: 9**levels strings once expanded."""
+    text = "name: bomb\nl0: &l0 [" + ",".join(["lol"] * 9) + "]\n"
+    for i in range(1, levels + 1):
+        text += f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]\n"
+    return text + f"description: *l{levels}\n"
+
+
+def test_billion_laughs_rejected_at_once_with_bounded_memory(tmp_path):
+    # Expanded, the bomb holds 9**9 = 3.9e8 strings: > 3 GB of list slots alone (the
+    # description's message would json-dump all of it). The limit is checked while composing,
+    # from each node's children, so nothing is expanded: peak traced memory stays below
+    # 10 MB (a 500-byte file; the limit leaves 1000x room for PyYAML's own nodes) and the
+    # rejection takes well under a second (2 s allows for a loaded machine).
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_laughs())
+    assert len(path.read_bytes()) < 600
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        lines = problems(path)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 2.0
+    assert peak < 10e6, peak
+    line = only(lines)
+    assert line.startswith(f"{path}:") and f"more than {MAX_YAML_NODES} values" in line
+
+
+def test_aliases_within_the_limits_still_work(tmp_path, raw):
+    path = tmp_path / "anchors.yaml"
+    text = yaml.safe_dump(raw).replace("10 um", "&w 10 um").replace("2 um", "*w")
+    path.write_text(text)
+    domain = resolved_cases(load_config(path))["main"].geometry.domain
+    assert domain.width == domain.length == pytest.approx(1e-5, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ("name: x\nbase: &b {cases: [*b]}\n", "an alias refers to a node that contains it"),
+    ("name: x\na: &a [1]\nb: [" + ",".join(["*a"] * (MAX_YAML_ALIASES + 1)) + "]\n",
+     f"more than {MAX_YAML_ALIASES} aliases"),
+    ("name: x\nbase: " + "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1) + "\n",
+     f"nested more than {MAX_YAML_DEPTH} levels deep"),
+    # deep only with its aliases expanded: 20 + 20 levels
+    ("name: x\na: &a " + "[" * 20 + "]" * 20 + "\nb: " + "[" * 20 + "*a" + "]" * 20 + "\n",
+     f"nested more than {MAX_YAML_DEPTH} levels deep with its aliases expanded"),
+])
+def test_yaml_limits(tmp_path, text, what):
+    path = tmp_path / "limits.yaml"
+    path.write_text(text)
+    line = only(problems(path))
+    assert line.startswith(f"{path}:") and what in line and "; allowed: " in line
+
+
+def test_file_size_limit(tmp_path, raw):
+    path = tmp_path / "big.yaml"
+    text = yaml.safe_dump(raw)
+    path.write_text(text + "#" * (MAX_YAML_BYTES - len(text)))
+    load_config(path)  # exactly at the limit
+    path.write_text(text + "#" * (MAX_YAML_BYTES - len(text) + 1))
+    assert only(problems(path)) == (
+        f"{path}: the config file is too large (got more than {MAX_YAML_BYTES} bytes); allowed: "
+        f"at most {MAX_YAML_BYTES} bytes")
+
+
+def test_set_values_have_the_same_limits(raw):
+    line = only(problems(raw, ["description=" + "[" * 40 + "]" * 40]))
+    assert line.startswith("--set description:1:") and "nested more than" in line
+    line = only(problems(raw, ["description=" + "x" * (MAX_YAML_BYTES + 1)]))
+    assert line.startswith("--set description: too large")
+
+
+def test_non_utf8_file_names_the_path(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    assert only(problems(path)) == (
+        f"{path}: not UTF-8 text (got byte 0xe9 at offset 9); allowed: a UTF-8 encoded YAML file")
 
 
 def test_config_error_pickles():

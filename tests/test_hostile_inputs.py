@@ -66,6 +66,11 @@ def put(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+#: A "billion laughs" alias bomb (about 500 bytes, 9**9 strings once expanded).
+LAUGHS = "name: bomb\nl0: &l0 [" + ",".join(["lol"] * 9) + "]\n" + "".join(
+    f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10)
+) + "description: *l9\n"
+
 CASES: list[Hostile] = [
     # --- PETSc options and YAML limits -----------------------------------------------------------
     Hostile(label="petsc viewer writes a binary file",
@@ -95,6 +100,15 @@ CASES: list[Hostile] = [
     Hostile(label="petsc path smuggled in a value",
             key="base.numerics.petsc_options.pc_factor_mat_solver_type",
             overrides=("numerics.petsc_options.pc_factor_mat_solver_type=mumps:/tmp/x",)),
+
+    Hostile(label="yaml billion laughs", key="hostile.yaml:7:5: more than", text=LAUGHS),
+    Hostile(label="yaml alias cycle", key="hostile.yaml:1:", text="name: &a [*a]\n"),
+    Hostile(label="yaml nesting depth", key="hostile.yaml:2:",
+            text="name: x\nbase: " + "[" * 500 + "]" * 500 + "\n"),
+    Hostile(label="yaml file too large", key="hostile.yaml: the config file is too large",
+            text="name: x\n" + "#" * (1 << 20)),
+    Hostile(label="yaml limits in a --set value", key="--set description:1:",
+            overrides=("description=" + "[" * 500 + "]" * 500,)),
 
     # --- expressions and tables ------------------------------------------------------------------
 
