@@ -611,8 +611,8 @@ def _validate(model: type[BaseModel], tree: Any, prefix: Sequence[str]) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_path(parts: Sequence[str], setting: str) -> None:
-    """Raise a ConfigError when ``parts`` names no key of the schema."""
+def _check_path(parts: Sequence[str], text: str) -> None:
+    """Raise a ConfigError when ``parts`` names no key of the schema (``text``: the value)."""
     root: Any = RunConfig
     walked: list[str] = []
     if parts[0] in CaseConfig.model_fields:
@@ -631,13 +631,25 @@ def _check_path(parts: Sequence[str], setting: str) -> None:
             where = ".".join(walked) or "the top level"
             raise ConfigError([
                 f"{'.'.join([*walked, part])}: --set names an unknown key '{part}' under "
-                f"{where}{hint} (got {setting}); allowed: {', '.join(valid) or 'no keys here'}"
+                f"{where}{hint} (got {text!r}); allowed: {', '.join(valid) or 'no keys here'}"
             ])
         walked.append(part)
         current = stepped
 
 
-def _set(tree: dict[str, Any], parts: Sequence[str], value: Any, setting: str) -> None:
+def _check_case(tree: Mapping[str, Any], name: str) -> None:
+    """Raise a ConfigError when ``--set cases.<name>.…`` names a case the file does not have."""
+    cases = tree.get("cases")
+    names = list(cases) if isinstance(cases, dict) else []
+    if name not in names:
+        raise ConfigError([
+            f"cases.{name}: --set names a case the file does not have (got '{name}'); allowed: "
+            + (", ".join(names) if names else "no case (the file has none; set base.… or a "
+               "case section key such as physics.…)")
+        ])
+
+
+def _set(tree: dict[str, Any], parts: Sequence[str], value: Any) -> None:
     """Set ``tree[p0][p1]...= value``, creating mappings; digits index into existing lists."""
     node: Any = tree
     for depth, part in enumerate(parts):
@@ -646,7 +658,7 @@ def _set(tree: dict[str, Any], parts: Sequence[str], value: Any, setting: str) -
             if not (part.isdigit() and int(part) < len(node)):
                 raise ConfigError([
                     f"{'.'.join(parts[: depth + 1])}: --set indexes past the end of a list of "
-                    f"{len(node)} (got {setting}); allowed: 0 to {len(node) - 1}"
+                    f"{len(node)} (got {part}); allowed: 0 to {len(node) - 1}"
                 ])
             index: Any = int(part)
         else:
@@ -677,8 +689,9 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
     ``KEY`` is a dotted path. ``name``, ``description``, ``base.…`` and ``cases.<case>.…``
     address the file literally; a path starting with a case section (``geometry.…``,
     ``physics.…``, ...) sets the base and every case that sets that key itself, so the value
-    holds in all cases. ``VALUE`` is read as a YAML scalar or flow collection: ``3`` is an
-    integer, ``2um`` a string, ``[1, 2]`` a list.
+    holds in all cases; ``cases.<case>.…`` must name a case of the file (``cases.<case>=…``
+    sets a whole case, also a new one). ``VALUE`` is read as a YAML scalar or flow
+    collection: ``3`` is an integer, ``2um`` a string, ``[1, 2]`` a list.
 
     Args:
         tree: The raw config (not modified).
@@ -688,7 +701,8 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         A new raw tree with the overrides applied.
 
     Raises:
-        ConfigError: A malformed override or a key path that does not exist in the schema.
+        ConfigError: A malformed override, a key path that does not exist in the schema or a
+            case that does not exist in the file.
     """
     result = copy.deepcopy(dict(tree))
     for setting in overrides:
@@ -696,18 +710,20 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         parts = key.strip().split(".")
         if not sep or not all(parts):
             raise ConfigError([
-                f"--set {setting}: not of the form KEY=VALUE (got {setting!r}); allowed: "
+                f"--set: not of the form KEY=VALUE (got {setting!r}); allowed: "
                 "a dotted key path, '=', a YAML value, e.g. geometry.protrusions.0.radius=2um"
             ])
-        _check_path(parts, setting)
+        _check_path(parts, text)
+        if parts[0] == "cases" and len(parts) > 2:
+            _check_case(result, parts[1])
         value = _parse_yaml(text, f"--set {key.strip()}")
         if parts[0] in CaseConfig.model_fields:
-            _set(result.setdefault("base", {}), parts, value, setting)
+            _set(result.setdefault("base", {}), parts, value)
             for case in (result.get("cases") or {}).values():
                 if isinstance(case, dict) and _shadows(case, parts):
-                    _set(case, parts, value, setting)
+                    _set(case, parts, value)
         else:
-            _set(result, parts, value, setting)
+            _set(result, parts, value)
     return result
 
 

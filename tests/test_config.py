@@ -145,11 +145,24 @@ def test_set_section_key_wins_over_cases(raw):
     assert one["plain"].geometry.domain.length == pytest.approx(10e-6, rel=1e-12, abs=0)
 
 
+def test_set_names_an_existing_case(raw):
+    # Before: --set cases.<typo>.… silently created a case of that name.
+    line = only(problems(raw, ["cases.fast.numerics.degree=1"]))
+    assert line.startswith("cases.fast: --set names a case the file does not have (got 'fast')")
+    assert "allowed: no case" in line
+    raw["cases"] = {"short": {}, "plain": {}}
+    line = only(problems(raw, ["cases.shrot.numerics.degree=1"]))
+    assert line == ("cases.shrot: --set names a case the file does not have (got 'shrot'); "
+                    "allowed: short, plain")
+    assert list(resolved_cases(load_config(raw, ["cases.new={numerics: {degree: 1}}"]))) == [
+        "short", "plain", "new"]  # a whole case may be added explicitly
+
+
 def test_set_unknown_path_is_named(raw):
     line = only(problems(raw, ["geometry.domain.widht=3um"]))
     assert line.startswith("geometry.domain.widht: --set names an unknown key 'widht'")
     assert "did you mean 'width'?" in line
-    assert "(got geometry.domain.widht=3um)" in line
+    assert "(got '3um')" in line
     assert "allowed: width, depth, length, lateral" in line
     assert only(problems(raw, ["nmae=x"])).startswith("nmae: --set names an unknown key")
     assert only(problems(raw, ["cases.a.geometry.foo=1"])).startswith("cases.a.geometry.foo:")

@@ -118,6 +118,13 @@ CASES: list[Hostile] = [
 
     # --- files, paths and overrides --------------------------------------------------------------
 
+    Hostile(label="non-UTF-8 config", key="hostile.yaml: not UTF-8",
+            text="name: caf\u00e9\n".encode("latin-1")),
+    Hostile(label="--set into a case that does not exist", key="cases.fast:",
+            overrides=("cases.fast.numerics.degree=1",)),
+    Hostile(label="--set unknown key", key="base.numerics.degre:",
+            overrides=("base.numerics.degre=1",)),
+
     # --- output root -----------------------------------------------------------------------------
 
 ]
