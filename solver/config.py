@@ -339,10 +339,11 @@ def _strip(tp: Any) -> tuple[Any, list[Any]]:
 
 
 def _members(tp: Any) -> list[Any]:
-    """Alternatives of a union (``None`` dropped); ``[tp]`` for anything else."""
+    """Alternatives of a union (``None`` dropped, nested unions flattened); else ``[tp]``."""
     inner, _ = _strip(tp)
     if typing.get_origin(inner) in (typing.Union, types.UnionType):
-        return [m for m in typing.get_args(inner) if m is not type(None)]
+        return [m for arg in typing.get_args(inner) if arg is not type(None)
+                for m in _members(arg)]
     return [tp]
 
 
@@ -521,20 +522,24 @@ def _literal_values_of_model(tp: Any) -> set[Any]:
 
 def _message_path(message: str, path: Sequence[str], candidates: Sequence[Any]
                   ) -> tuple[list[str], str]:
-    """Split a leading ``key.path: `` off a model validator's message when it names a key.
+    """Split a leading key path off a model validator's message when it names a key.
 
     Model validators report at the model's location; their messages often start with the key
-    they are about (relative to the model, or repeating the model's own name).
+    they are about (relative to the model, or repeating the model's own name), either as
+    ``key.path: what`` or as ``model.key is/must ...``; the key joins the reported path and
+    the rest of the message stays (without a leading ``is``).
     """
-    match = re.match(r"^([A-Za-z_]\w*(?:\.[\w-]+)*): (.+)$", message, re.S)
+    match = re.match(r"^([A-Za-z_]\w*(?:\.[\w-]+)*)(: | )(.+)$", message, re.S)
     if match is None:
         return [], message
-    parts = match.group(1).split(".")
+    parts, rest = match.group(1).split("."), match.group(3)
     if path and parts[0] == path[-1] and len(parts) > 1:
         parts = parts[1:]
+    elif match.group(2) == " ":  # a sentence: only "<model>.<key> ..." names a key
+        return [], message
     if not any(_child(m, parts[0]) is not None for tp in candidates for m in _members(tp)):
         return [], message
-    return parts, match.group(2)
+    return parts, re.sub(r"^is ", "", rest)
 
 
 def _lookup(tree: Any, parts: Sequence[str]) -> tuple[bool, Any]:
@@ -575,13 +580,16 @@ def _format_error(root: Any, error: Mapping[str, Any], prefix: Sequence[str],
     elif kind == "value_error" and all(_is_model(_strip(m)[0]) for tp in candidates
                                        for m in _members(tp)):
         sub, message = _message_path(message, path, candidates)
+        if sub:
+            found, value = _lookup(error.get("input"), sub)
+            got = _short(value) if found else "nothing"
         path = [*path, *sub]
-        found, value = _lookup(error.get("input"), sub)
-        got = _short(value) if found and sub else "the keys named"
         allowed = "values consistent with each other"
     key = ".".join([*prefix, *path]) or "<top level>"
     if "allowed:" in message:
         return key, f"{key}: {message}"
+    if "(got " in message:
+        return key, f"{key}: {message}; allowed: {allowed}"
     return key, f"{key}: {message} (got {got}); allowed: {allowed}"
 
 

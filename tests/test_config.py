@@ -343,6 +343,41 @@ def test_geometry_non_physical_combination(raw):
     assert "2e-05" in line and "allowed: " in line
 
 
+@pytest.mark.parametrize(("voids", "got", "allowed"), [
+    ({"kind": "contact_fraction", "contact_fraction": 0}, "(got 0)", "a number (> 0.0, <= 1.0)"),
+    ({"kind": "contact_fraction", "contact_fraction": 1.5}, "(got 1.5)", "a number (> 0.0"),
+    ({"kind": "contact_fraction"}, "(got nothing)", "a number (> 0.0, <= 1.0)"),
+])
+def test_contact_fraction_message_names_the_key_once(raw, voids, got, allowed):
+    # Before: "base.geometry.voids.contact_fraction.contact_fraction: ...; allowed: any value"
+    # (the union's tag was taken for a key, and the type behind it was lost).
+    raw["base"]["geometry"]["voids"] = voids
+    line = only(problems(raw))
+    assert line.startswith("base.geometry.voids.contact_fraction: ")
+    assert line.count("contact_fraction") == 1
+    assert got in line and f"allowed: {allowed}" in line and "any value" not in line
+
+
+def test_model_validator_message_names_the_key(raw):
+    # Before: "base.time: time.t_end is required ... (got the keys named); allowed: ..."
+    raw["base"]["time"] = {"mode": "transient"}
+    assert only(problems(raw)) == (
+        "base.time.t_end: required when time.mode is 'transient' (got nothing); "
+        "allowed: values consistent with each other")
+    raw["base"]["time"] = {"mode": "transient", "t_end": 10, "output_times": [20]}
+    line = only(problems(raw))
+    assert line.startswith("base.time.output_times: must lie in [0, t_end=10.0] (got [20.0]); ")
+    assert line.count("(got") == 1
+
+
+def test_validator_with_its_own_got_is_not_given_another(raw):
+    raw["base"]["output"] = {"figure_times": [-1]}
+    line = only(problems(raw))
+    assert line.startswith("base.output.figure_times: figure times must be >= 0 s (got [-1.0]); "
+                           "allowed: ")
+    assert line.count("(got") == 1
+
+
 # -- YAML safety and syntax -----------------------------------------------------------------------
 
 

@@ -125,6 +125,13 @@ CASES: list[Hostile] = [
     Hostile(label="--set unknown key", key="base.numerics.degre:",
             overrides=("base.numerics.degre=1",)),
 
+    Hostile(label="contact fraction zero", key="base.geometry.voids.contact_fraction",
+            mutate=put("base.geometry.voids", {"kind": "contact_fraction", "contact_fraction": 0})),
+    Hostile(label="contact fraction missing", key="base.geometry.voids.contact_fraction",
+            mutate=put("base.geometry.voids", {"kind": "contact_fraction"})),
+    Hostile(label="model validator names the key", key="base.time.t_end",
+            mutate=put("base.time", {"mode": "transient"})),
+
     # --- output root -----------------------------------------------------------------------------
 
 ]
