@@ -47,7 +47,9 @@ from solver.schema import StrictModel
 from solver.units import DIMENSIONS, to_si
 
 __all__ = [
+    "RESERVED_CASE_NAMES",
     "CaseConfig",
+    "CaseName",
     "ConfigError",
     "RunConfig",
     "SafeName",
@@ -64,7 +66,11 @@ __all__ = [
 #: Name of the single case of a run file without ``cases``.
 DEFAULT_CASE = "main"
 
-_SAFE_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+_SAFE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+#: Entries of a run directory beside the case directories: a case may not take their names.
+RESERVED_CASE_NAMES = frozenset({"FAILED", "config.resolved.yaml", "figures", "manifest.json",
+                                 "metrics.json", "report.html", "report.md", "run.log"})
 
 
 class ConfigError(ValueError):
@@ -82,18 +88,20 @@ class ConfigError(ValueError):
         return type(self), (self.problems,)
 
 
-def _not_dot_name(name: str) -> str:
-    if name in (".", ".."):
-        raise ValueError(f"'{name}' is reserved and cannot name a run or a case")
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_CASE_NAMES:
+        raise ValueError("a file or folder of the run directory cannot name a case")
     return name
 
 
 SafeName = Annotated[
-    str,
-    StringConstraints(pattern=_SAFE_NAME_PATTERN, min_length=1, max_length=100),
-    AfterValidator(_not_dot_name),
+    str, StringConstraints(pattern=_SAFE_NAME_PATTERN, min_length=1, max_length=100)
 ]
-"""A directory-safe name: letters, digits, ``_``, ``.`` and ``-`` only, not ``.`` or ``..``."""
+"""A directory-safe name: letters, digits, ``_``, ``.`` and ``-``, not starting with ``.`` or
+``-`` (so never ``.``, ``..``, a hidden or temporary directory, or an option-like name)."""
+
+CaseName = Annotated[SafeName, AfterValidator(_not_reserved)]
+"""A :data:`SafeName` that is not one of :data:`RESERVED_CASE_NAMES`."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,18 +143,18 @@ class RunConfig(StrictModel):
 
     name: SafeName = Field(
         description="Run name; the run directory is <output root>/<name>. Letters, digits, "
-        "'_', '.' and '-' only (no path separators), not '.' or '..'."
+        "'_', '.' and '-' only (no path separators), starting with a letter, digit or '_'."
     )
     description: str = Field("", description="Free text describing the run (kept in reports).")
     base: CaseConfig = _section(
         CaseConfig, "The complete case shared by all cases; each case overrides parts of it."
     )
-    cases: dict[SafeName, dict[str, Any]] = Field(
+    cases: dict[CaseName, dict[str, Any]] = Field(
         default_factory=dict,
         description="Case name -> partial case (any keys of 'base') deep-merged onto 'base': "
         "mappings merge, lists and values replace, null removes a key of 'base' (its default "
         "applies). Empty: one case named 'main' equal to 'base'. Case names follow the rules "
-        "of 'name'.",
+        "of 'name' and are not a file of the run directory (metrics.json, figures, ...).",
     )
 
 
@@ -422,8 +430,10 @@ def _constraints(meta: Iterable[Any]) -> list[str]:
             out.append(f"at least {item.min_length} long")
         elif isinstance(item, annotated_types.MaxLen):
             out.append(f"at most {item.max_length} long")
-        elif getattr(item, "pattern", None):
+        elif getattr(item, "pattern", None):  # StringConstraints: a pattern and lengths
             out.append(f"matching {item.pattern}")
+            if getattr(item, "max_length", None):
+                out.append(f"at most {item.max_length} long")
     return out
 
 
@@ -542,6 +552,11 @@ def _message_path(message: str, path: Sequence[str], candidates: Sequence[Any]
     return parts, re.sub(r"^is ", "", rest)
 
 
+def _printable(name: str) -> str:
+    """``name`` for a key path: quoted when it holds spaces or control characters."""
+    return name if name.isprintable() and not any(c.isspace() for c in name) else repr(name)
+
+
 def _lookup(tree: Any, parts: Sequence[str]) -> tuple[bool, Any]:
     for part in parts:
         if isinstance(tree, dict) and part in tree:
@@ -566,6 +581,8 @@ def _format_error(root: Any, error: Mapping[str, Any], prefix: Sequence[str],
     allowed = expected
     if "[key]" in error["loc"]:
         message = f"invalid name: {message}"
+        got = _short(error.get("input"))
+        path = [*path[:-1], _printable(path[-1])]
     elif kind == "extra_forbidden":
         valid = _allowed_keys(parents)
         close = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.6)
@@ -651,7 +668,8 @@ def _check_case(tree: Mapping[str, Any], name: str) -> None:
     names = list(cases) if isinstance(cases, dict) else []
     if name not in names:
         raise ConfigError([
-            f"cases.{name}: --set names a case the file does not have (got '{name}'); allowed: "
+            f"cases.{_printable(name)}: --set names a case the file does not have (got {name!r}); "
+            "allowed: "
             + (", ".join(names) if names else "no case (the file has none; set base.… or a "
                "case section key such as physics.…)")
         ])

@@ -6,7 +6,9 @@ is allowed, so a message that loses one of them fails.
 
 from __future__ import annotations
 
+import json
 import pickle
+import re
 import time
 import tracemalloc
 from pathlib import Path
@@ -20,6 +22,7 @@ from solver.config import (
     MAX_YAML_BYTES,
     MAX_YAML_DEPTH,
     MAX_YAML_NODES,
+    RESERVED_CASE_NAMES,
     CaseConfig,
     ConfigError,
     apply_overrides,
@@ -491,6 +494,58 @@ def test_config_error_pickles():
     # errors travel between MPI ranks by pickling
     error = pickle.loads(pickle.dumps(ConfigError(["a: x", "b: y"])))
     assert error.problems == ["a: x", "b: y"] and str(error) == "a: x\nb: y"
+
+
+# -- paths: nothing a config sets escapes the output root ------------------------------------------
+
+
+def test_names_at_the_edge_of_the_rules_keep_every_file_inside(tmp_path, monkeypatch):
+    # README: "a run name can never place output outside the output directory". Every file
+    # name a config influences: the run name (longest allowed, dots and dashes), case names
+    # (dots, '_'), field names and formats and figure names (defaults: all on); the mesh cache
+    # file is named by a hash. A real run, from an empty working directory.
+    from solver.cli import main
+
+    work, root, cache = tmp_path / "cwd", tmp_path / "out", tmp_path / "meshes"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    name = "r." + "-" * 97 + "z"
+    tree = yaml.safe_load((ROOT / "configs" / "examples" / "minimal.yaml").read_text())
+    tree["name"] = name
+    tree["cases"] = {"a..b": {}, "_": {"geometry": {"domain": {"length": "12 um"}}}}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    assert main(["run", str(config), "-o", str(root), "--mesh-cache", str(cache)]) == 0
+    written = {p for p in tmp_path.rglob("*") if p.is_file()}
+    run_dir = root / name
+    outside = {p for p in written if run_dir not in p.parents and cache not in p.parents}
+    assert outside == {config}
+    assert {p.name for p in root.iterdir()} == {name}
+    assert {p.name for p in run_dir.iterdir() if p.is_dir()} == {"a..b", "_", "figures"}
+    assert list(work.iterdir()) == []
+    assert all(re.fullmatch(r"[0-9a-f]{16}\.msh", p.name) for p in cache.iterdir())
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "/abs", ".", "..", ".hidden", "-rf", "a\x00b",
+                                  "a\nb", "a" * 101, "ａｂｃ", "\u0430bc", "a\u2215b", "ab\u2024c",
+                                  "abc\u200b", "~", "C:\\x"])
+def test_unsafe_names_by_file_and_set(raw, name):
+    for source, overrides in ((dict(raw, name=name), ()), (raw, [f"name={json.dumps(name)}"])):
+        line = only(problems(source, overrides))
+        assert line.startswith("name: ") and f"(got {name!r}"[:40] in line
+        assert "; allowed: a string (matching ^[A-Za-z0-9_][A-Za-z0-9_.-]*$, at most 100 long)" \
+            in line
+    raw["cases"] = {name: {}}
+    line = only(problems(raw))
+    assert line.startswith(f"cases.{name if name.isprintable() else repr(name)}: invalid name")
+    assert f"(got {name!r}"[:40] in line
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_CASE_NAMES))
+def test_case_names_of_run_files_refused(raw, name):
+    raw["cases"] = {name: {}}
+    assert only(problems(raw)).startswith(
+        f"cases.{name}: invalid name: a file or folder of the run directory cannot name a case")
 
 
 # -- reference documentation ----------------------------------------------------------------------
