@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from solver import materials
 from solver.petsc_options import normalised_options, option_problems
@@ -558,7 +558,7 @@ class NumericsConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _petsc_allow_list(cls, data: object) -> object:
-        """Refuse options off the allow-list of solver.petsc_options; normalise the rest."""
+        """Refuse options off the allow-list of solver.petsc_options (named as written)."""
         if not (isinstance(data, dict) and isinstance(data.get("petsc_options"), dict)):
             return data
         options = data["petsc_options"]
@@ -570,4 +570,10 @@ class NumericsConfig(StrictModel):
                 f"petsc_options: {p.what} (got the option {p.key!r}); allowed: {p.allowed}"
                 for p in problems
             ))
-        return {**data, "petsc_options": normalised_options(options)}
+        return data
+
+    @field_validator("petsc_options")
+    @classmethod
+    def _petsc_normalised(cls, options: dict[str, object]) -> dict[str, object]:
+        """Option names as PETSc reads them (also on assignment); monitors valueless."""
+        return normalised_options(options)

@@ -158,6 +158,10 @@ def test_names_are_normalised_and_monitors_valueless():
     run = load_config(_tree({"-KSP_Type": "cg", "ksp_monitor": True, "ksp_converged_reason": ""}))
     assert run.base.numerics.petsc_options == {
         "ksp_type": "cg", "ksp_monitor": "", "ksp_converged_reason": ""}
+    run.base.numerics.petsc_options = {"-PC_TYPE": "lu"}  # also on assignment
+    assert run.base.numerics.petsc_options == {"pc_type": "lu"}
+    with pytest.raises(ValueError, match="petsc_options.log_view: "):
+        run.base.numerics.petsc_options = {"log_view": ""}
 
 
 def test_petsc_accepts_a_normalised_monitor(capfd):
