@@ -232,6 +232,19 @@ class _SafeLoader(yaml.SafeLoader):
                                   "aliases expanded", f"at most {MAX_YAML_DEPTH} levels")
         return node
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Construct a value; a scalar Python cannot convert is a YAML error at its position.
+
+        E.g. an integer beyond Python's digit limit (4300) or a date like ``2024-13-45``.
+        """
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as err:
+            reason = str(err).split(";")[0]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot convert the value ({reason})", node.start_mark
+            ) from err
+
     @staticmethod
     def _children(node: yaml.Node) -> list[yaml.Node]:
         if isinstance(node, yaml.MappingNode):
@@ -268,6 +281,7 @@ def _construct_mapping_no_duplicates(loader: _SafeLoader, node: yaml.MappingNode
 
 
 _SafeLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping_no_duplicates)
+
 
 
 def _parse_yaml(text: str, origin: str) -> Any:

@@ -465,6 +465,18 @@ def test_yaml_limits(tmp_path, text, what):
     assert line.startswith(f"{path}:") and what in line and "; allowed: " in line
 
 
+@pytest.mark.parametrize(("value", "reason"), [
+    ("9" * 5000, "Exceeds the limit (4300 digits) for integer string conversion"),
+    ("2024-13-45", "month must be in 1..12"),
+])
+def test_unconvertible_scalar_is_a_yaml_error(tmp_path, value, reason):
+    # Before: Python's ValueError escaped the loader (exit 1, not 2).
+    path = tmp_path / "scalar.yaml"
+    path.write_text(f"name: x\ndescription: {value}\n")
+    assert only(problems(path)).startswith(
+        f"{path}:2:14: invalid YAML: cannot convert the value ({reason}")
+
+
 def test_file_size_limit(tmp_path, raw):
     path = tmp_path / "big.yaml"
     text = yaml.safe_dump(raw)

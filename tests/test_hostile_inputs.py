@@ -107,6 +107,8 @@ CASES: list[Hostile] = [
             text="name: x\nbase: " + "[" * 500 + "]" * 500 + "\n"),
     Hostile(label="yaml file too large", key="hostile.yaml: the config file is too large",
             text="name: x\n" + "#" * (1 << 20)),
+    Hostile(label="yaml integer with 5000 digits", key="hostile.yaml:2:",
+            text="name: x\ndescription: " + "9" * 5000 + "\n"),
     Hostile(label="yaml limits in a --set value", key="--set description:1:",
             overrides=("description=" + "[" * 500 + "]" * 500,)),
 
