@@ -6,13 +6,12 @@ field descriptions are those of ``docs/theory.md``.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from solver import materials
-from solver.petsc_options import normalised_options, option_problems
+from solver.petsc_options import normalised_options, refusals
 from solver.schema import StrictModel
 from solver.units import (
     ASR,
@@ -480,10 +479,6 @@ class TimeConfig(StrictModel):
 # --------------------------------------------------------------------------------------------
 # Numerics
 # --------------------------------------------------------------------------------------------
-#: An option name that can be written in a key path (others are named by the mapping).
-_PLAIN_KEY = re.compile(r"^-*[A-Za-z0-9_]+$")
-
-
 class NumericsConfig(StrictModel):
     """Discretisation and solver settings."""
 
@@ -555,25 +550,13 @@ class NumericsConfig(StrictModel):
         ),
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _petsc_allow_list(cls, data: object) -> object:
-        """Refuse options off the allow-list of solver.petsc_options (named as written)."""
-        if not (isinstance(data, dict) and isinstance(data.get("petsc_options"), dict)):
-            return data
-        options = data["petsc_options"]
-        problems = option_problems(options)
-        if problems:
-            raise ValueError("\n".join(
-                f"petsc_options.{p.key}: {p.what} (got {options[p.key]!r}); allowed: {p.allowed}"
-                if _PLAIN_KEY.match(p.key) else
-                f"petsc_options: {p.what} (got the option {p.key!r}); allowed: {p.allowed}"
-                for p in problems
-            ))
-        return data
-
-    @field_validator("petsc_options")
-    @classmethod
-    def _petsc_normalised(cls, options: dict[str, object]) -> dict[str, object]:
-        """Option names as PETSc reads them (also on assignment); monitors valueless."""
-        return normalised_options(options)
+    @model_validator(mode="after")
+    def _allowed_petsc_options(self) -> NumericsConfig:
+        """Refuse options off the allow-list of solver.petsc_options; normalise their names."""
+        message = refusals(self.petsc_options)
+        if message:
+            raise ValueError(message)
+        normalised = normalised_options(self.petsc_options)
+        self.petsc_options.clear()  # in place: assigning would validate the model again
+        self.petsc_options.update(normalised)
+        return self

@@ -43,7 +43,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-__all__ = ["MONITORS", "OptionProblem", "normalised_options", "option_problems"]
+__all__ = ["MONITORS", "OptionProblem", "normalised_options", "option_problems", "refusals"]
 
 #: Options that print progress or a summary to the log (stdout) when given no value.
 MONITORS = frozenset({
@@ -112,6 +112,8 @@ _PREFIX = re.compile(
 _CODE_TYPES = frozenset({"python", "shell"})
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
+#: An option name as written that can stand in a key path (others are named by the mapping).
+_WRITTEN_NAME = re.compile(r"^-*[A-Za-z0-9_]+$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.+-]+(,[A-Za-z0-9_.+-]+)*$")
 
 _ALLOWED_NAMES = (
@@ -215,6 +217,25 @@ def option_problems(options: Mapping[str, object]) -> list[OptionProblem]:
             problems.append(problem._replace(key=str(key)))
         seen.setdefault(name, str(key))
     return problems
+
+
+def refusals(options: Mapping[str, object]) -> str:
+    """The validation message of ``numerics.petsc_options``: one line per refused option.
+
+    Args:
+        options: Option name -> value, as written in the config.
+
+    Returns:
+        Lines ``petsc_options.<option>: <what> (got <value>); allowed: <...>`` (a name that
+        cannot stand in a key path is named by the mapping and shown as the value); empty when
+        every option is allowed.
+    """
+    return "\n".join(
+        f"petsc_options.{p.key}: {p.what} (got {options[p.key]!r}); allowed: {p.allowed}"
+        if _WRITTEN_NAME.match(p.key) else
+        f"petsc_options: {p.what} (got the option {p.key!r}); allowed: {p.allowed}"
+        for p in option_problems(options)
+    )
 
 
 def normalised_options(options: Mapping[str, object]) -> dict[str, object]:
