@@ -108,6 +108,9 @@ _PREFIX = re.compile(
     r"^(fieldsplit_[a-z0-9]+_|sub_|mg_levels_([0-9]+_)?|mg_coarse_|redundant_|esteig_)"
 )
 
+#: Largest integer value: PETSc reads integer options as a PetscInt (32-bit in most builds).
+_MAX_INT = 2**31 - 1
+
 #: Type values that make PETSc call user code.
 _CODE_TYPES = frozenset({"python", "shell"})
 
@@ -181,7 +184,12 @@ def _value_problem(name: str, value: object) -> OptionProblem | None:
                              "true or an empty value (print to the log)")
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        if abs(value) <= _MAX_INT:
+            return None
+        return OptionProblem(name, "an integer PETSc cannot hold",
+                             f"an integer of magnitude at most {_MAX_INT}")
+    if isinstance(value, float):
         if math.isfinite(value):
             return None
         return OptionProblem(name, "not a finite number", _ALLOWED_VALUES)
@@ -219,6 +227,11 @@ def option_problems(options: Mapping[str, object]) -> list[OptionProblem]:
     return problems
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def refusals(options: Mapping[str, object]) -> str:
     """The validation message of ``numerics.petsc_options``: one line per refused option.
 
@@ -231,9 +244,9 @@ def refusals(options: Mapping[str, object]) -> str:
         every option is allowed.
     """
     return "\n".join(
-        f"petsc_options.{p.key}: {p.what} (got {options[p.key]!r}); allowed: {p.allowed}"
+        f"petsc_options.{p.key}: {p.what} (got {_shown(options[p.key])}); allowed: {p.allowed}"
         if _WRITTEN_NAME.match(p.key) else
-        f"petsc_options: {p.what} (got the option {p.key!r}); allowed: {p.allowed}"
+        f"petsc_options: {p.what} (got the option {_shown(p.key)}); allowed: {p.allowed}"
         for p in option_problems(options)
     )
 

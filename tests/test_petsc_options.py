@@ -61,6 +61,7 @@ REFUSED = {
     "pc_gamg_type": "/tmp/agg",
     "ksp_gmres_restart": "30:/tmp/x",
     "ksp_rtol": float("inf"),
+    "ksp_max_it": 10**400,  # math.isfinite overflowed on it: exit 1 instead of 2
     "ksp_monitor_true_residual": False,
 }
 
@@ -79,7 +80,7 @@ def test_refused_option_is_one_line_naming_it(key):
     (line,) = info.value.problems
     assert line.startswith(f"base.numerics.petsc_options.{key}: "), line
     assert line.count(f"petsc_options.{key}") == 1
-    assert f"(got {value!r})" in line and "; allowed: " in line
+    assert f"(got {value!r}"[:60] in line and "; allowed: " in line
 
 
 def test_in_a_case_the_message_names_the_case():
