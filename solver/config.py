@@ -31,7 +31,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -270,6 +270,11 @@ def _construct_mapping_no_duplicates(loader: _SafeLoader, node: yaml.MappingNode
     seen: dict[Any, yaml.Mark] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"found a {type(key).__name__} as a key", key_node.start_mark,
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping", node.start_mark,
@@ -281,7 +286,6 @@ def _construct_mapping_no_duplicates(loader: _SafeLoader, node: yaml.MappingNode
 
 
 _SafeLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping_no_duplicates)
-
 
 
 def _parse_yaml(text: str, origin: str) -> Any:

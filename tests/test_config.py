@@ -406,6 +406,16 @@ def test_duplicate_keys_refused(tmp_path):
     assert line.startswith(f"{path}:2:1:") and "duplicate key 'name' (first at line 1)" in line
 
 
+@pytest.mark.parametrize("key", ["[a, b]", "{a: 1}"])
+def test_collection_as_key_refused(tmp_path, key):
+    # Before: TypeError (unhashable) escaped the loader, exit 1.
+    path = tmp_path / "key.yaml"
+    path.write_text(f"name: x\n? {key}\n: 1\n")
+    line = only(problems(path))
+    assert line.startswith(f"{path}:2:3: invalid YAML: while reading a mapping found a ")
+    assert " as a key; allowed: " in line
+
+
 def test_missing_file(tmp_path):
     assert "cannot read the config file" in only(problems(tmp_path / "nope.yaml"))
 

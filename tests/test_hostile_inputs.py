@@ -109,6 +109,7 @@ CASES: list[Hostile] = [
             text="name: x\n" + "#" * (1 << 20)),
     Hostile(label="yaml integer with 5000 digits", key="hostile.yaml:2:",
             text="name: x\ndescription: " + "9" * 5000 + "\n"),
+    Hostile(label="yaml list as a key", key="hostile.yaml:2:3:", text="name: x\n? [a, b]\n: 1\n"),
     Hostile(label="yaml limits in a --set value", key="--set description:1:",
             overrides=("description=" + "[" * 500 + "]" * 500,)),
 
