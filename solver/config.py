@@ -694,10 +694,12 @@ def _check_case(tree: Mapping[str, Any], name: str) -> None:
 
 
 def _set(tree: dict[str, Any], parts: Sequence[str], value: Any) -> None:
-    """Set ``tree[p0][p1]...= value``, creating mappings; digits index into existing lists."""
+    """Set ``tree[p0][p1]...= value``; digits index into existing lists.
+
+    A missing mapping on the way, or a value that is not a mapping or a list, becomes a mapping.
+    """
     node: Any = tree
     for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
         if isinstance(node, list):
             if not (part.isdigit() and int(part) < len(node)):
                 raise ConfigError([
@@ -707,11 +709,12 @@ def _set(tree: dict[str, Any], parts: Sequence[str], value: Any) -> None:
             index: Any = int(part)
         else:
             index = part
-            if not last and not isinstance(node.get(part), dict | list):
-                node[part] = {}
-        if last:
+        if depth == len(parts) - 1:
             node[index] = value
         else:
+            if not isinstance(node[index] if isinstance(node, list) else node.get(index),
+                              dict | list):
+                node[index] = {}
             node = node[index]
 
 
@@ -762,8 +765,11 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
             _check_case(result, parts[1])
         value = _parse_yaml(text, f"--set {key.strip()}")
         if parts[0] in CaseConfig.model_fields:
-            _set(result.setdefault("base", {}), parts, value)
-            for case in (result.get("cases") or {}).values():
+            if not isinstance(result.get("base"), dict):
+                result["base"] = {}  # as _set does with any value on the way
+            _set(result["base"], parts, value)
+            cases = result.get("cases")
+            for case in cases.values() if isinstance(cases, dict) else ():
                 if isinstance(case, dict) and _shadows(case, parts):
                     _set(case, parts, value)
         else:

@@ -161,6 +161,19 @@ def test_set_names_an_existing_case(raw):
         "short", "plain", "new"]  # a whole case may be added explicitly
 
 
+@pytest.mark.parametrize("broken", [
+    {"base": 1}, {"base": None}, {"cases": "x"}, {"cases": [1]},
+    {"base": {"geometry": {"layers": [1]}}},
+])
+def test_set_on_a_tree_that_is_not_a_mapping(raw, broken):
+    # Before: AttributeError/TypeError (exit 1) when --set walked through a scalar, a list or
+    # non-mapping cases; now the --set applies (a value on the way becomes a mapping) and the
+    # rest of the file is validated as usual.
+    raw.update(broken)
+    lines = problems(raw, ["geometry.layers.0.thickness=5 nm", "numerics.degree=1"])
+    assert lines and all(": " in line and "; allowed: " in line for line in lines)
+
+
 def test_set_unknown_path_is_named(raw):
     line = only(problems(raw, ["geometry.domain.widht=3um"]))
     assert line.startswith("geometry.domain.widht: --set names an unknown key 'widht'")

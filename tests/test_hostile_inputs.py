@@ -142,6 +142,8 @@ CASES: list[Hostile] = [
             mutate=put("cases", {"metrics.json": {}})),
     Hostile(label="case name by --set", key="cases.x/..",
             overrides=("cases.x/..={numerics: {degree: 1}}",)),
+    Hostile(label="--set through a base that is not a mapping", key="base.physics:",
+            mutate=put("base", 1), overrides=("geometry.domain.width=3um",)),
     Hostile(label="contact fraction zero", key="base.geometry.voids.contact_fraction",
             mutate=put("base.geometry.voids", {"kind": "contact_fraction", "contact_fraction": 0})),
     Hostile(label="contact fraction missing", key="base.geometry.voids.contact_fraction",
