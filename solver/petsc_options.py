@@ -27,13 +27,16 @@ Sub-solver prefixes are ``fieldsplit_<split>_``, ``sub_``, ``mg_levels_[<n>_]``,
 ``mg_coarse_``, ``redundant_`` and ``esteig_``, in any nesting, e.g.
 ``fieldsplit_c_mg_levels_pc_type``. Within the families above, option names containing
 :data:`_FORBIDDEN_WORDS` (``view``, ``python``, ``dump``, ``file``, ...) are refused all the
-same. Names are compared after removing leading ``-`` and lowering the case (PETSc ignores
-both), so ``-KSP_TYPE`` is ``ksp_type``. A value must be a boolean, a finite number or a plain
-token (letters, digits, ``_``, ``.``, ``+``, ``-``, or a comma-separated list of them such as
-the Chebyshev estimate ``0,0.1,0,1.1``): never a path or a viewer specification.
+same. Names are compared, and passed to PETSc, without leading ``-`` (the command-line
+spelling, which PETSc would not find under the solver's prefix) and in lower case (PETSc
+ignores case, so ``KSP_TYPE: python`` would be ``ksp_type: python``). A value must be a
+boolean, a finite number, an integer a PetscInt holds or a plain token (letters, digits,
+``_``, ``.``, ``+``, ``-``, or a comma-separated list of them such as the Chebyshev estimate
+``0,0.1,0,1.1``): never a path or a viewer specification.
 
 Everything else is refused, including ``options_file``, ``log_view``, ``malloc_dump``,
-``on_error_attach_debugger``, ``start_in_debugger``, ``help`` and every ``*_view*`` option.
+``on_error_attach_debugger``, ``start_in_debugger``, ``help`` and every ``*_view*`` option
+other than the monitors ``ksp_view`` and ``snes_view``.
 """
 
 from __future__ import annotations
