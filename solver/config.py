@@ -31,7 +31,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,7 +48,9 @@ from solver.schema import StrictModel
 from solver.units import DIMENSIONS, to_si
 
 __all__ = [
+    "RESERVED_CASE_NAMES",
     "CaseConfig",
+    "CaseName",
     "ConfigError",
     "RunConfig",
     "SafeName",
@@ -65,7 +67,11 @@ __all__ = [
 #: Name of the single case of a run file without ``cases``.
 DEFAULT_CASE = "main"
 
-_SAFE_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+_SAFE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+#: Entries of a run directory beside the case directories: a case may not take their names.
+RESERVED_CASE_NAMES = frozenset({"FAILED", "config.resolved.yaml", "figures", "manifest.json",
+                                 "metrics.json", "report.html", "report.md", "run.log"})
 
 
 class ConfigError(ValueError):
@@ -83,18 +89,20 @@ class ConfigError(ValueError):
         return type(self), (self.problems,)
 
 
-def _not_dot_name(name: str) -> str:
-    if name in (".", ".."):
-        raise ValueError(f"'{name}' is reserved and cannot name a run or a case")
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_CASE_NAMES:
+        raise ValueError("a file or folder of the run directory cannot name a case")
     return name
 
 
 SafeName = Annotated[
-    str,
-    StringConstraints(pattern=_SAFE_NAME_PATTERN, min_length=1, max_length=100),
-    AfterValidator(_not_dot_name),
+    str, StringConstraints(pattern=_SAFE_NAME_PATTERN, min_length=1, max_length=100)
 ]
-"""A directory-safe name: letters, digits, ``_``, ``.`` and ``-`` only, not ``.`` or ``..``."""
+"""A directory-safe name: letters, digits, ``_``, ``.`` and ``-``, not starting with ``.`` or
+``-`` (so never ``.``, ``..``, a hidden or temporary directory, or an option-like name)."""
+
+CaseName = Annotated[SafeName, AfterValidator(_not_reserved)]
+"""A :data:`SafeName` that is not one of :data:`RESERVED_CASE_NAMES`."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,18 +144,18 @@ class RunConfig(StrictModel):
 
     name: SafeName = Field(
         description="Run name; the run directory is <output root>/<name>. Letters, digits, "
-        "'_', '.' and '-' only (no path separators), not '.' or '..'."
+        "'_', '.' and '-' only (no path separators), starting with a letter, digit or '_'."
     )
     description: str = Field("", description="Free text describing the run (kept in reports).")
     base: CaseConfig = _section(
         CaseConfig, "The complete case shared by all cases; each case overrides parts of it."
     )
-    cases: dict[SafeName, dict[str, Any]] = Field(
+    cases: dict[CaseName, dict[str, Any]] = Field(
         default_factory=dict,
         description="Case name -> partial case (any keys of 'base') deep-merged onto 'base': "
         "mappings merge, lists and values replace, null removes a key of 'base' (its default "
         "applies). Empty: one case named 'main' equal to 'base'. Case names follow the rules "
-        "of 'name'.",
+        "of 'name' and are not a file of the run directory (metrics.json, figures, ...).",
     )
 
 
@@ -156,12 +164,93 @@ class RunConfig(StrictModel):
 # --------------------------------------------------------------------------------------------
 
 
+#: Largest config file or ``--set`` value read, in bytes (1 MiB; the examples are < 10 kB).
+MAX_YAML_BYTES = 1 << 20
+#: Most aliases (``*name``) in one file or ``--set`` value.
+MAX_YAML_ALIASES = 100
+#: Most nodes (mappings, lists, scalars, keys) of the tree with every alias expanded.
+MAX_YAML_NODES = 100_000
+#: Deepest nesting of mappings and lists, aliases expanded.
+MAX_YAML_DEPTH = 32
+
+
+class _YamlLimitError(Exception):
+    """A YAML text exceeds one of the limits above.
+
+    Raised while composing, before any value is constructed, so that a "billion laughs" alias
+    bomb never expands in memory.
+    """
+
+    def __init__(self, mark: yaml.Mark | None, what: str, allowed: str):
+        super().__init__(what)
+        self.mark, self.what, self.allowed = mark, what, allowed
+
+
 class _SafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with YAML 1.2 floats (``1e-8``) and duplicate keys refused.
+    """PyYAML's safe loader, with YAML 1.2 floats (``1e-8``), duplicate keys refused and limits.
 
     PyYAML follows YAML 1.1, where ``1e-8`` (no dot) is a string; in a config it is meant
-    as a number. No tag that constructs Python objects is known to this loader.
+    as a number. No tag that constructs Python objects is known to this loader. Composing
+    counts aliases and, for every node, the size and depth it would have with its aliases
+    expanded (from its children's, so nothing is expanded): :data:`MAX_YAML_ALIASES`,
+    :data:`MAX_YAML_NODES` and :data:`MAX_YAML_DEPTH` are checked as the nodes are read.
     """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._aliases = 0
+        self._open = 0  # collections being composed (the nesting depth of the text)
+        self._extent: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, depth)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node, checking the limits (see the class)."""
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _YamlLimitError(mark, f"more than {MAX_YAML_ALIASES} aliases",
+                                      f"at most {MAX_YAML_ALIASES} aliases (*name)")
+            target = self.anchors.get(self.peek_event().anchor)
+            if target is not None and id(target) not in self._extent:  # still being composed
+                raise _YamlLimitError(mark, "an alias refers to a node that contains it",
+                                      "aliases of complete nodes (no cycles)")
+        self._open += 1
+        if self._open > MAX_YAML_DEPTH:
+            raise _YamlLimitError(mark, f"nested more than {MAX_YAML_DEPTH} levels deep",
+                                  f"at most {MAX_YAML_DEPTH} levels of mappings and lists")
+        node = super().compose_node(parent, index)
+        self._open -= 1
+        if id(node) not in self._extent:
+            extents = [self._extent[id(child)] for child in self._children(node)]
+            self._extent[id(node)] = (1 + sum(size for size, _ in extents),
+                                      1 + max((depth for _, depth in extents), default=0))
+        size, depth = self._extent[id(node)]
+        if size > MAX_YAML_NODES:
+            raise _YamlLimitError(mark, f"more than {MAX_YAML_NODES} values once its aliases are "
+                                  "expanded", f"at most {MAX_YAML_NODES} values")
+        if depth > MAX_YAML_DEPTH:
+            raise _YamlLimitError(mark, f"nested more than {MAX_YAML_DEPTH} levels deep with its "
+                                  "aliases expanded", f"at most {MAX_YAML_DEPTH} levels")
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Construct a value; a scalar Python cannot convert is a YAML error at its position.
+
+        E.g. an integer beyond Python's digit limit (4300) or a date like ``2024-13-45``.
+        """
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as err:
+            reason = str(err).split(";")[0]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot convert the value ({reason})", node.start_mark
+            ) from err
+
+    @staticmethod
+    def _children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.MappingNode):
+            return [item for pair in node.value for item in pair]
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 _SafeLoader.add_implicit_resolver(
@@ -182,6 +271,11 @@ def _construct_mapping_no_duplicates(loader: _SafeLoader, node: yaml.MappingNode
     seen: dict[Any, yaml.Mark] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"found a {type(key).__name__} as a key", key_node.start_mark,
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping", node.start_mark,
@@ -196,8 +290,16 @@ _SafeLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping_no_dupli
 
 
 def _parse_yaml(text: str, origin: str) -> Any:
+    """Parse ``text`` (read from ``origin``, a file or ``--set KEY=VALUE``) within the limits."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_YAML_BYTES:
+        raise ConfigError([f"{origin}: too large (got {size} bytes); allowed: at most "
+                           f"{MAX_YAML_BYTES} bytes"])
     try:
         return yaml.load(text, Loader=_SafeLoader)  # noqa: S506  (a SafeLoader subclass)
+    except _YamlLimitError as err:
+        where = f"{origin}:{err.mark.line + 1}:{err.mark.column + 1}" if err.mark else origin
+        raise ConfigError([f"{where}: {err.what}; allowed: {err.allowed}"]) from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -220,16 +322,26 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         The raw tree (a mapping).
 
     Raises:
-        ConfigError: The file is missing, not YAML (message gives file:line:column), or not a
-            mapping.
+        ConfigError: The file is missing, larger than :data:`MAX_YAML_BYTES`, not UTF-8, not
+            YAML or beyond the alias, size and depth limits (message gives file:line:column),
+            or not a mapping.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_YAML_BYTES + 1)
     except OSError as err:
         raise ConfigError(
             [f"{path}: cannot read the config file ({err.strerror}); allowed: a readable YAML file"]
         ) from err
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError([f"{path}: the config file is too large (got more than "
+                           f"{MAX_YAML_BYTES} bytes); allowed: at most {MAX_YAML_BYTES} bytes"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError([f"{path}: not UTF-8 text (got byte 0x{data[err.start]:02x} at offset "
+                           f"{err.start}); allowed: a UTF-8 encoded YAML file"]) from err
     tree = _parse_yaml(text, str(path))
     if not isinstance(tree, dict):
         raise ConfigError(
@@ -254,10 +366,11 @@ def _strip(tp: Any) -> tuple[Any, list[Any]]:
 
 
 def _members(tp: Any) -> list[Any]:
-    """Alternatives of a union (``None`` dropped); ``[tp]`` for anything else."""
+    """Alternatives of a union (``None`` dropped, nested unions flattened); else ``[tp]``."""
     inner, _ = _strip(tp)
     if typing.get_origin(inner) in (typing.Union, types.UnionType):
-        return [m for m in typing.get_args(inner) if m is not type(None)]
+        return [m for arg in typing.get_args(inner) if arg is not type(None)
+                for m in _members(arg)]
     return [tp]
 
 
@@ -336,8 +449,10 @@ def _constraints(meta: Iterable[Any]) -> list[str]:
             out.append(f"at least {item.min_length} long")
         elif isinstance(item, annotated_types.MaxLen):
             out.append(f"at most {item.max_length} long")
-        elif getattr(item, "pattern", None):
+        elif getattr(item, "pattern", None):  # StringConstraints: a pattern and lengths
             out.append(f"matching {item.pattern}")
+            if getattr(item, "max_length", None):
+                out.append(f"at most {item.max_length} long")
     return out
 
 
@@ -436,20 +551,29 @@ def _literal_values_of_model(tp: Any) -> set[Any]:
 
 def _message_path(message: str, path: Sequence[str], candidates: Sequence[Any]
                   ) -> tuple[list[str], str]:
-    """Split a leading ``key.path: `` off a model validator's message when it names a key.
+    """Split a leading key path off a model validator's message when it names a key.
 
     Model validators report at the model's location; their messages often start with the key
-    they are about (relative to the model, or repeating the model's own name).
+    they are about (relative to the model, or repeating the model's own name), either as
+    ``key.path: what`` or as ``model.key is/must ...``; the key joins the reported path and
+    the rest of the message stays (without a leading ``is``).
     """
-    match = re.match(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", message, re.S)
+    match = re.match(r"^([A-Za-z_]\w*(?:\.[\w-]+)*)(: | )(.+)$", message, re.S)
     if match is None:
         return [], message
-    parts = match.group(1).split(".")
+    parts, rest = match.group(1).split("."), match.group(3)
     if path and parts[0] == path[-1] and len(parts) > 1:
         parts = parts[1:]
+    elif match.group(2) == " ":  # a sentence: only "<model>.<key> ..." names a key
+        return [], message
     if not any(_child(m, parts[0]) is not None for tp in candidates for m in _members(tp)):
         return [], message
-    return parts, match.group(2)
+    return parts, re.sub(r"^is ", "", rest)
+
+
+def _printable(name: str) -> str:
+    """``name`` for a key path: quoted when it holds spaces or control characters."""
+    return name if name.isprintable() and not any(c.isspace() for c in name) else repr(name)
 
 
 def _lookup(tree: Any, parts: Sequence[str]) -> tuple[bool, Any]:
@@ -476,6 +600,8 @@ def _format_error(root: Any, error: Mapping[str, Any], prefix: Sequence[str],
     allowed = expected
     if "[key]" in error["loc"]:
         message = f"invalid name: {message}"
+        got = _short(error.get("input"))
+        path = [*path[:-1], _printable(path[-1])]
     elif kind == "extra_forbidden":
         valid = _allowed_keys(parents)
         close = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.6)
@@ -490,13 +616,16 @@ def _format_error(root: Any, error: Mapping[str, Any], prefix: Sequence[str],
     elif kind == "value_error" and all(_is_model(_strip(m)[0]) for tp in candidates
                                        for m in _members(tp)):
         sub, message = _message_path(message, path, candidates)
+        if sub:
+            found, value = _lookup(error.get("input"), sub)
+            got = _short(value) if found else "nothing"
         path = [*path, *sub]
-        found, value = _lookup(error.get("input"), sub)
-        got = _short(value) if found and sub else "the keys named"
         allowed = "values consistent with each other"
     key = ".".join([*prefix, *path]) or "<top level>"
     if "allowed:" in message:
         return key, f"{key}: {message}"
+    if "(got " in message:
+        return key, f"{key}: {message}; allowed: {allowed}"
     return key, f"{key}: {message} (got {got}); allowed: {allowed}"
 
 
@@ -504,7 +633,9 @@ def _problems(error: ValidationError, root: Any, tree: Any,
               prefix: Sequence[str] = ()) -> list[str]:
     """One line per key path; alternatives of a union at the same path are joined."""
     lines: dict[str, list[str]] = {}
-    for item in error.errors():
+    # A validator may report several problems, one per line of its message.
+    items = [{**item, "msg": msg} for item in error.errors() for msg in item["msg"].splitlines()]
+    for item in items:
         key, line = _format_error(root, item, prefix, tree)
         if line not in lines.setdefault(key, []):
             lines[key].append(line)
@@ -524,8 +655,8 @@ def _validate(model: type[BaseModel], tree: Any, prefix: Sequence[str]) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_path(parts: Sequence[str], setting: str) -> None:
-    """Raise a ConfigError when ``parts`` names no key of the schema."""
+def _check_path(parts: Sequence[str], text: str) -> None:
+    """Raise a ConfigError when ``parts`` names no key of the schema (``text``: the value)."""
     root: Any = RunConfig
     walked: list[str] = []
     if parts[0] in CaseConfig.model_fields:
@@ -544,31 +675,47 @@ def _check_path(parts: Sequence[str], setting: str) -> None:
             where = ".".join(walked) or "the top level"
             raise ConfigError([
                 f"{'.'.join([*walked, part])}: --set names an unknown key '{part}' under "
-                f"{where}{hint} (got {setting}); allowed: {', '.join(valid) or 'no keys here'}"
+                f"{where}{hint} (got {text!r}); allowed: {', '.join(valid) or 'no keys here'}"
             ])
         walked.append(part)
         current = stepped
 
 
-def _set(tree: dict[str, Any], parts: Sequence[str], value: Any, setting: str) -> None:
-    """Set ``tree[p0][p1]...= value``, creating mappings; digits index into existing lists."""
+def _check_case(tree: Mapping[str, Any], name: str) -> None:
+    """Raise a ConfigError when ``--set cases.<name>.…`` names a case the file does not have."""
+    cases = tree.get("cases")
+    names = list(cases) if isinstance(cases, dict) else []
+    if name not in names:
+        raise ConfigError([
+            f"cases.{_printable(name)}: --set names a case the file does not have (got {name!r}); "
+            "allowed: "
+            + (", ".join(names) if names else "no case (the file has none; set base.… or a "
+               "case section key such as physics.…)")
+        ])
+
+
+def _set(tree: dict[str, Any], parts: Sequence[str], value: Any) -> None:
+    """Set ``tree[p0][p1]...= value``; digits index into existing lists.
+
+    A missing mapping on the way, or a value that is not a mapping or a list, becomes a mapping.
+    """
     node: Any = tree
     for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
         if isinstance(node, list):
             if not (part.isdigit() and int(part) < len(node)):
                 raise ConfigError([
                     f"{'.'.join(parts[: depth + 1])}: --set indexes past the end of a list of "
-                    f"{len(node)} (got {setting}); allowed: 0 to {len(node) - 1}"
+                    f"{len(node)} (got {part}); allowed: 0 to {len(node) - 1}"
                 ])
             index: Any = int(part)
         else:
             index = part
-            if not last and not isinstance(node.get(part), dict | list):
-                node[part] = {}
-        if last:
+        if depth == len(parts) - 1:
             node[index] = value
         else:
+            if not isinstance(node[index] if isinstance(node, list) else node.get(index),
+                              dict | list):
+                node[index] = {}
             node = node[index]
 
 
@@ -590,8 +737,9 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
     ``KEY`` is a dotted path. ``name``, ``description``, ``base.…`` and ``cases.<case>.…``
     address the file literally; a path starting with a case section (``geometry.…``,
     ``physics.…``, ...) sets the base and every case that sets that key itself, so the value
-    holds in all cases. ``VALUE`` is read as a YAML scalar or flow collection: ``3`` is an
-    integer, ``2um`` a string, ``[1, 2]`` a list.
+    holds in all cases; ``cases.<case>.…`` must name a case of the file (``cases.<case>=…``
+    sets a whole case, also a new one). ``VALUE`` is read as a YAML scalar or flow
+    collection: ``3`` is an integer, ``2um`` a string, ``[1, 2]`` a list.
 
     Args:
         tree: The raw config (not modified).
@@ -601,7 +749,8 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         A new raw tree with the overrides applied.
 
     Raises:
-        ConfigError: A malformed override or a key path that does not exist in the schema.
+        ConfigError: A malformed override, a key path that does not exist in the schema or a
+            case that does not exist in the file.
     """
     result = copy.deepcopy(dict(tree))
     for setting in overrides:
@@ -609,18 +758,23 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         parts = key.strip().split(".")
         if not sep or not all(parts):
             raise ConfigError([
-                f"--set {setting}: not of the form KEY=VALUE (got {setting!r}); allowed: "
+                f"--set: not of the form KEY=VALUE (got {setting!r}); allowed: "
                 "a dotted key path, '=', a YAML value, e.g. geometry.protrusions.0.radius=2um"
             ])
-        _check_path(parts, setting)
-        value = _parse_yaml(text, f"--set {setting}")
+        _check_path(parts, text)
+        if parts[0] == "cases" and len(parts) > 2:
+            _check_case(result, parts[1])
+        value = _parse_yaml(text, f"--set {key.strip()}")
         if parts[0] in CaseConfig.model_fields:
-            _set(result.setdefault("base", {}), parts, value, setting)
-            for case in (result.get("cases") or {}).values():
+            if not isinstance(result.get("base"), dict):
+                result["base"] = {}  # as _set does with any value on the way
+            _set(result["base"], parts, value)
+            cases = result.get("cases")
+            for case in cases.values() if isinstance(cases, dict) else ():
                 if isinstance(case, dict) and _shadows(case, parts):
-                    _set(case, parts, value, setting)
+                    _set(case, parts, value)
         else:
-            _set(result, parts, value, setting)
+            _set(result, parts, value)
     return result
 
 
@@ -844,7 +998,16 @@ def markdown_reference() -> str:
         "",
         "<!-- Generated by `lidep schema --markdown > docs/config.md`; do not edit by hand. -->",
         "",
-        "A run file is YAML (read with safe loading). Quantities with a unit accept a bare",
+        "A run file is YAML (read with safe loading), UTF-8 encoded. Configs are untrusted, so",
+        f"a file (and each `--set` value) is limited to {MAX_YAML_BYTES} bytes "
+        f"(`MAX_YAML_BYTES`), {MAX_YAML_ALIASES} aliases",
+        f"(`MAX_YAML_ALIASES`), {MAX_YAML_NODES} values with aliases expanded "
+        f"(`MAX_YAML_NODES`) and {MAX_YAML_DEPTH}",
+        "levels of nesting (`MAX_YAML_DEPTH`, all in `solver/config.py`); beyond a limit the",
+        "file is refused at once, naming the file, line and column (or the `--set` key).",
+        "`numerics.petsc_options` takes solver-tuning options only (see",
+        "`solver/petsc_options.py`): no viewers, files, Python solvers or debuggers.",
+        "Quantities with a unit accept a bare",
         "number in the SI unit shown or a string with units (`\"10 nm\"`, `\"1e-4 S/cm\"`,",
         "`\"0.5 mA/cm^2\"`); a string with the wrong dimension is an error naming the key.",
         "Any key can be overridden with `--set KEY=VALUE`, e.g.",

@@ -6,12 +6,12 @@ field descriptions are those of ``docs/theory.md``.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from solver import materials
+from solver.petsc_options import normalised_options, refusals
 from solver.schema import StrictModel
 from solver.units import (
     ASR,
@@ -630,12 +630,20 @@ class NumericsConfig(StrictModel):
     )
     petsc_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
-        description="Extra PETSc options merged over the defaults (without the prefix).",
+        description=(
+            "Extra PETSc options merged over the defaults (without the prefix). Solver tuning "
+            "only (types, tolerances, GMRES, GAMG/MG, MUMPS, SuperLU_DIST, fieldsplit settings, "
+            "monitors printing to the log), with plain values; see solver/petsc_options.py."
+        ),
     )
 
     @model_validator(mode="after")
-    def _finite(self) -> NumericsConfig:
-        for key, value in self.petsc_options.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"numerics.petsc_options.{key}: not a finite number (got {value})")
+    def _allowed_petsc_options(self) -> NumericsConfig:
+        """Refuse options off the allow-list of solver.petsc_options; normalise their names."""
+        message = refusals(self.petsc_options)
+        if message:
+            raise ValueError(message)
+        normalised = normalised_options(self.petsc_options)
+        self.petsc_options.clear()  # in place: assigning would validate the model again
+        self.petsc_options.update(normalised)
         return self

@@ -148,5 +148,5 @@ class OutputConfig(StrictModel):
         if value is not None:
             negative = [t for t in value if t < 0.0]
             if negative:
-                raise ValueError(f"figure times must be >= 0 s, got {negative}")
+                raise ValueError(f"figure times must be >= 0 s (got {negative})")
         return value

@@ -6,7 +6,11 @@ is allowed, so a message that loses one of them fails.
 
 from __future__ import annotations
 
+import json
 import pickle
+import re
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,11 @@ import yaml
 
 import solver  # noqa: F401  (MPI import order)
 from solver.config import (
+    MAX_YAML_ALIASES,
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    RESERVED_CASE_NAMES,
     CaseConfig,
     ConfigError,
     apply_overrides,
@@ -139,11 +148,37 @@ def test_set_section_key_wins_over_cases(raw):
     assert one["plain"].geometry.domain.length == pytest.approx(10e-6, rel=1e-12, abs=0)
 
 
+def test_set_names_an_existing_case(raw):
+    # Before: --set cases.<typo>.… silently created a case of that name.
+    line = only(problems(raw, ["cases.fast.numerics.degree=1"]))
+    assert line.startswith("cases.fast: --set names a case the file does not have (got 'fast')")
+    assert "allowed: no case" in line
+    raw["cases"] = {"short": {}, "plain": {}}
+    line = only(problems(raw, ["cases.shrot.numerics.degree=1"]))
+    assert line == ("cases.shrot: --set names a case the file does not have (got 'shrot'); "
+                    "allowed: short, plain")
+    assert list(resolved_cases(load_config(raw, ["cases.new={numerics: {degree: 1}}"]))) == [
+        "short", "plain", "new"]  # a whole case may be added explicitly
+
+
+@pytest.mark.parametrize("broken", [
+    {"base": 1}, {"base": None}, {"cases": "x"}, {"cases": [1]},
+    {"base": {"geometry": {"layers": [1]}}},
+])
+def test_set_on_a_tree_that_is_not_a_mapping(raw, broken):
+    # Before: AttributeError/TypeError (exit 1) when --set walked through a scalar, a list or
+    # non-mapping cases; now the --set applies (a value on the way becomes a mapping) and the
+    # rest of the file is validated as usual.
+    raw.update(broken)
+    lines = problems(raw, ["geometry.layers.0.thickness=5 nm", "numerics.degree=1"])
+    assert lines and all(": " in line and "; allowed: " in line for line in lines)
+
+
 def test_set_unknown_path_is_named(raw):
     line = only(problems(raw, ["geometry.domain.widht=3um"]))
     assert line.startswith("geometry.domain.widht: --set names an unknown key 'widht'")
     assert "did you mean 'width'?" in line
-    assert "(got geometry.domain.widht=3um)" in line
+    assert "(got '3um')" in line
     assert "allowed: width, depth, length, lateral" in line
     assert only(problems(raw, ["nmae=x"])).startswith("nmae: --set names an unknown key")
     assert only(problems(raw, ["cases.a.geometry.foo=1"])).startswith("cases.a.geometry.foo:")
@@ -324,6 +359,41 @@ def test_geometry_non_physical_combination(raw):
     assert "2e-05" in line and "allowed: " in line
 
 
+@pytest.mark.parametrize(("voids", "got", "allowed"), [
+    ({"kind": "contact_fraction", "contact_fraction": 0}, "(got 0)", "a number (> 0.0, <= 1.0)"),
+    ({"kind": "contact_fraction", "contact_fraction": 1.5}, "(got 1.5)", "a number (> 0.0"),
+    ({"kind": "contact_fraction"}, "(got nothing)", "a number (> 0.0, <= 1.0)"),
+])
+def test_contact_fraction_message_names_the_key_once(raw, voids, got, allowed):
+    # Before: "base.geometry.voids.contact_fraction.contact_fraction: ...; allowed: any value"
+    # (the union's tag was taken for a key, and the type behind it was lost).
+    raw["base"]["geometry"]["voids"] = voids
+    line = only(problems(raw))
+    assert line.startswith("base.geometry.voids.contact_fraction: ")
+    assert line.count("contact_fraction") == 1
+    assert got in line and f"allowed: {allowed}" in line and "any value" not in line
+
+
+def test_model_validator_message_names_the_key(raw):
+    # Before: "base.time: time.t_end is required ... (got the keys named); allowed: ..."
+    raw["base"]["time"] = {"mode": "transient"}
+    assert only(problems(raw)) == (
+        "base.time.t_end: required when time.mode is 'transient' (got nothing); "
+        "allowed: values consistent with each other")
+    raw["base"]["time"] = {"mode": "transient", "t_end": 10, "output_times": [20]}
+    line = only(problems(raw))
+    assert line.startswith("base.time.output_times: must lie in [0, t_end=10.0] (got [20.0]); ")
+    assert line.count("(got") == 1
+
+
+def test_validator_with_its_own_got_is_not_given_another(raw):
+    raw["base"]["output"] = {"figure_times": [-1]}
+    line = only(problems(raw))
+    assert line.startswith("base.output.figure_times: figure times must be >= 0 s (got [-1.0]); "
+                           "allowed: ")
+    assert line.count("(got") == 1
+
+
 # -- YAML safety and syntax -----------------------------------------------------------------------
 
 
@@ -349,14 +419,168 @@ def test_duplicate_keys_refused(tmp_path):
     assert line.startswith(f"{path}:2:1:") and "duplicate key 'name' (first at line 1)" in line
 
 
+@pytest.mark.parametrize("key", ["[a, b]", "{a: 1}"])
+def test_collection_as_key_refused(tmp_path, key):
+    # Before: TypeError (unhashable) escaped the loader, exit 1.
+    path = tmp_path / "key.yaml"
+    path.write_text(f"name: x\n? {key}\n: 1\n")
+    line = only(problems(path))
+    assert line.startswith(f"{path}:2:3: invalid YAML: while reading a mapping found a ")
+    assert " as a key; allowed: " in line
+
+
 def test_missing_file(tmp_path):
     assert "cannot read the config file" in only(problems(tmp_path / "nope.yaml"))
+
+
+def _laughs(levels: int = 9) -> str:
+    """A "billion laughs" alias bomb of about 500 bytes: 9**levels strings once expanded."""
+    text = "name: bomb\nl0: &l0 [" + ",".join(["lol"] * 9) + "]\n"
+    for i in range(1, levels + 1):
+        text += f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]\n"
+    return text + f"description: *l{levels}\n"
+
+
+def test_billion_laughs_rejected_at_once_with_bounded_memory(tmp_path):
+    # Expanded, the bomb holds 9**9 = 3.9e8 strings: > 3 GB of list slots alone (the
+    # description's message would json-dump all of it). The limit is checked while composing,
+    # from each node's children, so nothing is expanded: peak traced memory stays below
+    # 10 MB (a 500-byte file; the limit leaves 1000x room for PyYAML's own nodes) and the
+    # rejection takes well under a second (2 s allows for a loaded machine).
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_laughs())
+    assert len(path.read_bytes()) < 600
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        lines = problems(path)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 2.0
+    assert peak < 10e6, peak
+    line = only(lines)
+    assert line.startswith(f"{path}:") and f"more than {MAX_YAML_NODES} values" in line
+
+
+def test_aliases_within_the_limits_still_work(tmp_path, raw):
+    path = tmp_path / "anchors.yaml"
+    text = yaml.safe_dump(raw).replace("10 um", "&w 10 um").replace("2 um", "*w")
+    path.write_text(text)
+    domain = resolved_cases(load_config(path))["main"].geometry.domain
+    assert domain.width == domain.length == pytest.approx(1e-5, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ("name: x\nbase: &b {cases: [*b]}\n", "an alias refers to a node that contains it"),
+    ("name: x\na: &a [1]\nb: [" + ",".join(["*a"] * (MAX_YAML_ALIASES + 1)) + "]\n",
+     f"more than {MAX_YAML_ALIASES} aliases"),
+    ("name: x\nbase: " + "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1) + "\n",
+     f"nested more than {MAX_YAML_DEPTH} levels deep"),
+    # deep only with its aliases expanded: 20 + 20 levels
+    ("name: x\na: &a " + "[" * 20 + "]" * 20 + "\nb: " + "[" * 20 + "*a" + "]" * 20 + "\n",
+     f"nested more than {MAX_YAML_DEPTH} levels deep with its aliases expanded"),
+])
+def test_yaml_limits(tmp_path, text, what):
+    path = tmp_path / "limits.yaml"
+    path.write_text(text)
+    line = only(problems(path))
+    assert line.startswith(f"{path}:") and what in line and "; allowed: " in line
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("9" * 5000, "Exceeds the limit (4300 digits) for integer string conversion"),
+    ("2024-13-45", "month must be in 1..12"),
+])
+def test_unconvertible_scalar_is_a_yaml_error(tmp_path, value, reason):
+    # Before: Python's ValueError escaped the loader (exit 1, not 2).
+    path = tmp_path / "scalar.yaml"
+    path.write_text(f"name: x\ndescription: {value}\n")
+    assert only(problems(path)).startswith(
+        f"{path}:2:14: invalid YAML: cannot convert the value ({reason}")
+
+
+def test_file_size_limit(tmp_path, raw):
+    path = tmp_path / "big.yaml"
+    text = yaml.safe_dump(raw)
+    path.write_text(text + "#" * (MAX_YAML_BYTES - len(text)))
+    load_config(path)  # exactly at the limit
+    path.write_text(text + "#" * (MAX_YAML_BYTES - len(text) + 1))
+    assert only(problems(path)) == (
+        f"{path}: the config file is too large (got more than {MAX_YAML_BYTES} bytes); allowed: "
+        f"at most {MAX_YAML_BYTES} bytes")
+
+
+def test_set_values_have_the_same_limits(raw):
+    line = only(problems(raw, ["description=" + "[" * 40 + "]" * 40]))
+    assert line.startswith("--set description:1:") and "nested more than" in line
+    line = only(problems(raw, ["description=" + "x" * (MAX_YAML_BYTES + 1)]))
+    assert line.startswith("--set description: too large")
+
+
+def test_non_utf8_file_names_the_path(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    assert only(problems(path)) == (
+        f"{path}: not UTF-8 text (got byte 0xe9 at offset 9); allowed: a UTF-8 encoded YAML file")
 
 
 def test_config_error_pickles():
     # errors travel between MPI ranks by pickling
     error = pickle.loads(pickle.dumps(ConfigError(["a: x", "b: y"])))
     assert error.problems == ["a: x", "b: y"] and str(error) == "a: x\nb: y"
+
+
+# -- paths: nothing a config sets escapes the output root ------------------------------------------
+
+
+def test_names_at_the_edge_of_the_rules_keep_every_file_inside(tmp_path, monkeypatch):
+    # README: "a run name can never place output outside the output directory". Every file
+    # name a config influences: the run name (longest allowed, dots and dashes), case names
+    # (dots, '_'), field names and formats and figure names (defaults: all on); the mesh cache
+    # file is named by a hash. A real run, from an empty working directory.
+    from solver.cli import main
+
+    work, root, cache = tmp_path / "cwd", tmp_path / "out", tmp_path / "meshes"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    name = "r." + "-" * 97 + "z"
+    tree = yaml.safe_load((ROOT / "configs" / "examples" / "minimal.yaml").read_text())
+    tree["name"] = name
+    tree["cases"] = {"a..b": {}, "_": {"geometry": {"domain": {"length": "12 um"}}}}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    assert main(["run", str(config), "-o", str(root), "--mesh-cache", str(cache)]) == 0
+    written = {p for p in tmp_path.rglob("*") if p.is_file()}
+    run_dir = root / name
+    outside = {p for p in written if run_dir not in p.parents and cache not in p.parents}
+    assert outside == {config}
+    assert {p.name for p in root.iterdir()} == {name}
+    assert {p.name for p in run_dir.iterdir() if p.is_dir()} == {"a..b", "_", "figures"}
+    assert list(work.iterdir()) == []
+    assert all(re.fullmatch(r"[0-9a-f]{16}\.msh", p.name) for p in cache.iterdir())
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "/abs", ".", "..", ".hidden", "-rf", "a\x00b",
+                                  "a\nb", "a" * 101, "ａｂｃ", "\u0430bc", "a\u2215b", "ab\u2024c",
+                                  "abc\u200b", "~", "C:\\x"])
+def test_unsafe_names_by_file_and_set(raw, name):
+    for source, overrides in ((dict(raw, name=name), ()), (raw, [f"name={json.dumps(name)}"])):
+        line = only(problems(source, overrides))
+        assert line.startswith("name: ") and f"(got {name!r}"[:40] in line
+        assert "; allowed: a string (matching ^[A-Za-z0-9_][A-Za-z0-9_.-]*$, at most 100 long)" \
+            in line
+    raw["cases"] = {name: {}}
+    line = only(problems(raw))
+    assert line.startswith(f"cases.{name if name.isprintable() else repr(name)}: invalid name")
+    assert f"(got {name!r}"[:40] in line
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_CASE_NAMES))
+def test_case_names_of_run_files_refused(raw, name):
+    raw["cases"] = {name: {}}
+    assert only(problems(raw)).startswith(
+        f"cases.{name}: invalid name: a file or folder of the run directory cannot name a case")
 
 
 # -- reference documentation ----------------------------------------------------------------------

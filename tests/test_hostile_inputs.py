@@ -66,8 +66,52 @@ def put(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+#: A "billion laughs" alias bomb (about 500 bytes, 9**9 strings once expanded).
+LAUGHS = "name: bomb\nl0: &l0 [" + ",".join(["lol"] * 9) + "]\n" + "".join(
+    f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10)
+) + "description: *l9\n"
+
 CASES: list[Hostile] = [
     # --- PETSc options and YAML limits -----------------------------------------------------------
+    Hostile(label="petsc viewer writes a binary file",
+            key="base.numerics.petsc_options.ksp_view_solution",
+            mutate=put("base.numerics.petsc_options", {"ksp_view_solution": "binary:/tmp/x"})),
+    Hostile(label="petsc viewer writes an ascii file", key="base.numerics.petsc_options.mat_view",
+            mutate=put("base.numerics.petsc_options", {"mat_view": "ascii:/tmp/x"})),
+    Hostile(label="petsc monitor writes a file", key="base.numerics.petsc_options.ksp_monitor",
+            mutate=put("base.numerics.petsc_options", {"ksp_monitor": "ascii:/tmp/x"})),
+    Hostile(label="petsc python ksp", key="base.numerics.petsc_options.ksp_type",
+            mutate=put("base.numerics.petsc_options", {"ksp_type": "python"})),
+    Hostile(label="petsc python pc", key="base.numerics.petsc_options.pc_type",
+            mutate=put("base.numerics.petsc_options", {"pc_type": "python"})),
+    Hostile(label="petsc python type imports code",
+            key="base.numerics.petsc_options.pc_python_type",
+            mutate=put("base.numerics.petsc_options", {"pc_python_type": "os.system"})),
+    Hostile(label="petsc options file", key="base.numerics.petsc_options.options_file",
+            mutate=put("base.numerics.petsc_options", {"options_file": "/etc/passwd"})),
+    Hostile(label="petsc log view", key="base.numerics.petsc_options.log_view",
+            mutate=put("base.numerics.petsc_options", {"log_view": ":/tmp/log.txt"})),
+    Hostile(label="petsc debugger", key="base.numerics.petsc_options.start_in_debugger",
+            mutate=put("base.numerics.petsc_options", {"start_in_debugger": ""})),
+    Hostile(label="petsc option off the list", key="base.numerics.petsc_options.vec_type",
+            mutate=put("base.numerics.petsc_options", {"vec_type": "cuda"})),
+    Hostile(label="petsc bypass by dash and case", key="base.numerics.petsc_options.-KSP_TYPE",
+            overrides=("numerics.petsc_options.-KSP_TYPE=python",)),
+    Hostile(label="petsc path smuggled in a value",
+            key="base.numerics.petsc_options.pc_factor_mat_solver_type",
+            overrides=("numerics.petsc_options.pc_factor_mat_solver_type=mumps:/tmp/x",)),
+
+    Hostile(label="yaml billion laughs", key="hostile.yaml:7:5: more than", text=LAUGHS),
+    Hostile(label="yaml alias cycle", key="hostile.yaml:1:", text="name: &a [*a]\n"),
+    Hostile(label="yaml nesting depth", key="hostile.yaml:2:",
+            text="name: x\nbase: " + "[" * 500 + "]" * 500 + "\n"),
+    Hostile(label="yaml file too large", key="hostile.yaml: the config file is too large",
+            text="name: x\n" + "#" * (1 << 20)),
+    Hostile(label="yaml integer with 5000 digits", key="hostile.yaml:2:",
+            text="name: x\ndescription: " + "9" * 5000 + "\n"),
+    Hostile(label="yaml list as a key", key="hostile.yaml:2:3:", text="name: x\n? [a, b]\n: 1\n"),
+    Hostile(label="yaml limits in a --set value", key="--set description:1:",
+            overrides=("description=" + "[" * 500 + "]" * 500,)),
 
     # --- expressions and tables ------------------------------------------------------------------
     # A concentrated electrolyte from the library (Valoen 2005) with one property replaced.
@@ -211,6 +255,36 @@ CASES: list[Hostile] = [
     # --- unmeshable input (geometry) -------------------------------------------------------------
 
     # --- files, paths and overrides --------------------------------------------------------------
+
+    Hostile(label="non-UTF-8 config", key="hostile.yaml: not UTF-8",
+            text="name: caf\u00e9\n".encode("latin-1")),
+    Hostile(label="--set into a case that does not exist", key="cases.fast:",
+            overrides=("cases.fast.numerics.degree=1",)),
+    Hostile(label="--set unknown key", key="base.numerics.degre:",
+            overrides=("base.numerics.degre=1",)),
+
+    Hostile(label="run name climbs out", key="name:", mutate=put("name", "../../escape")),
+    Hostile(label="run name absolute", key="name:", overrides=("name=/tmp/escape",)),
+    Hostile(label="run name hidden like a temporary directory", key="name:",
+            mutate=put("name", ".minimal.tmp-0123abcd")),
+    Hostile(label="run name with NUL", key="name:", mutate=put("name", "a\x00b")),
+    Hostile(label="run name too long", key="name:", mutate=put("name", "a" * 101)),
+    Hostile(label="run name unicode slash lookalike", key="name:", mutate=put("name", "a\u2215b")),
+    Hostile(label="case name climbs out", key="cases.../up", mutate=put("cases", {"../up": {}})),
+    Hostile(label="case name with newline", key="cases.'a\\nb'",
+            mutate=put("cases", {"a\nb": {}})),
+    Hostile(label="case name of a run file", key="cases.metrics.json",
+            mutate=put("cases", {"metrics.json": {}})),
+    Hostile(label="case name by --set", key="cases.x/..",
+            overrides=("cases.x/..={numerics: {degree: 1}}",)),
+    Hostile(label="--set through a base that is not a mapping", key="base.physics:",
+            mutate=put("base", 1), overrides=("geometry.domain.width=3um",)),
+    Hostile(label="contact fraction zero", key="base.geometry.voids.contact_fraction",
+            mutate=put("base.geometry.voids", {"kind": "contact_fraction", "contact_fraction": 0})),
+    Hostile(label="contact fraction missing", key="base.geometry.voids.contact_fraction",
+            mutate=put("base.geometry.voids", {"kind": "contact_fraction"})),
+    Hostile(label="model validator names the key", key="base.time.t_end",
+            mutate=put("base.time", {"mode": "transient"})),
 
     # --- output root -----------------------------------------------------------------------------
     # (an output root that is a file, lies below a file, cannot be created or is not writable:
