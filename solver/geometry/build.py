@@ -33,7 +33,9 @@ __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_repo
 BUILDER_VERSION = "2"
 """Format version of the cached meshes (the builder sources are hashed into the key as well)."""
 
-_BUILDER_MODULES = ("build.py", "mosaic.py", "occ2d.py", "occ3d.py", "profiles.py", "spec.py")
+_BUILDER_MODULES = (
+    "build.py", "expressions.py", "mosaic.py", "occ2d.py", "occ3d.py", "profiles.py", "spec.py"
+)
 
 _ROOT = 0
 

@@ -60,6 +60,7 @@ from scipy.interpolate import RectBivariateSpline
 from scipy.spatial import Voronoi
 
 from solver.geometry import profiles
+from solver.geometry.expressions import distance_to, literal
 from solver.geometry.spec import (
     ContactFractionVoids,
     GeometryConfig,
@@ -881,10 +882,9 @@ def _size_fields(
         dist = distance("SurfacesList", outer, finest_surface)
         sizes.append(_threshold(fields, dist, finest_surface, 0.0, far, m.growth))
     for apex in apexes:
-        x, y, z = (c / u for c in apex.point)
         rho = apex.radius / u
         f = fields.add("MathEval")
-        fields.setString(f, "F", f"sqrt((x-({x}))^2+(y-({y}))^2+(z-({z}))^2)")
+        fields.setString(f, "F", distance_to([c / u for c in apex.point]))
         size = m.tip_size_factor * rho / m.refinement
         sizes.append(_threshold(fields, f, size, rho, far, m.growth))
     rims = _void_rims(model, facets)
@@ -895,7 +895,7 @@ def _size_fields(
             _threshold(fields, distance("CurvesList", rims, edge), edge, edge, far, m.growth)
         )
     const = fields.add("MathEval")
-    fields.setString(const, "F", f"{far}")
+    fields.setString(const, "F", literal(far))
     sizes.append(const)
     f_min = fields.add("Min")
     fields.setNumbers(f_min, "FieldsList", sizes)
