@@ -85,3 +85,132 @@ def test_protrusion_anywhere_3d(shape, where):
     inside = np.trapezoid(np.trapezoid(h, x, axis=1), x)
     volume = sum(bundle.stats.region_measures.values())
     assert volume == pytest.approx(W * W * L - inside, rel=1e-2)
+
+
+# ------------------------------------------------------------------------------------------
+# Cell estimate against Gmsh's count, and the limit mesh.max_cells
+# ------------------------------------------------------------------------------------------
+
+ESTIMATED = {
+    "flat 20 nm layer (minimal example)": {
+        "domain": {"width": 2 * UM, "length": 10 * UM}, "layers": [{"thickness": 20e-9}],
+    },
+    "same, refinement 4": {
+        "domain": {"width": 2 * UM, "length": 10 * UM}, "layers": [{"thickness": 20e-9}],
+        "mesh": {"refinement": 4},
+    },
+    "axisymmetric hemisphere + 10 nm layer (two_cases example)": {
+        "coordinates": "axisymmetric", "domain": {"width": 5 * UM, "length": 20 * UM},
+        "protrusions": [{"shape": "spherical", "x": 0, "radius": UM}],
+        "layers": [{"thickness": 10e-9}],
+    },
+    "periodic sinusoid, two layers": {
+        "domain": {"width": 4 * UM, "length": 8 * UM, "lateral": "periodic"},
+        "surface": {"kind": "sinusoidal", "amplitude": 0.2 * UM, "wavelength": 2 * UM},
+        "layers": [{"thickness": 20e-9}, {"thickness": 30e-9, "name": "b"}],
+    },
+    "contact-fraction voids": {
+        "domain": {"width": 4 * UM, "length": 8 * UM},
+        "voids": {"kind": "contact_fraction", "contact_fraction": 0.5, "count": 3},
+        "layers": [{"thickness": 0.1 * UM}],
+    },
+    "3D hemisphere + layer": {
+        "dimension": 3, "domain": {"width": 2 * UM, "depth": 2 * UM, "length": 3 * UM},
+        "protrusions": [{"shape": "spherical", "x": UM, "y": UM, "radius": 0.5 * UM}],
+        "layers": [{"thickness": 0.1 * UM}],
+        "mesh": {"far_field_size": UM, "layer_elements": 1, "tip_size_factor": 0.5},
+    },
+    "3D cone": {
+        "dimension": 3, "domain": {"width": 2 * UM, "depth": 2 * UM, "length": 3 * UM},
+        "protrusions": [{"shape": "cone", "x": UM, "y": UM, "base_radius": 0.5 * UM,
+                         "height": 1.2 * UM, "tip_radius": 0.1 * UM}],
+        "mesh": {"far_field_size": UM, "tip_size_factor": 0.5},
+    },
+}
+
+
+@pytest.mark.parametrize("name", ESTIMATED)
+def test_cell_estimate_within_a_factor_3_of_gmsh(name):
+    """The a priori estimate (no Gmsh) against the built mesh's cell count: within a factor 3
+    either way (seen: 0.5 to 1.6 on these, 2.6 on 3D box voids)."""
+    cfg = GeometryConfig.model_validate(ESTIMATED[name])
+    estimate = sum(term.cells for term in cfg.cell_estimate())
+    actual = build_mesh(cfg, MPI.COMM_SELF, None).stats.num_cells
+    assert 1 / 3 < estimate / actual < 3, (estimate, actual)
+
+
+MINIMAL = {"domain": {"width": 2 * UM, "length": 10 * UM}, "layers": [{"thickness": 20e-9}]}
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    ({"mesh": {"refinement": 64}}, "mesh.refinement"),
+    ({"domain": {"width": "1 m", "length": 10 * UM}}, "domain.width"),
+    ({"dimension": 3, "layers": [{"thickness": 2e-9}]}, "layers.0.thickness"),
+    ({"mesh": {"far_field_size": "1 nm"}}, "mesh.far_field_size"),
+    ({"protrusions": [{"shape": "cone", "x": UM, "base_radius": 0.5 * UM, "height": UM,
+                       "tip_radius": 1e-10}], "mesh": {"growth": 1.003}}, "protrusions.0"),
+])
+def test_too_many_cells_is_rejected_naming_the_key(change, key):
+    with pytest.raises(ValueError, match=rf"{key.replace('.', '[.]')}: the mesh would have "
+                                         r"about .* more than mesh[.]max_cells = 1000000"):
+        GeometryConfig.model_validate({**MINIMAL, **change})
+
+
+def test_max_cells_is_the_limit():
+    """The same geometry passes with a limit above its estimate and fails just below it."""
+    cfg = GeometryConfig.model_validate({**MINIMAL, "mesh": {"refinement": 8}})
+    estimate = sum(term.cells for term in cfg.cell_estimate())
+    assert 1e4 < estimate < 1e5
+    GeometryConfig.model_validate({**MINIMAL, "mesh": {"refinement": 8, "max_cells": 10**5}})
+    with pytest.raises(ValueError, match="mesh.refinement"):
+        GeometryConfig.model_validate({**MINIMAL, "mesh": {"refinement": 8, "max_cells": 10**4}})
+
+
+@pytest.mark.parametrize("length", ["1e300 m", 1e-300, "1.5 m"])
+@pytest.mark.parametrize("key", ["domain.width", "domain.length"])
+def test_absurd_lengths_are_rejected(key, length):
+    """Lengths beyond [1e-10 m, 1 m] never reach the estimate or Gmsh (no overflow to inf)."""
+    part, name = key.split(".")
+    with pytest.raises(ValueError, match=f"{key}\n.*cannot resolve .*allowed: 1e-10 m to 1 m"):
+        GeometryConfig.model_validate({part: {name: length}})
+
+
+# ------------------------------------------------------------------------------------------
+# Protrusions and voids apart
+# ------------------------------------------------------------------------------------------
+
+
+def _spheres(*xs_ys, **domain):
+    return {
+        "dimension": 3 if domain.pop("dimension", 2) == 3 else 2,
+        "domain": {"width": 2 * UM, "length": 3 * UM, **domain},
+        "protrusions": [{"shape": "spherical", "radius": 0.3 * UM, "x": x, "y": y}
+                        for x, y in xs_ys],
+        "mesh": {"far_field_size": UM},
+    }
+
+
+@pytest.mark.parametrize(("data", "key", "other"), [
+    (_spheres((0.5 * UM, 0), (1.1 * UM, 0)), "protrusions.1", "protrusions.0"),  # touching
+    (_spheres((0.5 * UM, 0), (1.0 * UM, 0), (1.5 * UM, 0)), "protrusions.1", "protrusions.0"),
+    # 3D: apart in x, overlapping through the periodic side y = 0 / y = D
+    (_spheres((0.5 * UM, 0.1 * UM), (0.5 * UM, 1.6 * UM), dimension=3, lateral="periodic"),
+     "protrusions.1", "protrusions.0"),
+    (_spheres((0.2 * UM, 0), lateral="periodic", width=0.5 * UM), "protrusions.0",
+     "its own periodic image"),
+])
+def test_overlapping_or_touching_features_are_rejected(data, key, other):
+    with pytest.raises(ValueError, match=rf"{key.replace('.', '[.]')}: .*overlaps or touches "
+                                         rf".*{other.replace('.', '[.]')}"):
+        GeometryConfig.model_validate(data)
+
+
+def test_features_apart_are_accepted():
+    """A gap of 1e-6 of the radii between footprints is enough; in 2D the y of a protrusion is
+    ignored, in 3D two protrusions at one x but different y are apart; a protrusion on a
+    symmetric side (x = 0) may be wider than the domain (the mirror image completes it)."""
+    GeometryConfig.model_validate(_spheres((0.5 * UM, 0), (1.1 * UM * (1 + 1e-6), 0)))
+    GeometryConfig.model_validate(_spheres((UM, 0.5 * UM), (UM, 1.5 * UM), dimension=3))
+    wide = {"domain": {"width": 2 * UM, "length": 3 * UM},
+            "protrusions": [{"shape": "ellipse", "base_radius": 5 * UM, "height": 1 * UM}]}
+    GeometryConfig.model_validate(wide)
