@@ -214,3 +214,24 @@ def test_features_apart_are_accepted():
     wide = {"domain": {"width": 2 * UM, "length": 3 * UM},
             "protrusions": [{"shape": "ellipse", "base_radius": 5 * UM, "height": 1 * UM}]}
     GeometryConfig.model_validate(wide)
+
+
+GAPS = {"kind": "contact_fraction", "contact_fraction": 0.5, "count": 2}
+
+
+@pytest.mark.parametrize(("dimension", "x", "ok"), [
+    (2, 2.0 * UM, True), (2, 1.9 * UM, False), (2, 0.0, True), (3, 2.0 * UM, True),
+    (3, 1.0 * UM, False),
+])
+def test_contact_fraction_gaps_clear_of_protrusions(dimension, x, ok):
+    """Gaps of contact-fraction voids (W = 4 um, f = 0.5, 2 gaps: x in [0.5, 1.5] and [2.5, 3.5]
+    um; in 3D 2 x 2 boxes) may not reach under a protrusion of radius 0.4 um."""
+    data = {"dimension": dimension, "domain": {"width": 4 * UM, "length": 4 * UM},
+            "voids": GAPS, "protrusions": [{"shape": "spherical", "radius": 0.4 * UM, "x": x,
+                                            "y": 2.0 * UM}]}
+    if ok:
+        GeometryConfig.model_validate(data)
+    else:
+        with pytest.raises(ValueError, match=r"protrusions[.]0: the footprint overlaps or "
+                                             r"touches a gap of the contact-fraction voids"):
+            GeometryConfig.model_validate(data)

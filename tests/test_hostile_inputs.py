@@ -107,6 +107,11 @@ CASES: list[Hostile] = [
             mutate=put("base.geometry.voids", {"kind": "shapes", "items": [
                 {"shape": "lens", "x": "0.6 um", "width": "0.6 um", "height": "0.1 um"},
                 {"shape": "lens", "x": "1 um", "width": "0.6 um", "height": "0.1 um"}]})),
+    Hostile(label="contact-fraction gap under a protrusion", key="base.geometry.protrusions.0",
+            mutate=lambda tree: (put("base.geometry.protrusions", [
+                {"shape": "spherical", "radius": "0.3 um", "x": "0.6 um"}])(tree), put(
+                "base.geometry.voids", {"kind": "contact_fraction", "contact_fraction": 0.5})(
+                tree))),
     Hostile(label="void under a protrusion", key="base.geometry.voids.items.0",
             mutate=lambda tree: (put("base.geometry.protrusions", [
                 {"shape": "spherical", "radius": "0.5 um", "x": "1 um"}])(tree), put(

@@ -361,7 +361,7 @@ def _images(cfg: GeometryConfig) -> tuple[float, ...]:
 
 def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
     """3D landmarks (z up), found on a lateral grid like the 2D ones on a line."""
-    from solver.geometry.occ3d import box_void_layout, height_field_3d
+    from solver.geometry.occ3d import height_field_3d
 
     W, D = cfg.domain.width, cfg.depth()
     x, y = np.meshgrid(np.linspace(0.0, W, 201), np.linspace(0.0, D, 201), indexing="ij")
@@ -382,7 +382,7 @@ def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
             under_void |= r < 0.5 * v.width
             edge_distance = np.minimum(edge_distance, np.abs(r - 0.5 * v.width))
     elif isinstance(cfg.voids, ContactFractionVoids):
-        for x0, y0, x1, y1 in box_void_layout(cfg.voids, W, D):
+        for x0, y0, x1, y1 in cfg.voids.boxes(W, D):
             inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
             under_void |= inside
             dx = np.maximum(np.maximum(x0 - x, x - x1), 0.0)

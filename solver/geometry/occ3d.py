@@ -73,7 +73,6 @@ from solver.geometry.spec import (
 __all__ = [
     "MAX_LAYER_CELLS",
     "MODEL_UNIT",
-    "box_void_layout",
     "build_occ_3d",
     "height_field_3d",
     "random_surface_3d",
@@ -434,38 +433,6 @@ class _Bodies:
     surface_size: float = math.inf  # element size on a curved Li surface, m
 
 
-def box_void_layout(
-    voids: ContactFractionVoids, width: float, depth: float
-) -> list[tuple[float, float, float, float]]:
-    """Footprints of the flat box voids of a contact-fraction layout in 3D.
-
-    The base is divided into count x count equal cells; each holds one rectangular gap with the
-    cell's aspect ratio and area (1 - f) x cell area, so the contact fraction is exact.
-    Periodic placement: centred in its cell; random placement: at a seeded uniform random
-    position inside its cell (never overlapping, never crossing the sides).
-
-    Returns:
-        (x0, y0, x1, y1) of every gap, m; empty when the contact fraction is 1.
-    """
-    f, n = voids.contact_fraction, voids.count
-    if f >= 1.0:
-        return []
-    cw, cd = width / n, depth / n
-    sw, sd = math.sqrt(1.0 - f) * cw, math.sqrt(1.0 - f) * cd
-    rng = np.random.default_rng(voids.seed)
-    out = []
-    for i in range(n):
-        for j in range(n):
-            if voids.placement == "periodic":
-                fx, fy = 0.5, 0.5
-            else:
-                fx, fy = rng.uniform(0.0, 1.0, 2)
-            x0 = i * cw + fx * (cw - sw)
-            y0 = j * cd + fy * (cd - sd)
-            out.append((x0, y0, x0 + sw, y0 + sd))
-    return out
-
-
 def _axisymmetric_items(cfg: GeometryConfig) -> list[tuple[object, float, bool]]:
     """Protrusions and shaped voids as (spec item, lateral y of the axis, is_void)."""
     items = [(p, p.y, False) for p in cfg.protrusions]
@@ -549,7 +516,7 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
 
     if isinstance(cfg.voids, ContactFractionVoids):
         gap = cfg.voids.gap
-        for x0, y0, x1, y1 in box_void_layout(cfg.voids, W, D):
+        for x0, y0, x1, y1 in cfg.voids.boxes(W, D):
             bodies.voids.append(b.box(x0, y0, 0.0, x1, y1, gap))
             reach = 0.5 * max(x1 - x0, y1 - y0) + offsets[-1]
             centre = (0.5 * (x0 + x1), 0.5 * (y0 + y1))

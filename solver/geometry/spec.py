@@ -363,6 +363,56 @@ class ContactFractionVoids(StrictModel):
     )
     seed: int = Field(default=0, ge=0, description="Random seed for placement 'random'.")
 
+    def slots(self, width: float) -> list[tuple[float, float]]:
+        """Centres and widths of the gaps on [0, W] (2D).
+
+        Periodic placement: ``count`` gaps of equal width (1 - f) W / count centred in equal
+        cells. Random placement: the contact length f W is split into count + 1 random parts
+        (seeded Dirichlet draw), so the gaps never overlap and the contact fraction is exact.
+
+        Returns:
+            List of (centre x, width), m; empty when the contact fraction is 1.
+        """
+        f, n = self.contact_fraction, self.count
+        if f >= 1.0:
+            return []
+        w = (1.0 - f) * width / n
+        if self.placement == "periodic":
+            return [((i + 0.5) * width / n, w) for i in range(n)]
+        rng = np.random.default_rng(self.seed)
+        contacts = rng.dirichlet(np.ones(n + 1)) * f * width
+        starts = np.cumsum(contacts[:-1]) + w * np.arange(n)
+        return [(float(s + 0.5 * w), w) for s in starts]
+
+    def boxes(self, width: float, depth: float) -> list[tuple[float, float, float, float]]:
+        """Footprints of the flat box gaps in 3D.
+
+        The base is divided into count x count equal cells; each holds one rectangular gap with
+        the cell's aspect ratio and area (1 - f) x cell area, so the contact fraction is exact.
+        Periodic placement: centred in its cell; random placement: at a seeded uniform random
+        position inside its cell (never overlapping, never crossing the sides).
+
+        Returns:
+            (x0, y0, x1, y1) of every gap, m; empty when the contact fraction is 1.
+        """
+        f, n = self.contact_fraction, self.count
+        if f >= 1.0:
+            return []
+        cw, cd = width / n, depth / n
+        sw, sd = math.sqrt(1.0 - f) * cw, math.sqrt(1.0 - f) * cd
+        rng = np.random.default_rng(self.seed)
+        out = []
+        for i in range(n):
+            for j in range(n):
+                if self.placement == "periodic":
+                    fx, fy = 0.5, 0.5
+                else:
+                    fx, fy = rng.uniform(0.0, 1.0, 2)
+                x0 = i * cw + fx * (cw - sw)
+                y0 = j * cd + fy * (cd - sd)
+                out.append((x0, y0, x0 + sw, y0 + sd))
+        return out
+
     def wall_length(self, dimension: int, width: float, depth: float) -> float:
         """Length of the refined void edges, m: 2D the walls, 3D the rims of the gaps."""
         if self.contact_fraction >= 1.0:
@@ -673,8 +723,9 @@ class GeometryConfig(StrictModel):
                 _fail("layers", "the interphase is thicker than the smallest radius of "
                       "curvature of the surface, so a conformal layer would fold over itself",
                       f"{h_int:g} m", f"less than {rho:g} m (or a smoother surface)")
+        self._check_cell_count()  # first: it bounds the number of gaps enumerated below
         self._check_footprints_apart()
-        self._check_cell_count()
+        self._check_gaps_clear_of_protrusions()
         return self
 
     def _check_footprints_apart(self) -> None:
@@ -717,6 +768,34 @@ class GeometryConfig(StrictModel):
         _fail(key, what, f"axes {dist:g} m apart, footprint radii {radius[i]:g} m + "
               f"{radius[j]:g} m", "features whose axes are farther apart than the sum of their "
               "footprint radii (one feature instead of merged ones)")
+
+    def _check_gaps_clear_of_protrusions(self) -> None:
+        """No gap of contact-fraction voids may reach under a protrusion's footprint."""
+        if not isinstance(self.voids, ContactFractionVoids) or not self.protrusions:
+            return
+        W, D = self.domain.width, self.depth()
+        if self.dimension == 3:
+            gaps = np.array(self.voids.boxes(W, D)).reshape(-1, 4)
+        else:
+            gaps = np.array([(x - w / 2, 0.0, x + w / 2, 0.0)
+                             for x, w in self.voids.slots(W)]).reshape(-1, 4)
+        periodic = self.domain.lateral == "periodic"
+        xs = [0.0, -W, W] if periodic else [0.0]
+        ys = [0.0, -D, D] if periodic and self.dimension == 3 else [0.0]
+        zero = np.zeros(len(gaps))
+        for j, p in enumerate(self.protrusions):
+            y = p.y if self.dimension == 3 else 0.0
+            for sx, sy in ((sx, sy) for sx in xs for sy in ys):
+                x_p, y_p = p.x + sx, y + sy
+                dx = np.maximum.reduce([gaps[:, 0] - x_p, x_p - gaps[:, 2], zero])
+                dy = np.maximum.reduce([gaps[:, 1] - y_p, y_p - gaps[:, 3], zero])
+                hit = np.flatnonzero(np.hypot(dx, dy) <= p.base_half_width() * (1.0 + 1e-9))
+                if hit.size:
+                    x0, _, x1, _ = gaps[hit[0]]
+                    _fail(f"protrusions.{j}", "the footprint overlaps or touches a gap of the "
+                          f"contact-fraction voids (x from {x0:g} m to {x1:g} m)",
+                          f"axis at x = {p.x:g} m, footprint radius {p.base_half_width():g} m",
+                          "protrusions on the contact area between the gaps (or shaped voids)")
 
     def _check_cell_count(self) -> None:
         """The estimated cell count must not exceed ``mesh.max_cells`` (before Gmsh runs)."""
