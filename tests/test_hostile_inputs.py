@@ -81,6 +81,9 @@ CASES: list[Hostile] = [
     Hostile(label="thin layer over a wide 3D domain (cell estimate)",
             key="base.geometry.layers.0.thickness",
             overrides=("base.geometry.dimension=3", "base.geometry.layers.0.thickness=2nm")),
+    Hostile(label="ten million contact-fraction gaps in 3D", key="base.geometry.voids.count",
+            overrides=("base.geometry.dimension=3", "base.geometry.voids={kind: "
+                       "contact_fraction, contact_fraction: 0.5, count: 10000000}")),
     Hostile(label="1e300 m layer", key="base.geometry.layers.0.thickness",
             mutate=put("base.geometry.layers.0.thickness", "1e300 m")),
     Hostile(label="1e300 m domain", key="base.geometry.domain.length",

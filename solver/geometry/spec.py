@@ -16,7 +16,7 @@ Every length is SI (m) or a string with units (``"20 nm"``).
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
 import numpy as np
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
@@ -334,6 +334,9 @@ class ShapedVoids(StrictModel):
         min_length=1, max_length=MAX_FEATURES, description="The voids."
     )
 
+    size_key: ClassVar[str] = "voids.items"
+    """The key that sets how much void edge the mesh refines (for the cell estimate)."""
+
     def wall_length(self, dimension: int, width: float, depth: float) -> float:
         """Length of the refined void edges, m: 2D the walls (bound), 3D the rims."""
         if dimension == 3:
@@ -362,6 +365,9 @@ class ContactFractionVoids(StrictModel):
         default=50e-9, description="Thickness of the gap between Li and the interphase, m."
     )
     seed: int = Field(default=0, ge=0, description="Random seed for placement 'random'.")
+
+    size_key: ClassVar[str] = "voids.count"
+    """The key that sets how much void edge the mesh refines (for the cell estimate)."""
 
     def slots(self, width: float) -> list[tuple[float, float]]:
         """Centres and widths of the gaps on [0, W] (2D).
@@ -818,6 +824,9 @@ class GeometryConfig(StrictModel):
         value: Any = self
         for part in key.split("."):
             value = value[int(part)] if part.isdigit() else getattr(value, part)
+        if isinstance(value, StrictModel):  # a feature: show its shape (kind)
+            value = " ".join(f"{name} {getattr(value, name)!r}" for name in ("shape", "kind")
+                             if hasattr(value, name))
         _fail(key, f"the mesh would have about {total:.2g} cells (the {biggest.what} about "
               f"{biggest.cells:.2g}), more than mesh.max_cells = {limit}",
               f"{value:g}" if isinstance(value, float) else value,
@@ -867,7 +876,7 @@ class GeometryConfig(StrictModel):
             length = self.voids.wall_length(dim, W, self.depth())
             cells = (graded_cells(2, "surface", length, edge, slope, far) if dim == 2 else
                      graded_cells(3, "curve", length, edge, slope, far, inner=edge))
-            key = "mesh.void_edge_size" if m.void_edge_size is not None else "voids"
+            key = "mesh.void_edge_size" if m.void_edge_size is not None else self.voids.size_key
             terms.append(CellTerm(key, "refinement at the voids", cells))
         return terms
 
