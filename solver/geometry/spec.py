@@ -318,6 +318,16 @@ class VoidShape(StrictModel):
     width: PositiveLength = Field(description="Footprint width (diameter) on the Li plane, m.")
     height: PositiveLength = Field(description="Largest gap between Li and the void roof, m.")
 
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the 2D builder refines around, m.
+
+        A half ellipse flatter than a circle has sharp ends (radius b^2 / a); a lens none.
+        """
+        a, b = 0.5 * self.width, self.height
+        if self.shape == "lens" or math.isclose(a, b, rel_tol=1e-9):
+            return []
+        return [b * b / a, b * b / a]
+
     @model_validator(mode="after")
     def _lens_shape(self) -> VoidShape:
         if self.shape == "lens" and self.height > 0.5 * self.width:
@@ -342,6 +352,10 @@ class ShapedVoids(StrictModel):
         if dimension == 3:
             return sum(math.pi * v.width for v in self.items)
         return sum(v.width + 2.0 * v.height for v in self.items)
+
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the 2D builder refines around, m."""
+        return [rho for v in self.items for rho in v.refined_radii()]
 
 
 class ContactFractionVoids(StrictModel):
@@ -418,6 +432,10 @@ class ContactFractionVoids(StrictModel):
                 y0 = j * cd + fy * (cd - sd)
                 out.append((x0, y0, x0 + sw, y0 + sd))
         return out
+
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the 2D builder refines around: none (flat gaps)."""
+        return []
 
     def wall_length(self, dimension: int, width: float, depth: float) -> float:
         """Length of the refined void edges, m: 2D the walls, 3D the rims of the gaps."""
@@ -742,19 +760,18 @@ class GeometryConfig(StrictModel):
         """
         feet = [(f"protrusions.{i}", p.x, p.y, p.base_half_width())
                 for i, p in enumerate(self.protrusions)]
-        feet += [(f"voids.items.{i}", v.x, v.y, 0.5 * v.width)
-                 for i, v in enumerate(self.voids.items)] if isinstance(self.voids,
-                                                                        ShapedVoids) else []
+        if isinstance(self.voids, ShapedVoids):
+            feet += [(f"voids.items.{i}", v.x, v.y, 0.5 * v.width)
+                     for i, v in enumerate(self.voids.items)]
         if not feet:
             return
         x, y, radius = (np.array([f[k] for f in feet]) for k in (1, 2, 3))
         if self.dimension == 2:
             y = np.zeros_like(y)
         shifts = [(0.0, 0.0)]
-        if self.domain.lateral == "periodic":
+        if self.domain.lateral == "periodic":  # with i and j swapped, these cover -W and -D
             W, D = self.domain.width, self.depth()
-            lateral = [(W, 0.0)] + ([(0.0, D), (W, D), (W, -D)] if self.dimension == 3 else [])
-            shifts += lateral
+            shifts += [(W, 0.0)] + ([(0.0, D), (W, D), (W, -D)] if self.dimension == 3 else [])
         pairs = []
         reach = (radius[:, None] + radius[None, :]) * (1.0 + 1e-9)
         for sx, sy in shifts:
@@ -855,27 +872,33 @@ class GeometryConfig(StrictModel):
         terms = [CellTerm(far_key, "far field", uniform_cells(dim, base * L, far))]
         surface = min(far / 4.0 if dim == 2 else far,
                       m.tip_size_factor * self.surface.radius_estimate() / r)
+        edge = (m.void_edge_size or self.void_height() / 3.0) / r if self.voids else math.inf
+        # 2D layers take the finest size along each of their curves (void edges, surface).
+        local = min(surface, edge)
         outer = surface
         for k, layer in enumerate(self.layers):
             across = layer.thickness / (math.ceil(m.layer_elements * r - 1e-9) if dim == 2
                                         else m.layer_elements * r)
-            along = min(m.layer_aspect_ratio * across, max(across, surface))
+            along = min(m.layer_aspect_ratio * across, max(across, local))
             cells, outer = layer.cell_count(dim, area, across, along)
             terms.append(CellTerm(f"layers.{k}.thickness", f"layer {k}", cells))
-        if dim == 2 or self.layers:
-            key = f"layers.{len(self.layers) - 1}.thickness" if self.layers else "domain.width"
-            zone = graded_cells(dim, "surface", area, min(outer, surface), slope, far)
-            terms.append(CellTerm(key, "graded zone at the Li surface", zone))
+        key = f"layers.{len(self.layers) - 1}.thickness" if self.layers else "domain.width"
+        zone = graded_cells(dim, "surface", area, min(outer, surface), slope, far)
+        terms.append(CellTerm(key, "graded zone at the Li surface", zone))
         for j, p in enumerate(self.protrusions):
+            # 2D refines every point of high curvature, 3D the apex (the first) only.
             radii = p.refined_radii() if dim == 2 else p.refined_radii()[:1]
             cells = sum(graded_cells(dim, "point", 1.0, m.tip_size_factor * rho / r, slope, far,
                                      inner=0.0 if dim == 2 else rho) for rho in radii)
             terms.append(CellTerm(f"protrusions.{j}", f"refinement at protrusions.{j}", cells))
         if self.voids is not None:
-            edge = (m.void_edge_size or self.void_height() / 3.0) / r
             length = self.voids.wall_length(dim, W, self.depth())
-            cells = (graded_cells(2, "surface", length, edge, slope, far) if dim == 2 else
-                     graded_cells(3, "curve", length, edge, slope, far, inner=edge))
+            if dim == 2:
+                cells = graded_cells(2, "surface", length, edge, slope, far) + sum(
+                    graded_cells(2, "point", 1.0, m.tip_size_factor * rho / r, slope, far)
+                    for rho in self.voids.refined_radii())
+            else:
+                cells = graded_cells(3, "curve", length, edge, slope, far, inner=edge)
             key = "mesh.void_edge_size" if m.void_edge_size is not None else self.voids.size_key
             terms.append(CellTerm(key, "refinement at the voids", cells))
         return terms
