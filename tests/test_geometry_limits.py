@@ -27,7 +27,7 @@ SHAPES = {
     "ellipse": {"base_radius": 0.6 * UM, "height": 1.0 * UM},
     "cone": {"base_radius": 0.5 * UM, "height": 1.0 * UM, "tip_radius": 0.1 * UM},
 }
-POSITIONS = {"x=0": 0.0, "off-centre": 0.3 * W, "x=W": W}
+POSITIONS = {"x=0": 0.0, "off-centre": 0.35 * W, "x=W": W}
 
 
 def test_literals_are_parenthesised_full_precision():
@@ -219,6 +219,21 @@ def test_overlapping_or_touching_features_are_rejected(data, key, other):
     with pytest.raises(ValueError, match=rf"{key.replace('.', '[.]')}: .*overlaps or touches "
                                          rf".*{other.replace('.', '[.]')}"):
         GeometryConfig.model_validate(data)
+
+
+@pytest.mark.parametrize(("x", "ok"), [(0.0, True), (0.2 * UM, False), (0.3 * UM, False),
+                                       (0.31 * UM, True)])
+def test_axisymmetric_ring_does_not_cross_the_axis(x, ok):
+    """Axisymmetric: a feature at r > 0 is a ring; its section (radius 0.3 um) may not reach
+    across (or touch) the axis r = 0, where it would overlap its own other side."""
+    data = {"coordinates": "axisymmetric", "domain": {"width": 2 * UM, "length": 3 * UM},
+            "protrusions": [{"shape": "spherical", "radius": 0.3 * UM, "x": x}]}
+    if ok:
+        GeometryConfig.model_validate(data)
+    else:
+        with pytest.raises(ValueError, match=r"protrusions[.]0: the ring's section reaches "
+                                             r"across the symmetry axis"):
+            GeometryConfig.model_validate(data)
 
 
 def test_features_apart_are_accepted():

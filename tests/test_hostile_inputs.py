@@ -106,6 +106,10 @@ CASES: list[Hostile] = [
     Hostile(label="protrusion wider than its periodic cell", key="base.geometry.protrusions.0",
             overrides=("base.geometry.domain.lateral=periodic",
                        "base.geometry.protrusions=[{shape: spherical, radius: 1.5 um}]")),
+    Hostile(label="axisymmetric ring across the axis", key="base.geometry.protrusions.0",
+            overrides=("base.geometry.coordinates=axisymmetric",
+                       "base.geometry.protrusions=[{shape: spherical, radius: 0.5 um, "
+                       "x: 0.2 um}]")),
     Hostile(label="overlapping voids", key="base.geometry.voids.items.1",
             mutate=put("base.geometry.voids", {"kind": "shapes", "items": [
                 {"shape": "lens", "x": "0.6 um", "width": "0.6 um", "height": "0.1 um"},

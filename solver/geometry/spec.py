@@ -765,6 +765,12 @@ class GeometryConfig(StrictModel):
                      for i, v in enumerate(self.voids.items)]
         if not feet:
             return
+        if self.coordinates == "axisymmetric":  # a ring about the axis may not cross it
+            for key, x0, _, r0 in feet:
+                if 0.0 < x0 <= r0 * (1.0 + 1e-9):
+                    _fail(key, "the ring's section reaches across the symmetry axis",
+                          f"axis at r = {x0:g} m, footprint radius {r0:g} m",
+                          "r = 0 (a feature on the axis) or r greater than the footprint radius")
         x, y, radius = (np.array([f[k] for f in feet]) for k in (1, 2, 3))
         if self.dimension == 2:
             y = np.zeros_like(y)
