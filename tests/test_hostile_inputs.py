@@ -253,6 +253,57 @@ CASES: list[Hostile] = [
     ),
 
     # --- unmeshable input (geometry) -------------------------------------------------------------
+    Hostile(label="refinement 64 (cell estimate over mesh.max_cells)",
+            key="base.geometry.mesh.refinement", mutate=put("base.geometry.mesh.refinement", 64)),
+    Hostile(label="domain 1 m wide under a 20 nm layer (cell estimate)",
+            key="base.geometry.domain.width", mutate=put("base.geometry.domain.width", "1 m")),
+    Hostile(label="thin layer over a wide 3D domain (cell estimate)",
+            key="base.geometry.layers.0.thickness",
+            overrides=("base.geometry.dimension=3", "base.geometry.layers.0.thickness=2nm")),
+    Hostile(label="ten million contact-fraction gaps in 3D", key="base.geometry.voids.count",
+            overrides=("base.geometry.dimension=3", "base.geometry.voids={kind: "
+                       "contact_fraction, contact_fraction: 0.5, count: 10000000}")),
+    Hostile(label="1e300 m layer", key="base.geometry.layers.0.thickness",
+            mutate=put("base.geometry.layers.0.thickness", "1e300 m")),
+    Hostile(label="1e300 m domain", key="base.geometry.domain.length",
+            mutate=put("base.geometry.domain.length", 1e300)),
+    Hostile(label="sub-angstrom protrusion", key="base.geometry.protrusions.0.radius",
+            mutate=put("base.geometry.protrusions", [{"shape": "spherical", "radius": 1e-300}])),
+    Hostile(label="overlapping protrusions", key="base.geometry.protrusions.1",
+            mutate=put("base.geometry.protrusions", [
+                {"shape": "spherical", "radius": "0.5 um", "x": "0.5 um"},
+                {"shape": "cone", "base_radius": "0.4 um", "height": "1 um",
+                 "tip_radius": "0.1 um", "x": "1.3 um"}])),
+    Hostile(label="touching protrusions", key="base.geometry.protrusions.1",
+            mutate=put("base.geometry.protrusions", [
+                {"shape": "spherical", "radius": "0.5 um", "x": "0.5 um"},
+                {"shape": "spherical", "radius": "0.5 um", "x": "1.5 um"}])),
+    Hostile(label="thousands of overlapping protrusions", key="base.geometry.protrusions",
+            mutate=put("base.geometry.protrusions", [
+                {"shape": "spherical", "radius": "0.1 um", "x": f"{0.001 * i:.3f} um"}
+                for i in range(2000)])),
+    Hostile(label="protrusion wider than its periodic cell", key="base.geometry.protrusions.0",
+            overrides=("base.geometry.domain.lateral=periodic",
+                       "base.geometry.protrusions=[{shape: spherical, radius: 1.5 um}]")),
+    Hostile(label="axisymmetric ring across the axis", key="base.geometry.protrusions.0",
+            overrides=("base.geometry.coordinates=axisymmetric",
+                       "base.geometry.protrusions=[{shape: spherical, radius: 0.5 um, "
+                       "x: 0.2 um}]")),
+    Hostile(label="overlapping voids", key="base.geometry.voids.items.1",
+            mutate=put("base.geometry.voids", {"kind": "shapes", "items": [
+                {"shape": "lens", "x": "0.6 um", "width": "0.6 um", "height": "0.1 um"},
+                {"shape": "lens", "x": "1 um", "width": "0.6 um", "height": "0.1 um"}]})),
+    Hostile(label="contact-fraction gap under a protrusion", key="base.geometry.protrusions.0",
+            mutate=lambda tree: (put("base.geometry.protrusions", [
+                {"shape": "spherical", "radius": "0.3 um", "x": "0.6 um"}])(tree), put(
+                "base.geometry.voids", {"kind": "contact_fraction", "contact_fraction": 0.5})(
+                tree))),
+    Hostile(label="void under a protrusion", key="base.geometry.voids.items.0",
+            mutate=lambda tree: (put("base.geometry.protrusions", [
+                {"shape": "spherical", "radius": "0.5 um", "x": "1 um"}])(tree), put(
+                "base.geometry.voids", {"kind": "shapes", "items": [
+                    {"shape": "lens", "x": "1.2 um", "width": "0.4 um", "height": "0.1 um"}]})(
+                tree))),
 
     # --- files, paths and overrides --------------------------------------------------------------
 

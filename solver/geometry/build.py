@@ -33,7 +33,9 @@ __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_repo
 BUILDER_VERSION = "2"
 """Format version of the cached meshes (the builder sources are hashed into the key as well)."""
 
-_BUILDER_MODULES = ("build.py", "mosaic.py", "occ2d.py", "occ3d.py", "profiles.py", "spec.py")
+_BUILDER_MODULES = (
+    "build.py", "expressions.py", "mosaic.py", "occ2d.py", "occ3d.py", "profiles.py", "spec.py"
+)
 
 _ROOT = 0
 
@@ -359,7 +361,7 @@ def _images(cfg: GeometryConfig) -> tuple[float, ...]:
 
 def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
     """3D landmarks (z up), found on a lateral grid like the 2D ones on a line."""
-    from solver.geometry.occ3d import box_void_layout, height_field_3d
+    from solver.geometry.occ3d import height_field_3d
 
     W, D = cfg.domain.width, cfg.depth()
     x, y = np.meshgrid(np.linspace(0.0, W, 201), np.linspace(0.0, D, 201), indexing="ij")
@@ -380,7 +382,7 @@ def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
             under_void |= r < 0.5 * v.width
             edge_distance = np.minimum(edge_distance, np.abs(r - 0.5 * v.width))
     elif isinstance(cfg.voids, ContactFractionVoids):
-        for x0, y0, x1, y1 in box_void_layout(cfg.voids, W, D):
+        for x0, y0, x1, y1 in cfg.voids.boxes(W, D):
             inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
             under_void |= inside
             dx = np.maximum(np.maximum(x0 - x, x - x1), 0.0)

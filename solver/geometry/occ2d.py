@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solver.geometry import mosaic, profiles
+from solver.geometry.expressions import distance_to, literal
 from solver.geometry.spec import GeometryConfig, MosaicLayer
 
 __all__ = ["BOUNDARY_TAGS", "Occ2DModel", "build_occ_2d"]
@@ -416,11 +417,11 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
         fields.setNumbers(dist, "CurvesList", curves)
         fields.setNumber(dist, "Sampling", min(20000, math.ceil(2.0 * length / size) + 2))
         ramp = fields.add("MathEval")
-        fields.setString(ramp, "F", f"{float(size)!r} + {g!r} * F{dist}")
+        fields.setString(ramp, "F", f"{literal(size)} + {literal(g)} * F{dist}")
         return ramp
 
     sizes = [fields.add("MathEval")]
-    fields.setString(sizes[0], "F", repr(far))
+    fields.setString(sizes[0], "F", literal(far))
     # Point-like refinements: protrusion tips and other points of high curvature of protrusions
     # and shaped voids (size = tip_size_factor x radius of curvature there).
     seeds: list[tuple[np.ndarray, float]] = []
@@ -434,9 +435,7 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
         where = np.array(point) / UNIT
         seeds.append((where[None, :], size))
         ramp = fields.add("MathEval")
-        fields.setString(
-            ramp, "F", f"{size!r} + {g!r} * Sqrt((x - {where[0]:.17g})^2 + (y - {where[1]:.17g})^2)"
-        )
+        fields.setString(ramp, "F", f"{literal(size)} + {literal(g)} * {distance_to(where)}")
         sizes.append(ramp)
     if result.boundaries.get("void_wall"):
         size = (m.void_edge_size or cfg.void_height() / 3.0) / m.refinement / UNIT

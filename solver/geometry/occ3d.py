@@ -60,6 +60,7 @@ from scipy.interpolate import RectBivariateSpline
 from scipy.spatial import Voronoi
 
 from solver.geometry import profiles
+from solver.geometry.expressions import distance_to, literal
 from solver.geometry.spec import (
     ContactFractionVoids,
     GeometryConfig,
@@ -72,7 +73,6 @@ from solver.geometry.spec import (
 __all__ = [
     "MAX_LAYER_CELLS",
     "MODEL_UNIT",
-    "box_void_layout",
     "build_occ_3d",
     "height_field_3d",
     "random_surface_3d",
@@ -433,38 +433,6 @@ class _Bodies:
     surface_size: float = math.inf  # element size on a curved Li surface, m
 
 
-def box_void_layout(
-    voids: ContactFractionVoids, width: float, depth: float
-) -> list[tuple[float, float, float, float]]:
-    """Footprints of the flat box voids of a contact-fraction layout in 3D.
-
-    The base is divided into count x count equal cells; each holds one rectangular gap with the
-    cell's aspect ratio and area (1 - f) x cell area, so the contact fraction is exact.
-    Periodic placement: centred in its cell; random placement: at a seeded uniform random
-    position inside its cell (never overlapping, never crossing the sides).
-
-    Returns:
-        (x0, y0, x1, y1) of every gap, m; empty when the contact fraction is 1.
-    """
-    f, n = voids.contact_fraction, voids.count
-    if f >= 1.0:
-        return []
-    cw, cd = width / n, depth / n
-    sw, sd = math.sqrt(1.0 - f) * cw, math.sqrt(1.0 - f) * cd
-    rng = np.random.default_rng(voids.seed)
-    out = []
-    for i in range(n):
-        for j in range(n):
-            if voids.placement == "periodic":
-                fx, fy = 0.5, 0.5
-            else:
-                fx, fy = rng.uniform(0.0, 1.0, 2)
-            x0 = i * cw + fx * (cw - sw)
-            y0 = j * cd + fy * (cd - sd)
-            out.append((x0, y0, x0 + sw, y0 + sd))
-    return out
-
-
 def _axisymmetric_items(cfg: GeometryConfig) -> list[tuple[object, float, bool]]:
     """Protrusions and shaped voids as (spec item, lateral y of the axis, is_void)."""
     items = [(p, p.y, False) for p in cfg.protrusions]
@@ -548,7 +516,7 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
 
     if isinstance(cfg.voids, ContactFractionVoids):
         gap = cfg.voids.gap
-        for x0, y0, x1, y1 in box_void_layout(cfg.voids, W, D):
+        for x0, y0, x1, y1 in cfg.voids.boxes(W, D):
             bodies.voids.append(b.box(x0, y0, 0.0, x1, y1, gap))
             reach = 0.5 * max(x1 - x0, y1 - y0) + offsets[-1]
             centre = (0.5 * (x0 + x1), 0.5 * (y0 + y1))
@@ -881,10 +849,9 @@ def _size_fields(
         dist = distance("SurfacesList", outer, finest_surface)
         sizes.append(_threshold(fields, dist, finest_surface, 0.0, far, m.growth))
     for apex in apexes:
-        x, y, z = (c / u for c in apex.point)
         rho = apex.radius / u
         f = fields.add("MathEval")
-        fields.setString(f, "F", f"sqrt((x-({x}))^2+(y-({y}))^2+(z-({z}))^2)")
+        fields.setString(f, "F", distance_to([c / u for c in apex.point]))
         size = m.tip_size_factor * rho / m.refinement
         sizes.append(_threshold(fields, f, size, rho, far, m.growth))
     rims = _void_rims(model, facets)
@@ -895,7 +862,7 @@ def _size_fields(
             _threshold(fields, distance("CurvesList", rims, edge), edge, edge, far, m.growth)
         )
     const = fields.add("MathEval")
-    fields.setString(const, "F", f"{far}")
+    fields.setString(const, "F", literal(far))
     sizes.append(const)
     f_min = fields.add("Min")
     fields.setNumbers(f_min, "FieldsList", sizes)

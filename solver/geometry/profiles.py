@@ -57,7 +57,6 @@ __all__ = [
     "random_profile",
     "sample_chain",
     "shaped_void_feature",
-    "slot_layout",
     "start_point",
     "surface_function",
     "void_features",
@@ -301,28 +300,6 @@ def _slot(x0: float, width: float, gap: float, T: float) -> Feature:
     return Feature(top=top, apex=(x0, yt), tip_radius=math.inf)
 
 
-def slot_layout(voids: ContactFractionVoids, width: float) -> list[tuple[float, float]]:
-    """Centres and widths of the gaps of a contact-fraction void set on [0, W].
-
-    Periodic placement: ``count`` gaps of equal width (1 - f) W / count centred in equal cells.
-    Random placement: the contact length f W is split into count + 1 random parts (seeded
-    Dirichlet draw), so the gaps never overlap and the contact fraction is exact.
-
-    Returns:
-        List of (centre x, width), m; empty when the contact fraction is 1.
-    """
-    f, n = voids.contact_fraction, voids.count
-    if f >= 1.0:
-        return []
-    w = (1.0 - f) * width / n
-    if voids.placement == "periodic":
-        return [((i + 0.5) * width / n, w) for i in range(n)]
-    rng = np.random.default_rng(voids.seed)
-    contacts = rng.dirichlet(np.ones(n + 1)) * f * width
-    starts = np.cumsum(contacts[:-1]) + w * np.arange(n)
-    return [(float(s + 0.5 * w), w) for s in starts]
-
-
 def void_features_all(cfg: GeometryConfig, T: float) -> list[Feature]:
     """The voids offset by T, with periodic images when the sides are periodic."""
     return _with_images(cfg, void_features(cfg, T))
@@ -333,7 +310,7 @@ def void_features(cfg: GeometryConfig, T: float) -> list[Feature]:
     if isinstance(cfg.voids, ShapedVoids):
         return [shaped_void_feature(v, T) for v in cfg.voids.items]
     if isinstance(cfg.voids, ContactFractionVoids):
-        return [_slot(x, w, cfg.voids.gap, T) for x, w in slot_layout(cfg.voids, cfg.domain.width)]
+        return [_slot(x, w, cfg.voids.gap, T) for x, w in cfg.voids.slots(cfg.domain.width)]
     return []
 
 

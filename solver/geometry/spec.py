@@ -16,11 +16,12 @@ Every length is SI (m) or a string with units (``"20 nm"``).
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
 import numpy as np
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
+from solver.geometry.sizing import CellTerm, graded_cells, uniform_cells
 from solver.schema import StrictModel
 from solver.units import Length
 
@@ -42,11 +43,41 @@ __all__ = [
     "VoidShape",
 ]
 
-PositiveLength = Annotated[Length, Field(gt=0)]
-NonNegativeLength = Annotated[Length, Field(ge=0)]
+MIN_LENGTH = 1e-10
+"""Smallest geometric length, m (1 angstrom; OpenCASCADE's tolerance is 1e-13 m here)."""
+
+MAX_LENGTH = 1.0
+"""Largest geometric length, m (beyond it the cell estimate and Gmsh's arithmetic overflow)."""
+
+
+def _within(lowest: float):
+    """After-validator: a length the geometry kernel can resolve, in [lowest, MAX_LENGTH]."""
+
+    def check(value: float) -> float:
+        if not lowest <= value <= MAX_LENGTH:
+            raise ValueError(
+                f"a length the geometry kernel cannot resolve (got {value:g} m); allowed: "
+                f"{lowest:g} m to {MAX_LENGTH:g} m"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+PositiveLength = Annotated[Length, Field(gt=0), _within(MIN_LENGTH)]
+NonNegativeLength = Annotated[Length, Field(ge=0), _within(0.0)]
+LayerThickness = Annotated[Length, Field(ge=0.999e-9), _within(MIN_LENGTH)]
 
 RESERVED_REGION_NAMES = ("electrolyte",)
 """Cell-group names that interphase layers or phases may not use."""
+
+MAX_FEATURES = 1000
+"""Most protrusions (and most shaped voids) of one geometry: each is a boolean operation in the
+OpenCASCADE kernel, and more than this many would take the mesher hours."""
+
+DEFAULT_MAX_CELLS = 1_000_000
+"""Default limit of the estimated cell count (``mesh.max_cells``): second-order fields on 1e6
+cells are several million unknowns, about what a 24 GiB, 2-core workstation still solves."""
 
 
 def _tag_or_default(key: str, default: str):
@@ -103,6 +134,14 @@ class FlatSurface(StrictModel):
         """Highest point of the surface above the base plane, m."""
         return 0.0
 
+    def area_factor(self) -> float:
+        """Ratio of the surface's area (2D: length) to that of the flat base plane."""
+        return 1.0
+
+    def radius_estimate(self) -> float:
+        """Typical smallest radius of curvature, m (inf when flat), for the cell estimate."""
+        return math.inf
+
 
 class SinusoidalSurface(StrictModel):
     """A sinusoidal Li surface, y = A (1 + cos(2 pi x / lambda)) (peak at x = 0, valley at y = 0).
@@ -120,6 +159,14 @@ class SinusoidalSurface(StrictModel):
         """Highest point of the surface above the base plane, m."""
         return 2.0 * self.amplitude
 
+    def area_factor(self) -> float:
+        """Ratio of the surface's area (2D: length) to that of the flat base plane (bound)."""
+        return math.hypot(1.0, 2.0 * math.pi * self.amplitude / self.wavelength)
+
+    def radius_estimate(self) -> float:
+        """Radius of curvature at the crests, lambda^2 / (4 pi^2 A), m."""
+        return self.wavelength**2 / (4.0 * math.pi**2 * self.amplitude)
+
 
 class RandomSurface(StrictModel):
     """A random rough Li surface: a seeded Gaussian random field, shifted so that min h = 0.
@@ -136,6 +183,17 @@ class RandomSurface(StrictModel):
     seed: int = Field(
         default=0, ge=0, description="Random seed; the same seed gives the same mesh."
     )
+
+    def area_factor(self) -> float:
+        """Ratio of the surface's area (2D: length) to that of the flat base plane.
+
+        The RMS slope of a Gaussian-correlated field is sqrt(2) rms / l_c.
+        """
+        return math.hypot(1.0, math.sqrt(2.0) * self.rms / self.correlation_length)
+
+    def radius_estimate(self) -> float:
+        """Radius of curvature at three standard deviations of h'' (sqrt(12) rms / l_c^2), m."""
+        return self.correlation_length**2 / (3.0 * math.sqrt(12.0) * self.rms)
 
 
 Surface = Annotated[
@@ -171,6 +229,10 @@ class SphericalProtrusion(_ProtrusionBase):
         """Half width of the footprint on the base plane, m."""
         return self.radius
 
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the builders refine around (the apex), m."""
+        return [self.radius]
+
 
 class EllipseProtrusion(_ProtrusionBase):
     """A semi-ellipse (2D) or semi-spheroid (axisymmetric, 3D), any height-to-base ratio."""
@@ -186,6 +248,11 @@ class EllipseProtrusion(_ProtrusionBase):
     def base_half_width(self) -> float:
         """Half width of the footprint on the base plane, m."""
         return self.base_radius
+
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the builders refine around: apex, two feet, m."""
+        a, b = self.base_radius, self.height
+        return [a * a / b, b * b / a, b * b / a]
 
 
 class ConeProtrusion(_ProtrusionBase):
@@ -217,6 +284,10 @@ class ConeProtrusion(_ProtrusionBase):
         """Half width of the footprint on the base plane, m."""
         return self.base_radius
 
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the builders refine around (the tip), m."""
+        return [self.tip_radius]
+
 
 Protrusion = Annotated[
     Annotated[SphericalProtrusion, Tag("spherical")]
@@ -247,6 +318,16 @@ class VoidShape(StrictModel):
     width: PositiveLength = Field(description="Footprint width (diameter) on the Li plane, m.")
     height: PositiveLength = Field(description="Largest gap between Li and the void roof, m.")
 
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the 2D builder refines around, m.
+
+        A half ellipse flatter than a circle has sharp ends (radius b^2 / a); a lens none.
+        """
+        a, b = 0.5 * self.width, self.height
+        if self.shape == "lens" or math.isclose(a, b, rel_tol=1e-9):
+            return []
+        return [b * b / a, b * b / a]
+
     @model_validator(mode="after")
     def _lens_shape(self) -> VoidShape:
         if self.shape == "lens" and self.height > 0.5 * self.width:
@@ -259,7 +340,22 @@ class ShapedVoids(StrictModel):
     """Voids given one by one by shape, position and size."""
 
     kind: Literal["shapes"] = Field(description="Voids listed by shape.")
-    items: list[VoidShape] = Field(min_length=1, description="The voids.")
+    items: list[VoidShape] = Field(
+        min_length=1, max_length=MAX_FEATURES, description="The voids."
+    )
+
+    size_key: ClassVar[str] = "voids.items"
+    """The key that sets how much void edge the mesh refines (for the cell estimate)."""
+
+    def wall_length(self, dimension: int, width: float, depth: float) -> float:
+        """Length of the refined void edges, m: 2D the walls (bound), 3D the rims."""
+        if dimension == 3:
+            return sum(math.pi * v.width for v in self.items)
+        return sum(v.width + 2.0 * v.height for v in self.items)
+
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the 2D builder refines around, m."""
+        return [rho for v in self.items for rho in v.refined_radii()]
 
 
 class ContactFractionVoids(StrictModel):
@@ -284,6 +380,72 @@ class ContactFractionVoids(StrictModel):
     )
     seed: int = Field(default=0, ge=0, description="Random seed for placement 'random'.")
 
+    size_key: ClassVar[str] = "voids.count"
+    """The key that sets how much void edge the mesh refines (for the cell estimate)."""
+
+    def slots(self, width: float) -> list[tuple[float, float]]:
+        """Centres and widths of the gaps on [0, W] (2D).
+
+        Periodic placement: ``count`` gaps of equal width (1 - f) W / count centred in equal
+        cells. Random placement: the contact length f W is split into count + 1 random parts
+        (seeded Dirichlet draw), so the gaps never overlap and the contact fraction is exact.
+
+        Returns:
+            List of (centre x, width), m; empty when the contact fraction is 1.
+        """
+        f, n = self.contact_fraction, self.count
+        if f >= 1.0:
+            return []
+        w = (1.0 - f) * width / n
+        if self.placement == "periodic":
+            return [((i + 0.5) * width / n, w) for i in range(n)]
+        rng = np.random.default_rng(self.seed)
+        contacts = rng.dirichlet(np.ones(n + 1)) * f * width
+        starts = np.cumsum(contacts[:-1]) + w * np.arange(n)
+        return [(float(s + 0.5 * w), w) for s in starts]
+
+    def boxes(self, width: float, depth: float) -> list[tuple[float, float, float, float]]:
+        """Footprints of the flat box gaps in 3D.
+
+        The base is divided into count x count equal cells; each holds one rectangular gap with
+        the cell's aspect ratio and area (1 - f) x cell area, so the contact fraction is exact.
+        Periodic placement: centred in its cell; random placement: at a seeded uniform random
+        position inside its cell (never overlapping, never crossing the sides).
+
+        Returns:
+            (x0, y0, x1, y1) of every gap, m; empty when the contact fraction is 1.
+        """
+        f, n = self.contact_fraction, self.count
+        if f >= 1.0:
+            return []
+        cw, cd = width / n, depth / n
+        sw, sd = math.sqrt(1.0 - f) * cw, math.sqrt(1.0 - f) * cd
+        rng = np.random.default_rng(self.seed)
+        out = []
+        for i in range(n):
+            for j in range(n):
+                if self.placement == "periodic":
+                    fx, fy = 0.5, 0.5
+                else:
+                    fx, fy = rng.uniform(0.0, 1.0, 2)
+                x0 = i * cw + fx * (cw - sw)
+                y0 = j * cd + fy * (cd - sd)
+                out.append((x0, y0, x0 + sw, y0 + sd))
+        return out
+
+    def refined_radii(self) -> list[float]:
+        """Radii of curvature at the points the 2D builder refines around: none (flat gaps)."""
+        return []
+
+    def wall_length(self, dimension: int, width: float, depth: float) -> float:
+        """Length of the refined void edges, m: 2D the walls, 3D the rims of the gaps."""
+        if self.contact_fraction >= 1.0:
+            return 0.0
+        open_part = 1.0 - self.contact_fraction
+        if dimension == 3:
+            return 2.0 * self.count * math.sqrt(open_part) * (width + depth)
+        return open_part * width + 2.0 * self.count * self.gap
+
 
 Voids = Annotated[
     Annotated[ShapedVoids, Tag("shapes")]
@@ -306,13 +468,29 @@ class UniformLayer(StrictModel):
         pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
         description="Region name; the physics section gives its material under this name.",
     )
-    thickness: Annotated[Length, Field(ge=0.999e-9)] = Field(
+    thickness: LayerThickness = Field(
         description="Thickness normal to the Li surface, m (from 1 nm)."
     )
 
     def region_names(self) -> list[str]:
         """Cell-group names of this layer."""
         return [self.name]
+
+    def cell_count(self, dim: int, area: float, across: float, along: float
+                   ) -> tuple[float, float]:
+        """Estimated cells of the layer, and the cell size at its outer side.
+
+        2D: structured strips of cells ``across`` x ``along``; 3D: isotropic cells ``across``.
+
+        Args:
+            dim: Mesh dimension.
+            area: Area (2D: length) of the surface the layer covers, m^2 (m).
+            across: Cell size across the layer, m.
+            along: Cell size along the layer (2D strips), m.
+        """
+        if dim == 2:
+            return 2.0 * area / along * (self.thickness / across), along
+        return uniform_cells(3, area * self.thickness, across), across
 
 
 class MosaicPhase(StrictModel):
@@ -334,7 +512,7 @@ class MosaicLayer(StrictModel):
     """
 
     kind: Literal["mosaic"] = Field(description="Mosaic (Voronoi-grain) layer.")
-    thickness: Annotated[Length, Field(ge=0.999e-9)] = Field(
+    thickness: LayerThickness = Field(
         description="Thickness normal to the Li surface, m (from 1 nm)."
     )
     grain_size: PositiveLength = Field(description="Mean grain spacing, m.")
@@ -354,6 +532,20 @@ class MosaicLayer(StrictModel):
     def region_names(self) -> list[str]:
         """Cell-group names of this layer."""
         return [p.name for p in self.phases]
+
+    def cell_count(self, dim: int, area: float, across: float, along: float
+                   ) -> tuple[float, float]:
+        """Estimated cells of the layer, and the cell size at its outer side.
+
+        Isotropic cells of size ``across`` (``along`` is not used: mosaic grains are not strips).
+
+        Args:
+            dim: Mesh dimension.
+            area: Area (2D: length) of the surface the layer covers, m^2 (m).
+            across: Cell size across the layer, m.
+            along: Cell size along the layer (unused).
+        """
+        return uniform_cells(dim, area * self.thickness, across), across
 
 
 Layer = Annotated[
@@ -409,6 +601,14 @@ class MeshConfig(StrictModel):
         description="Global refinement factor for convergence studies: every element size is "
         "divided by it.",
     )
+    max_cells: int = Field(
+        default=DEFAULT_MAX_CELLS,
+        ge=1,
+        description="Largest cell count of the mesh: the count estimated from the domain, the "
+        "features and the sizes above must not exceed it, or validation fails before Gmsh runs "
+        "(the estimate is within a factor 3 of Gmsh's count). The default fits a 24 GiB, "
+        "2-core machine; raise it for bigger machines.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,8 +631,9 @@ class GeometryConfig(StrictModel):
     )
     protrusions: list[Protrusion] = Field(
         default_factory=list,
+        max_length=MAX_FEATURES,
         description="Protrusions standing on the flat Li base plane (shape: spherical, "
-        "ellipse, cone).",
+        "ellipse, cone); their footprints may not overlap or touch.",
     )
     voids: Voids | None = Field(
         default=None,
@@ -502,11 +703,6 @@ class GeometryConfig(StrictModel):
                     if getattr(v, axis) > extent:
                         _fail(f"voids.items.{i}.{axis}", "void centre outside the domain",
                               f"{getattr(v, axis):g} m", f"0 to {extent:g} m")
-                for j, p in enumerate(self.protrusions):
-                    dist = math.hypot(v.x - p.x, (v.y - p.y) if self.dimension == 3 else 0.0)
-                    if dist < 0.5 * v.width + p.base_half_width():
-                        _fail(f"voids.items.{i}.x", f"void overlaps the foot of protrusions.{j}",
-                              f"{v.x:g} m", "voids on the flat Li plane between protrusions")
         if isinstance(self.surface, SinusoidalSurface) and self.domain.lateral == "periodic":
             periods = W / self.surface.wavelength
             if abs(periods - round(periods)) > 1e-6 * periods or round(periods) < 1:
@@ -551,7 +747,167 @@ class GeometryConfig(StrictModel):
                 _fail("layers", "the interphase is thicker than the smallest radius of "
                       "curvature of the surface, so a conformal layer would fold over itself",
                       f"{h_int:g} m", f"less than {rho:g} m (or a smoother surface)")
+        self._check_cell_count()  # first: it bounds the number of gaps enumerated below
+        self._check_footprints_apart()
+        self._check_gaps_clear_of_protrusions()
         return self
+
+    def _check_footprints_apart(self) -> None:
+        """Protrusions and shaped voids may not overlap or touch (nor their periodic images).
+
+        The mesher would get tangent or self-intersecting curves; features that must merge are
+        one feature. Footprints are disks (2D: intervals) of the base half width about the axis.
+        """
+        feet = [(f"protrusions.{i}", p.x, p.y, p.base_half_width())
+                for i, p in enumerate(self.protrusions)]
+        if isinstance(self.voids, ShapedVoids):
+            feet += [(f"voids.items.{i}", v.x, v.y, 0.5 * v.width)
+                     for i, v in enumerate(self.voids.items)]
+        if not feet:
+            return
+        if self.coordinates == "axisymmetric":  # a ring about the axis may not cross it
+            for key, x0, _, r0 in feet:
+                if 0.0 < x0 <= r0 * (1.0 + 1e-9):
+                    _fail(key, "the ring's section reaches across the symmetry axis",
+                          f"axis at r = {x0:g} m, footprint radius {r0:g} m",
+                          "r = 0 (a feature on the axis) or r greater than the footprint radius")
+        x, y, radius = (np.array([f[k] for f in feet]) for k in (1, 2, 3))
+        if self.dimension == 2:
+            y = np.zeros_like(y)
+        shifts = [(0.0, 0.0)]
+        if self.domain.lateral == "periodic":  # with i and j swapped, these cover -W and -D
+            W, D = self.domain.width, self.depth()
+            shifts += [(W, 0.0)] + ([(0.0, D), (W, D), (W, -D)] if self.dimension == 3 else [])
+        pairs = []
+        reach = (radius[:, None] + radius[None, :]) * (1.0 + 1e-9)
+        for sx, sy in shifts:
+            distance = np.hypot(x[:, None] - x[None, :] - sx, y[:, None] - y[None, :] - sy)
+            # Without a shift each pair once (i > j); with one every pair and every feature
+            # with its own image.
+            if sx == sy == 0.0:
+                distance[np.triu_indices(len(feet))] = np.inf
+            pairs += [(max(i, j), min(i, j), float(distance[i, j]))
+                      for i, j in np.argwhere(distance <= reach)]
+        if not pairs:
+            return
+        i, j, dist = min(pairs)
+        key, other = feet[i][0], feet[j][0]
+        what = ("the footprint overlaps or touches its own periodic image" if i == j
+                else f"the footprint overlaps or touches that of {other}")
+        _fail(key, what, f"axes {dist:g} m apart, footprint radii {radius[i]:g} m + "
+              f"{radius[j]:g} m", "features whose axes are farther apart than the sum of their "
+              "footprint radii (one feature instead of merged ones)")
+
+    def _check_gaps_clear_of_protrusions(self) -> None:
+        """No gap of contact-fraction voids may reach under a protrusion's footprint."""
+        if not isinstance(self.voids, ContactFractionVoids) or not self.protrusions:
+            return
+        W, D = self.domain.width, self.depth()
+        if self.dimension == 3:
+            gaps = np.array(self.voids.boxes(W, D)).reshape(-1, 4)
+        else:
+            gaps = np.array([(x - w / 2, 0.0, x + w / 2, 0.0)
+                             for x, w in self.voids.slots(W)]).reshape(-1, 4)
+        periodic = self.domain.lateral == "periodic"
+        xs = [0.0, -W, W] if periodic else [0.0]
+        ys = [0.0, -D, D] if periodic and self.dimension == 3 else [0.0]
+        zero = np.zeros(len(gaps))
+        for j, p in enumerate(self.protrusions):
+            y = p.y if self.dimension == 3 else 0.0
+            for sx, sy in ((sx, sy) for sx in xs for sy in ys):
+                x_p, y_p = p.x + sx, y + sy
+                dx = np.maximum.reduce([gaps[:, 0] - x_p, x_p - gaps[:, 2], zero])
+                dy = np.maximum.reduce([gaps[:, 1] - y_p, y_p - gaps[:, 3], zero])
+                hit = np.flatnonzero(np.hypot(dx, dy) <= p.base_half_width() * (1.0 + 1e-9))
+                if hit.size:
+                    x0, _, x1, _ = gaps[hit[0]]
+                    _fail(f"protrusions.{j}", "the footprint overlaps or touches a gap of the "
+                          f"contact-fraction voids (x from {x0:g} m to {x1:g} m)",
+                          f"axis at x = {p.x:g} m, footprint radius {p.base_half_width():g} m",
+                          "protrusions on the contact area between the gaps (or shaped voids)")
+
+    def _check_cell_count(self) -> None:
+        """The estimated cell count must not exceed ``mesh.max_cells`` (before Gmsh runs)."""
+        terms = self.cell_estimate()
+        total = sum(t.cells for t in terms)
+        limit = self.mesh.max_cells
+        if total <= limit:
+            return
+        biggest = max(terms, key=lambda t: t.cells)
+        r = self.mesh.refinement
+        W, L = self.domain.width, self.domain.length
+        square = self.domain.model_copy(update={"width": min(W, L), "depth": min(self.depth(), L)})
+        if r > 1.0 and total / r**self.dimension <= limit:
+            key = "mesh.refinement"
+        elif sum(t.cells for t in self.model_copy(update={"domain": square}).cell_estimate()
+                 ) <= limit:  # the width (depth) alone makes it big
+            key = "domain.depth" if self.dimension == 3 and self.depth() > W else "domain.width"
+        else:
+            key = biggest.key
+        value: Any = self
+        for part in key.split("."):
+            value = value[int(part)] if part.isdigit() else getattr(value, part)
+        if isinstance(value, StrictModel):  # a feature: show its shape (kind)
+            value = " ".join(f"{name} {getattr(value, name)!r}" for name in ("shape", "kind")
+                             if hasattr(value, name))
+        _fail(key, f"the mesh would have about {total:.2g} cells (the {biggest.what} about "
+              f"{biggest.cells:.2g}), more than mesh.max_cells = {limit}",
+              f"{value:g}" if isinstance(value, float) else value,
+              "a coarser mesh (sizes, refinement, layer_elements), a smaller domain or thicker "
+              "layers, or a larger mesh.max_cells on a bigger machine")
+
+    def cell_estimate(self) -> list[CellTerm]:
+        """The mesh's cell count estimated from the size settings, term by term.
+
+        Far field, the graded zones of the Li surface and the outermost layer, the interphase
+        layers, the protrusion tips and the void edges, each named by the key that sets its
+        size (see :mod:`solver.geometry.sizing`; the builders' size fields in occ2d.py and
+        occ3d.py are what it models).
+        """
+        m, dim = self.mesh, self.dimension
+        r = m.refinement
+        W, L = self.domain.width, self.domain.length
+        base = W * self.depth() if dim == 3 else W
+        far = (m.far_field_size if m.far_field_size is not None else L / 8.0) / r
+        slope = (m.growth - 1.0) / r if dim == 2 else m.growth - 1.0  # as the builders grade
+        area = base * self.surface.area_factor() + sum(
+            2.0 * p.top() if dim == 2 else math.pi * p.base_half_width() * p.top()
+            for p in self.protrusions
+        )
+        far_key = "mesh.far_field_size" if m.far_field_size is not None else "domain.width"
+        terms = [CellTerm(far_key, "far field", uniform_cells(dim, base * L, far))]
+        surface = min(far / 4.0 if dim == 2 else far,
+                      m.tip_size_factor * self.surface.radius_estimate() / r)
+        edge = (m.void_edge_size or self.void_height() / 3.0) / r if self.voids else math.inf
+        # 2D layers take the finest size along each of their curves (void edges, surface).
+        local = min(surface, edge)
+        outer = surface
+        for k, layer in enumerate(self.layers):
+            across = layer.thickness / (math.ceil(m.layer_elements * r - 1e-9) if dim == 2
+                                        else m.layer_elements * r)
+            along = min(m.layer_aspect_ratio * across, max(across, local))
+            cells, outer = layer.cell_count(dim, area, across, along)
+            terms.append(CellTerm(f"layers.{k}.thickness", f"layer {k}", cells))
+        key = f"layers.{len(self.layers) - 1}.thickness" if self.layers else "domain.width"
+        zone = graded_cells(dim, "surface", area, min(outer, surface), slope, far)
+        terms.append(CellTerm(key, "graded zone at the Li surface", zone))
+        for j, p in enumerate(self.protrusions):
+            # 2D refines every point of high curvature, 3D the apex (the first) only.
+            radii = p.refined_radii() if dim == 2 else p.refined_radii()[:1]
+            cells = sum(graded_cells(dim, "point", 1.0, m.tip_size_factor * rho / r, slope, far,
+                                     inner=0.0 if dim == 2 else rho) for rho in radii)
+            terms.append(CellTerm(f"protrusions.{j}", f"refinement at protrusions.{j}", cells))
+        if self.voids is not None:
+            length = self.voids.wall_length(dim, W, self.depth())
+            if dim == 2:
+                cells = graded_cells(2, "surface", length, edge, slope, far) + sum(
+                    graded_cells(2, "point", 1.0, m.tip_size_factor * rho / r, slope, far)
+                    for rho in self.voids.refined_radii())
+            else:
+                cells = graded_cells(3, "curve", length, edge, slope, far, inner=edge)
+            key = "mesh.void_edge_size" if m.void_edge_size is not None else self.voids.size_key
+            terms.append(CellTerm(key, "refinement at the voids", cells))
+        return terms
 
     def _surface_max_height(self) -> float:
         """Highest point of the base surface over the domain, m (sampled for random surfaces)."""
