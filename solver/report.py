@@ -1,6 +1,6 @@
 """Figures and reports from the files of finished runs (no solving).
 
-``build_report(run_dir)`` reads ``metrics.json``, each case's ``surface.npz`` and the VTKHDF
+``build_report(run_dir)`` reads ``metrics.json``, each case's ``surface.npz`` and the XDMF
 fields, draws the figures into ``<run>/figures`` and writes ``report.md`` and a self-contained
 ``report.html`` (figures embedded as base64). ``compare_runs(run_dirs, out_dir)`` does the same
 for the cases of several runs side by side. Serial: call it on one rank.
@@ -185,15 +185,25 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001  (matplotlib Figure)
     return path
 
 
-def _read_vtkhdf_last(path: Path):  # noqa: ANN202  (pyvista.UnstructuredGrid)
+def _read_xdmf_last(path: Path, field: str):  # noqa: ANN202  (pyvista.UnstructuredGrid)
+    """The grid of ``path`` (a lidep XDMF series) at its last time, with ``field`` as ``u``.
+
+    Returns:
+        The grid, or None when the file or the field is missing.
+    """
     import pyvista
 
-    reader = pyvista.get_reader(path).reader
-    reader.UpdateInformation()
-    steps = reader.GetNumberOfSteps()
-    reader.SetStep(max(steps - 1, 0))
-    reader.Update()
-    return pyvista.wrap(reader.GetOutput())
+    if not path.is_file():
+        return None
+    reader = pyvista.get_reader(path)
+    if reader.time_values:
+        reader.set_active_time_value(reader.time_values[-1])
+    grid = reader.read()
+    for data in (grid.point_data, grid.cell_data):
+        if field in data:
+            data["u"] = data[field]
+            return grid
+    return None
 
 
 def _section(grid, surface, apex: np.ndarray):  # noqa: ANN001, ANN202  (pyvista grids)
@@ -254,25 +264,21 @@ def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path
 
     2D: the whole section near the surface; 3D: the vertical section through the apex.
     """
-    source = case.case_dir / "fields" / f"{field}.vtkhdf"
-    if not source.is_file():
-        return None
     if not os.environ.get("DISPLAY"):  # headless: render through EGL, not a failing X attempt
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista
 
-    grid = _read_vtkhdf_last(source)
-    data = grid.point_data if "u" in grid.point_data else grid.cell_data
-    if "u" not in data:
+    grid = _read_xdmf_last(case.case_dir / "fields" / "domain.xdmf", field)
+    if grid is None:
         return None
+    data = grid.point_data if "u" in grid.point_data else grid.cell_data
     values = np.asarray(data["u"])
     if not np.isfinite(values).any():
         return None  # nothing to draw (a field that failed upstream)
     if values.ndim > 1:  # vectors: show the magnitude
         data["u"] = np.linalg.norm(values, axis=1)
     grid.points = grid.points * 1e6  # um
-    outline = case.case_dir / "fields" / "surface_current.vtkhdf"
-    surface = _read_vtkhdf_last(outline) if outline.is_file() else None
+    surface = _read_xdmf_last(case.case_dir / "fields" / "surface.xdmf", "surface_current")
     if surface is not None:
         surface.points = surface.points * 1e6
     apex = 1e6 * np.asarray(case.summary.get("landmarks", {}).get("apex", grid.center))

@@ -27,7 +27,7 @@ def make_run(run_dir: Path, amplitudes: dict[str, float], maps: bool = False) ->
     (hotspot factor max/mean = 1 + a), and linear analytic fields."""
     comm = MPI.COMM_SELF
     figures = {"concentration_maps": maps, "field_maps": maps}
-    config = OutputConfig(formats=["vtkhdf"] if maps else [], figures=figures)
+    config = OutputConfig(formats=["xdmf"] if maps else [], figures=figures)
     cases = {}
     for name, a in amplitudes.items():
         bundle = rectangle_bundle(comm)
@@ -134,7 +134,7 @@ def test_end_to_end_flat_interface(tmp_path):
     assert final["j_mean"] == pytest.approx(5.0, rel=1e-6)
     assert final["enhancement_max_over_mean"] == pytest.approx(1.0, abs=1e-6)
     assert final["hotspot_measure_fraction"] == 0.0
-    assert (run_dir / "main" / "fields" / "potential.xdmf").is_file()
+    assert (run_dir / "main" / "fields" / "domain.xdmf").is_file()
     assert "Only one case" in (run_dir / "report.md").read_text()
 
 
