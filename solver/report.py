@@ -649,3 +649,28 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         names.append(document["run"])
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return _write_report(cases, Path(out_dir), f"lidep comparison: {', '.join(names)}", "")
+
+
+def run_summary(run_dir: Path) -> list[str]:
+    """Console summary of a finished run from its files: one line per case, then the report.
+
+    Each case line gives the hotspot factor max/mean j and the minimum of j over its mean at
+    the last output time, the cell voltage and the events (depletion, failures).
+    """
+    run_dir = Path(run_dir)
+    document, cases = load_run(run_dir)
+    lines = [f"summary of run '{document['run']}':"]
+    for case in cases:
+        final = case.final
+        hotspot = _format(final.get("enhancement_max_over_mean"))
+        parts = [f"t = {_format(final.get('t'))} s", f"hotspot factor max/mean j = {hotspot}"]
+        mean = final.get("j_mean", math.nan)
+        if mean:
+            parts.append(f"min/mean j = {_format(final.get('j_min', math.nan) / mean)}")
+        parts.append(f"cell voltage = {_format(final.get('cell_voltage'), 1e3)} mV")
+        events = case.summary.get("events") or ["none"]
+        parts.append(f"events: {'; '.join(events)}")
+        lines.append(f"  {case.label}: {', '.join(parts)}")
+    report = run_dir / "report.html"
+    lines.append(f"  report: {report}" if report.is_file() else f"  results: {run_dir}")
+    return lines

@@ -16,7 +16,14 @@ from test_postprocess import gauss_line, rectangle_bundle
 from solver.io import FieldWriter, write_metrics
 from solver.output_spec import OutputConfig
 from solver.postprocess import CaseMetrics
-from solver.report import CaseResult, build_report, compare_runs, load_run, reference_statements
+from solver.report import (
+    CaseResult,
+    build_report,
+    compare_runs,
+    load_run,
+    reference_statements,
+    run_summary,
+)
 from solver.results import Snapshot, SurfaceSample
 
 J0 = 5.0
@@ -80,7 +87,7 @@ def test_report_from_files(tmp_path):
 
 @pytest.mark.slow
 def test_report_field_maps(tmp_path):
-    """With VTKHDF fields the report draws concentration, potential maps (pyvista off-screen)."""
+    """With XDMF fields the report draws concentration, potential maps (pyvista off-screen)."""
     run = tmp_path / "maps"
     make_run(run, {"bare": 1.0}, maps=True)
     build_report(run)
@@ -163,3 +170,21 @@ def test_reference_statements_agree_and_disagree():
     rows[-1]["enhancement_max_over_mean"] = 1.1  # at the threshold: not uniform any more
     assert ": DISAGREES." in reference_statements(case)[1]
     assert reference_statements(CaseResult("c", Path("."), {"output": {}}, rows, None)) == []
+
+
+def test_run_summary_lines(tmp_path):
+    """The console summary: per case the final hotspot factor (1 + a), min/mean j (1 - a, the
+    Gauss points miss the exact extrema by < 1e-3), the cell voltage, the events, and the
+    report's path once it exists."""
+    run = tmp_path / "demo"
+    make_run(run, {"bare": 1.0, "lif_rich": 0.3})
+    lines = run_summary(run)
+    assert lines[0] == "summary of run 'demo':"
+    assert lines[1].startswith("  bare: t = 10 s, hotspot factor max/mean j = 1.999, ")
+    ratio = float(lines[1].split("min/mean j = ")[1].split(",")[0])
+    assert ratio == pytest.approx(0.0, abs=1e-3)
+    assert lines[1].endswith(", cell voltage = -20 mV, events: none")
+    assert "lif_rich: t = 10 s, hotspot factor max/mean j = 1.3, min/mean j = 0.7" in lines[2]
+    assert lines[3] == f"  results: {run}"
+    build_report(run)
+    assert run_summary(run)[-1] == f"  report: {run / 'report.html'}"
