@@ -41,10 +41,12 @@ class Row:
 TABLE_ROWS: tuple[Row, ...] = (
     Row("j_mean", "mean j", 0.1, "mA/cm^2"),
     Row("j_max", "max j", 0.1, "mA/cm^2"),
+    Row("j_min", "min j", 0.1, "mA/cm^2"),
     Row("j_percentile", "percentile j", 0.1, "mA/cm^2"),
     Row("j_tip", "j at the apex", 0.1, "mA/cm^2"),
     Row("j_far_field", "j in the far field", 0.1, "mA/cm^2"),
     Row("enhancement_max_over_mean", "hotspot factor max/mean", 1.0, ""),
+    Row("min_over_mean", "min/mean j", 1.0, ""),
     Row("enhancement_percentile_over_mean", "percentile/mean", 1.0, ""),
     Row("enhancement_tip_over_far_field", "tip/far field", 1.0, ""),
     Row("hotspot_measure_fraction", "hotspot area (j > k mean)", 100.0, "%"),
@@ -52,7 +54,8 @@ TABLE_ROWS: tuple[Row, ...] = (
     Row("hotspot_centroid_x", "hotspot centroid x", 1e6, "um"),
     Row("deposit_mean", "mean deposit", 1e9, "nm"),
     Row("deposit_max_over_mean", "deposit max/mean", 1.0, ""),
-    Row("c_surface_min", "min surface concentration", 1.0, "mol/m^3"),
+    Row("min_surface_concentration", "min surface concentration (electrolyte side)", 1.0,
+        "mol/m^3"),
     Row("edge_band_current_fraction", "current within the edge bands", 100.0, "%"),
     Row("edge_band_enhancement", "edge-band mean j / mean j", 1.0, ""),
     Row("cell_voltage", "cell voltage", 1e3, "mV"),
@@ -83,8 +86,13 @@ class CaseResult:
 
     @property
     def final(self) -> dict:
-        """Metrics at the last output time."""
-        return self.rows[-1] if self.rows else {}
+        """Metrics at the last output time, with min/mean j (``min_over_mean``) added."""
+        if not self.rows:
+            return {}
+        final = dict(self.rows[-1])
+        mean = final.get("j_mean", math.nan)
+        final["min_over_mean"] = final.get("j_min", math.nan) / mean if mean else math.nan
+        return final
 
     def figure_enabled(self, name: str) -> bool:
         """Whether the case's output config asks for figure ``name`` (default yes)."""
@@ -349,12 +357,22 @@ DIMENSIONLESS_MEANING: dict[str, str] = {
 """How the report explains each dimensionless number it shows."""
 
 
+DIMENSIONLESS_LABEL: dict[str, str] = {
+    "wagner": "Wagner number Wa",
+    "wagner_with_interphase": "Wagner number with the interphase",
+    "i_over_ilim": "applied / limiting current i/i_lim",
+    "t_over_sand": "time / Sand's time t/t_Sand",
+}
+"""Names shown for the dimensionless numbers (other keys are shown as they are)."""
+
+
 def dimensionless_table(cases: list[CaseResult]) -> list[list[str]]:
     """Header and rows of the dimensionless numbers (last output time) per case."""
     keys = sorted({k for c in cases for k in c.summary.get("dimensionless", {})})
     table = [["dimensionless number", *[c.label for c in cases]]]
     for key in keys:
-        table.append([key, *[_format(c.summary.get("dimensionless", {}).get(key)) for c in cases]])
+        table.append([DIMENSIONLESS_LABEL.get(key, key),
+                      *[_format(c.summary.get("dimensionless", {}).get(key)) for c in cases]])
     return table
 
 
@@ -410,39 +428,79 @@ def evolution_statement(case: CaseResult) -> str:
     return text + "."
 
 
+UNIFORM_BELOW = 1.1
+"""Hotspot factor max/mean j below which the report calls the current even (unless the case's
+``output.reference.uniform_below`` says otherwise)."""
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def regime_statement(case: CaseResult) -> str | None:
     """Which regime the dimensionless numbers of a case (last output time) put it in.
 
-    Wa (with the interphase where given) >= 1: kinetics/interphase dominate the ohmic resistance
-    over the feature, so the secondary distribution is nearly uniform; < 1: primary-like tip
-    focusing. i/i_lim > 0.5: strong concentration polarisation, which focuses the current where
-    the diffusion path to the bulk is shortest (the tip); < 0.1: negligible.
+    The statements are checked against the case's own numbers: Wa >= 1 says that kinetics and
+    interphase outweigh the ohmic resistance over the feature, but the current is called even
+    only when the hotspot factor max/mean j is below the uniformity threshold; otherwise the
+    text says that the non-uniformity has another cause. i/i_lim > 0.5 is strong concentration
+    polarisation, which focuses the current on the tip once the diffusion layer has grown
+    (t/t_Sand >= 0.1). t/t_Sand > 1 without depletion is explained by i < i_lim: a finite cell
+    reaches a steady concentration profile, Sand's time assumes a semi-infinite electrolyte.
     """
     numbers = case.summary.get("dimensionless", {})
     wagner = numbers.get("wagner_with_interphase", numbers.get("wagner"))
-    ratio = numbers.get("i_over_ilim")
+    ratio, sand = numbers.get("i_over_ilim"), numbers.get("t_over_sand")
+    final = case.final
+    factor = final.get("enhancement_max_over_mean", math.nan)
+    reference = case.summary.get("output", {}).get("reference") or {}
+    threshold = reference.get("uniform_below", UNIFORM_BELOW)
     parts = []
-    if isinstance(wagner, int | float) and math.isfinite(wagner):
-        if wagner >= 1.0:
-            parts.append(
-                f"Wa = {wagner:.3g} >= 1, so kinetic and interphase resistances outweigh the "
-                "ohmic one across the feature and even out the secondary current"
-            )
-        else:
+    if _finite(wagner):
+        if wagner < 1.0:
             parts.append(
                 f"Wa = {wagner:.3g} < 1, so the ohmic resistance dominates and the current "
                 "concentrates at the tip as in a primary distribution"
             )
-    if isinstance(ratio, int | float) and math.isfinite(ratio):
-        if ratio > 0.5:
+        elif not _finite(factor) or factor < threshold:
             parts.append(
-                f"i/i_lim = {ratio:.3g}: strong concentration polarisation, which focuses the "
-                "current where the diffusion path to the bulk is shortest (the tip)"
+                f"Wa = {wagner:.3g} >= 1: kinetic and interphase resistances outweigh the ohmic "
+                f"one across the feature, and the current is even (max/mean j = {_format(factor)})"
             )
+        else:
+            area = final.get("hotspot_measure_fraction", math.nan)
+            where = f" with j above k times the mean over {100 * area:.3g} % of the surface" if (
+                _finite(area) and area > 0.0) else ""
+            parts.append(
+                f"Wa = {wagner:.3g} >= 1 would even out the ohmic (secondary) distribution, yet "
+                f"max/mean j = {_format(factor)}{where}: the non-uniformity has another cause "
+                "(concentration polarisation, corners or void edges; see the edge-band and "
+                "concentration numbers)"
+            )
+    if _finite(ratio):
+        if ratio > 0.5:
+            text = (f"i/i_lim = {ratio:.3g}: strong concentration polarisation, which focuses the "
+                    "current where the diffusion path to the bulk is shortest (the tip)")
+            if _finite(sand) and sand < 0.1:
+                text += f", not yet developed at t/t_Sand = {sand:.3g}"
+            parts.append(text)
         elif ratio > 0.1:
             parts.append(f"i/i_lim = {ratio:.3g}: moderate concentration polarisation")
         else:
             parts.append(f"i/i_lim = {ratio:.3g}: concentration polarisation is negligible")
+        if _finite(sand) and sand > 1.0 and ratio < 1.0 and not _finite(
+                case.summary.get("depletion_time")):
+            parts.append(
+                f"t/t_Sand = {sand:.3g} > 1 without depletion, because i < i_lim: the finite "
+                "cell reaches a steady concentration profile (Sand's time is that of a "
+                "semi-infinite electrolyte)"
+            )
+    j_min = final.get("min_over_mean", math.nan)
+    if _finite(j_min) and j_min < 0.9:
+        parts.append(
+            f"the lowest current density along the surface is {100 * j_min:.3g} % of the mean "
+            "(min j in the table)"
+        )
     if not parts:
         return None
     return f"{case.label}: " + "; ".join(parts) + "."
@@ -598,9 +656,9 @@ def _write_report(
         ("heading", "Dimensionless numbers (final output time)"),
         ("table", dimensionless_table(cases)),
         *[
-            ("text", f"{key}: {DIMENSIONLESS_MEANING[key]}")
-            for key in (row[0] for row in dimensionless_table(cases)[1:])
-            if key in DIMENSIONLESS_MEANING
+            ("text", f"{DIMENSIONLESS_LABEL.get(key, key)}: {meaning}")
+            for key, meaning in DIMENSIONLESS_MEANING.items()
+            if any(key in c.summary.get("dimensionless", {}) for c in cases)
         ],
     ]
     events = [f"{c.label}: {e}" for c in cases for e in c.summary.get("events", [])]

@@ -21,7 +21,9 @@ from solver.report import (
     build_report,
     compare_runs,
     load_run,
+    metrics_table,
     reference_statements,
+    regime_statement,
     run_summary,
 )
 from solver.results import Snapshot, SurfaceSample
@@ -72,7 +74,7 @@ def test_report_from_files(tmp_path):
     assert "= 1.3 against 2 for bare (35.0 % lower)" in text
     assert "| hotspot factor max/mean |  | 1.999 | 1.3 |" in text
     assert "lif_rich: the hotspot factor stays at 1.3 from t = 0 s to 10 s." in text
-    assert "| wagner | 0.5 | 0.7692 |" in text
+    assert "| Wagner number Wa | 0.5 | 0.7692 |" in text
     assert "bare: Wa = 0.5 < 1, so the ohmic resistance dominates" in text
     for figure in ("interface_current.png", "enhancement.png"):
         assert (run / "figures" / figure).stat().st_size > 1000
@@ -188,3 +190,32 @@ def test_run_summary_lines(tmp_path):
     assert lines[3] == f"  results: {run}"
     build_report(run)
     assert run_summary(run)[-1] == f"  report: {run / 'report.html'}"
+
+
+def test_regime_statements_match_the_numbers():
+    """The narrative follows the case's own numbers: Wa >= 1 next to a hotspot factor of 2 over
+    36 % of the surface is not called even; t/t_Sand > 1 without depletion is explained by
+    i < i_lim; a dip of j to 60 % of the mean is named; the table shows min j and the
+    electrolyte-side minimum surface concentration of a case whose Li surface is covered."""
+    final = {"t": 9.0, "j_mean": 5.0, "j_min": 3.0, "enhancement_max_over_mean": 2.0,
+             "hotspot_measure_fraction": 0.36, "min_surface_concentration": 896.7,
+             "c_surface_min": math.nan}
+    summary = {"dimensionless": {"wagner": 120.0, "i_over_ilim": 0.6, "t_over_sand": 1.8},
+               "depletion_time": None, "output": {}}
+    case = CaseResult("lif", Path("."), summary, [final], None)
+    text = regime_statement(case)
+    assert "the current is even" not in text
+    assert ("Wa = 120 >= 1 would even out the ohmic (secondary) distribution, yet max/mean j = 2 "
+            "with j above k times the mean over 36 % of the surface") in text
+    assert "t/t_Sand = 1.8 > 1 without depletion, because i < i_lim" in text
+    assert "the lowest current density along the surface is 60 % of the mean" in text
+    table = {row[0]: row[2:] for row in metrics_table([case])}
+    assert table["min j"] == ["0.3"]  # mA/cm^2
+    assert table["min/mean j"] == ["0.6"]
+    assert table["min surface concentration (electrolyte side)"] == ["896.7"]
+
+    even = CaseResult("bare", Path("."), summary, [{**final, "enhancement_max_over_mean": 1.05,
+                                                     "j_min": 4.9}], None)
+    assert "the current is even (max/mean j = 1.05)" in regime_statement(even)
+    summary["depletion_time"] = 5.0  # depleted: no i < i_lim explanation
+    assert "without depletion" not in regime_statement(case)
