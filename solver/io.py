@@ -5,7 +5,8 @@ Layout of a run directory (schema in docs/outputs.md)::
     <run>/metrics.json                 all cases: per-time metrics, summaries, units
     <run>/<case>/timeseries.csv        one row per output time
     <run>/<case>/surface.npz           j and c_s at the Li-surface samples for every output time
-    <run>/<case>/fields/domain.xdmf    (+ .h5) every field of the ionic domain, all output times
+    <run>/<case>/fields/domain.xdmf    (+ .h5) every field of the ionic domain and the cells'
+                                       region tags, all output times
     <run>/<case>/fields/surface.xdmf   (+ .h5) the current density on the Li-surface mesh
     <run>/<case>/fields/<field>.bp     ADIOS2 VTX time series, the field's own Lagrange degree
 
@@ -39,6 +40,9 @@ METRICS_SCHEMA = "lidep-metrics/1"
 
 SURFACE_FIELD = "surface_current"
 """The field written on the Li-surface mesh (``surface.xdmf``); the others go to ``domain``."""
+
+REGION_FIELD = "region"
+"""Cell array of ``domain.xdmf``: the region tag of each cell (names in the metrics summary)."""
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,17 @@ def merge_xdmf_times(path: Path, name: str) -> None:
     tmp = path.with_suffix(".xdmf.tmp")
     ET.ElementTree(root).write(tmp, xml_declaration=True, encoding="utf-8")
     tmp.replace(path)
+
+
+def region_function(bundle: MeshBundle) -> dolfinx.fem.Function:
+    """DG0 function holding each cell's region tag (0 for an untagged cell)."""
+    region = dolfinx.fem.Function(
+        dolfinx.fem.functionspace(bundle.mesh, ("DG", 0)), name=REGION_FIELD
+    )
+    dofs = region.function_space.dofmap.list[bundle.cell_tags.indices, 0]
+    region.x.array[dofs] = bundle.cell_tags.values
+    region.x.scatter_forward()
+    return region
 
 
 class _Transfer:
@@ -267,6 +282,7 @@ class FieldWriter:
             if SURFACE_FIELD in config.fields and config.formats
             else None
         )
+        self._regions = region_function(bundle)
         self._times: list[float] = []
         self._j: list[np.ndarray] = []
         self._c: list[np.ndarray] = []
@@ -287,7 +303,10 @@ class FieldWriter:
             fields[SURFACE_FIELD] = self._surface.update(surface)
         fields = {n: fields[n] for n in self.config.fields if fields.get(n) is not None}
         if "xdmf" in self.config.formats:
-            self._write_xdmf("domain", {n: f for n, f in fields.items() if n != SURFACE_FIELD}, t)
+            domain = {n: f for n, f in fields.items() if n != SURFACE_FIELD}
+            if domain:
+                domain[REGION_FIELD] = self._regions
+            self._write_xdmf("domain", domain, t)
             self._write_xdmf("surface", {n: f for n, f in fields.items() if n == SURFACE_FIELD}, t)
         if "vtx" in self.config.formats:
             for name, f in fields.items():

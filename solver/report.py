@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,31 +135,56 @@ def _surface_coordinate(case: CaseResult) -> tuple[np.ndarray, str]:
     x = case.profiles["x"]
     if x.shape[0] and np.ptp(x[:, 2]) > 0.0:
         apex = np.asarray(case.summary.get("landmarks", {}).get("apex", [0.0, 0.0, 0.0]))
-        return np.linalg.norm(x[:, :2] - apex[:2], axis=1) * 1e6, "distance from the apex (um)"
+        return np.linalg.norm(x[:, :2] - apex[:2], axis=1) * 1e6, "distance from the apex (µm)"
     name = "r" if case.summary.get("coordinates") == "axisymmetric" else "x"
-    return x[:, 0] * 1e6, f"{name} (um)"
+    return x[:, 0] * 1e6, f"{name} (µm)"
+
+
+def _void_breaks(case: CaseResult, s: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insert NaN between consecutive samples (sorted by ``s``) that a void edge separates.
+
+    The Li surface stops at the rim of a void: without the break the line would run straight
+    across the void, where there is no current at all.
+    """
+    x = case.profiles["x"]
+    if x.shape[0] and np.ptp(x[:, 2]) > 0.0:
+        return s, j  # 3D: distance from the apex, no ordering along the surface
+    edges = [e["point"][0] * 1e6 for e in case.summary.get("edges", [])
+             if e.get("kind") == "void_edge"]
+    cuts = np.unique(np.searchsorted(s, edges))
+    cuts = cuts[(cuts > 0) & (cuts < s.size)]
+    return np.insert(s, cuts, np.nan), np.insert(j, cuts, np.nan)
 
 
 def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
-    """Plot j along the Li surface (mA/cm^2 against x) for each case at the figure times."""
+    """Plot j along the Li surface (mA/cm^2 against x) for each case at the figure times.
+
+    All panels share the x and j axes, so the cases compare at a glance; the lines break at
+    voids.
+    """
     cases = [c for c in cases if c.profiles is not None and c.profiles["t"].size]
     if not cases:
         return None
-    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False,
+                             sharex=True, sharey=True)
     for ax, case in zip(axes[0], cases, strict=True):
         s, xlabel = _surface_coordinate(case)
         order = np.argsort(s, kind="stable")
         for k in _profile_times(case):
             t = case.profiles["t"][k]
-            ax.plot(s[order], 0.1 * case.profiles["j"][k][order], label=f"t = {t:.4g} s")
+            line_s, line_j = _void_breaks(case, s[order], 0.1 * case.profiles["j"][k][order])
+            ax.plot(line_s, line_j, label=f"t = {t:.4g} s")
         ax.set_title(case.label)
         _label_axes(ax, xlabel, "j (mA/cm^2)")
     return _save(fig, path)
 
 
 def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
-    """Enhancement factors max/mean (solid) and tip/far field (dashed) against time."""
-    cases = [c for c in cases if c.rows]
+    """Enhancement factors max/mean (solid) and tip/far field (dashed) against time.
+
+    Drawn only when some case has two or more output times (not for steady runs).
+    """
+    cases = [c for c in cases if len(c.rows) > 1]
     if not cases:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -193,119 +217,26 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001  (matplotlib Figure)
     return path
 
 
-def _read_xdmf_last(path: Path, field: str):  # noqa: ANN202  (pyvista.UnstructuredGrid)
-    """The grid of ``path`` (a lidep XDMF series) at its last time, with ``field`` as ``u``.
-
-    Returns:
-        The grid, or None when the file or the field is missing.
-    """
-    import pyvista
-
-    if not path.is_file():
-        return None
-    reader = pyvista.get_reader(path)
-    if reader.time_values:
-        reader.set_active_time_value(reader.time_values[-1])
-    grid = reader.read()
-    for data in (grid.point_data, grid.cell_data):
-        if field in data:
-            data["u"] = data[field]
-            return grid
-    return None
+FIELD_MAPS: tuple[tuple[str, str, str, float], ...] = (
+    ("concentration_maps", "concentration", "c (mol/m^3)", 1.0),
+    ("field_maps", "potential", "Φ (V)", 1.0),
+    ("field_maps", "field_strength", "|E| (V/µm)", 1e-6),
+)
+"""(toggle, field, colour-bar title, scale to the unit) of each map figure."""
 
 
-def _section(grid, surface, apex: np.ndarray):  # noqa: ANN001, ANN202  (pyvista grids)
-    """In 3D, the vertical section through the apex (normal y); 2D maps are returned as they are.
+def plot_field_map(cases: list[CaseResult], field: str, label: str, scale: float,
+                   path: Path) -> Path | None:
+    """One figure of ``field`` at the last output time: a row per case, one colour range."""
+    from solver.maps import load_section, plot_field_maps
 
-    Returns:
-        The (possibly sliced) field grid, the Li-surface outline (or None) and the index of the
-        vertical axis (1 in 2D, 2 in 3D).
-    """
-    if np.ptp(grid.points[:, 2]) == 0.0:
-        return grid, surface, 1
-    low, high = grid.bounds[2], grid.bounds[3]
-    margin = 1e-3 * (high - low)  # an apex on a symmetry side: cut just inside the domain
-    apex = np.array([apex[0], min(max(apex[1], low + margin), high - margin), apex[2]])
-    section = grid.slice(normal="y", origin=apex)
-    outline = surface.slice(normal="y", origin=apex) if surface is not None else None
-    return section, outline, 2
-
-
-def _zoom_to_surface(grid, surface, vertical: int):  # noqa: ANN001, ANN202
-    """Clip a planar map to heights below 3 x the highest surface point (the interface region)."""
-    bounds = list(grid.bounds)
-    low, high = bounds[2 * vertical], bounds[2 * vertical + 1]
-    top = 3.0 * max(surface.bounds[2 * vertical + 1], 0.1 * (high - low))
-    if top >= high:
-        return grid
-    bounds[2 * vertical + 1] = top
-    for axis in range(3):  # give the flat direction of the map some depth
-        if bounds[2 * axis + 1] - bounds[2 * axis] == 0.0:
-            bounds[2 * axis], bounds[2 * axis + 1] = bounds[2 * axis] - 1.0, bounds[2 * axis] + 1.0
-    return grid.clip_box(bounds, invert=False)
-
-
-def _area_weighted_range(grid) -> tuple[float, float]:  # noqa: ANN001  (pyvista grid)
-    """Colour range: 1st to 99th area-weighted percentile of the field ``u`` over the cells.
-
-    A thin interphase holds many small cells with a far larger |E| than the electrolyte; a
-    min-max range (or a point-weighted one) would paint the whole electrolyte one colour. The
-    few cells beyond the range are drawn in the end colours.
-    """
-    cells = grid.point_data_to_cell_data() if "u" in grid.point_data else grid
-    values = np.asarray(cells.cell_data["u"], dtype=float)
-    sizes = cells.compute_cell_sizes(length=False, area=True, volume=True).cell_data
-    weight = np.abs(np.asarray(sizes["Area"] if grid.get_cell(0).dimension == 2
-                               else sizes["Volume"], dtype=float))
-    keep = np.isfinite(values) & (weight > 0)
-    if not keep.any():
-        return float(np.nanmin(values)), float(np.nanmax(values))
-    values, weight = values[keep], weight[keep]
-    order = np.argsort(values)
-    cumulative = np.cumsum(weight[order]) / weight.sum()
-    low, high = np.interp([0.01, 0.99], cumulative, values[order])
-    return (float(low), float(high)) if high > low else (float(values.min()), float(values.max()))
-
-
-def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path | None:
-    """Colour map of a field at its last output time with the Li surface outlined (pyvista).
-
-    2D: the whole section near the surface; 3D: the vertical section through the apex.
-    """
-    if not os.environ.get("DISPLAY"):  # headless: render through EGL, not a failing X attempt
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    import pyvista
-
-    grid = _read_xdmf_last(case.case_dir / "fields" / "domain.xdmf", field)
-    if grid is None:
-        return None
-    data = grid.point_data if "u" in grid.point_data else grid.cell_data
-    values = np.asarray(data["u"])
-    if not np.isfinite(values).any():
-        return None  # nothing to draw (a field that failed upstream)
-    if values.ndim > 1:  # vectors: show the magnitude
-        data["u"] = np.linalg.norm(values, axis=1)
-    grid.points = grid.points * 1e6  # um
-    surface = _read_xdmf_last(case.case_dir / "fields" / "surface.xdmf", "surface_current")
-    if surface is not None:
-        surface.points = surface.points * 1e6
-    apex = 1e6 * np.asarray(case.summary.get("landmarks", {}).get("apex", grid.center))
-    grid, surface, vertical = _section(grid, surface, apex if apex.size == 3 else grid.center)
-    if surface is not None and surface.n_points:
-        grid = _zoom_to_surface(grid, surface, vertical)
-    plotter = pyvista.Plotter(off_screen=True, window_size=(900, 600))
-    plotter.add_mesh(grid, scalars="u", scalar_bar_args={"title": label}, cmap="viridis",
-                     clim=_area_weighted_range(grid))
-    if surface is not None and surface.n_points:
-        plotter.add_mesh(surface, color="red", line_width=3)
-    plotter.add_text(f"{case.label}: {label} (coordinates in um)", font_size=10)
-    if vertical == 1:
-        plotter.view_xy()
-    else:
-        plotter.view_xz()
-    plotter.screenshot(str(path))
-    plotter.close()
-    return path
+    sections = {
+        case.label: section
+        for case in cases
+        if (section := load_section(case.case_dir, field, case.summary, scale)) is not None
+    }
+    coordinates = {c.label: c.summary.get("coordinates", "cartesian") for c in cases}
+    return plot_field_maps(sections, label, path, coordinates)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -614,18 +545,11 @@ def _figures(cases: list[CaseResult], figure_dir: Path) -> list[Path]:
             [c for c in cases if c.figure_enabled("enhancement")], figure_dir / "enhancement.png"
         )),
     ]
-    maps = (
-        ("concentration_maps", "concentration", "c (mol/m^3)"),
-        ("field_maps", "potential", "Phi (V)"),
-        ("field_maps", "field_strength", "field strength (V/m)"),
-    )
-    for toggle, field, label in maps:
-        for case in cases:
-            if case.figure_enabled(toggle):
-                name = f"{case.label.replace('/', '_')}_{field}.png"
-                wanted.append((toggle, lambda c=case, f=field, lb=label, n=name: plot_field_map(
-                    c, f, lb, figure_dir / n
-                )))
+    for toggle, field, label, scale in FIELD_MAPS:
+        enabled = [c for c in cases if c.figure_enabled(toggle)]
+        wanted.append((toggle, lambda e=enabled, f=field, lb=label, sc=scale: plot_field_map(
+            e, f, lb, sc, figure_dir / f"{f}_maps.png"
+        )))
     return [p for _, draw in wanted if (p := draw()) is not None]
 
 

@@ -93,7 +93,7 @@ def test_report_field_maps(tmp_path):
     run = tmp_path / "maps"
     make_run(run, {"bare": 1.0}, maps=True)
     build_report(run)
-    for name in ("bare_concentration.png", "bare_potential.png"):
+    for name in ("concentration_maps.png", "potential_maps.png"):
         assert (run / "figures" / name).stat().st_size > 5000
     assert (run / "report.html").read_text().count("data:image/png;base64,") == 4
 
@@ -219,3 +219,39 @@ def test_regime_statements_match_the_numbers():
     assert "the current is even (max/mean j = 1.05)" in regime_statement(even)
     summary["depletion_time"] = 5.0  # depleted: no i < i_lim explanation
     assert "without depletion" not in regime_statement(case)
+
+
+def test_field_maps_share_one_colour_range(tmp_path):
+    """Maps read the concentration and the region tags back from domain.xdmf: both cases get
+    one colour range (the 1st-99th area percentile of c = 1000 - 10 (1 - y) at t = 10 s, so
+    inside [990, 1000] and wider than 9), and the cells left of x = 0.5 are the 'sei' (1)."""
+    from solver.maps import colour_range, load_section
+
+    run = tmp_path / "maps"
+    make_run(run, {"bare": 1.0, "lif_rich": 0.3}, maps=True)
+    _, cases = load_run(run)
+    sections = [load_section(c.case_dir, "concentration", c.summary) for c in cases]
+    low, high = colour_range(sections)
+    assert 990.0 <= low < 991.0 and 999.0 < high <= 1000.0
+    section = sections[0]
+    centroid_x = section.triangulation.x[section.triangulation.triangles].mean(axis=1)
+    assert (section.region == np.where(centroid_x < 0.5e6, 1, 2)).all()
+    assert section.electrolyte == 2
+    assert load_section(cases[0].case_dir, "field_strength", cases[0].summary) is None
+
+
+def test_surface_lines_break_at_voids_and_steady_runs_have_no_time_plot(tmp_path):
+    """j along the surface is not drawn across a void (NaN between the samples on either side
+    of the void edges at 0.3 and 0.7 µm); a run with one output time gets no plot against
+    time."""
+    from solver.report import _void_breaks, plot_enhancement
+
+    x = np.zeros((4, 3))
+    x[:, 0] = [0.1e-6, 0.2e-6, 0.8e-6, 0.9e-6]
+    summary = {"edges": [{"kind": "void_edge", "point": [0.3e-6, 0.0, 0.0]},
+                         {"kind": "void_edge", "point": [0.7e-6, 0.0, 0.0]},
+                         {"kind": "corner", "point": [0.15e-6, 0.0, 0.0]}]}
+    case = CaseResult("c", tmp_path, summary, [{"t": 0.0}], {"x": x})
+    s, j = _void_breaks(case, x[:, 0] * 1e6, np.ones(4))
+    assert np.isnan(s[2]) and np.isnan(j[2]) and s.size == 5
+    assert plot_enhancement([case], tmp_path / "enhancement.png") is None
