@@ -103,6 +103,8 @@ def test_paraview_reads_every_field_at_every_time(tmp_path):
             inside = points[:, 0] >= 0.5 - 1e-12
             assert np.allclose(c[inside], concentration_at(points[inside].T), atol=1e-10)
             assert np.isnan(c[~inside]).all()
+            assert sorted(step["cell_data"]) == ["current_density", "region"]
+            assert set(step["cell_data"]["region"]) == {1.0, 2.0}  # sei, electrolyte
             flux = np.array(step["cell_data"]["current_density"])
             assert np.allclose(flux[:, :2], [1.0 + t, -2.0], atol=1e-12)
         lines = read[f"{surface}:{label}"]
