@@ -171,7 +171,7 @@ def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
         metrics = pipeline.case_metrics(bundle, case.output, comm)
     transient = case.time.mode == "transient"
     with (pipeline.field_writer(bundle, rd.path / name, case.output, comm) as writer,
-          progress(case.time.t_end if transient else 1.0, comm, name) as bar):
+          progress(case.time.t_end if transient else None, comm, name) as bar):
         # the bar advances with every accepted time step where the simulation reports them
         getattr(simulation, "step_listeners", []).append(bar.step)
         snapshots = iter(simulation.run())
@@ -183,7 +183,7 @@ def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
             with rd.phase(f"{name}/output"):
                 writer.write(snapshot)
                 metrics(snapshot)
-            bar.update(snapshot.t if transient else 1.0)
+            bar.update(snapshot.t)
             for event in snapshot.events:
                 logger.info("case '%s', t = %.4g s: %s", name, snapshot.t, event)
     return metrics

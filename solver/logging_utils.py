@@ -91,8 +91,11 @@ class Progress:
     iterations, ETA h:mm:ss`` is written at most every ``interval`` wall-clock seconds, and one
     at the end. Other ranks show nothing.
 
+    A steady run (``total_time`` None) has no time to show: one log line says when it is
+    solved (the bar is not drawn).
+
     Args:
-        total_time: Simulated time at the end, s (1.0 for a steady run).
+        total_time: Simulated time at the end, s; None for a steady run.
         comm: The run's communicator.
         description: Name shown (the case).
         interval: Wall-clock seconds between log lines (no tty; default
@@ -106,12 +109,13 @@ class Progress:
         ...         bar.step(t, dt, iterations)
     """
 
-    def __init__(self, total_time: float, comm: MPI.Comm, description: str = "", *,
+    def __init__(self, total_time: float | None, comm: MPI.Comm, description: str = "", *,
                  interval: float | None = None, terminal: bool | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._rank0 = comm.rank == 0
         terminal = sys.stdout.isatty() if terminal is None else terminal
-        self._total = float(total_time)
+        self._steady = total_time is None
+        self._total = 1.0 if total_time is None else float(total_time)
         self._description = description
         self._interval = progress_interval() if interval is None else interval
         self._clock = clock
@@ -121,7 +125,7 @@ class Progress:
         self._iterations: int | None = None
         self._logger = logging.getLogger(f"{PACKAGE_LOGGER}.progress")
         self._bar = tqdm(total=self._total, desc=description, unit="s",
-                         disable=not (self._rank0 and terminal),
+                         disable=not (self._rank0 and terminal) or self._steady,
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| t = {n:.3g}/{total:.3g} s"
                          "{postfix} [{elapsed}<{remaining}]")
 
@@ -153,6 +157,9 @@ class Progress:
 
     def _log_line(self) -> None:
         self._last_line, self._logged_t = self._clock(), self._t
+        if self._steady:
+            self._logger.info("%s: steady state solved", self._description)
+            return
         parts = [f"t = {self._t:.4g}/{self._total:.4g} s ({100.0 * self._t / self._total:.0f} %)"]
         if self._dt is not None:
             parts.append(f"dt = {self._dt:.3g} s")
@@ -163,7 +170,7 @@ class Progress:
 
     def close(self) -> None:
         """Finish the bar (terminal) or write the last log line (batch)."""
-        if self._rank0 and not self.enabled:
+        if self._rank0 and (self._steady or not self.enabled):
             self._log_line()
         self._bar.close()
 
@@ -174,7 +181,7 @@ class Progress:
         self.close()
 
 
-def progress(total_time: float, comm: MPI.Comm, description: str = "", **options: Any
+def progress(total_time: float | None, comm: MPI.Comm, description: str = "", **options: Any
              ) -> Progress:
-    """A :class:`Progress` for a simulation running to ``total_time`` (s); see its options."""
+    """A :class:`Progress` for a simulation running to ``total_time`` (s; None: steady)."""
     return Progress(total_time, comm, description, **options)

@@ -117,3 +117,12 @@ def test_run_logs_progress_between_output_times(tmp_path, monkeypatch, caplog):
     assert messages[-1] == "summary of minimal"
     assert "case 'main': meshing" in messages
     assert "case 'main': setting up the problem (form compilation, JIT)" in messages
+
+
+def test_steady_run_logs_one_line(caplog):
+    """A steady run has no time to show: no bar, one line when it is solved."""
+    caplog.set_level(logging.INFO, logger="solver")
+    with Progress(None, MPI.COMM_SELF, "main", terminal=True, interval=0.0) as bar:
+        assert not bar.enabled
+        bar.update(0.0)
+    assert progress_lines(caplog) == ["main: steady state solved"]
