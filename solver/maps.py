@@ -1,8 +1,8 @@
 """Colour maps of the fields for the report, drawn with matplotlib from the XDMF files.
 
 For one field, :func:`plot_field_maps` draws a row per case: the whole domain, a zoom on the
-feature (the Li surface and the interphase around it) and, when an interphase is thinner than
-a few percent of that zoom, a magnified band across it at the apex. All panels of all cases
+feature (around the first void edge, else the apex) and, when an interphase is thinner than a
+few percent of that zoom, a magnified band across it there. All panels of all cases
 share one colour range and one colour bar, so the cases compare at a glance. Axes are in µm
 (x or r across, y or z up); cell groups (interphase layers, mosaic phases) are outlined in
 white, the boundary of the ionic domain (voids, Li, counter) in black on a grey background
@@ -39,7 +39,8 @@ class Section:
         values: Point values (one per node) or cell values (one per triangle) of the field.
         region: Region tag per triangle (None when the file has none).
         surface: Li-surface segments, shape (n, 2, 2), µm.
-        apex: The apex landmark in plane coordinates, µm.
+        focus: Centre of the zooms in plane coordinates, µm: the first void edge, else the
+            apex landmark.
         electrolyte: The electrolyte's region tag (None if unknown).
         three_d: Whether it is the vertical section of a 3D case.
     """
@@ -48,7 +49,7 @@ class Section:
     values: np.ndarray
     region: np.ndarray | None
     surface: np.ndarray
-    apex: np.ndarray
+    focus: np.ndarray
     electrolyte: int | None
     three_d: bool = False
 
@@ -105,6 +106,8 @@ def load_section(case_dir: Path, field: str, summary: dict, scale: float = 1.0
         return None
     surface = _read_last(case_dir / "fields" / "surface.xdmf")
     apex = np.asarray(summary.get("landmarks", {}).get("apex", grid.center), dtype=float)
+    void_edges = [e["point"] for e in summary.get("edges", []) if e.get("kind") == "void_edge"]
+    focus = np.asarray(void_edges[0], dtype=float) if void_edges else apex
     three_d = bool(np.ptp(grid.points[:, 2]) > 0.0)
     if three_d:  # the vertical section through the apex, just inside a symmetry side
         low, high = grid.bounds[2], grid.bounds[3]
@@ -132,7 +135,7 @@ def load_section(case_dir: Path, field: str, summary: dict, scale: float = 1.0
         values=values,
         region=region,
         surface=segments,
-        apex=_plane(apex.reshape(1, 3), three_d)[0],
+        focus=_plane(focus.reshape(1, 3), three_d)[0],
         electrolyte=summary.get("regions", {}).get("electrolyte"),
         three_d=three_d,
     )
@@ -193,7 +196,7 @@ def _outlines(section: Section) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _windows(section: Section) -> list[tuple[str, tuple[float, float, float, float]]]:
-    """Panels: whole domain, the feature, and a band across a thin interphase at the apex."""
+    """Panels: whole domain, the feature, and a band across a thin interphase at the focus."""
     tri = section.triangulation
     whole = (tri.x.min(), tri.x.max(), tri.y.min(), tri.y.max())
     windows = [("whole domain", whole)]
@@ -207,19 +210,19 @@ def _windows(section: Section) -> list[tuple[str, tuple[float, float, float, flo
             layer_top = max(s_high, tri.y[tri.triangles[layer]].max())
     thickness = layer_top - s_high
     height = max(2.0 * (s_high - s_low), 6.0 * thickness, 0.02 * (whole[3] - whole[2]))
-    cx = section.apex[0]
+    cx = section.focus[0]
 
     def box(half_width: float, low: float, high: float) -> tuple[float, float, float, float]:
         left = max(whole[0], cx - half_width)
         right = min(whole[1], left + 2.0 * half_width)
         return left, right, max(whole[2], low), min(whole[3], high)
 
-    feature = box(height, s_low - 0.1 * height, s_high + height)
+    feature = box(2.0 * height, s_low - 0.1 * height, s_high + height)
     if feature[3] - feature[2] < 0.8 * (whole[3] - whole[2]):
         windows.append(("feature", feature))
     if 0.0 < thickness < THIN_LAYER * height:
-        top = section.apex[1]
-        windows.append(("interphase at the apex (magnified)",
+        top = section.focus[1]
+        windows.append(("interphase (magnified)",
                         box(4.0 * thickness, top - 2.0 * thickness, top + 4.0 * thickness)))
     return windows
 
