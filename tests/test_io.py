@@ -263,3 +263,13 @@ def test_rank_without_li_surface(tmp_path):
             values = h5["Function/surface_current/0"][:].ravel()
         assert np.allclose(values, 1.0 + midpoints[:, 0])
     comm.barrier()
+
+
+def test_vtkhdf_is_no_longer_a_format():
+    """VTKHDF 2.2 opens in no ParaView that users have (5.11 rejects it): asking for it is a
+    configuration error that lists the formats."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'xdmf' or 'vtx'"):
+        OutputConfig(formats=["vtkhdf"])
+    assert OutputConfig().formats == ["xdmf"]
