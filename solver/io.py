@@ -8,6 +8,7 @@ Layout of a run directory (schema in docs/outputs.md)::
     <run>/<case>/fields/domain.xdmf    (+ .h5) every field of the ionic domain and the cells'
                                        region tags, all output times
     <run>/<case>/fields/surface.xdmf   (+ .h5) the current density on the Li-surface mesh
+    <run>/<case>/fields/paraview_state.py  opens both in ParaView with colour maps
     <run>/<case>/fields/<field>.bp     ADIOS2 VTX time series, the field's own Lagrange degree
 
 The XDMF files hold one temporal collection whose grids carry their mesh and all fields of that
@@ -254,6 +255,78 @@ class SurfaceCurrent:
         return self.function
 
 
+PARAVIEW_STATE = '''"""ParaView state of this lidep case: the fields at the last output time.
+
+Open it in ParaView (5.11 or later) from this directory:
+    cd <run>/<case>/fields && paraview --script=paraview_state.py
+or File > Load State... (Python state file). Headless (pvbatch needs an X display, e.g.
+xvfb-run): LIDEP_SCREENSHOT=case.png xvfb-run -a pvbatch paraview_state.py
+"""
+
+import os
+from pathlib import Path
+
+from paraview.simple import (
+    ColorBy, GetActiveViewOrCreate, GetAnimationScene, GetColorTransferFunction, GetScalarBar,
+    ResetCamera, SaveScreenshot, Show, Xdmf3ReaderT,
+)
+
+HERE = Path(globals().get("__file__", "paraview_state.py")).resolve().parent
+COLOUR_MAPS = {{"concentration": "Viridis (matplotlib)", "potential": "Cool to Warm",
+               "field_strength": "Inferno (matplotlib)", "current_density": "Inferno (matplotlib)",
+               "surface_current": "Rainbow Uniform"}}
+TITLES = {{"concentration": "c (mol/m^3)", "potential": "Phi (V)", "field_strength": "|E| (V/m)",
+          "current_density": "|i| (A/m^2)", "surface_current": "j on the Li surface (A/m^2)"}}
+
+
+def show(name, array, centre, position):
+    reader = Xdmf3ReaderT(registrationName=name, FileName=[str(HERE / f"{{name}}.xdmf")])
+    display = Show(reader, view)
+    ColorBy(display, (centre, array))
+    lut = GetColorTransferFunction(array)
+    lut.ApplyPreset(COLOUR_MAPS[array], True)
+    lut.NanColor = [0.75, 0.75, 0.75]  # no value here (e.g. c in the interphase)
+    display.SetScalarBarVisibility(view, True)
+    bar = GetScalarBar(lut, view)
+    bar.Title, bar.ComponentTitle = TITLES[array], ""
+    bar.WindowLocation = "Any Location"
+    bar.Position, bar.ScalarBarLength = position, 0.35
+    bar.TitleFontSize, bar.LabelFontSize, bar.ScalarBarThickness = 7, 6, 10
+    bar.RangeLabelFormat = "%-#.3g"
+    return reader, display
+
+
+view = GetActiveViewOrCreate("RenderView")
+domain, domain_display = show("domain", {domain_array!r}, "POINTS", [0.66, 0.08])
+if (HERE / "surface.xdmf").is_file():
+    _, surface_display = show("surface", "surface_current", "CELLS", [0.66, 0.55])
+    surface_display.LineWidth = 4.0
+scene = GetAnimationScene()
+scene.UpdateAnimationUsingDataTimeSteps()
+scene.AnimationTime = domain.TimestepValues[-1] if domain.TimestepValues else 0.0
+domain_display.RescaleTransferFunctionToDataRange(False, True)
+if {two_d!r}:
+    view.InteractionMode = "2D"
+ResetCamera(view)
+if os.environ.get("LIDEP_SCREENSHOT"):
+    SaveScreenshot(os.environ["LIDEP_SCREENSHOT"], view, ImageResolution=[900, 700])
+'''
+"""ParaView Python state written next to ``domain.xdmf``; ``{domain_array}`` is the field shown."""
+
+STATE_PREFERENCE = ("concentration", "potential", "field_strength", "current_density")
+"""The field the ParaView state colours the domain by: the first of these that is written."""
+
+
+def write_paraview_state(field_dir: Path, fields: list[str], two_d: bool) -> Path | None:
+    """Write ``paraview_state.py`` (ParaView colour maps, last time) for the written fields."""
+    shown = [name for name in STATE_PREFERENCE if name in fields]
+    if not shown:
+        return None
+    path = field_dir / "paraview_state.py"
+    path.write_text(PARAVIEW_STATE.format(domain_array=shown[0], two_d=two_d))
+    return path
+
+
 class FieldWriter:
     """Writes one case's fields and surface profiles at each output time.
 
@@ -319,6 +392,9 @@ class FieldWriter:
         """Append ``fields`` to ``fields/<name>.xdmf`` (created at the first non-empty call)."""
         if not fields:
             return
+        if name == "domain" and name not in self._xdmf and self.comm.rank == 0:
+            two_d = self.bundle.mesh.geometry.dim == 2
+            write_paraview_state(self.field_dir, list(fields), two_d)
         if name not in self._xdmf:
             mesh = self._surface.mesh if name == "surface" else self.bundle.mesh
             self._xdmf[name] = _XdmfSeries(mesh, self.field_dir, name)

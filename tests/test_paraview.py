@@ -112,3 +112,27 @@ def test_paraview_reads_every_field_at_every_time(tmp_path):
         first = lines["steps"][0]
         assert len(first["cell_data"]["surface_current"]) == 8
         assert sorted(first["cell_data"]) == ["surface_current"]
+
+
+@pytest.mark.skipif(MPI.COMM_WORLD.size > 1, reason="pvbatch is run once, serially")
+def test_paraview_state_opens_the_case(tmp_path):
+    """fields/paraview_state.py loads both files in ParaView 5.11, colours the domain by the
+    concentration and the surface by j, and renders (under Xvfb: Debian's pvbatch needs an X
+    display to render) a picture that is not blank."""
+    executable = pvbatch()
+    xvfb = shutil.which("xvfb-run")
+    if xvfb is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("xvfb-run is missing under CI: scripts/install_paraview.sh installs it")
+        pytest.skip("xvfb-run (Debian package 'xvfb') is not installed")
+    case_dir = tmp_path / "case"
+    write_case(case_dir, MPI.COMM_SELF, with_concentration=True)
+    state = case_dir / "fields" / "paraview_state.py"
+    assert "'concentration'" in state.read_text()
+    picture = tmp_path / "state.png"
+    result = subprocess.run(
+        [xvfb, "-a", executable, str(state)], capture_output=True, text=True, timeout=300,
+        check=False, cwd=tmp_path, env={**os.environ, "LIDEP_SCREENSHOT": str(picture)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert picture.stat().st_size > 5000
