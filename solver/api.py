@@ -44,6 +44,8 @@ class Pipeline:
         write_metrics: ``(run_dir, {case: metrics}, comm, run_name=..., description=...)``.
         build_report: ``(run_dir) -> Any``, from the files of the run directory only; called
             on rank 0 alone.
+        summarize: ``(run_dir) -> list[str]``, the console summary of a finished run from its
+            files (rank 0); None: no summary.
     """
 
     build_mesh: Callable[..., Any]
@@ -52,6 +54,7 @@ class Pipeline:
     case_metrics: Callable[..., Any]
     write_metrics: Callable[..., Any]
     build_report: Callable[..., Any]
+    summarize: Callable[[Path], list[str]] | None = None
 
 
 def default_pipeline() -> Pipeline:
@@ -60,9 +63,10 @@ def default_pipeline() -> Pipeline:
     from solver.io import FieldWriter, write_metrics
     from solver.postprocess import CaseMetrics
     from solver.problem import Simulation
-    from solver.report import build_report
+    from solver.report import build_report, run_summary
 
-    return Pipeline(build_mesh, Simulation, FieldWriter, CaseMetrics, write_metrics, build_report)
+    return Pipeline(build_mesh, Simulation, FieldWriter, CaseMetrics, write_metrics, build_report,
+                    run_summary)
 
 
 def _load(config: ConfigSource, overrides: Iterable[str]) -> RunConfig:
@@ -148,26 +152,34 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
             pipeline.write_metrics(rd.path, metrics, comm, run_name=run_config.name,
                                    description=run_config.description)
         if any(case.output.report for case in cases.values()) and comm.rank == 0:
+            logger.info("writing the report (figures, report.md, report.html)")
             with rd.phase("report"):  # from the files only: serial, on rank 0
                 pipeline.build_report(rd.path)
     logger.info("run '%s' finished: %s", run_config.name, rd.path)
+    if pipeline.summarize is not None and comm.rank == 0:
+        for line in pipeline.summarize(rd.path):
+            logger.info("%s", line)
     return rd.path
 
 
 def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
               comm: MPI.Comm, mesh_cache: Path, logger: logging.Logger) -> Any:
     """Mesh, solve and write one case; returns its metrics accumulator."""
+    logger.info("case '%s': meshing", name)
     with rd.phase(f"{name}/mesh"):
         bundle = pipeline.build_mesh(case.geometry, comm, mesh_cache)
     rd.record_mesh(name, bundle.stats, bundle.key)
     logger.info("case '%s': mesh %s with %d cells, h_min = %.3g m", name, bundle.key,
                 bundle.stats.num_cells, bundle.stats.h_min)
+    logger.info("case '%s': setting up the problem (form compilation, JIT)", name)
     with rd.phase(f"{name}/setup"):
         simulation = pipeline.simulation(bundle, case, comm, logger.getChild(name))
         metrics = pipeline.case_metrics(bundle, case.output, comm)
     transient = case.time.mode == "transient"
     with (pipeline.field_writer(bundle, rd.path / name, case.output, comm) as writer,
-          progress(case.time.t_end if transient else 1.0, comm, name) as bar):
+          progress(case.time.t_end if transient else None, comm, name) as bar):
+        # the bar advances with every accepted time step where the simulation reports them
+        getattr(simulation, "step_listeners", []).append(bar.step)
         snapshots = iter(simulation.run())
         while True:
             with rd.phase(f"{name}/solve"):
@@ -177,7 +189,7 @@ def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
             with rd.phase(f"{name}/output"):
                 writer.write(snapshot)
                 metrics(snapshot)
-            bar.update(snapshot.t if transient else 1.0)
+            bar.update(snapshot.t)
             for event in snapshot.events:
                 logger.info("case '%s', t = %.4g s: %s", name, snapshot.t, event)
     return metrics

@@ -5,9 +5,15 @@ Layout of a run directory (schema in docs/outputs.md)::
     <run>/metrics.json                 all cases: per-time metrics, summaries, units
     <run>/<case>/timeseries.csv        one row per output time
     <run>/<case>/surface.npz           j and c_s at the Li-surface samples for every output time
-    <run>/<case>/fields/<field>.xdmf   (+ .h5)  XDMF time series, Lagrange of the mesh degree
+    <run>/<case>/fields/domain.xdmf    (+ .h5) every field of the ionic domain and the cells'
+                                       region tags, all output times
+    <run>/<case>/fields/surface.xdmf   (+ .h5) the current density on the Li-surface mesh
+    <run>/<case>/fields/paraview_state.py  opens both in ParaView with colour maps
     <run>/<case>/fields/<field>.bp     ADIOS2 VTX time series, the field's own Lagrange degree
-    <run>/<case>/fields/<field>.vtkhdf VTKHDF time series (one array named ``u``), read by pyvista
+
+The XDMF files hold one temporal collection whose grids carry their mesh and all fields of that
+time, the layout that ParaView's Xdmf3 readers (Debian's ParaView 5.11), pyvista and meshio read
+as one data set with one array per field.
 
 Field writers are collective on the mesh communicator; JSON, CSV and NPZ are written by rank 0.
 """
@@ -18,6 +24,7 @@ import csv
 import json
 import logging
 import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import basix.ufl
@@ -31,6 +38,12 @@ from solver.postprocess import METRIC_UNITS, CaseMetrics, gather_surface
 from solver.results import Snapshot, SurfaceSample
 
 METRICS_SCHEMA = "lidep-metrics/1"
+
+SURFACE_FIELD = "surface_current"
+"""The field written on the Li-surface mesh (``surface.xdmf``); the others go to ``domain``."""
+
+REGION_FIELD = "region"
+"""Cell array of ``domain.xdmf``: the region tag of each cell (names in the metrics summary)."""
 
 logger = logging.getLogger(__name__)
 
@@ -53,100 +66,140 @@ def _is_cellwise_constant(f: dolfinx.fem.Function) -> bool:
     return element.embedded_superdegree == 0
 
 
-def _owned_node_values(u: dolfinx.fem.Function) -> np.ndarray:
-    """Values of ``u`` (Lagrange of the geometry degree) at the owned geometry nodes, flattened.
+def merge_xdmf_times(path: Path, name: str) -> None:
+    """Rewrite a DOLFINx XDMF file as one temporal collection with all fields per time.
 
-    The dofs of a Lagrange space of the coordinate-element degree sit on the geometry nodes in
-    the same cell-local order, so the cell dofmaps give the node -> dof map.
+    DOLFINx writes the mesh as its own grid and one temporal collection per function, which
+    ParaView shows as separate blocks (and pyvista's XDMF reader crashes on its XInclude). The
+    rewritten file has, for every time, one grid with the mesh's topology and geometry and one
+    attribute per field, pointing to the same HDF5 data. Run on one rank, after DOLFINx wrote;
+    a file rewritten already (no separate mesh grid) is left as it is.
     """
-    mesh = u.function_space.mesh
-    bs = u.function_space.dofmap.index_map_bs
-    nodes = np.empty((mesh.geometry.x.shape[0], bs))
-    nodes[mesh.geometry.dofmaps[0].ravel()] = u.x.array.reshape(-1, bs)[
-        u.function_space.dofmap.list.ravel()
-    ]
-    return np.ascontiguousarray(nodes[: mesh.geometry.index_map().size_local].ravel())
+    domain = ET.parse(path).getroot().find("Domain")
+    mesh = domain.find("Grid[@GridType='Uniform']")
+    if mesh is None:
+        return
+    times: dict[str, list[ET.Element]] = {}
+    for collection in domain.findall("Grid[@GridType='Collection']"):
+        for grid in collection.findall("Grid"):
+            attributes = grid.findall("Attribute")
+            times.setdefault(grid.find("Time").get("Value"), []).extend(attributes)
+    root = ET.Element("Xdmf", Version="3.0")
+    series = ET.SubElement(
+        ET.SubElement(root, "Domain"),
+        "Grid", Name=name, GridType="Collection", CollectionType="Temporal",
+    )
+    for time, attributes in times.items():
+        grid = ET.SubElement(series, "Grid", Name=name, GridType="Uniform")
+        grid.extend([mesh.find("Topology"), mesh.find("Geometry")])
+        ET.SubElement(grid, "Time", Value=time)
+        grid.extend(attributes)
+    ET.indent(root)
+    tmp = path.with_suffix(".xdmf.tmp")
+    ET.ElementTree(root).write(tmp, xml_declaration=True, encoding="utf-8")
+    tmp.replace(path)
 
 
-def _owned_cell_values(u: dolfinx.fem.Function) -> np.ndarray:
-    """Values of a cell-wise constant ``u`` on the owned cells, flattened."""
-    mesh = u.function_space.mesh
-    bs = u.function_space.dofmap.index_map_bs
-    num_owned = mesh.topology.index_map(mesh.topology.dim).size_local
-    dofs = u.function_space.dofmap.list[:num_owned, 0]
-    return np.ascontiguousarray(u.x.array.reshape(-1, bs)[dofs].ravel())
+def region_function(bundle: MeshBundle) -> dolfinx.fem.Function:
+    """DG0 function holding each cell's region tag (0 for an untagged cell)."""
+    region = dolfinx.fem.Function(
+        dolfinx.fem.functionspace(bundle.mesh, ("DG", 0)), name=REGION_FIELD
+    )
+    dofs = region.function_space.dofmap.list[bundle.cell_tags.indices, 0]
+    region.x.array[dofs] = bundle.cell_tags.values
+    region.x.scatter_forward()
+    return region
 
 
-class _FieldSeries:
-    """Time series of one field in the requested formats."""
+class _Transfer:
+    """Puts a field onto the output function of a series' mesh.
 
-    def __init__(
-        self, name: str, template: dolfinx.fem.Function, directory: Path, formats: list[str]
-    ) -> None:
-        mesh = template.function_space.mesh
-        comm = mesh.comm
-        shape = tuple(template.ufl_shape)
+    On the same mesh: Lagrange of the geometry degree (nodal values at the geometry nodes), or
+    the field's own space when it is cell-wise constant. From another mesh (the electrolyte
+    submesh): interpolated at the nodes it covers, NaN elsewhere (e.g. in the interphase).
+    """
+
+    def __init__(self, name: str, template: dolfinx.fem.Function, mesh: dolfinx.mesh.Mesh):
+        source = template.function_space
+        if source.mesh is mesh and _is_cellwise_constant(template):
+            space = source
+        else:
+            degree = mesh.geometry.cmaps[0].degree
+            space = _output_space(mesh, tuple(template.ufl_shape), degree, discontinuous=False)
+        self.function = dolfinx.fem.Function(space, name=name)
+        self._cells = self._data = self._outside = None
+        if source.mesh is not mesh:
+            index_map = mesh.topology.index_map(mesh.topology.dim)
+            self._cells = np.arange(index_map.size_local + index_map.num_ghosts, dtype=np.int32)
+            self._data = dolfinx.fem.create_interpolation_data(space, source, self._cells)
+            marker = dolfinx.fem.Function(source)
+            marker.x.array[:] = 1.0
+            self.function.interpolate_nonmatching(marker, self._cells, self._data)
+            self._outside = self.function.x.array < 0.5
+
+    def __call__(self, f: dolfinx.fem.Function) -> dolfinx.fem.Function:
+        if self._data is None:
+            self.function.interpolate(f)
+        else:
+            self.function.interpolate_nonmatching(f, self._cells, self._data)
+            self.function.x.array[self._outside] = np.nan
+        self.function.x.scatter_forward()
+        return self.function
+
+
+class _XdmfSeries:
+    """All fields on one mesh in one XDMF time series (``<name>.xdmf`` + ``<name>.h5``)."""
+
+    def __init__(self, mesh: dolfinx.mesh.Mesh, directory: Path, name: str) -> None:
+        self.mesh = mesh
         self.name = name
-        self.cellwise = _is_cellwise_constant(template)
-        geometry_degree = mesh.geometry.cmaps[0].degree
-        # XDMF and VTKHDF: nodal values at the geometry nodes, or cell values for DG0.
-        space = (
-            template.function_space
-            if self.cellwise
-            else _output_space(mesh, shape, geometry_degree, discontinuous=False)
-        )
-        self.nodal = dolfinx.fem.Function(space, name=name)
-        self.xdmf = self.vtx = None
-        self.vtkhdf: Path | None = None
-        if "xdmf" in formats:
-            self.xdmf = dolfinx.io.XDMFFile(comm, directory / f"{name}.xdmf", "w")
-            self.xdmf.write_mesh(mesh)
-        if "vtx" in formats:
-            # VTX keeps the field's own Lagrange degree (continuous or discontinuous).
-            element = template.function_space.ufl_element()
-            degree = max(element.embedded_superdegree, 0)
-            vtx_space = _output_space(mesh, shape, degree, discontinuous=element.discontinuous)
-            self.exact = dolfinx.fem.Function(vtx_space, name=name)
-            self.vtx = dolfinx.io.VTXWriter(comm, directory / f"{name}.bp", [self.exact])
-        if "vtkhdf" in formats and self._every_rank_has_cells(mesh):
-            self.vtkhdf = directory / f"{name}.vtkhdf"
-            dolfinx.io.vtkhdf.write_mesh(self.vtkhdf, mesh)
+        self.path = directory / f"{name}.xdmf"
+        self._file = dolfinx.io.XDMFFile(mesh.comm, self.path, "w")
+        self._file.write_mesh(mesh)
+        self._transfers: dict[str, _Transfer] = {}
 
-    @staticmethod
-    def _every_rank_has_cells(mesh: dolfinx.mesh.Mesh) -> bool:
-        """DOLFINx 0.11's VTKHDF data writers divide by the local size: skip empty ranks."""
-        empty = mesh.topology.index_map(mesh.topology.dim).size_local == 0
-        if mesh.comm.allreduce(empty, op=MPI.LOR):
-            logger.warning(
-                "VTKHDF output skipped for a field on a mesh with no cells on some rank "
-                "(DOLFINx 0.11 limitation); XDMF and VTX are unaffected"
-            )
-            return False
-        return True
+    def write(self, fields: dict[str, dolfinx.fem.Function], t: float) -> None:
+        """Append the fields at time ``t`` (s). Collective."""
+        if not fields:
+            return
+        for name, f in fields.items():
+            if name not in self._transfers:
+                self._transfers[name] = _Transfer(name, f, self.mesh)
+            self._file.write_function(self._transfers[name](f), t)
+        self._merge()
 
-    def write(self, f: dolfinx.fem.Function, t: float) -> None:
-        self.nodal.interpolate(f)
-        self.nodal.x.scatter_forward()
-        if self.xdmf is not None:
-            self.xdmf.write_function(self.nodal, t)
-        if self.vtx is not None:
-            self.exact.interpolate(f)
-            self.exact.x.scatter_forward()
-            self.vtx.write(t)
-        if self.vtkhdf is not None:
-            mesh = self.nodal.function_space.mesh
-            if self.cellwise:
-                data = _owned_cell_values(self.nodal)
-                dolfinx.io.vtkhdf.write_cell_data(self.vtkhdf, mesh, data, t)
-            else:
-                data = _owned_node_values(self.nodal)
-                dolfinx.io.vtkhdf.write_point_data(self.vtkhdf, mesh, data, t)
+    def _merge(self) -> None:
+        if self.mesh.comm.rank == 0:
+            merge_xdmf_times(self.path, self.name)
 
     def close(self) -> None:
-        if self.xdmf is not None:
-            self.xdmf.close()
-        if self.vtx is not None:
-            self.vtx.close()
+        """Close the file. Collective."""
+        self._file.close()
+        self._merge()
+
+
+class _VtxSeries:
+    """One field in its own Lagrange degree (continuous or discontinuous) as ADIOS2 VTX."""
+
+    def __init__(self, name: str, template: dolfinx.fem.Function, directory: Path) -> None:
+        mesh = template.function_space.mesh
+        element = template.function_space.ufl_element()
+        degree = max(element.embedded_superdegree, 0)
+        space = _output_space(
+            mesh, tuple(template.ufl_shape), degree, discontinuous=element.discontinuous
+        )
+        self.exact = dolfinx.fem.Function(space, name=name)
+        self._writer = dolfinx.io.VTXWriter(mesh.comm, directory / f"{name}.bp", [self.exact])
+
+    def write(self, f: dolfinx.fem.Function, t: float) -> None:
+        """Append ``f`` at time ``t`` (s). Collective."""
+        self.exact.interpolate(f)
+        self.exact.x.scatter_forward()
+        self._writer.write(t)
+
+    def close(self) -> None:
+        """Close the file. Collective."""
+        self._writer.close()
 
 
 class SurfaceCurrent:
@@ -202,6 +255,78 @@ class SurfaceCurrent:
         return self.function
 
 
+PARAVIEW_STATE = '''"""ParaView state of this lidep case: the fields at the last output time.
+
+Open it in ParaView (5.11 or later) from this directory:
+    cd <run>/<case>/fields && paraview --script=paraview_state.py
+or File > Load State... (Python state file). Headless (pvbatch needs an X display, e.g.
+xvfb-run): LIDEP_SCREENSHOT=case.png xvfb-run -a pvbatch paraview_state.py
+"""
+
+import os
+from pathlib import Path
+
+from paraview.simple import (
+    ColorBy, GetActiveViewOrCreate, GetAnimationScene, GetColorTransferFunction, GetScalarBar,
+    ResetCamera, SaveScreenshot, Show, Xdmf3ReaderT,
+)
+
+HERE = Path(globals().get("__file__", "paraview_state.py")).resolve().parent
+COLOUR_MAPS = {{"concentration": "Viridis (matplotlib)", "potential": "Cool to Warm",
+               "field_strength": "Inferno (matplotlib)", "current_density": "Inferno (matplotlib)",
+               "surface_current": "Rainbow Uniform"}}
+TITLES = {{"concentration": "c (mol/m^3)", "potential": "Phi (V)", "field_strength": "|E| (V/m)",
+          "current_density": "|i| (A/m^2)", "surface_current": "j on the Li surface (A/m^2)"}}
+
+
+def show(name, array, centre, position):
+    reader = Xdmf3ReaderT(registrationName=name, FileName=[str(HERE / f"{{name}}.xdmf")])
+    display = Show(reader, view)
+    ColorBy(display, (centre, array))
+    lut = GetColorTransferFunction(array)
+    lut.ApplyPreset(COLOUR_MAPS[array], True)
+    lut.NanColor = [0.75, 0.75, 0.75]  # no value here (e.g. c in the interphase)
+    display.SetScalarBarVisibility(view, True)
+    bar = GetScalarBar(lut, view)
+    bar.Title, bar.ComponentTitle = TITLES[array], ""
+    bar.WindowLocation = "Any Location"
+    bar.Position, bar.ScalarBarLength = position, 0.35
+    bar.TitleFontSize, bar.LabelFontSize, bar.ScalarBarThickness = 7, 6, 10
+    bar.RangeLabelFormat = "%-#.3g"
+    return reader, display
+
+
+view = GetActiveViewOrCreate("RenderView")
+domain, domain_display = show("domain", {domain_array!r}, "POINTS", [0.66, 0.08])
+if (HERE / "surface.xdmf").is_file():
+    _, surface_display = show("surface", "surface_current", "CELLS", [0.66, 0.55])
+    surface_display.LineWidth = 4.0
+scene = GetAnimationScene()
+scene.UpdateAnimationUsingDataTimeSteps()
+scene.AnimationTime = domain.TimestepValues[-1] if domain.TimestepValues else 0.0
+domain_display.RescaleTransferFunctionToDataRange(False, True)
+if {two_d!r}:
+    view.InteractionMode = "2D"
+ResetCamera(view)
+if os.environ.get("LIDEP_SCREENSHOT"):
+    SaveScreenshot(os.environ["LIDEP_SCREENSHOT"], view, ImageResolution=[900, 700])
+'''
+"""ParaView Python state written next to ``domain.xdmf``; ``{domain_array}`` is the field shown."""
+
+STATE_PREFERENCE = ("concentration", "potential", "field_strength", "current_density")
+"""The field the ParaView state colours the domain by: the first of these that is written."""
+
+
+def write_paraview_state(field_dir: Path, fields: list[str], two_d: bool) -> Path | None:
+    """Write ``paraview_state.py`` (ParaView colour maps, last time) for the written fields."""
+    shown = [name for name in STATE_PREFERENCE if name in fields]
+    if not shown:
+        return None
+    path = field_dir / "paraview_state.py"
+    path.write_text(PARAVIEW_STATE.format(domain_array=shown[0], two_d=two_d))
+    return path
+
+
 class FieldWriter:
     """Writes one case's fields and surface profiles at each output time.
 
@@ -223,12 +348,14 @@ class FieldWriter:
         if comm.rank == 0:
             self.field_dir.mkdir(parents=True, exist_ok=True)
         comm.barrier()
-        self._series: dict[str, _FieldSeries] = {}
+        self._xdmf: dict[str, _XdmfSeries] = {}
+        self._vtx: dict[str, _VtxSeries] = {}
         self._surface = (
             SurfaceCurrent(bundle)
-            if "surface_current" in config.fields and config.formats
+            if SURFACE_FIELD in config.fields and config.formats
             else None
         )
+        self._regions = region_function(bundle)
         self._times: list[float] = []
         self._j: list[np.ndarray] = []
         self._c: list[np.ndarray] = []
@@ -246,15 +373,32 @@ class FieldWriter:
         surface = gather_surface(snapshot.surface, self.comm)
         fields = dict(snapshot.fields)
         if self._surface is not None:
-            fields["surface_current"] = self._surface.update(surface)
-        for name in self.config.fields:
-            f = fields.get(name)
-            if f is None or not self.config.formats:
-                continue
-            if name not in self._series:
-                self._series[name] = _FieldSeries(name, f, self.field_dir, self.config.formats)
-            self._series[name].write(f, t)
+            fields[SURFACE_FIELD] = self._surface.update(surface)
+        fields = {n: fields[n] for n in self.config.fields if fields.get(n) is not None}
+        if "xdmf" in self.config.formats:
+            domain = {n: f for n, f in fields.items() if n != SURFACE_FIELD}
+            if domain:
+                domain[REGION_FIELD] = self._regions
+            self._write_xdmf("domain", domain, t)
+            self._write_xdmf("surface", {n: f for n, f in fields.items() if n == SURFACE_FIELD}, t)
+        if "vtx" in self.config.formats:
+            for name, f in fields.items():
+                if name not in self._vtx:
+                    self._vtx[name] = _VtxSeries(name, f, self.field_dir)
+                self._vtx[name].write(f, t)
         self._record_surface(t, surface)
+
+    def _write_xdmf(self, name: str, fields: dict[str, dolfinx.fem.Function], t: float) -> None:
+        """Append ``fields`` to ``fields/<name>.xdmf`` (created at the first non-empty call)."""
+        if not fields:
+            return
+        if name == "domain" and name not in self._xdmf and self.comm.rank == 0:
+            two_d = self.bundle.mesh.geometry.dim == 2
+            write_paraview_state(self.field_dir, list(fields), two_d)
+        if name not in self._xdmf:
+            mesh = self._surface.mesh if name == "surface" else self.bundle.mesh
+            self._xdmf[name] = _XdmfSeries(mesh, self.field_dir, name)
+        self._xdmf[name].write(fields, t)
 
     def _record_surface(self, t: float, surface: SurfaceSample) -> None:
         if self._points is None:
@@ -273,9 +417,10 @@ class FieldWriter:
 
     def close(self) -> None:
         """Close every open file. Collective."""
-        for series in self._series.values():
+        for series in [*self._xdmf.values(), *self._vtx.values()]:
             series.close()
-        self._series.clear()
+        self._xdmf.clear()
+        self._vtx.clear()
 
 
 def write_surface_profiles(

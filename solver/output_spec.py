@@ -18,8 +18,9 @@ FieldName = Literal[
 ]
 """Exportable fields. ``surface_current`` is j on the Li-surface boundary mesh."""
 
-FieldFormat = Literal["xdmf", "vtx", "vtkhdf"]
-"""ParaView formats: XDMF+HDF5, ADIOS2 VTX (``.bp``), and VTKHDF (also read by pyvista)."""
+FieldFormat = Literal["xdmf", "vtx"]
+"""Field formats: XDMF+HDF5 (ParaView's Xdmf3 readers, pyvista, meshio) and ADIOS2 VTX (``.bp``,
+ParaView builds with ADIOS2)."""
 
 ALL_FIELDS: tuple[FieldName, ...] = (
     "potential", "concentration", "current_density", "field_strength", "surface_current"
@@ -41,12 +42,12 @@ class FigureConfig(StrictModel):
     concentration_maps: bool = Field(
         True,
         description="Colour maps of the salt concentration at the last figure time "
-        "(needs the 'concentration' field in 'vtkhdf' format).",
+        "(needs the 'concentration' field in 'xdmf' format).",
     )
     field_maps: bool = Field(
         True,
         description="Colour maps of the potential and |E| with the Li surface and interphase "
-        "outlined (needs the fields in 'vtkhdf' format).",
+        "outlined (needs the fields in 'xdmf' format).",
     )
 
 
@@ -91,10 +92,12 @@ class OutputConfig(StrictModel):
         "'field_strength' (|E|, V/m) and 'surface_current' (j on the Li surface, A/m^2).",
     )
     formats: list[FieldFormat] = Field(
-        default_factory=lambda: ["xdmf", "vtx", "vtkhdf"],
-        description="File formats for the fields: 'xdmf' (XDMF+HDF5, P1), 'vtx' (ADIOS2 .bp, "
-        "any Lagrange degree) and 'vtkhdf' (.vtkhdf, P1, also read by pyvista; the report's "
-        "maps need it). An empty list writes no field files.",
+        default_factory=lambda: ["xdmf"],
+        description="File formats for the fields: 'xdmf' (one XDMF+HDF5 time series of all "
+        "fields of the ionic domain and one of the Li-surface current, nodal values of the "
+        "mesh-geometry degree; opened by ParaView's Xdmf3 readers, pyvista and meshio; the "
+        "report's maps need it) and 'vtx' (ADIOS2 .bp folder per field in its own Lagrange "
+        "degree; needs a ParaView built with ADIOS2). An empty list writes no field files.",
     )
     figure_times: list[Time] | None = Field(
         None,

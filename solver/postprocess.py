@@ -521,6 +521,7 @@ class CaseMetrics:
             "output": self.config.model_dump(mode="json"),
             "coordinates": self.bundle.coordinates,
             "landmarks": {k: [float(v) for v in p] for k, p in self.bundle.landmarks.items()},
+            "regions": {name: int(tag) for name, tag in self.bundle.regions.items()},
             "dimensionless": dict(self.dimensionless),
             "events": list(self.events),
         }

@@ -205,6 +205,8 @@ class Simulation:
         self._setup_forms()
         self._setup_sampling()
         self.events: list[str] = []
+        # Called after every accepted time step with (t, dt, Newton iterations) (progress).
+        self.step_listeners: list[Callable[[float, float, int], None]] = []
         self.depletion_time: float | None = None
         self._c_min_prev = self.c_bulk
         self.t = 0.0
@@ -1160,6 +1162,8 @@ class Simulation:
             phis_saved = float(self.phi_s.value)
             history = ([] if ctrl.restart_history else history[-1:]) + [(ctrl.t, saved, phis_saved)]
             t_prev, self.t = self.t, ctrl.t
+            for listener in self.step_listeners:
+                listener(ctrl.t, dt, result.iterations)
             stop = self._check_events(t_prev)
             if ctrl.at_output or stop:
                 last_output = ctrl.t

@@ -1,6 +1,6 @@
 """Figures and reports from the files of finished runs (no solving).
 
-``build_report(run_dir)`` reads ``metrics.json``, each case's ``surface.npz`` and the VTKHDF
+``build_report(run_dir)`` reads ``metrics.json``, each case's ``surface.npz`` and the XDMF
 fields, draws the figures into ``<run>/figures`` and writes ``report.md`` and a self-contained
 ``report.html`` (figures embedded as base64). ``compare_runs(run_dirs, out_dir)`` does the same
 for the cases of several runs side by side. Serial: call it on one rank.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +40,12 @@ class Row:
 TABLE_ROWS: tuple[Row, ...] = (
     Row("j_mean", "mean j", 0.1, "mA/cm^2"),
     Row("j_max", "max j", 0.1, "mA/cm^2"),
+    Row("j_min", "min j", 0.1, "mA/cm^2"),
     Row("j_percentile", "percentile j", 0.1, "mA/cm^2"),
     Row("j_tip", "j at the apex", 0.1, "mA/cm^2"),
     Row("j_far_field", "j in the far field", 0.1, "mA/cm^2"),
     Row("enhancement_max_over_mean", "hotspot factor max/mean", 1.0, ""),
+    Row("min_over_mean", "min/mean j", 1.0, ""),
     Row("enhancement_percentile_over_mean", "percentile/mean", 1.0, ""),
     Row("enhancement_tip_over_far_field", "tip/far field", 1.0, ""),
     Row("hotspot_measure_fraction", "hotspot area (j > k mean)", 100.0, "%"),
@@ -52,7 +53,8 @@ TABLE_ROWS: tuple[Row, ...] = (
     Row("hotspot_centroid_x", "hotspot centroid x", 1e6, "um"),
     Row("deposit_mean", "mean deposit", 1e9, "nm"),
     Row("deposit_max_over_mean", "deposit max/mean", 1.0, ""),
-    Row("c_surface_min", "min surface concentration", 1.0, "mol/m^3"),
+    Row("min_surface_concentration", "min surface concentration (electrolyte side)", 1.0,
+        "mol/m^3"),
     Row("edge_band_current_fraction", "current within the edge bands", 100.0, "%"),
     Row("edge_band_enhancement", "edge-band mean j / mean j", 1.0, ""),
     Row("cell_voltage", "cell voltage", 1e3, "mV"),
@@ -83,8 +85,13 @@ class CaseResult:
 
     @property
     def final(self) -> dict:
-        """Metrics at the last output time."""
-        return self.rows[-1] if self.rows else {}
+        """Metrics at the last output time, with min/mean j (``min_over_mean``) added."""
+        if not self.rows:
+            return {}
+        final = dict(self.rows[-1])
+        mean = final.get("j_mean", math.nan)
+        final["min_over_mean"] = final.get("j_min", math.nan) / mean if mean else math.nan
+        return final
 
     def figure_enabled(self, name: str) -> bool:
         """Whether the case's output config asks for figure ``name`` (default yes)."""
@@ -128,31 +135,56 @@ def _surface_coordinate(case: CaseResult) -> tuple[np.ndarray, str]:
     x = case.profiles["x"]
     if x.shape[0] and np.ptp(x[:, 2]) > 0.0:
         apex = np.asarray(case.summary.get("landmarks", {}).get("apex", [0.0, 0.0, 0.0]))
-        return np.linalg.norm(x[:, :2] - apex[:2], axis=1) * 1e6, "distance from the apex (um)"
+        return np.linalg.norm(x[:, :2] - apex[:2], axis=1) * 1e6, "distance from the apex (µm)"
     name = "r" if case.summary.get("coordinates") == "axisymmetric" else "x"
-    return x[:, 0] * 1e6, f"{name} (um)"
+    return x[:, 0] * 1e6, f"{name} (µm)"
+
+
+def _void_breaks(case: CaseResult, s: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insert NaN between consecutive samples (sorted by ``s``) that a void edge separates.
+
+    The Li surface stops at the rim of a void: without the break the line would run straight
+    across the void, where there is no current at all.
+    """
+    x = case.profiles["x"]
+    if x.shape[0] and np.ptp(x[:, 2]) > 0.0:
+        return s, j  # 3D: distance from the apex, no ordering along the surface
+    edges = [e["point"][0] * 1e6 for e in case.summary.get("edges", [])
+             if e.get("kind") == "void_edge"]
+    cuts = np.unique(np.searchsorted(s, edges))
+    cuts = cuts[(cuts > 0) & (cuts < s.size)]
+    return np.insert(s, cuts, np.nan), np.insert(j, cuts, np.nan)
 
 
 def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
-    """Plot j along the Li surface (mA/cm^2 against x) for each case at the figure times."""
+    """Plot j along the Li surface (mA/cm^2 against x) for each case at the figure times.
+
+    All panels share the x and j axes, so the cases compare at a glance; the lines break at
+    voids.
+    """
     cases = [c for c in cases if c.profiles is not None and c.profiles["t"].size]
     if not cases:
         return None
-    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False,
+                             sharex=True, sharey=True)
     for ax, case in zip(axes[0], cases, strict=True):
         s, xlabel = _surface_coordinate(case)
         order = np.argsort(s, kind="stable")
         for k in _profile_times(case):
             t = case.profiles["t"][k]
-            ax.plot(s[order], 0.1 * case.profiles["j"][k][order], label=f"t = {t:.4g} s")
+            line_s, line_j = _void_breaks(case, s[order], 0.1 * case.profiles["j"][k][order])
+            ax.plot(line_s, line_j, label=f"t = {t:.4g} s")
         ax.set_title(case.label)
         _label_axes(ax, xlabel, "j (mA/cm^2)")
     return _save(fig, path)
 
 
 def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
-    """Enhancement factors max/mean (solid) and tip/far field (dashed) against time."""
-    cases = [c for c in cases if c.rows]
+    """Enhancement factors max/mean (solid) and tip/far field (dashed) against time.
+
+    Drawn only when some case has two or more output times (not for steady runs).
+    """
+    cases = [c for c in cases if len(c.rows) > 1]
     if not cases:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -185,113 +217,26 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001  (matplotlib Figure)
     return path
 
 
-def _read_vtkhdf_last(path: Path):  # noqa: ANN202  (pyvista.UnstructuredGrid)
-    import pyvista
-
-    reader = pyvista.get_reader(path).reader
-    reader.UpdateInformation()
-    steps = reader.GetNumberOfSteps()
-    reader.SetStep(max(steps - 1, 0))
-    reader.Update()
-    return pyvista.wrap(reader.GetOutput())
+FIELD_MAPS: tuple[tuple[str, str, str, float], ...] = (
+    ("concentration_maps", "concentration", "c (mol/m^3)", 1.0),
+    ("field_maps", "potential", "Φ (V)", 1.0),
+    ("field_maps", "field_strength", "|E| (V/µm)", 1e-6),
+)
+"""(toggle, field, colour-bar title, scale to the unit) of each map figure."""
 
 
-def _section(grid, surface, apex: np.ndarray):  # noqa: ANN001, ANN202  (pyvista grids)
-    """In 3D, the vertical section through the apex (normal y); 2D maps are returned as they are.
+def plot_field_map(cases: list[CaseResult], field: str, label: str, scale: float,
+                   path: Path) -> Path | None:
+    """One figure of ``field`` at the last output time: a row per case, one colour range."""
+    from solver.maps import load_section, plot_field_maps
 
-    Returns:
-        The (possibly sliced) field grid, the Li-surface outline (or None) and the index of the
-        vertical axis (1 in 2D, 2 in 3D).
-    """
-    if np.ptp(grid.points[:, 2]) == 0.0:
-        return grid, surface, 1
-    low, high = grid.bounds[2], grid.bounds[3]
-    margin = 1e-3 * (high - low)  # an apex on a symmetry side: cut just inside the domain
-    apex = np.array([apex[0], min(max(apex[1], low + margin), high - margin), apex[2]])
-    section = grid.slice(normal="y", origin=apex)
-    outline = surface.slice(normal="y", origin=apex) if surface is not None else None
-    return section, outline, 2
-
-
-def _zoom_to_surface(grid, surface, vertical: int):  # noqa: ANN001, ANN202
-    """Clip a planar map to heights below 3 x the highest surface point (the interface region)."""
-    bounds = list(grid.bounds)
-    low, high = bounds[2 * vertical], bounds[2 * vertical + 1]
-    top = 3.0 * max(surface.bounds[2 * vertical + 1], 0.1 * (high - low))
-    if top >= high:
-        return grid
-    bounds[2 * vertical + 1] = top
-    for axis in range(3):  # give the flat direction of the map some depth
-        if bounds[2 * axis + 1] - bounds[2 * axis] == 0.0:
-            bounds[2 * axis], bounds[2 * axis + 1] = bounds[2 * axis] - 1.0, bounds[2 * axis] + 1.0
-    return grid.clip_box(bounds, invert=False)
-
-
-def _area_weighted_range(grid) -> tuple[float, float]:  # noqa: ANN001  (pyvista grid)
-    """Colour range: 1st to 99th area-weighted percentile of the field ``u`` over the cells.
-
-    A thin interphase holds many small cells with a far larger |E| than the electrolyte; a
-    min-max range (or a point-weighted one) would paint the whole electrolyte one colour. The
-    few cells beyond the range are drawn in the end colours.
-    """
-    cells = grid.point_data_to_cell_data() if "u" in grid.point_data else grid
-    values = np.asarray(cells.cell_data["u"], dtype=float)
-    sizes = cells.compute_cell_sizes(length=False, area=True, volume=True).cell_data
-    weight = np.abs(np.asarray(sizes["Area"] if grid.get_cell(0).dimension == 2
-                               else sizes["Volume"], dtype=float))
-    keep = np.isfinite(values) & (weight > 0)
-    if not keep.any():
-        return float(np.nanmin(values)), float(np.nanmax(values))
-    values, weight = values[keep], weight[keep]
-    order = np.argsort(values)
-    cumulative = np.cumsum(weight[order]) / weight.sum()
-    low, high = np.interp([0.01, 0.99], cumulative, values[order])
-    return (float(low), float(high)) if high > low else (float(values.min()), float(values.max()))
-
-
-def plot_field_map(case: CaseResult, field: str, label: str, path: Path) -> Path | None:
-    """Colour map of a field at its last output time with the Li surface outlined (pyvista).
-
-    2D: the whole section near the surface; 3D: the vertical section through the apex.
-    """
-    source = case.case_dir / "fields" / f"{field}.vtkhdf"
-    if not source.is_file():
-        return None
-    if not os.environ.get("DISPLAY"):  # headless: render through EGL, not a failing X attempt
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    import pyvista
-
-    grid = _read_vtkhdf_last(source)
-    data = grid.point_data if "u" in grid.point_data else grid.cell_data
-    if "u" not in data:
-        return None
-    values = np.asarray(data["u"])
-    if not np.isfinite(values).any():
-        return None  # nothing to draw (a field that failed upstream)
-    if values.ndim > 1:  # vectors: show the magnitude
-        data["u"] = np.linalg.norm(values, axis=1)
-    grid.points = grid.points * 1e6  # um
-    outline = case.case_dir / "fields" / "surface_current.vtkhdf"
-    surface = _read_vtkhdf_last(outline) if outline.is_file() else None
-    if surface is not None:
-        surface.points = surface.points * 1e6
-    apex = 1e6 * np.asarray(case.summary.get("landmarks", {}).get("apex", grid.center))
-    grid, surface, vertical = _section(grid, surface, apex if apex.size == 3 else grid.center)
-    if surface is not None and surface.n_points:
-        grid = _zoom_to_surface(grid, surface, vertical)
-    plotter = pyvista.Plotter(off_screen=True, window_size=(900, 600))
-    plotter.add_mesh(grid, scalars="u", scalar_bar_args={"title": label}, cmap="viridis",
-                     clim=_area_weighted_range(grid))
-    if surface is not None and surface.n_points:
-        plotter.add_mesh(surface, color="red", line_width=3)
-    plotter.add_text(f"{case.label}: {label} (coordinates in um)", font_size=10)
-    if vertical == 1:
-        plotter.view_xy()
-    else:
-        plotter.view_xz()
-    plotter.screenshot(str(path))
-    plotter.close()
-    return path
+    sections = {
+        case.label: section
+        for case in cases
+        if (section := load_section(case.case_dir, field, case.summary, scale)) is not None
+    }
+    coordinates = {c.label: c.summary.get("coordinates", "cartesian") for c in cases}
+    return plot_field_maps(sections, label, path, coordinates)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,12 +288,22 @@ DIMENSIONLESS_MEANING: dict[str, str] = {
 """How the report explains each dimensionless number it shows."""
 
 
+DIMENSIONLESS_LABEL: dict[str, str] = {
+    "wagner": "Wagner number Wa",
+    "wagner_with_interphase": "Wagner number with the interphase",
+    "i_over_ilim": "applied / limiting current i/i_lim",
+    "t_over_sand": "time / Sand's time t/t_Sand",
+}
+"""Names shown for the dimensionless numbers (other keys are shown as they are)."""
+
+
 def dimensionless_table(cases: list[CaseResult]) -> list[list[str]]:
     """Header and rows of the dimensionless numbers (last output time) per case."""
     keys = sorted({k for c in cases for k in c.summary.get("dimensionless", {})})
     table = [["dimensionless number", *[c.label for c in cases]]]
     for key in keys:
-        table.append([key, *[_format(c.summary.get("dimensionless", {}).get(key)) for c in cases]])
+        table.append([DIMENSIONLESS_LABEL.get(key, key),
+                      *[_format(c.summary.get("dimensionless", {}).get(key)) for c in cases]])
     return table
 
 
@@ -404,39 +359,79 @@ def evolution_statement(case: CaseResult) -> str:
     return text + "."
 
 
+UNIFORM_BELOW = 1.1
+"""Hotspot factor max/mean j below which the report calls the current even (unless the case's
+``output.reference.uniform_below`` says otherwise)."""
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def regime_statement(case: CaseResult) -> str | None:
     """Which regime the dimensionless numbers of a case (last output time) put it in.
 
-    Wa (with the interphase where given) >= 1: kinetics/interphase dominate the ohmic resistance
-    over the feature, so the secondary distribution is nearly uniform; < 1: primary-like tip
-    focusing. i/i_lim > 0.5: strong concentration polarisation, which focuses the current where
-    the diffusion path to the bulk is shortest (the tip); < 0.1: negligible.
+    The statements are checked against the case's own numbers: Wa >= 1 says that kinetics and
+    interphase outweigh the ohmic resistance over the feature, but the current is called even
+    only when the hotspot factor max/mean j is below the uniformity threshold; otherwise the
+    text says that the non-uniformity has another cause. i/i_lim > 0.5 is strong concentration
+    polarisation, which focuses the current on the tip once the diffusion layer has grown
+    (t/t_Sand >= 0.1). t/t_Sand > 1 without depletion is explained by i < i_lim: a finite cell
+    reaches a steady concentration profile, Sand's time assumes a semi-infinite electrolyte.
     """
     numbers = case.summary.get("dimensionless", {})
     wagner = numbers.get("wagner_with_interphase", numbers.get("wagner"))
-    ratio = numbers.get("i_over_ilim")
+    ratio, sand = numbers.get("i_over_ilim"), numbers.get("t_over_sand")
+    final = case.final
+    factor = final.get("enhancement_max_over_mean", math.nan)
+    reference = case.summary.get("output", {}).get("reference") or {}
+    threshold = reference.get("uniform_below", UNIFORM_BELOW)
     parts = []
-    if isinstance(wagner, int | float) and math.isfinite(wagner):
-        if wagner >= 1.0:
-            parts.append(
-                f"Wa = {wagner:.3g} >= 1, so kinetic and interphase resistances outweigh the "
-                "ohmic one across the feature and even out the secondary current"
-            )
-        else:
+    if _finite(wagner):
+        if wagner < 1.0:
             parts.append(
                 f"Wa = {wagner:.3g} < 1, so the ohmic resistance dominates and the current "
                 "concentrates at the tip as in a primary distribution"
             )
-    if isinstance(ratio, int | float) and math.isfinite(ratio):
-        if ratio > 0.5:
+        elif not _finite(factor) or factor < threshold:
             parts.append(
-                f"i/i_lim = {ratio:.3g}: strong concentration polarisation, which focuses the "
-                "current where the diffusion path to the bulk is shortest (the tip)"
+                f"Wa = {wagner:.3g} >= 1: kinetic and interphase resistances outweigh the ohmic "
+                f"one across the feature, and the current is even (max/mean j = {_format(factor)})"
             )
+        else:
+            area = final.get("hotspot_measure_fraction", math.nan)
+            where = f" with j above k times the mean over {100 * area:.3g} % of the surface" if (
+                _finite(area) and area > 0.0) else ""
+            parts.append(
+                f"Wa = {wagner:.3g} >= 1 would even out the ohmic (secondary) distribution, yet "
+                f"max/mean j = {_format(factor)}{where}: the non-uniformity has another cause "
+                "(concentration polarisation, corners or void edges; see the edge-band and "
+                "concentration numbers)"
+            )
+    if _finite(ratio):
+        if ratio > 0.5:
+            text = (f"i/i_lim = {ratio:.3g}: strong concentration polarisation, which focuses the "
+                    "current where the diffusion path to the bulk is shortest (the tip)")
+            if _finite(sand) and sand < 0.1:
+                text += f", not yet developed at t/t_Sand = {sand:.3g}"
+            parts.append(text)
         elif ratio > 0.1:
             parts.append(f"i/i_lim = {ratio:.3g}: moderate concentration polarisation")
         else:
             parts.append(f"i/i_lim = {ratio:.3g}: concentration polarisation is negligible")
+        if _finite(sand) and sand > 1.0 and ratio < 1.0 and not _finite(
+                case.summary.get("depletion_time")):
+            parts.append(
+                f"t/t_Sand = {sand:.3g} > 1 without depletion, because i < i_lim: the finite "
+                "cell reaches a steady concentration profile (Sand's time is that of a "
+                "semi-infinite electrolyte)"
+            )
+    j_min = final.get("min_over_mean", math.nan)
+    if _finite(j_min) and j_min < 0.9:
+        parts.append(
+            f"the lowest current density along the surface is {100 * j_min:.3g} % of the mean "
+            "(min j in the table)"
+        )
     if not parts:
         return None
     return f"{case.label}: " + "; ".join(parts) + "."
@@ -550,18 +545,11 @@ def _figures(cases: list[CaseResult], figure_dir: Path) -> list[Path]:
             [c for c in cases if c.figure_enabled("enhancement")], figure_dir / "enhancement.png"
         )),
     ]
-    maps = (
-        ("concentration_maps", "concentration", "c (mol/m^3)"),
-        ("field_maps", "potential", "Phi (V)"),
-        ("field_maps", "field_strength", "field strength (V/m)"),
-    )
-    for toggle, field, label in maps:
-        for case in cases:
-            if case.figure_enabled(toggle):
-                name = f"{case.label.replace('/', '_')}_{field}.png"
-                wanted.append((toggle, lambda c=case, f=field, lb=label, n=name: plot_field_map(
-                    c, f, lb, figure_dir / n
-                )))
+    for toggle, field, label, scale in FIELD_MAPS:
+        enabled = [c for c in cases if c.figure_enabled(toggle)]
+        wanted.append((toggle, lambda e=enabled, f=field, lb=label, sc=scale: plot_field_map(
+            e, f, lb, sc, figure_dir / f"{f}_maps.png"
+        )))
     return [p for _, draw in wanted if (p := draw()) is not None]
 
 
@@ -592,9 +580,9 @@ def _write_report(
         ("heading", "Dimensionless numbers (final output time)"),
         ("table", dimensionless_table(cases)),
         *[
-            ("text", f"{key}: {DIMENSIONLESS_MEANING[key]}")
-            for key in (row[0] for row in dimensionless_table(cases)[1:])
-            if key in DIMENSIONLESS_MEANING
+            ("text", f"{DIMENSIONLESS_LABEL.get(key, key)}: {meaning}")
+            for key, meaning in DIMENSIONLESS_MEANING.items()
+            if any(key in c.summary.get("dimensionless", {}) for c in cases)
         ],
     ]
     events = [f"{c.label}: {e}" for c in cases for e in c.summary.get("events", [])]
@@ -643,3 +631,28 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         names.append(document["run"])
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return _write_report(cases, Path(out_dir), f"lidep comparison: {', '.join(names)}", "")
+
+
+def run_summary(run_dir: Path) -> list[str]:
+    """Console summary of a finished run from its files: one line per case, then the report.
+
+    Each case line gives the hotspot factor max/mean j and the minimum of j over its mean at
+    the last output time, the cell voltage and the events (depletion, failures).
+    """
+    run_dir = Path(run_dir)
+    document, cases = load_run(run_dir)
+    lines = [f"summary of run '{document['run']}':"]
+    for case in cases:
+        final = case.final
+        hotspot = _format(final.get("enhancement_max_over_mean"))
+        parts = [f"t = {_format(final.get('t'))} s", f"hotspot factor max/mean j = {hotspot}"]
+        mean = final.get("j_mean", math.nan)
+        if mean:
+            parts.append(f"min/mean j = {_format(final.get('j_min', math.nan) / mean)}")
+        parts.append(f"cell voltage = {_format(final.get('cell_voltage'), 1e3)} mV")
+        events = case.summary.get("events") or ["none"]
+        parts.append(f"events: {'; '.join(events)}")
+        lines.append(f"  {case.label}: {', '.join(parts)}")
+    report = run_dir / "report.html"
+    lines.append(f"  report: {report}" if report.is_file() else f"  results: {run_dir}")
+    return lines

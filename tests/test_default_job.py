@@ -58,7 +58,7 @@ def test_tiny_default_job_end_to_end(tmp_path):
         "time.t_end=20 s",
         "time.output_times=[10, 20]",
         "geometry.mesh.refinement=0.5",
-        "output.formats=[vtkhdf]",
+        "output.formats=[xdmf]",
     ]
     run_dir = run(DEFAULT, tmp_path / "results", overrides=overrides,
                   mesh_cache=tmp_path / "meshes")
@@ -76,5 +76,5 @@ def test_tiny_default_job_end_to_end(tmp_path):
     assert "## Comparison with the reference" in report
     assert report.count("Li et al. 2024 (COMSOL") == 4  # early and late, two cases
     for case in ("bare", "lif_rich"):
-        assert (run_dir / case / "fields" / "potential.vtkhdf").is_file()
+        assert (run_dir / case / "fields" / "domain.xdmf").is_file()
         assert (run_dir / case / "timeseries.csv").is_file()

@@ -1,4 +1,4 @@
-"""Field files read back (XDMF with meshio, VTKHDF with pyvista/h5py), metrics.json and CSV."""
+"""Field files read back (XDMF with meshio, pyvista and h5py), metrics.json and CSV."""
 
 import math
 from pathlib import Path
@@ -50,13 +50,36 @@ def shared_tmp(tmp_path: Path, comm: MPI.Comm) -> Path:
     return Path(comm.bcast(str(tmp_path), root=0))
 
 
-def write_case(case_dir: Path, comm: MPI.Comm) -> tuple[CaseMetrics, dolfinx.mesh.Mesh]:
+def concentration_at(x: np.ndarray) -> np.ndarray:
+    """A concentration on the electrolyte half (x >= 0.5) that P1 represents exactly."""
+    return 100.0 + 10.0 * x[0] - 5.0 * x[1]
+
+
+def electrolyte_concentration(bundle) -> dolfinx.fem.Function:  # noqa: ANN001
+    """c on a submesh of the 'electrolyte' cells (x >= 0.5), like the solver's binary salt."""
+    mesh = bundle.mesh
+    cells = bundle.cell_tags.find(bundle.regions["electrolyte"])
+    submesh = dolfinx.mesh.create_submesh(mesh, mesh.topology.dim, cells)[0]
+    c = dolfinx.fem.Function(dolfinx.fem.functionspace(submesh, ("Lagrange", 2)))
+    c.interpolate(concentration_at)
+    return c
+
+
+def write_case(
+    case_dir: Path, comm: MPI.Comm, with_concentration: bool = False
+) -> tuple[CaseMetrics, dolfinx.mesh.Mesh]:
     bundle = rectangle_bundle(comm)
     V = dolfinx.fem.functionspace(bundle.mesh, ("Lagrange", 2))
     Q = dolfinx.fem.functionspace(bundle.mesh, ("DG", 0, (2,)))
     phi = dolfinx.fem.Function(V)
     flux = dolfinx.fem.Function(Q)
-    config = OutputConfig(fields=["potential", "current_density", "surface_current"])
+    fields = {"potential": phi, "current_density": flux}
+    if with_concentration:
+        fields["concentration"] = electrolyte_concentration(bundle)
+    config = OutputConfig(
+        fields=["potential", "concentration", "current_density", "surface_current"],
+        formats=["xdmf", "vtx"],
+    )
     metrics = CaseMetrics(bundle, config, comm)
     with FieldWriter(bundle, case_dir, config, comm) as writer:
         for t in TIMES:
@@ -64,7 +87,7 @@ def write_case(case_dir: Path, comm: MPI.Comm) -> tuple[CaseMetrics, dolfinx.mes
             flux.x.array[:] = np.tile([1.0 + t, -2.0], flux.x.array.size // 2)
             snap = Snapshot(
                 t=t,
-                fields={"potential": phi, "current_density": flux},
+                fields=fields,
                 surface=bottom_sample(comm),
                 scalars={"cell_voltage": -0.05 * (1 + t), "current_mean": 1.5},
             )
@@ -73,50 +96,59 @@ def write_case(case_dir: Path, comm: MPI.Comm) -> tuple[CaseMetrics, dolfinx.mes
     return metrics, bundle.mesh
 
 
+def check_concentration(points: np.ndarray, values: np.ndarray) -> None:
+    """Exact on the electrolyte nodes (x >= 0.5, 1e-10: P1 of a linear field), NaN elsewhere."""
+    inside = points[:, 0] >= 0.5 - 1e-12
+    assert np.allclose(values[inside], concentration_at(points[inside].T), atol=1e-10)
+    assert np.isnan(values[~inside]).all()
+
+
 @pytest.mark.mpi
 def test_field_files_read_back(tmp_path):
-    """XDMF (meshio) and VTKHDF (pyvista, h5py) hold the written values at the written times.
+    """One XDMF file per output kind holds every field under its own name at every time.
 
-    The potential is linear, so its P1 nodal interpolation is exact (1e-12); the DG0 current
-    density is constant; the surface current on each bottom facet is 1 + x_mid exactly.
+    meshio and pyvista read ``domain.xdmf`` as one data set: the potential is linear, so its
+    nodal values are exact (1e-12); the DG0 current density is constant per cell; the
+    concentration of the electrolyte submesh is exact on its nodes and NaN in the interphase.
+    The surface current on each bottom facet is 1 + x_mid exactly.
     """
     comm = MPI.COMM_WORLD
     case_dir = shared_tmp(tmp_path, comm) / "case"
-    write_case(case_dir, comm)
+    write_case(case_dir, comm, with_concentration=True)
     fields = case_dir / "fields"
     if comm.rank != 0:
         comm.barrier()
         return
     try:
-        with meshio.xdmf.TimeSeriesReader(fields / "potential.xdmf") as reader:
+        assert sorted(p.name for p in fields.glob("*.xdmf")) == ["domain.xdmf", "surface.xdmf"]
+        with meshio.xdmf.TimeSeriesReader(fields / "domain.xdmf") as reader:
             points, _ = reader.read_points_cells()
             assert reader.num_steps == len(TIMES)
             for k, t in enumerate(TIMES):
-                time, point_data, _ = reader.read_data(k)
+                time, point_data, cell_data = reader.read_data(k)
                 assert time == pytest.approx(t)
+                assert sorted(point_data) == ["concentration", "potential"]
                 values = point_data["potential"].ravel()
                 assert np.allclose(values, potential_at(points.T, t), atol=1e-12)
-        # meshio cannot read the XDMF 'PolyLine' topology of a line mesh: read its HDF5 part.
-        with h5py.File(fields / "surface_current.h5") as h5:
+                check_concentration(points, point_data["concentration"].ravel())
+                assert np.allclose(cell_data["current_density"][0][:, :2], [1.0 + t, -2.0])
+        reader = pyvista.get_reader(fields / "domain.xdmf")
+        assert np.allclose(reader.time_values, TIMES)
+        reader.set_active_time_value(TIMES[-1])
+        grid = reader.read()
+        assert np.allclose(grid.point_data["potential"], potential_at(grid.points.T, TIMES[-1]))
+        check_concentration(grid.points, np.asarray(grid.point_data["concentration"]))
+        surface = pyvista.get_reader(fields / "surface.xdmf").read()
+        midpoints = surface.cell_centers().points
+        assert surface.n_cells == 8
+        assert np.allclose(surface.cell_data["surface_current"], 1.0 + midpoints[:, 0])
+        with h5py.File(fields / "surface.h5") as h5:
             nodes = h5["Mesh/mesh/geometry"][:]
             midpoints = nodes[h5["Mesh/mesh/topology"][:]].mean(axis=1)
             values = h5["Function/surface_current/0"][:].ravel()
-        assert midpoints.shape[0] == 8
         assert np.allclose(values, 1.0 + midpoints[:, 0])
-        with h5py.File(fields / "potential.vtkhdf") as h5:
-            assert np.allclose(h5["VTKHDF/Steps/Values"][:], TIMES)
-        reader = pyvista.get_reader(fields / "potential.vtkhdf")
-        grid = reader.read()  # the first step
-        assert np.allclose(grid.point_data["u"], potential_at(grid.points.T, 0.0), atol=1e-12)
-        vtk_reader = reader.reader
-        vtk_reader.SetStep(len(TIMES) - 1)
-        vtk_reader.Update()
-        last = pyvista.wrap(vtk_reader.GetOutput())
-        assert np.allclose(last.point_data["u"], potential_at(last.points.T, TIMES[-1]))
-        flux = pyvista.get_reader(fields / "current_density.vtkhdf").read()
-        assert np.allclose(flux.cell_data["u"], [1.0, -2.0])
 
-        for name in ("potential", "current_density", "surface_current"):
+        for name in ("potential", "concentration", "current_density", "surface_current"):
             assert (fields / f"{name}.bp").is_dir(), name
         profiles = read_surface_profiles(case_dir / "surface.npz")
         assert np.allclose(profiles["t"], TIMES)
@@ -127,10 +159,10 @@ def test_field_files_read_back(tmp_path):
 
 
 @pytest.mark.mpi
-def test_vtkhdf_curved_p2_mesh(tmp_path):
-    """On a second-order (curved) gmsh mesh, distributed or not, the VTKHDF point data sit on the
+def test_xdmf_curved_p2_mesh(tmp_path):
+    """On a second-order (curved) gmsh mesh, distributed or not, the XDMF point data sit on the
     P2 geometry nodes: u = x^2 (exact in P2) equals x^2 at every point pyvista reads, and every
-    node is written once (owned nodes of all ranks)."""
+    node is written once."""
     import gmsh
 
     from solver.geometry.bundle import MeshBundle, MeshStats
@@ -159,15 +191,15 @@ def test_vtkhdf_curved_p2_mesh(tmp_path):
     )
     u = dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, ("Lagrange", 2)))
     u.interpolate(lambda x: x[0] ** 2)
-    config = OutputConfig(fields=["potential"], formats=["vtkhdf"])
+    config = OutputConfig(fields=["potential"], formats=["xdmf"])
     sample = SurfaceSample(np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0))
     with FieldWriter(bundle, directory, config, comm) as writer:
         writer.write(Snapshot(t=0.0, fields={"potential": u}, surface=sample))
     num_nodes = mesh.geometry.index_map().size_global
     if comm.rank == 0:
-        grid = pyvista.get_reader(directory / "fields" / "potential.vtkhdf").read()
+        grid = pyvista.get_reader(directory / "fields" / "domain.xdmf").read()
         assert grid.n_points == num_nodes
-        assert np.allclose(grid.point_data["u"], grid.points[:, 0] ** 2, atol=1e-12)
+        assert np.allclose(grid.point_data["potential"], grid.points[:, 0] ** 2, atol=1e-12)
     comm.barrier()
 
 
@@ -206,8 +238,7 @@ def test_read_metrics_rejects_foreign_directory(tmp_path):
 @pytest.mark.mpi
 def test_rank_without_li_surface(tmp_path):
     """Ranks that own no Li-surface facet take part in every collective (no deadlock); the facet
-    averages of j = 1 + x are still exact, and VTKHDF of the surface mesh is skipped when a
-    rank has no surface cell (DOLFINx 0.11 cannot write it)."""
+    averages of j = 1 + x are still exact."""
     comm = MPI.COMM_WORLD
     case_dir = shared_tmp(tmp_path, comm) / "case"
     bundle = rectangle_bundle(comm)
@@ -226,11 +257,19 @@ def test_rank_without_li_surface(tmp_path):
         row = metrics(snap)
     assert row["j_mean"] == pytest.approx(1.5, rel=1e-12)
     if comm.rank == 0:
-        with h5py.File(case_dir / "fields" / "surface_current.h5") as h5:
+        with h5py.File(case_dir / "fields" / "surface.h5") as h5:
             nodes = h5["Mesh/mesh/geometry"][:]
             midpoints = nodes[h5["Mesh/mesh/topology"][:]].mean(axis=1)
             values = h5["Function/surface_current/0"][:].ravel()
         assert np.allclose(values, 1.0 + midpoints[:, 0])
-        has_vtkhdf = (case_dir / "fields" / "surface_current.vtkhdf").is_file()
-        assert has_vtkhdf == (comm.size == 1)
     comm.barrier()
+
+
+def test_vtkhdf_is_no_longer_a_format():
+    """VTKHDF 2.2 opens in no ParaView that users have (5.11 rejects it): asking for it is a
+    configuration error that lists the formats."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'xdmf' or 'vtx'"):
+        OutputConfig(formats=["vtkhdf"])
+    assert OutputConfig().formats == ["xdmf"]

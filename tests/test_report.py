@@ -16,7 +16,16 @@ from test_postprocess import gauss_line, rectangle_bundle
 from solver.io import FieldWriter, write_metrics
 from solver.output_spec import OutputConfig
 from solver.postprocess import CaseMetrics
-from solver.report import CaseResult, build_report, compare_runs, load_run, reference_statements
+from solver.report import (
+    CaseResult,
+    build_report,
+    compare_runs,
+    load_run,
+    metrics_table,
+    reference_statements,
+    regime_statement,
+    run_summary,
+)
 from solver.results import Snapshot, SurfaceSample
 
 J0 = 5.0
@@ -27,7 +36,7 @@ def make_run(run_dir: Path, amplitudes: dict[str, float], maps: bool = False) ->
     (hotspot factor max/mean = 1 + a), and linear analytic fields."""
     comm = MPI.COMM_SELF
     figures = {"concentration_maps": maps, "field_maps": maps}
-    config = OutputConfig(formats=["vtkhdf"] if maps else [], figures=figures)
+    config = OutputConfig(formats=["xdmf"] if maps else [], figures=figures)
     cases = {}
     for name, a in amplitudes.items():
         bundle = rectangle_bundle(comm)
@@ -65,7 +74,7 @@ def test_report_from_files(tmp_path):
     assert "= 1.3 against 2 for bare (35.0 % lower)" in text
     assert "| hotspot factor max/mean |  | 1.999 | 1.3 |" in text
     assert "lif_rich: the hotspot factor stays at 1.3 from t = 0 s to 10 s." in text
-    assert "| wagner | 0.5 | 0.7692 |" in text
+    assert "| Wagner number Wa | 0.5 | 0.7692 |" in text
     assert "bare: Wa = 0.5 < 1, so the ohmic resistance dominates" in text
     for figure in ("interface_current.png", "enhancement.png"):
         assert (run / "figures" / figure).stat().st_size > 1000
@@ -80,11 +89,11 @@ def test_report_from_files(tmp_path):
 
 @pytest.mark.slow
 def test_report_field_maps(tmp_path):
-    """With VTKHDF fields the report draws concentration, potential maps (pyvista off-screen)."""
+    """With XDMF fields the report draws concentration, potential maps (pyvista off-screen)."""
     run = tmp_path / "maps"
     make_run(run, {"bare": 1.0}, maps=True)
     build_report(run)
-    for name in ("bare_concentration.png", "bare_potential.png"):
+    for name in ("concentration_maps.png", "potential_maps.png"):
         assert (run / "figures" / name).stat().st_size > 5000
     assert (run / "report.html").read_text().count("data:image/png;base64,") == 4
 
@@ -134,7 +143,7 @@ def test_end_to_end_flat_interface(tmp_path):
     assert final["j_mean"] == pytest.approx(5.0, rel=1e-6)
     assert final["enhancement_max_over_mean"] == pytest.approx(1.0, abs=1e-6)
     assert final["hotspot_measure_fraction"] == 0.0
-    assert (run_dir / "main" / "fields" / "potential.xdmf").is_file()
+    assert (run_dir / "main" / "fields" / "domain.xdmf").is_file()
     assert "Only one case" in (run_dir / "report.md").read_text()
 
 
@@ -163,3 +172,86 @@ def test_reference_statements_agree_and_disagree():
     rows[-1]["enhancement_max_over_mean"] = 1.1  # at the threshold: not uniform any more
     assert ": DISAGREES." in reference_statements(case)[1]
     assert reference_statements(CaseResult("c", Path("."), {"output": {}}, rows, None)) == []
+
+
+def test_run_summary_lines(tmp_path):
+    """The console summary: per case the final hotspot factor (1 + a), min/mean j (1 - a, the
+    Gauss points miss the exact extrema by < 1e-3), the cell voltage, the events, and the
+    report's path once it exists."""
+    run = tmp_path / "demo"
+    make_run(run, {"bare": 1.0, "lif_rich": 0.3})
+    lines = run_summary(run)
+    assert lines[0] == "summary of run 'demo':"
+    assert lines[1].startswith("  bare: t = 10 s, hotspot factor max/mean j = 1.999, ")
+    ratio = float(lines[1].split("min/mean j = ")[1].split(",")[0])
+    assert ratio == pytest.approx(0.0, abs=1e-3)
+    assert lines[1].endswith(", cell voltage = -20 mV, events: none")
+    assert "lif_rich: t = 10 s, hotspot factor max/mean j = 1.3, min/mean j = 0.7" in lines[2]
+    assert lines[3] == f"  results: {run}"
+    build_report(run)
+    assert run_summary(run)[-1] == f"  report: {run / 'report.html'}"
+
+
+def test_regime_statements_match_the_numbers():
+    """The narrative follows the case's own numbers: Wa >= 1 next to a hotspot factor of 2 over
+    36 % of the surface is not called even; t/t_Sand > 1 without depletion is explained by
+    i < i_lim; a dip of j to 60 % of the mean is named; the table shows min j and the
+    electrolyte-side minimum surface concentration of a case whose Li surface is covered."""
+    final = {"t": 9.0, "j_mean": 5.0, "j_min": 3.0, "enhancement_max_over_mean": 2.0,
+             "hotspot_measure_fraction": 0.36, "min_surface_concentration": 896.7,
+             "c_surface_min": math.nan}
+    summary = {"dimensionless": {"wagner": 120.0, "i_over_ilim": 0.6, "t_over_sand": 1.8},
+               "depletion_time": None, "output": {}}
+    case = CaseResult("lif", Path("."), summary, [final], None)
+    text = regime_statement(case)
+    assert "the current is even" not in text
+    assert ("Wa = 120 >= 1 would even out the ohmic (secondary) distribution, yet max/mean j = 2 "
+            "with j above k times the mean over 36 % of the surface") in text
+    assert "t/t_Sand = 1.8 > 1 without depletion, because i < i_lim" in text
+    assert "the lowest current density along the surface is 60 % of the mean" in text
+    table = {row[0]: row[2:] for row in metrics_table([case])}
+    assert table["min j"] == ["0.3"]  # mA/cm^2
+    assert table["min/mean j"] == ["0.6"]
+    assert table["min surface concentration (electrolyte side)"] == ["896.7"]
+
+    even = CaseResult("bare", Path("."), summary, [{**final, "enhancement_max_over_mean": 1.05,
+                                                     "j_min": 4.9}], None)
+    assert "the current is even (max/mean j = 1.05)" in regime_statement(even)
+    summary["depletion_time"] = 5.0  # depleted: no i < i_lim explanation
+    assert "without depletion" not in regime_statement(case)
+
+
+def test_field_maps_share_one_colour_range(tmp_path):
+    """Maps read the concentration and the region tags back from domain.xdmf: both cases get
+    one colour range (the 1st-99th area percentile of c = 1000 - 10 (1 - y) at t = 10 s, so
+    inside [990, 1000] and wider than 9), and the cells left of x = 0.5 are the 'sei' (1)."""
+    from solver.maps import colour_range, load_section
+
+    run = tmp_path / "maps"
+    make_run(run, {"bare": 1.0, "lif_rich": 0.3}, maps=True)
+    _, cases = load_run(run)
+    sections = [load_section(c.case_dir, "concentration", c.summary) for c in cases]
+    low, high = colour_range(sections)
+    assert 990.0 <= low < 991.0 and 999.0 < high <= 1000.0
+    section = sections[0]
+    centroid_x = section.triangulation.x[section.triangulation.triangles].mean(axis=1)
+    assert (section.region == np.where(centroid_x < 0.5e6, 1, 2)).all()
+    assert section.electrolyte == 2
+    assert load_section(cases[0].case_dir, "field_strength", cases[0].summary) is None
+
+
+def test_surface_lines_break_at_voids_and_steady_runs_have_no_time_plot(tmp_path):
+    """j along the surface is not drawn across a void (NaN between the samples on either side
+    of the void edges at 0.3 and 0.7 µm); a run with one output time gets no plot against
+    time."""
+    from solver.report import _void_breaks, plot_enhancement
+
+    x = np.zeros((4, 3))
+    x[:, 0] = [0.1e-6, 0.2e-6, 0.8e-6, 0.9e-6]
+    summary = {"edges": [{"kind": "void_edge", "point": [0.3e-6, 0.0, 0.0]},
+                         {"kind": "void_edge", "point": [0.7e-6, 0.0, 0.0]},
+                         {"kind": "corner", "point": [0.15e-6, 0.0, 0.0]}]}
+    case = CaseResult("c", tmp_path, summary, [{"t": 0.0}], {"x": x})
+    s, j = _void_breaks(case, x[:, 0] * 1e6, np.ones(4))
+    assert np.isnan(s[2]) and np.isnan(j[2]) and s.size == 5
+    assert plot_enhancement([case], tmp_path / "enhancement.png") is None
