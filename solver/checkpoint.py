@@ -378,6 +378,9 @@ def _write_file(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp's 0600 would hide the checkpoint from the user's group
     try:
         with h5py.File(tmp, "w", libver="latest") as out:
             out.attrs["format"] = FORMAT
@@ -442,7 +445,8 @@ def _read_file(
             )
         scalars = _decode_scalars(src["scalars"][()].tobytes().decode())
         stored = {str(group.attrs["name"]): group for group in src["functions"].values()}
-        rows: dict[tuple[int, int], list[np.ndarray]] = {}  # (file mesh, mesh) -> rows per rank
+        rows: dict[tuple[int, int], list[np.ndarray]] = {}  # (file mesh, mesh) -> per rank
+        selections: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = {}
         values: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(size)]
         for entry in entries:
             if entry.name not in stored:
@@ -450,24 +454,28 @@ def _read_file(
                     f"checkpoint {path}: no function '{entry.name}' (got {sorted(stored)})"
                 )
             group = stored[entry.name]
-            layout = src[f"layouts/{int(group.attrs['layout'])}"]
+            layout_index = int(group.attrs["layout"])
+            layout = src[f"layouts/{layout_index}"]
             _check_layout(path, entry, layout, group["values"].dtype)
-            file_mesh = int(layout.attrs["mesh"])
-            m = mesh_index[id(entry.mesh)]
-            key = (file_mesh, m)
-            if key not in rows:
-                record = _MeshRecord.load(src[f"meshes/{file_mesh}"])
-                if record.digest() != current[m].digest():
+            file_mesh, m = int(layout.attrs["mesh"]), mesh_index[id(entry.mesh)]
+            if (file_mesh, m) not in rows:
+                mesh_group = src[f"meshes/{file_mesh}"]
+                record = _MeshRecord.load(mesh_group)
+                if mesh_group.attrs["digest"] != current[m].digest():
                     raise CheckpointError(
                         f"checkpoint {path}: function '{entry.name}' was written on another mesh "
                         f"({record.difference(current[m])}); allowed: the mesh the run started "
                         "on (the same cached .msh file)"
                     )
-                rows[key] = [_lookup(record.cells, part[m][0]) for part in parts]
-            dofs = layout["dofs"][()]
+                rows[file_mesh, m] = [_lookup(record.cells, part[m][0]) for part in parts]
+            if (layout_index, m) not in selections:  # file dofs used by each rank's cells
+                dofs = layout["dofs"][()]
+                selections[layout_index, m] = [
+                    np.unique(dofs[rank_rows].ravel(), return_inverse=True)
+                    for rank_rows in rows[file_mesh, m]
+                ]
             dof_values = group["values"][()].reshape(-1, entry.block_size)
-            for rank in range(size):
-                used, inverse = np.unique(dofs[rows[key][rank]].ravel(), return_inverse=True)
+            for rank, (used, inverse) in enumerate(selections[layout_index, m]):
                 values[rank].append((inverse, dof_values[used]))
     return [("ok", (scalars, values[rank])) for rank in range(size)]
 

@@ -323,6 +323,8 @@ def test_failed_write_keeps_the_previous_checkpoint(written, monkeypatch):
 KILLED_WRITER = textwrap.dedent(
     """
     import solver  # noqa: F401
+    import os
+    import signal
     import sys
     from pathlib import Path
 
@@ -330,41 +332,74 @@ KILLED_WRITER = textwrap.dedent(
     from dolfinx import fem
     from mpi4py import MPI
 
-    from solver.checkpoint import write_checkpoint
+    from solver import checkpoint
 
+    path, when = Path(sys.argv[1]), sys.argv[2]
     msh = make_flat_bundle(MPI.COMM_SELF, 1.0, 1.0, (60, 60)).mesh
     u = fem.Function(fem.functionspace(msh, ("Lagrange", 2, (2,))))
+    if when == "inside":  # the second write dies half-way through its file
+        original = checkpoint._dataset
+
+        def dataset(group, name, data):
+            if name == "values" and path.exists():
+                os.kill(os.getpid(), signal.SIGKILL)
+            original(group, name, data)
+
+        checkpoint._dataset = dataset
     print("ready", flush=True)
     for i in range(1, 10**6):
         u.x.array[:] = i
-        write_checkpoint(Path(sys.argv[1]), {"u": u}, {"i": i}, MPI.COMM_SELF)
+        checkpoint.write_checkpoint(path, {"u": u}, {"i": i}, MPI.COMM_SELF)
     """
 )
 
 
+def killed_writer(path: Path, when: str) -> subprocess.Popen:
+    tests = str(Path(__file__).parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), when], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def assert_complete(path: Path) -> int:
+    """The checkpoint at ``path`` reads, and its values match its scalar ``i``."""
+    msh = make_flat_bundle(MPI.COMM_SELF, 1.0, 1.0, (60, 60)).mesh
+    u = fem.Function(fem.functionspace(msh, ("Lagrange", 2, (2,))))
+    i = read_checkpoint(path, {"u": u}, MPI.COMM_SELF)["i"]
+    assert i >= 1 and np.all(u.x.array == i)
+    assert latest_checkpoint(path.parent) == path
+    return i
+
+
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def test_sigkill_inside_a_write_keeps_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.h5"
+    proc = killed_writer(path, "inside")
+    assert proc.wait(timeout=120) == -signal.SIGKILL
+    assert assert_complete(path) == 1
+    assert len(list(tmp_path.glob(".checkpoint.h5.*.tmp"))) == 1  # the half-written file
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
+
+
 @pytest.mark.slow
-def test_sigkill_while_writing_leaves_a_complete_checkpoint(tmp_path):
-    """A writer killed with SIGKILL at several points: the checkpoint is always a complete one."""
+def test_sigkill_at_any_time_leaves_a_complete_checkpoint(tmp_path):
+    """A writer killed with SIGKILL at several points of its loop of writes."""
     path = tmp_path / "run" / "checkpoint.h5"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent),
-                                                       os.environ.get("PYTHONPATH", "")]))
-    V = None
     for delay in (0.05, 0.2, 0.45):
-        proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], env=env,
-                                stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready"
+        proc = killed_writer(path, "anytime")
         while not path.exists():
             time.sleep(0.01)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        if V is None:
-            msh = make_flat_bundle(MPI.COMM_SELF, 1.0, 1.0, (60, 60)).mesh
-            V = fem.functionspace(msh, ("Lagrange", 2, (2,)))
-        u = fem.Function(V)
-        i = read_checkpoint(path, {"u": u}, MPI.COMM_SELF)["i"]
-        assert i >= 1 and np.all(u.x.array == i)
-        assert latest_checkpoint(path.parent) == path
+        assert_complete(path)
 
 
 # --- across rank counts (mpiexec -n 2 ... -m mpi) -----------------------------------------------
