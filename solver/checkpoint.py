@@ -156,7 +156,7 @@ def write_checkpoint(
         try:
             _write_file(path, entries, meshes, spaces, parts, text)
         except Exception as err:  # reported on every rank below
-            error = f"checkpoint {path}: cannot be written ({type(err).__name__}: {err})"
+            error = f"checkpoint {path}: cannot be written ({_one_line(err)})"
     error = comm.bcast(error, root=_ROOT)
     if error is not None:
         raise CheckpointError(error)
@@ -195,8 +195,7 @@ def read_checkpoint(
         except CheckpointError as err:
             replies = [("error", str(err))] * comm.size
         except Exception as err:  # h5py/HDF5 errors of a damaged file
-            what = f"{type(err).__name__}: {err}"
-            message = f"checkpoint {path}: damaged or not a checkpoint ({what})"
+            message = f"checkpoint {path}: damaged or not a checkpoint ({_one_line(err)})"
             replies = [("error", message)] * comm.size
     status, reply = comm.scatter(replies, root=_ROOT)
     if status == "error":
@@ -205,6 +204,10 @@ def read_checkpoint(
     for entry, (inverse, dof_values) in zip(entries, values, strict=True):
         entry.fill(inverse, dof_values)
     return scalars
+
+
+def _one_line(err: Exception) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
 @dataclass(frozen=True)
