@@ -175,7 +175,7 @@ LAGP = Material(
 LLZTO = Material(
     "LLZTO",
     "single_ion",
-    "Ta-doped garnet Li6.4La3Zr1.4Ta0.6O12, the filler of QCPE1 (seed 004, Fig. 6) "
+    "Ta-doped garnet Li6.4La3Zr1.4Ta0.6O12, the filler of QCPE1 (Fig. 6) "
     f"({SEED_004}).",
     parameters={
         "conductivity": Parameter(

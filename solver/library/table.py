@@ -71,7 +71,8 @@ def text(name: str | None = None) -> str:
 
 
 def _cell(text_: str) -> str:
-    return text_.replace("|", "\\|")
+    """Text for a Markdown table cell: references as labels (listed under Sources), | escaped."""
+    return abbreviate(text_)[0].replace("|", "\\|")
 
 
 def markdown() -> str:
@@ -86,7 +87,8 @@ def markdown() -> str:
         "with the figure, table or passage, or a literature reference) and its status: "
         "*measured* (in the cited paper), *literature* (quoted from other work), *derived* "
         "(computed from other values, the note says how) or *assumption* (the note says why). "
-        "Values the sources do not give are left out and listed under *not given*.",
+        "Values the sources do not give are left out and listed under *not given*. References "
+        "in brackets are listed under [Sources](#sources).",
         "",
         "A config takes a record of an electrolyte or interphase kind with `material: NAME` in "
         "`physics.electrolyte` (the record's kind is the electrolyte `type`) or in "
@@ -110,6 +112,7 @@ def markdown() -> str:
                            f"{p.status} | {_cell(p.source)} | {_cell(p.note)} |")
         if material.gaps:
             out += ["", f"*Not given:* {_cell(material.gaps)}"]
+    out += ["", "## Sources", "", *(f"- {label} {ref}" for ref, label in LABELS.items())]
     return "\n".join(out) + "\n"
 
 
