@@ -38,18 +38,12 @@ __all__ = [
     "Parameter",
     "ParameterStatus",
     "get",
-    "names",
 ]
 
 LIBRARY: dict[str, Material] = {
     m.name: m for m in (*inorganic.MATERIALS, *li2024_qcpe.MATERIALS, *liquids.MATERIALS)
 }
 """Every material, by name, in table order."""
-
-
-def names(kind: MaterialKind | None = None) -> list[str]:
-    """Library names, optionally only those of one kind."""
-    return sorted(n for n, m in LIBRARY.items() if kind is None or m.kind == kind)
 
 
 def get(name: str, *kinds: MaterialKind, what: str = "") -> Material:

@@ -230,7 +230,7 @@ def value(name: str) -> float:
     """
     if name not in PARAMETERS:
         raise KeyError(f"unknown parameter {name!r}; known: {', '.join(sorted(PARAMETERS))}")
-    return PARAMETERS[name].value
+    return float(PARAMETERS[name].value)
 
 
 def dilute_salt_diffusivity(
