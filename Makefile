@@ -15,3 +15,4 @@ lint: env
 
 docs: env
 	.venv/bin/lidep schema --markdown > docs/config.md
+	.venv/bin/lidep materials --markdown > docs/materials.md

@@ -106,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
 
+    materials = sub.add_parser("materials", help="print the cited materials library (or one "
+                               "entry with its notes): values in SI units with their sources")
+    materials.add_argument("name", nargs="?", help="a library name (default: every material)")
+    materials.add_argument("--markdown", action="store_true",
+                           help="print the materials reference (docs/materials.md) instead")
+    materials.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                           help=argparse.SUPPRESS)
+
     report = sub.add_parser("report", help="rebuild the report of a finished run")
     report.add_argument("run_dir", type=Path, help="run directory")
     report.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -205,6 +213,20 @@ def _cmd_schema(args: argparse.Namespace, comm: MPI.Comm) -> int:
     return EXIT_OK
 
 
+def _cmd_materials(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.library import table
+
+    if args.markdown:
+        _say(comm, table.markdown().rstrip("\n"))
+        return EXIT_OK
+    try:
+        _say(comm, table.text(args.name))
+    except KeyError as err:
+        _error(comm, "", f"error: materials: {err.args[0]}")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace, comm: MPI.Comm) -> int:
     from solver.report import build_report
 
@@ -223,7 +245,7 @@ def _cmd_compare(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, MPI.Comm], int]] = {
     "run": _cmd_run, "mesh": _cmd_mesh, "validate": _cmd_validate, "schema": _cmd_schema,
-    "report": _cmd_report, "compare": _cmd_compare,
+    "materials": _cmd_materials, "report": _cmd_report, "compare": _cmd_compare,
 }
 
 

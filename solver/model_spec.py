@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from solver import materials
+from solver import library
 from solver.petsc_options import normalised_options, refusals
 from solver.schema import StrictModel
 from solver.units import (
@@ -131,16 +138,19 @@ class _LibraryDefaults(StrictModel):
 
     material: str | None = Field(
         default=None,
-        description="Name of a library material in solver.materials supplying defaults.",
+        description=(
+            "Name of a library material supplying defaults (`lidep materials` lists them, "
+            "docs/materials.md); keys given next to it override its values."
+        ),
     )
 
-    _kind: ClassVar[materials.MaterialKind]
+    _kind: ClassVar[library.MaterialKind]
 
     @model_validator(mode="before")
     @classmethod
     def _fill_from_library(cls, data: object) -> object:
         if isinstance(data, dict) and data.get("material") is not None:
-            record = materials.get(str(data["material"]), cls._kind)
+            record = library.get(str(data["material"]), cls._kind)
             return {**record.values(), **data}
         return data
 
@@ -156,7 +166,7 @@ class SingleIonElectrolyte(_LibraryDefaults):
         ge=0, default=0.0, description="Arrhenius activation energy E_a of sigma, J/mol."
     )
 
-    _kind: ClassVar[materials.MaterialKind] = "single_ion"
+    _kind: ClassVar[library.MaterialKind] = "single_ion"
 
 
 class DiluteElectrolyte(_LibraryDefaults):
@@ -193,14 +203,14 @@ class DiluteElectrolyte(_LibraryDefaults):
         description="Arrhenius activation energy E_a of D+, D- (and so of D, kappa), J/mol.",
     )
 
-    _kind: ClassVar[materials.MaterialKind] = "dilute"
+    _kind: ClassVar[library.MaterialKind] = "dilute"
 
     @model_validator(mode="after")
     def _ionic_diffusivities(self) -> DiluteElectrolyte:
         # Resolve (D+, D-) from whatever was given, and check the rest against them.
         from solver.transport import dilute_ionic_diffusivities
 
-        dilute_ionic_diffusivities(self, temperature=materials.T_REF)
+        dilute_ionic_diffusivities(self, temperature=library.T_REF)
         return self
 
 
@@ -259,7 +269,7 @@ class ConcentratedElectrolyte(_LibraryDefaults):
         description="Arrhenius activation energy of D, J/mol (applied on top of D(c, T)).",
     )
 
-    _kind: ClassVar[materials.MaterialKind] = "concentrated"
+    _kind: ClassVar[library.MaterialKind] = "concentrated"
 
     @model_validator(mode="after")
     def _max_above_bulk(self) -> ConcentratedElectrolyte:
@@ -277,8 +287,18 @@ class ConcentratedElectrolyte(_LibraryDefaults):
         return CONCENTRATION_FLOOR_FRACTION * self.bulk_concentration, c_max
 
 
+def _type_from_material(data: object) -> object:
+    """Let ``material: NAME`` alone choose the electrolyte ``type`` (the record's kind)."""
+    if isinstance(data, dict) and "type" not in data and data.get("material") is not None:
+        record = library.get(str(data["material"]), *library.ELECTROLYTE_KINDS, what="electrolyte")
+        return {"type": record.kind, **data}
+    return data
+
+
 Electrolyte = Annotated[
-    SingleIonElectrolyte | DiluteElectrolyte | ConcentratedElectrolyte, Field(discriminator="type")
+    SingleIonElectrolyte | DiluteElectrolyte | ConcentratedElectrolyte,
+    Field(discriminator="type"),
+    BeforeValidator(_type_from_material),
 ]
 
 
@@ -339,7 +359,7 @@ class InterphaseMaterial(_LibraryDefaults):
         default=None, description="Kinetics of Li | this region (default: physics.kinetics)."
     )
 
-    _kind: ClassVar[materials.MaterialKind] = "interphase"
+    _kind: ClassVar[library.MaterialKind] = "interphase"
 
 
 class CounterConfig(StrictModel):
@@ -448,7 +468,7 @@ class PhysicsConfig(StrictModel):
 
     temperature: Temperature = Field(gt=0, default=298.15, description="Temperature T, K.")
     reference_temperature: Temperature = Field(
-        gt=0, default=materials.T_REF,
+        gt=0, default=library.T_REF,
         description="Reference temperature T_ref of the Arrhenius factors, K.",
     )
     electrolyte: Electrolyte = Field(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from solver.config import load_config, resolved_cases
-from solver.parameters import li2024_qcpe
+from solver.library import li2024_qcpe
 
 DEFAULT = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 

@@ -344,6 +344,18 @@ CASES: list[Hostile] = [
             mutate=put("name", "sentinel")),
     Hostile(label="output: the run directory's path is a file, --overwrite", key="out/sentinel",
             mutate=put("name", "sentinel"), extra=("--overwrite",)),
+    Hostile(label="library: unknown electrolyte material", key="base.physics.electrolyte.material",
+            mutate=put("base.physics.electrolyte", {"material": "nope"})),
+    Hostile(label="library: interphase phase as electrolyte",
+            key="base.physics.electrolyte.material",
+            mutate=put("base.physics.electrolyte", {"material": "LiF"})),
+    Hostile(label="library: electrolyte as interphase",
+            key="base.physics.interphase.sei.material",
+            mutate=put("base.physics.interphase.sei", {"material": "LLZO"})),
+    Hostile(label="library: metal as interphase", key="base.physics.interphase.sei.material",
+            mutate=put("base.physics.interphase.sei", {"material": "Cu"})),
+    Hostile(label="library: material not a name", key="base.physics.electrolyte.material",
+            mutate=put("base.physics.electrolyte", {"material": ["LLZO"]})),
 
 ]
 

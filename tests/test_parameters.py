@@ -9,8 +9,9 @@ import solver  # noqa: F401  (MPI import order)
 import pytest
 
 from solver.constants import FARADAY, GAS_CONSTANT
+from solver.dimensionless import sand_time
+from solver.library import li2024_qcpe as qcpe
 from solver.model_spec import PhysicsConfig
-from solver.parameters import li2024_qcpe as qcpe
 
 
 @pytest.mark.parametrize(
@@ -71,12 +72,14 @@ def test_physics_section_rejects_unknown_case():
 
 def test_dilute_diffusivity_and_sand_time():
     """D from κ, t+, c inverts the dilute relation κ = F^2 (D+ + D-) c / (R T); Sand's time of the
-    bare case at 0.5 mA/cm^2 is far shorter than the LiF-rich one (t+ 0.19 vs 0.56)."""
+    bare case at 0.5 mA/cm^2 is far shorter than the LiF-rich one (t+ 0.19 vs 0.56).
+
+    (Sand's time has one home, solver.dimensionless; the seed set's own copy was removed.)"""
     kappa, c, T = 0.01, 1000.0, 298.15
     D = qcpe.dilute_salt_diffusivity(kappa, 0.19, c, T)
     d_sum = D / (2 * 0.19 * 0.81)
     assert FARADAY**2 * d_sum * c / (GAS_CONSTANT * T) == pytest.approx(kappa, rel=1e-12, abs=0)
-    t_bare = qcpe.sand_time(D, c, 5.0, 0.19)
+    t_bare = sand_time(D, c, 5.0, 0.19)
     assert t_bare == pytest.approx(math.pi * D * (c * FARADAY) ** 2 / (4 * (5.0 * 0.81) ** 2))
     D_lif = qcpe.dilute_salt_diffusivity(kappa, 0.56, c, T)
-    assert qcpe.sand_time(D_lif, c, 5.0, 0.56) > 5.0 * t_bare
+    assert sand_time(D_lif, c, 5.0, 0.56) > 5.0 * t_bare

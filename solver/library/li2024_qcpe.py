@@ -11,37 +11,30 @@ a LiF-rich interphase (cryo-TEM, XPS, TOF-SIMS: Fig. 4 and 5). The paper's COMSO
 What the paper does not give in its main text - electrolyte conductivity (only plotted,
 Fig. 2h/2l), salt concentration (Table S1 of the ESI), salt diffusivity, interphase thickness and
 conductivity - is marked ``assumption`` or ``derived`` with the reasoning in the note. All values
-SI; names carry the unit (PyBaMM style).
+SI; names carry the unit (PyBaMM style). The library materials ``QCPE``, ``QCPE@P-DOL`` and
+``LiF-rich`` are built from these values (:data:`MATERIALS`), and so is :func:`physics_section`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from solver.constants import FARADAY, GAS_CONSTANT
-from solver.parameters.base import Parameter
+from solver.library.inorganic import LI2CO3, LI2O, LIF
+from solver.library.records import (
+    CM2_PER_S,
+    ELECTRON_VOLT_PER_MOL,
+    MA_PER_CM2,
+    S_PER_CM,
+    T_REF,
+    Material,
+    Parameter,
+)
+from solver.library.sources import CRYO_EM, SEED_003, SEED_004
 
-SEED = (
-    "J. Li et al., Energy Environ. Sci. 17 (2024) 5521, doi:10.1039/d4ee02075h "
-    "(seed 004_e73027f0a5f6ae1d)"
-)
-SEI_REVIEW = (
-    "Z. Shen, J. Huang, Y. Xie, D. Wei, J. Chen, Z. Shi, 'Solid Electrolyte Interphase on "
-    "Lithium Metal Anodes' (review, seed 003_8dcabe41433cea1d), section on Li+ conduction, "
-    "citing C. Li, J. Maier, Solid State Ionics 225 (2012) 408 and S. Shi et al., J. Phys. Chem. "
-    "C 117 (2013) 8579 (Li2CO3); S. Loerger et al., J. Electrochem. Soc. 166 (2019) A2215 and "
-    "R. Guo, B. M. Gallant, Chem. Mater. 32 (2020) 5525 (Li2O); M. He et al., PNAS 117 (2020) 73 "
-    "and Y. C. Chen et al., J. Phys. Chem. C 115 (2011) 7044 (LiF)"
-)
-CRYO_EM = (
-    "Y. Li et al., 'Atomic structure of sensitive battery materials and interfaces revealed by "
-    "cryo-electron microscopy', Science 358 (2017) 506 (SEI tens of nm on Li)"
-)
+__all__ = ["MATERIALS", "PARAMETERS", "dilute_salt_diffusivity", "physics_section", "value"]
 
-ELECTRON_VOLT_PER_MOL = FARADAY  # 1 eV per particle = F J/mol
-MA_PER_CM2 = 10.0  # 1 mA/cm^2 = 10 A/m^2
-S_PER_CM = 100.0  # 1 S/cm = 100 S/m
+SEED = SEED_004
 
 PARAMETERS: dict[str, Parameter] = {
     # Operating conditions -------------------------------------------------------------------
@@ -114,7 +107,7 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     # Not electrolyte properties, recorded so that nobody mistakes them for D ------------------
     "qcpe_apparent_li_diffusion_coefficient_m2_s": Parameter(
-        2.33e-15 * 1e-4,
+        2.33e-15 * CM2_PER_S,
         "m^2/s",
         f"{SEED}, Fig. 3b (LFP|QCPE|Li, CV peak currents)",
         "measured",
@@ -122,7 +115,7 @@ PARAMETERS: dict[str, Parameter] = {
         "diffusivity of the electrolyte; not used.",
     ),
     "qcpe_pdol_apparent_li_diffusion_coefficient_m2_s": Parameter(
-        1.11e-14 * 1e-4,
+        1.11e-14 * CM2_PER_S,
         "m^2/s",
         f"{SEED}, Fig. 3b (LFP|QCPE@P-DOL|Li, CV peak currents)",
         "measured",
@@ -158,7 +151,7 @@ PARAMETERS: dict[str, Parameter] = {
     "lif_rich_conductivity_S_m": Parameter(
         1.0e-8 * S_PER_CM,
         "S/m",
-        SEI_REVIEW,
+        f"{SEED_003}, section 2.2.1 (Conduction)",
         "assumption",
         "Effective Li+ conductivity of the nanocrystalline LiF/Li2O/Li2CO3 mosaic: 1e-8 S/cm, the "
         "Li2CO3 value; bulk LiF (1e-13 S/cm) would give 1e4 ohm m^2 for 10 nm, against the "
@@ -168,26 +161,65 @@ PARAMETERS: dict[str, Parameter] = {
     "lif_rich_electronic_conductivity_S_m": Parameter(
         0.0,
         "S/m",
-        f"{SEED}, p. on Fig. 4 ('LiF acts as an excellent electronic insulator')",
+        f"{SEED}, text on Fig. 4 ('LiF acts as an excellent electronic insulator')",
         "assumption",
         "Taken as a perfect electronic insulator (no leakage).",
     ),
-    # SEI phase conductivities for mosaic studies ------------------------------------------------
-    "lif_ionic_conductivity_S_m": Parameter(
-        1.0e-13 * S_PER_CM,
-        "S/m",
-        SEI_REVIEW,
-        "literature",
-        "Bulk crystalline LiF, 1e-14 to 1e-13 S/cm (barrier 0.729 eV).",
-    ),
-    "li2o_ionic_conductivity_S_m": Parameter(
-        1.0e-9 * S_PER_CM, "S/m", SEI_REVIEW, "literature", "Li2O at room temperature."
-    ),
-    "li2co3_ionic_conductivity_S_m": Parameter(
-        1.0e-8 * S_PER_CM, "S/m", SEI_REVIEW, "literature", "Li2CO3, approximately 1e-8 S/cm."
-    ),
+    # SEI phase conductivities for mosaic studies (one home: the phase records) -----------------
+    "lif_ionic_conductivity_S_m": LIF.parameters["conductivity"],
+    "li2o_ionic_conductivity_S_m": LI2O.parameters["conductivity"],
+    "li2co3_ionic_conductivity_S_m": LI2CO3.parameters["conductivity"],
 }
 """Every parameter of this set, by unit-suffixed name."""
+
+
+def _electrolyte(prefix: str, name: str, description: str) -> Material:
+    """The QCPE or QCPE@P-DOL record: its electrolyte inputs and the Li | it interface data."""
+    return Material(
+        name,
+        "dilute",
+        description,
+        parameters={
+            "bulk_concentration": PARAMETERS["electrolyte_bulk_concentration_mol_m3"],
+            "conductivity": PARAMETERS["electrolyte_conductivity_S_m"],
+            "transference_number": PARAMETERS[f"{prefix}_transference_number"],
+            "diffusivity_activation_energy": PARAMETERS[f"{prefix}_activation_energy_J_mol"],
+        },
+        properties={
+            "li_exchange_current_density_A_m2":
+                PARAMETERS[f"{prefix}_exchange_current_density_A_m2"],
+            "li_symmetric_cell_resistance_ohm": PARAMETERS[f"{prefix}_interfacial_resistance_ohm"],
+            "apparent_li_diffusion_coefficient_m2_s":
+                PARAMETERS[f"{prefix}_apparent_li_diffusion_coefficient_m2_s"],
+        },
+        gaps="Salt diffusivity (only a full-cell apparent value is given: not an input); the "
+        "conductivity and salt content are assumptions (see their notes).",
+    )
+
+
+QCPE = _electrolyte(
+    "qcpe", "QCPE",
+    "Quasi-solid composite polymer electrolyte (poly-DOL, LAGP, LiTFSI, DEC/FEC, EMImNTF2 on "
+    f"glass fibre), dilute-solution description ({SEED_004}).",
+)
+QCPE_PDOL = _electrolyte(
+    "qcpe_pdol", "QCPE@P-DOL",
+    "QCPE with P-DOL-coated LAGP facing the Li; forms a LiF-rich interphase (Fig. 4-6) "
+    f"({SEED_004}).",
+)
+LIF_RICH = Material(
+    "LiF-rich",
+    "interphase",
+    "LiF-rich mosaic SEI formed on Li by QCPE@P-DOL (cryo-TEM, XPS, TOF-SIMS: Fig. 4-6), "
+    f"effective values ({SEED_004}).",
+    parameters={
+        "conductivity": PARAMETERS["lif_rich_conductivity_S_m"],
+        "electronic_conductivity": PARAMETERS["lif_rich_electronic_conductivity_S_m"],
+    },
+    properties={"thickness_m": PARAMETERS["lif_rich_thickness_m"]},
+)
+MATERIALS: tuple[Material, ...] = (QCPE, QCPE_PDOL, LIF_RICH)
+"""The materials of this set, in table order."""
 
 
 def value(name: str) -> float:
@@ -198,7 +230,7 @@ def value(name: str) -> float:
     """
     if name not in PARAMETERS:
         raise KeyError(f"unknown parameter {name!r}; known: {', '.join(sorted(PARAMETERS))}")
-    return PARAMETERS[name].value
+    return float(PARAMETERS[name].value)
 
 
 def dilute_salt_diffusivity(
@@ -210,14 +242,6 @@ def dilute_salt_diffusivity(
     """
     total = conductivity * GAS_CONSTANT * temperature / (FARADAY**2 * concentration)
     return 2.0 * transference_number * (1.0 - transference_number) * total
-
-
-def sand_time(
-    diffusivity: float, concentration: float, current_density: float, transference_number: float
-) -> float:
-    """Sand's time t_s = π D (c F)^2 / (4 (i (1 - t+))^2) of a flat electrode, s."""
-    flux = current_density * (1.0 - transference_number)
-    return math.pi * diffusivity * (concentration * FARADAY) ** 2 / (4.0 * flux**2)
 
 
 Case = Literal["bare", "lif_rich"]
@@ -243,14 +267,8 @@ def physics_section(case: Case, *, interphase_name: str = "sei") -> dict[str, ob
     kinetics = {"model": "butler_volmer", "exchange_current_density": i0}
     section: dict[str, object] = {
         "temperature": value("temperature_K"),
-        "reference_temperature": 298.15,
-        "electrolyte": {
-            "type": "dilute",
-            "bulk_concentration": value("electrolyte_bulk_concentration_mol_m3"),
-            "conductivity": value("electrolyte_conductivity_S_m"),
-            "transference_number": value(f"{prefix}_transference_number"),
-            "diffusivity_activation_energy": value(f"{prefix}_activation_energy_J_mol"),
-        },
+        "reference_temperature": T_REF,
+        "electrolyte": (QCPE if case == "bare" else QCPE_PDOL).values(),
         "kinetics": kinetics,
         "control": {
             "mode": "galvanostatic",
@@ -260,10 +278,6 @@ def physics_section(case: Case, *, interphase_name: str = "sei") -> dict[str, ob
     }
     if case == "lif_rich":
         section["interphase"] = {
-            interphase_name: {
-                "conductivity": value("lif_rich_conductivity_S_m"),
-                "electronic_conductivity": value("lif_rich_electronic_conductivity_S_m"),
-                "kinetics": dict(kinetics),
-            }
+            interphase_name: {**LIF_RICH.values(), "kinetics": dict(kinetics)}
         }
     return section

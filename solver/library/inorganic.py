@@ -1,0 +1,365 @@
+"""Inorganic solid electrolytes, interphase phases, metals and Li metal.
+
+Values the seed papers give are taken from them (the source names the seed file and the
+figure or passage); a few well-known literature values carry their reference. Where neither
+gives a number the record says so in ``gaps`` instead of guessing one.
+"""
+
+from __future__ import annotations
+
+from solver.library.records import (
+    ELECTRON_VOLT_PER_MOL,
+    MA_PER_CM2,
+    OHM_CM2,
+    S_PER_CM,
+    Material,
+    Parameter,
+)
+from solver.library.sources import (
+    CRC_RESISTIVITY,
+    KAMAYA_2011,
+    SEED_000,
+    SEED_001,
+    SEED_002,
+    SEED_003,
+    SEED_004,
+)
+
+__all__ = ["LIF", "LI2CO3", "LI2O", "MATERIALS"]
+
+_NO_CONDUCTIVITY = (
+    "Li+ conductivity and its activation energy: no number in the seeds and no reliable "
+    "literature value at hand; give `conductivity` next to `material:`."
+)
+
+
+def _insulator(source: str) -> Parameter:
+    """Electronic conductivity 0 of a phase a seed calls an electronic insulator."""
+    return Parameter(0.0, "S/m", source, "assumption",
+                     "Taken as a perfect electronic insulator (no leakage), as the source says.")
+
+
+# -- Seed 002: Li | LLZO with and without the LiI interlayer ----------------------------------
+_LLZO_AREA = Parameter(0.0785e-4, "m^2", f"{SEED_002}, text on Fig. 2b", "measured",
+                       "Electrode area of the LLZO pellet, 0.0785 cm^2.")
+_LLZO_THICKNESS = Parameter(0.8e-3, "m", f"{SEED_002}, text on Fig. 2b", "measured",
+                            "Pellet thickness, 0.8 mm.")
+_REDUCED_LLZO_CURRENT = Parameter(
+    2.1e-4 * 1e-3, "A", f"{SEED_002}, text on Fig. S4 (chronoamperometry at 1 V bias)",
+    "measured", "Steady-state current 2.1e-4 mA of the reduced LLZO, more than two orders of "
+    "magnitude above that of the pristine LLZO.",
+)
+
+LLZO = Material(
+    "LLZO",
+    "single_ion",
+    f"Cubic garnet Li7La3Zr2O12, as-sintered pellet at room temperature ({SEED_002}).",
+    parameters={
+        "conductivity": Parameter(
+            3.5e-2, "S/m", f"{SEED_002}, text on Fig. 2b (EIS)", "measured",
+            "3.5e-4 S/cm, total (bulk and grain boundaries) at room temperature.",
+        ),
+        "conductivity_activation_energy": Parameter(
+            0.40 * ELECTRON_VOLT_PER_MOL, "J/mol", f"{SEED_002}, Fig. 2c (Arrhenius plot)",
+            "measured", "0.40 eV.",
+        ),
+    },
+    properties={
+        "electronic_conductivity_S_m": Parameter(
+            1e-8 * S_PER_CM, "S/m",
+            f"{SEED_001}, section on oxide electrolytes, citing R. Murugan, V. Thangadurai, "
+            "W. Weppner, Angew. Chem. Int. Ed. 46 (2007) 7778 (its ref. 18)",
+            "literature", "1e-8 S/cm at room temperature (the same passage: 1e-3 S/cm ionic).",
+        ),
+        "bulk_asr_ohm_m2": Parameter(
+            104.0 * OHM_CM2, "ohm m^2", f"{SEED_002}, text on Fig. 2b", "measured",
+            "Area-specific bulk resistance of the 0.8 mm pellet (the paper writes ohm/cm^2 for "
+            "ohm cm^2). With the grain-boundary part it implies 2.7e-4 S/cm, near the stated "
+            "total conductivity.",
+        ),
+        "grain_boundary_asr_ohm_m2": Parameter(
+            188.0 * OHM_CM2, "ohm m^2", f"{SEED_002}, text on Fig. 2b", "measured",
+            "Area-specific grain-boundary resistance of the pellet.",
+        ),
+        "li_interface_asr_ohm_m2": Parameter(
+            1525.0 * OHM_CM2, "ohm m^2", f"{SEED_002}, Fig. 2d (Li/Pristine-LLZO/Li)",
+            "measured", "Li | LLZO interface ASR without the LiI interlayer (voids).",
+        ),
+        "li_critical_current_density_A_m2": Parameter(
+            0.2 * MA_PER_CM2, "A/m^2", f"{SEED_002}, Fig. 4a (time-constant mode)", "measured",
+            "CCD of Li/Pristine-LLZO/Li, 1 h steps of 0.2 mA/cm^2.",
+        ),
+        "pellet_area_m2": _LLZO_AREA,
+        "pellet_thickness_m": _LLZO_THICKNESS,
+    },
+)
+
+LII = Material(
+    "LiI",
+    "interphase",
+    "LiI interlayer formed by evaporated I2 reacting with Li at the Li | LLZO interface; it "
+    f"fills the interfacial voids ({SEED_002}).",
+    parameters={
+        "conductivity": Parameter(
+            6.8e-8 * S_PER_CM, "S/m", f"{SEED_002}, text on Fig. 2f (EIS, Fig. S3)", "measured",
+            "6.8e-8 S/cm.",
+        ),
+    },
+    properties={
+        "li_llzo_interface_asr_ohm_m2": Parameter(
+            57.0 * OHM_CM2, "ohm m^2", f"{SEED_002}, Fig. 2e (Li/LiI-LLZO/Li)", "measured",
+            "Li | LLZO interface ASR with 0.5 um of I2 (1525 ohm cm^2 without).",
+        ),
+        "li_llzo_critical_current_density_A_m2": Parameter(
+            1.2 * MA_PER_CM2, "A/m^2", f"{SEED_002}, Fig. 4a (time-constant mode)", "measured",
+            "CCD of Li/LiI-LLZO/Li (0.2 mA/cm^2 without the interlayer).",
+        ),
+        "li_llzo_capacity_mode_critical_current_density_A_m2": Parameter(
+            7.0 * MA_PER_CM2, "A/m^2", f"{SEED_002}, Fig. 4b and conclusions", "measured",
+            "CCD of Li/LiI-LLZO/Li in capacity-constant mode (0.5 mAh/cm^2 per step).",
+        ),
+        "optimal_i2_thickness_m": Parameter(
+            0.5e-6, "m", f"{SEED_002}, Fig. 2f (ASR against I2 thickness)", "measured",
+            "ASR minimum at 0.5 um of I2; higher at 0.25 um (incomplete coverage), rising above.",
+        ),
+        "i2_to_lii_volume_ratio": Parameter(
+            1.26, "1", f"{SEED_002}, text after Fig. 1", "derived",
+            "Volume change of the solid from the I2 layer to the LiI interphase, calculated in "
+            "the seed (126 %).",
+        ),
+        "electronic_current_at_1_V_A": Parameter(
+            3.92e-7 * 1e-3, "A", f"{SEED_002}, text on Fig. S4 (chronoamperometry at 1 V bias)",
+            "measured", "Steady-state current 3.92e-7 mA of the LiI interphase; the sample "
+            "geometry is in the supporting information only, so no conductivity is derived.",
+        ),
+    },
+    gaps="Activation energy; electronic conductivity (only a current is given).",
+)
+
+REDUCED_LLZO = Material(
+    "reduced_LLZO",
+    "interphase",
+    "Mixed-conducting LLZO reduced by molten Li (Zr4+ -> lower valence, XPS Fig. 3e), "
+    f"without the LiI interlayer ({SEED_002}).",
+    parameters={
+        "electronic_conductivity": Parameter(
+            _REDUCED_LLZO_CURRENT.value * _LLZO_THICKNESS.value / (1.0 * _LLZO_AREA.value),
+            "S/m", f"{SEED_002}, text on Fig. S4 with the pellet geometry of Fig. 2b",
+            "assumption",
+            "sigma_e = I L / (V A) from the 2.1e-4 mA at 1 V, assuming the current crossed the "
+            "whole 0.8 mm, 0.0785 cm^2 pellet (the Fig. S4 sample geometry is not in the main "
+            "text): an order-of-magnitude value.",
+        ),
+    },
+    properties={"electronic_current_at_1_V_A": _REDUCED_LLZO_CURRENT},
+    gaps=_NO_CONDUCTIVITY,
+)
+
+# -- Seed 004: oxide electrolytes of the composite ---------------------------------------------
+_OXIDE_RANGE = f"{SEED_004}, introduction (LAGP and LLZTO: 1e-4 to 1e-3 S/cm at 25 C)"
+
+LAGP = Material(
+    "LAGP",
+    "single_ion",
+    f"NASICON Li1.5Al0.5Ge1.5(PO4)3 at 25 C, the filler of QCPE ({SEED_004}).",
+    parameters={
+        "conductivity": Parameter(
+            3.0e-2, "S/m", _OXIDE_RANGE, "assumption",
+            "3e-4 S/cm, the middle (on a log scale) of the range the seed gives; the seed "
+            "plots but does not state its own LAGP value.",
+        ),
+    },
+    gaps="Activation energy.",
+)
+
+LLZTO = Material(
+    "LLZTO",
+    "single_ion",
+    "Ta-doped garnet Li6.4La3Zr1.4Ta0.6O12, the filler of QCPE1 (Fig. 6) "
+    f"({SEED_004}).",
+    parameters={
+        "conductivity": Parameter(
+            1e-3 * S_PER_CM, "S/m", _OXIDE_RANGE, "assumption",
+            "The upper end of the seed's range: seed 001 (section on garnets) says Ta doping "
+            "raises the conductivity above LLZO's (3.5e-4 S/cm measured in seed 002).",
+        ),
+    },
+    gaps="Activation energy.",
+)
+
+# -- Sulfides of the metal-incorporated interphases (seed 000) ---------------------------------
+LI6PS5CL = Material(
+    "Li6PS5Cl",
+    "single_ion",
+    "Argyrodite LPSC. Seed 000 forms metal-incorporated interphases from LPSC:LGPS 16:1 and "
+    "4:1 (Fig. 2); seed 001 (citing W. Ji et al., J. Mater. Chem. A 9 (2021) 15012) reports "
+    f"that against Li it forms Li3P, LiCl and Li2S ({SEED_000}; {SEED_001}).",
+    gaps=_NO_CONDUCTIVITY,
+)
+
+LGPS = Material(
+    "LGPS",
+    "single_ion",
+    "Li10GeP2S12; against Li its Ge gives the metal of a metal-incorporated interphase "
+    f"({SEED_000}, introduction and Fig. 2).",
+    parameters={
+        "conductivity": Parameter(
+            1.2e-2 * S_PER_CM, "S/m", KAMAYA_2011, "literature", "12 mS/cm at 27 C.",
+        ),
+    },
+    gaps="Activation energy; the electronic conductivity of the Li-Ge reduction products.",
+)
+
+# -- SEI phases (seed 003, seed 001) -----------------------------------------------------------
+_SEED_003_LIF = (
+    f"{SEED_003}, section 2.2.1 (Conduction), citing M. He et al., Proc. Natl. Acad. Sci. "
+    "USA 117 (2020) 73 and "
+    "Y. C. Chen et al., J. Phys. Chem. C 115 (2011) 7044 (its refs. 71, 72)"
+)
+
+LIF = Material(
+    "LiF",
+    "interphase",
+    f"Crystalline LiF, an SEI component ({SEED_003}).",
+    parameters={
+        "conductivity": Parameter(
+            1.0e-13 * S_PER_CM, "S/m", _SEED_003_LIF, "literature",
+            "Bulk crystalline LiF, 1e-14 to 1e-13 S/cm (the upper end); enhanced at the "
+            "nanoscale and with Li2O (same passage).",
+        ),
+        "electronic_conductivity": _insulator(
+            f"{SEED_004}, text on Fig. 4 ('LiF acts as an excellent electronic insulator')"
+        ),
+    },
+    properties={
+        "migration_barrier_J_mol": Parameter(
+            0.729 * ELECTRON_VOLT_PER_MOL, "J/mol", _SEED_003_LIF, "literature",
+            "0.729 eV energy barrier of Li+ migration; not used as the Arrhenius energy of "
+            "sigma, which may include defect formation.",
+        ),
+    },
+)
+
+LI2O = Material(
+    "Li2O",
+    "interphase",
+    f"Crystalline Li2O, an SEI component ({SEED_003}).",
+    parameters={
+        "conductivity": Parameter(
+            1.0e-9 * S_PER_CM, "S/m",
+            f"{SEED_003}, section 2.2.1 (Conduction), citing S. Lörger et al., J. Electrochem. "
+            "Soc. 166 (2019) A2215 and "
+            "R. Guo, B. M. Gallant, Chem. Mater. 32 (2020) 5525 (its refs. 68, 69)",
+            "literature", "About 1e-9 S/cm at room temperature; amorphous Li2O is computed "
+            "three orders of magnitude higher (same passage).",
+        ),
+    },
+)
+
+LI2CO3 = Material(
+    "Li2CO3",
+    "interphase",
+    f"Li2CO3, an SEI component ({SEED_003}).",
+    parameters={
+        "conductivity": Parameter(
+            1.0e-8 * S_PER_CM, "S/m",
+            f"{SEED_003}, section 2.2.1 (Conduction), citing C. Li, J. Maier, Solid State "
+            "Ionics 225 (2012) 408 and S. Shi "
+            "et al., J. Phys. Chem. C 117 (2013) 8579 (its refs. 66, 67)",
+            "literature", "Approximately 1e-8 S/cm.",
+        ),
+    },
+)
+
+LI3N = Material(
+    "Li3N",
+    "interphase",
+    "Li3N, from LiNO3 additives or N2 treatment of Li; the seeds call it a fast Li+ conductor "
+    f"(\"highly conductive Li3N\") without a number ({SEED_003}, sections 3.1 and 3.2.1).",
+    gaps=_NO_CONDUCTIVITY,
+)
+
+LI3P = Material(
+    "Li3P",
+    "interphase",
+    f"Li3P, a reduction product of sulfide electrolytes against Li ({SEED_001}).",
+    parameters={
+        "conductivity": Parameter(
+            1.0e-2, "S/m",
+            f"{SEED_001}, section on halide electrolytes, citing W. Ji et al., J. Mater. Chem. "
+            "A 9 (2021) 15012 (its ref. 32)",
+            "literature", "1e-4 S/cm, an order of magnitude as quoted.",
+        ),
+    },
+)
+
+_SEED_001_INSULATED = (
+    f"{SEED_001}, section on halide electrolytes ('insulated LiCl and Li2S', citing W. Ji et "
+    "al., J. Mater. Chem. A 9 (2021) 15012)"
+)
+
+LICL = Material(
+    "LiCl",
+    "interphase",
+    "LiCl, a reduction product of Li6PS5Cl against Li; seed 000 lists it among the non-metallic "
+    f"phases of 'relatively low Li+ conductivity' ({SEED_000}; {SEED_001}).",
+    parameters={"electronic_conductivity": _insulator(_SEED_001_INSULATED)},
+    gaps=_NO_CONDUCTIVITY,
+)
+
+LI2S = Material(
+    "Li2S",
+    "interphase",
+    "Li2S, a reduction product of sulfide electrolytes against Li; seed 000 lists it among the "
+    f"non-metallic phases of 'relatively low Li+ conductivity' ({SEED_000}; {SEED_001}).",
+    parameters={"electronic_conductivity": _insulator(_SEED_001_INSULATED)},
+    gaps=_NO_CONDUCTIVITY,
+)
+
+# -- Metals of metal-incorporated interphases (seed 000) and Li metal ---------------------------
+
+
+def _metal(name: str, resistivity_ohm_m: float, role: str) -> Material:
+    """A metal of a metal-incorporated interphase, with its electronic conductivity."""
+    return Material(
+        name,
+        "metal",
+        f"{role} ({SEED_000}, introduction).",
+        properties={
+            "electronic_conductivity_S_m": Parameter(
+                1.0 / resistivity_ohm_m, "S/m", CRC_RESISTIVITY, "literature",
+                f"1 / resistivity, {resistivity_ohm_m * 1e9:g} nOhm m at 20 C.",
+            ),
+        },
+    )
+
+
+LI_METAL = Material(
+    "Li",
+    "li_metal",
+    "Lithium metal, the working electrode.",
+    properties={
+        "molar_volume_m3_mol": Parameter(
+            1.30e-5, "m^3/mol",
+            "IUPAC standard atomic weight of Li and the density in the CRC Handbook of "
+            "Chemistry and Physics",
+            "derived", "M / rho = 6.94 g/mol / 0.534 g/cm^3 = 13.0 cm^3/mol at 20 C.",
+        ),
+        "electronic_conductivity_S_m": Parameter(
+            1.0 / 92.8e-9, "S/m", CRC_RESISTIVITY, "literature",
+            "1 / resistivity, 92.8 nOhm m at 20 C.",
+        ),
+    },
+    gaps="Surface energy: no reliable value at hand (not in the seeds); to be added with its "
+    "source before a surface-energy term uses it.",
+)
+
+MATERIALS: tuple[Material, ...] = (
+    LLZO, LLZTO, LAGP, LI6PS5CL, LGPS,
+    LIF, LI2O, LI2CO3, LII, LI3N, LI3P, LICL, LI2S, REDUCED_LLZO,
+    _metal("Cu", 16.78e-9, "Copper, the metal from Cu+-doped LPSC"),
+    _metal("Mg", 43.9e-9, "Magnesium, the metal from Mg2+-doped LPSC"),
+    _metal("In", 83.7e-9, "Indium, the metal from LPSC mixed with Li3InCl6"),
+    LI_METAL,
+)
+"""The records of this module, in table order."""
