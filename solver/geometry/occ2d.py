@@ -84,7 +84,7 @@ class _ShapeWriter:
         current = first
         curves = []
         for piece in feature.top:
-            end = self._point(profiles.end_point(piece))
+            end = self._point(piece.end)
             if isinstance(piece, profiles.Line):
                 curves.append(occ.addLine(current, end))
             elif isinstance(piece, profiles.Arc):
@@ -408,7 +408,7 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
     g = (m.growth - 1.0) / m.refinement  # the whole size function scales with 1 / refinement
     far = (m.far_field_size or cfg.domain.length / 8.0) / m.refinement / UNIT
     surface = min(
-        far / 4.0, m.tip_size_factor * profiles.min_radius_of_curvature(cfg) / m.refinement / UNIT
+        far / 4.0, m.tip_size_factor * cfg.min_radius_of_curvature() / m.refinement / UNIT
     )
 
     def graded(size: float, curves: list[int]) -> int:
