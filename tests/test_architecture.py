@@ -16,6 +16,7 @@ on ``package`` (its ``__init__``).
 from __future__ import annotations
 
 import ast
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,52 @@ def test_known_cycles_are_gone():
     graph = import_graph()
     remaining = [c for c in cycles(graph) if c in KNOWN_CYCLES]
     assert not remaining, "import cycles: " + " | ".join(_describe(graph, c) for c in remaining)
+
+
+def _variants(alias: object) -> list[type]:
+    """The classes of a tagged union such as ``spec.Surface`` (Annotated and Union unwrapped)."""
+    args = typing.get_args(alias)
+    if typing.get_origin(alias) is typing.Annotated:
+        return _variants(args[0])
+    if args:
+        return [cls for arg in args for cls in _variants(arg)]
+    return [alias]
+
+
+#: What each kind of geometric feature provides, so that a new shape is one class: the
+#: builders, the validation and the cell estimate call these methods and never test the class.
+FEATURE_PROTOCOLS = {
+    "Surface": ("curved", "max_height", "area_factor", "radius_estimate", "profile",
+                "height_field", "spline_samples", "check_periodic"),
+    "Protrusion": ("top", "base_half_width", "refined_radii", "feature"),
+    "Voids": ("height", "shapes", "gap_boxes", "features", "cover", "refined_radii",
+              "wall_length", "size_key"),
+    "Layer": ("region_names", "cell_count", "check_fits"),
+}
+
+
+@pytest.mark.parametrize("union", sorted(FEATURE_PROTOCOLS))
+def test_every_geometric_feature_class_implements_its_protocol(union: str):
+    from solver.geometry import spec
+
+    classes = _variants(getattr(spec, union))
+    assert len(classes) >= 2, classes
+    missing = [f"{cls.__name__}.{name}" for cls in classes for name in FEATURE_PROTOCOLS[union]
+               if not hasattr(cls, name)]
+    assert not missing
+
+
+def test_geometry_builders_do_not_test_feature_classes():
+    """No ``isinstance`` on a surface, protrusion or void class in the geometry package."""
+    from solver.geometry import spec
+
+    names = {cls.__name__ for union in ("Surface", "Protrusion", "Voids")
+             for cls in _variants(getattr(spec, union))}
+    found = []
+    for path in sorted((ROOT / PACKAGE / "geometry").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "isinstance":
+                tested = {n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", "")
+                          for n in ast.walk(node.args[1])}
+                found += [f"{path.name}:{node.lineno}" for _ in tested & names]
+    assert not found

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -21,6 +22,7 @@ __all__ = [
     "EllipseArc",
     "Feature",
     "Line",
+    "Pen",
     "Piece",
     "Point",
     "Spline",
@@ -38,6 +40,38 @@ Point = tuple[float, float]
 
 def _moved(p: Point, dx: float) -> Point:
     return (p[0] + dx, p[1])
+
+
+class Pen(Protocol):
+    """Draws curve pieces in a CAD kernel (the builders' writers); each call adds one curve."""
+
+    def line(self, p0: Point, p1: Point) -> int:
+        """Add the segment p0 -> p1; returns the curve's tag."""
+
+    def arc(self, center: Point, p0: Point, p1: Point) -> int:
+        """Add the circular arc p0 -> p1 about ``center``; returns the curve's tag."""
+
+    def ellipse_arc(self, center: Point, major: Point, p0: Point, p1: Point) -> int:
+        """Add the elliptic arc p0 -> p1 about ``center`` (``major`` on its major axis)."""
+
+    def spline(self, points: np.ndarray) -> int:
+        """Add the interpolating spline through ``points`` (n, 2); returns the curve's tag."""
+
+
+def _elliptic_samples(center: Point, p0: Point, p1: Point, a: float, b: float,
+                      angle_axes: tuple[float, float], spacing: float) -> np.ndarray:
+    """Points of the arc p0 -> p1 (below pi) of the ellipse of semi-axes a, b about ``center``.
+
+    The parameter angles of p0 and p1 are taken with the semi-axes ``angle_axes``.
+    """
+    c, q0, q1 = np.array(center), np.array(p0), np.array(p1)
+    t0 = math.atan2((q0[1] - c[1]) / angle_axes[1], (q0[0] - c[0]) / angle_axes[0])
+    t1 = math.atan2((q1[1] - c[1]) / angle_axes[1], (q1[0] - c[0]) / angle_axes[0])
+    if abs(t1 - t0) > math.pi:
+        t1 += -2.0 * math.pi if t1 > t0 else 2.0 * math.pi
+    m = max(2, math.ceil(max(a, b) * abs(t1 - t0) / spacing))
+    t = np.linspace(t0, t1, m + 1)
+    return np.column_stack([c[0] + a * np.cos(t), c[1] + b * np.sin(t)])
 
 
 @dataclass(frozen=True)
@@ -61,6 +95,16 @@ class Line:
         """The segment moved by ``dx`` along x."""
         return Line(_moved(self.p0, dx), _moved(self.p1, dx))
 
+    def sample(self, spacing: float) -> np.ndarray:
+        """Points from start to end at most ``spacing`` apart, (n, 2)."""
+        p0, p1 = np.array(self.p0), np.array(self.p1)
+        m = max(1, math.ceil(np.linalg.norm(p1 - p0) / spacing))
+        return p0 + (p1 - p0) * np.linspace(0.0, 1.0, m + 1)[:, None]
+
+    def draw(self, pen: Pen) -> int:
+        """Add the segment with ``pen``."""
+        return pen.line(self.p0, self.p1)
+
 
 @dataclass(frozen=True)
 class Arc:
@@ -83,6 +127,16 @@ class Arc:
     def shifted(self, dx: float) -> Arc:
         """The arc moved by ``dx`` along x."""
         return Arc(_moved(self.center, dx), _moved(self.p0, dx), _moved(self.p1, dx))
+
+    def sample(self, spacing: float) -> np.ndarray:
+        """Points from start to end at most about ``spacing`` apart, (n, 2)."""
+        radius = float(np.linalg.norm(np.array(self.p0) - np.array(self.center)))
+        return _elliptic_samples(self.center, self.p0, self.p1, radius, radius, (1.0, 1.0),
+                                 spacing)
+
+    def draw(self, pen: Pen) -> int:
+        """Add the arc with ``pen``."""
+        return pen.arc(self.center, self.p0, self.p1)
 
 
 @dataclass(frozen=True)
@@ -113,6 +167,15 @@ class EllipseArc:
         return EllipseArc(_moved(self.center, dx), self.a, self.b, _moved(self.p0, dx),
                           _moved(self.p1, dx))
 
+    def sample(self, spacing: float) -> np.ndarray:
+        """Points from start to end at most about ``spacing`` apart, (n, 2)."""
+        return _elliptic_samples(self.center, self.p0, self.p1, self.a, self.b,
+                                 (self.a, self.b), spacing)
+
+    def draw(self, pen: Pen) -> int:
+        """Add the arc with ``pen``."""
+        return pen.ellipse_arc(self.center, self.major, self.p0, self.p1)
+
     @property
     def major(self) -> Point:
         """A point on the major axis (the end of the longer semi-axis)."""
@@ -140,6 +203,19 @@ class Spline:
     def shifted(self, dx: float) -> Spline:
         """The spline moved by ``dx`` along x."""
         return Spline(self.points + np.array([dx, 0.0]))
+
+    def sample(self, spacing: float) -> np.ndarray:
+        """The points, with each span subdivided to at most ``spacing``, (n, 2)."""
+        seg = self.points
+        lengths = np.hypot(*np.diff(seg, axis=0).T)
+        sub = np.maximum(1, np.ceil(lengths / spacing).astype(int))
+        pts = [seg[i] + (seg[i + 1] - seg[i]) * np.linspace(0, 1, m, endpoint=False)[:, None]
+               for i, m in enumerate(sub)]
+        return np.concatenate([*pts, seg[-1:]])
+
+    def draw(self, pen: Pen) -> int:
+        """Add the spline with ``pen``."""
+        return pen.spline(self.points)
 
 
 Piece = Line | Arc | EllipseArc | Spline
@@ -191,33 +267,7 @@ def end_point(piece: Piece) -> Point:
 
 def sample_chain(feature: Feature, spacing: float) -> np.ndarray:
     """Points along the top chain of ``feature`` at most ``spacing`` apart (n, 2), left to right."""
-    out = []
-    for piece in feature.top:
-        if isinstance(piece, Spline):
-            seg = piece.points
-            lengths = np.hypot(*np.diff(seg, axis=0).T)
-            sub = np.maximum(1, np.ceil(lengths / spacing).astype(int))
-            pts = [seg[i] + (seg[i + 1] - seg[i]) * np.linspace(0, 1, m, endpoint=False)[:, None]
-                   for i, m in enumerate(sub)]
-            out.append(np.concatenate([*pts, seg[-1:]]))
-            continue
-        p0, p1 = np.array(piece.p0), np.array(piece.p1)
-        if isinstance(piece, Line):
-            m = max(1, math.ceil(np.linalg.norm(p1 - p0) / spacing))
-            out.append(p0 + (p1 - p0) * np.linspace(0.0, 1.0, m + 1)[:, None])
-            continue
-        c = np.array(piece.center)
-        a, b = (piece.a, piece.b) if isinstance(piece, EllipseArc) else (1.0, 1.0)
-        t0 = math.atan2((p0[1] - c[1]) / b, (p0[0] - c[0]) / a)
-        t1 = math.atan2((p1[1] - c[1]) / b, (p1[0] - c[0]) / a)
-        if isinstance(piece, Arc):
-            a = b = float(np.linalg.norm(p0 - c))
-        if abs(t1 - t0) > math.pi:
-            t1 += -2.0 * math.pi if t1 > t0 else 2.0 * math.pi
-        m = max(2, math.ceil(max(a, b) * abs(t1 - t0) / spacing))
-        t = np.linspace(t0, t1, m + 1)
-        out.append(np.column_stack([c[0] + a * np.cos(t), c[1] + b * np.sin(t)]))
-    return np.concatenate(out)
+    return np.concatenate([piece.sample(spacing) for piece in feature.top])
 
 
 def _polar(center: Point, radius: float, angle: float) -> Point:

@@ -191,11 +191,9 @@ class _Builder:
         """
         x_axis, apex_h = feature.apex
         right = [q for q in feature.top if q.start[0] >= x_axis - 1e-12 * abs(apex_h)]
-        curves, last = [], None
-        for piece in right:
-            tag, last = self._curve(piece, y_axis)
-            curves.append(tag)
-        foot_x, foot_h = last
+        pen = _PlanePen(self, y_axis)
+        curves = [piece.draw(pen) for piece in right]
+        foot_x, foot_h = right[-1].end
         if foot_h > 1e-9 * apex_h:
             curves.append(self._line((foot_x, foot_h), (foot_x, 0.0), y_axis))
         curves.append(self._line((foot_x, 0.0), (x_axis, 0.0), y_axis))
@@ -223,21 +221,6 @@ class _Builder:
 
     def _line(self, p0: tuple[float, float], p1: tuple[float, float], y: float) -> int:
         return self.occ.addLine(self.point(p0[0], y, p0[1]), self.point(p1[0], y, p1[1]))
-
-    def _curve(self, piece: profiles.Piece, y: float) -> tuple[int, tuple[float, float]]:
-        """OCC curve of a profile piece in the plane y; returns (tag, end point)."""
-        if isinstance(piece, profiles.Line):
-            return self._line(piece.p0, piece.p1, y), piece.p1
-        if isinstance(piece, profiles.Arc):
-            c, p0, p1 = (self.point(p[0], y, p[1]) for p in (piece.center, piece.p0, piece.p1))
-            return self.occ.addCircleArc(p0, c, p1), piece.p1
-        if isinstance(piece, profiles.EllipseArc):
-            c, m, p0, p1 = (
-                self.point(p[0], y, p[1]) for p in (piece.center, piece.major, piece.p0, piece.p1)
-            )
-            return self.occ.addEllipseArc(p0, c, m, p1), piece.p1
-        pts = [self.point(p[0], y, p[1]) for p in piece.points]
-        return self.occ.addSpline(pts), tuple(piece.points[-1])
 
     def height_field_body(self, surface: _SampledSurface, d: float, z_bottom: float) -> int:
         """Solid below the B-spline surface through the offset points p + d n, down to z_bottom.
@@ -277,6 +260,36 @@ class _Builder:
         bounding = set(self.occ.getSurfaceLoops(lower)[1][0])
         self.occ.remove([(2, t) for dim, t in out_map[1] if dim == 2 and t not in bounding], True)
         return lower
+
+
+@dataclass
+class _PlanePen:
+    """Draws 2D profile pieces (x, height) in the vertical plane y (a curves.Pen)."""
+
+    builder: _Builder
+    y: float
+
+    def _points(self, *points: profiles.Point) -> list[int]:
+        return [self.builder.point(p[0], self.y, p[1]) for p in points]
+
+    def line(self, p0: profiles.Point, p1: profiles.Point) -> int:
+        """Add the segment p0 -> p1."""
+        return self.builder.occ.addLine(*self._points(p0, p1))
+
+    def arc(self, center: profiles.Point, p0: profiles.Point, p1: profiles.Point) -> int:
+        """Add the circular arc p0 -> p1 about ``center``."""
+        c, q0, q1 = self._points(center, p0, p1)
+        return self.builder.occ.addCircleArc(q0, c, q1)
+
+    def ellipse_arc(self, center: profiles.Point, major: profiles.Point, p0: profiles.Point,
+                    p1: profiles.Point) -> int:
+        """Add the elliptic arc p0 -> p1 about ``center``."""
+        c, m, q0, q1 = self._points(center, major, p0, p1)
+        return self.builder.occ.addEllipseArc(q0, c, m, q1)
+
+    def spline(self, points: np.ndarray) -> int:
+        """Add the spline through ``points``."""
+        return self.builder.occ.addSpline(self._points(*points))
 
 
 def _knots(t: np.ndarray) -> tuple[np.ndarray, list[int]]:

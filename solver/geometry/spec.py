@@ -669,6 +669,9 @@ class UniformLayer(StrictModel):
             return 2.0 * area / along * (self.thickness / across), along
         return uniform_cells(3, area * self.thickness, across), across
 
+    def check_fits(self, index: int, dimension: int, width: float, depth: float) -> None:
+        """Raise when the layer cannot be built in the domain: a uniform layer always can."""
+
 
 class MosaicPhase(StrictModel):
     """One phase of a mosaic layer."""
@@ -723,6 +726,14 @@ class MosaicLayer(StrictModel):
             along: Cell size along the layer (unused).
         """
         return uniform_cells(dim, area * self.thickness, across), across
+
+    def check_fits(self, index: int, dimension: int, width: float, depth: float) -> None:
+        """Raise when fewer grains than phases fit in the layer (``index``: its position)."""
+        rows = max(1.0, self.thickness / self.grain_size)
+        area = width * (depth / self.grain_size if dimension == 3 else 1.0)
+        if area / self.grain_size * rows < len(self.phases):
+            _fail(f"layers.{index}.grain_size", "fewer grains than phases fit in the layer",
+                  f"{self.grain_size:g} m", "a grain size that gives a grain per phase")
 
 
 Layer = Annotated[
@@ -882,12 +893,7 @@ class GeometryConfig(StrictModel):
         if self.domain.lateral == "periodic":
             self.surface.check_periodic(W)
         for i, layer in enumerate(self.layers):
-            if isinstance(layer, MosaicLayer):
-                rows = max(1.0, layer.thickness / layer.grain_size)
-                area = W * (self.depth() / layer.grain_size if self.dimension == 3 else 1.0)
-                if area / layer.grain_size * rows < len(layer.phases):
-                    _fail(f"layers.{i}.grain_size", "fewer grains than phases fit in the layer",
-                          f"{layer.grain_size:g} m", "a grain size that gives a grain per phase")
+            layer.check_fits(i, self.dimension, W, self.depth())
         names = self.region_names()
         for name in names:
             if name in RESERVED_REGION_NAMES:
