@@ -26,7 +26,7 @@ from mpi4py import MPI
 
 from solver.geometry import profiles
 from solver.geometry.bundle import MeshBundle, MeshStats
-from solver.geometry.spec import ContactFractionVoids, FlatSurface, GeometryConfig, ShapedVoids
+from solver.geometry.spec import GeometryConfig
 
 __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_report"]
 
@@ -34,7 +34,8 @@ BUILDER_VERSION = "2"
 """Format version of the cached meshes (the builder sources are hashed into the key as well)."""
 
 _BUILDER_MODULES = (
-    "build.py", "expressions.py", "mosaic.py", "occ2d.py", "occ3d.py", "profiles.py", "spec.py"
+    "build.py", "curves.py", "expressions.py", "heights.py", "mosaic.py", "occ2d.py", "occ3d.py",
+    "profiles.py", "spec.py"
 )
 
 _ROOT = 0
@@ -333,7 +334,7 @@ def landmarks(cfg: GeometryConfig) -> dict[str, np.ndarray]:
         axes = [p.x + s for p in cfg.protrusions for s in _images(cfg)]
         score = np.min(np.abs(x[:, None] - np.array(axes)[None, :]), axis=1)
         score[under_void] = -np.inf
-    elif not isinstance(cfg.surface, FlatSurface):
+    elif cfg.surface.curved:
         score = np.where(under_void, -np.inf, -h)
     elif under_void.any():
         voids = profiles.void_features_all(cfg, 0.0)
@@ -346,7 +347,7 @@ def landmarks(cfg: GeometryConfig) -> dict[str, np.ndarray]:
     if cfg.protrusions:
         tallest = max(cfg.protrusions, key=lambda p: p.top())
         apex = np.array([tallest.x, tallest.top(), 0.0])
-    elif not isinstance(cfg.surface, FlatSurface):
+    elif cfg.surface.curved:
         j = int(np.argmax(h))
         apex = np.array([x[j], h[j], 0.0])
     else:
@@ -361,12 +362,10 @@ def _images(cfg: GeometryConfig) -> tuple[float, ...]:
 
 def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
     """3D landmarks (z up), found on a lateral grid like the 2D ones on a line."""
-    from solver.geometry.occ3d import height_field_3d
-
     W, D = cfg.domain.width, cfg.depth()
     x, y = np.meshgrid(np.linspace(0.0, W, 201), np.linspace(0.0, D, 201), indexing="ij")
     x, y = x.ravel(), y.ravel()
-    field = height_field_3d(cfg)
+    field = cfg.surface.height_field(W, D, cfg.domain.lateral)
     h = field(x, y)[0] if field is not None else np.zeros_like(x)
     y_shifts = (-D, 0.0, D) if cfg.domain.lateral == "periodic" else (0.0,)
     for p in cfg.protrusions:
@@ -374,20 +373,10 @@ def _landmarks_3d(cfg: GeometryConfig) -> dict[str, np.ndarray]:
             for sy in y_shifts:
                 r = np.hypot(x - p.x - sx, y - p.y - sy)
                 h = np.maximum(h, profiles.protrusion_height(p, r))
-    under_void = np.zeros_like(x, dtype=bool)
-    edge_distance = np.full_like(x, np.inf)
-    if isinstance(cfg.voids, ShapedVoids):
-        for v in cfg.voids.items:
-            r = np.hypot(x - v.x, y - v.y)
-            under_void |= r < 0.5 * v.width
-            edge_distance = np.minimum(edge_distance, np.abs(r - 0.5 * v.width))
-    elif isinstance(cfg.voids, ContactFractionVoids):
-        for x0, y0, x1, y1 in cfg.voids.boxes(W, D):
-            inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
-            under_void |= inside
-            dx = np.maximum(np.maximum(x0 - x, x - x1), 0.0)
-            dy = np.maximum(np.maximum(y0 - y, y - y1), 0.0)
-            edge_distance = np.minimum(edge_distance, np.hypot(dx, dy))
+    if cfg.voids is not None:
+        under_void, edge_distance = cfg.voids.cover(x, y, W, D)
+    else:
+        under_void, edge_distance = np.zeros_like(x, dtype=bool), np.full_like(x, np.inf)
     if cfg.protrusions:
         score = np.full_like(x, np.inf)
         for p in cfg.protrusions:

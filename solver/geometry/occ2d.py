@@ -68,34 +68,55 @@ class Occ2DModel:
 
 
 class _ShapeWriter:
-    """Adds profile features to the OCC kernel as closed surfaces."""
+    """Adds profile features to the OCC kernel as closed surfaces.
+
+    It is the :class:`~solver.geometry.curves.Pen` of the pieces of a chain: each piece starts
+    at the end point of the one before (``_current``).
+    """
 
     def __init__(self, occ, y_bottom: float):
         self.occ = occ
         self.y_bottom = y_bottom
+        self._current = 0
 
     def _point(self, p) -> int:
         return self.occ.addPoint(float(p[0]) / UNIT, float(p[1]) / UNIT, 0.0)
+
+    def _advance(self, end: profiles.Point) -> tuple[int, int]:
+        """Start and end point tags of the next piece; its end starts the one after."""
+        start, self._current = self._current, self._point(end)
+        return start, self._current
+
+    def line(self, p0: profiles.Point, p1: profiles.Point) -> int:
+        """Add the segment to ``p1`` (see :class:`~solver.geometry.curves.Pen`)."""
+        start, end = self._advance(p1)
+        return self.occ.addLine(start, end)
+
+    def arc(self, center: profiles.Point, p0: profiles.Point, p1: profiles.Point) -> int:
+        """Add the circular arc to ``p1`` about ``center``."""
+        start, end = self._advance(p1)
+        return self.occ.addCircleArc(start, self._point(center), end)
+
+    def ellipse_arc(self, center: profiles.Point, major: profiles.Point, p0: profiles.Point,
+                    p1: profiles.Point) -> int:
+        """Add the elliptic arc to ``p1`` about ``center``."""
+        start, end = self._advance(p1)
+        c, m = self._point(center), self._point(major)
+        return self.occ.addEllipseArc(start, c, m, end)
+
+    def spline(self, points: np.ndarray) -> int:
+        """Add the spline through ``points`` (its first point is the current one)."""
+        start, end = self._advance(points[-1])
+        inner = [self._point(p) for p in points[1:-1]]
+        return self.occ.addSpline([start, *inner, end])
 
     def region(self, feature: profiles.Feature) -> int:
         """Surface bounded by the feature's top chain and closed down to ``y_bottom``."""
         occ = self.occ
         first = self._point(feature.left)
-        current = first
-        curves = []
-        for piece in feature.top:
-            end = self._point(profiles.end_point(piece))
-            if isinstance(piece, profiles.Line):
-                curves.append(occ.addLine(current, end))
-            elif isinstance(piece, profiles.Arc):
-                curves.append(occ.addCircleArc(current, self._point(piece.center), end))
-            elif isinstance(piece, profiles.EllipseArc):
-                c, m = self._point(piece.center), self._point(piece.major)
-                curves.append(occ.addEllipseArc(current, c, m, end))
-            else:
-                inner = [self._point(p) for p in piece.points[1:-1]]
-                curves.append(occ.addSpline([current, *inner, end]))
-            current = end
+        self._current = first
+        curves = [piece.draw(self) for piece in feature.top]
+        current = self._current
         right, left = feature.right, feature.left
         below_right = self._point((right[0], self.y_bottom))
         below_left = self._point((left[0], self.y_bottom))
@@ -408,7 +429,7 @@ def _size_fields(cfg: GeometryConfig, model, result: Occ2DModel, structured: boo
     g = (m.growth - 1.0) / m.refinement  # the whole size function scales with 1 / refinement
     far = (m.far_field_size or cfg.domain.length / 8.0) / m.refinement / UNIT
     surface = min(
-        far / 4.0, m.tip_size_factor * profiles.min_radius_of_curvature(cfg) / m.refinement / UNIT
+        far / 4.0, m.tip_size_factor * cfg.min_radius_of_curvature() / m.refinement / UNIT
     )
 
     def graded(size: float, curves: list[int]) -> int:

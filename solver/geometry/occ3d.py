@@ -52,7 +52,7 @@ micrometres (one model unit = :data:`MODEL_UNIT` m); the mesh coordinates must b
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,14 +61,8 @@ from scipy.spatial import Voronoi
 
 from solver.geometry import profiles
 from solver.geometry.expressions import distance_to, literal
-from solver.geometry.spec import (
-    ContactFractionVoids,
-    GeometryConfig,
-    MosaicLayer,
-    RandomSurface,
-    ShapedVoids,
-    SinusoidalSurface,
-)
+from solver.geometry.heights import HeightField, random_surface_3d
+from solver.geometry.spec import GeometryConfig, MosaicLayer
 
 __all__ = [
     "MAX_LAYER_CELLS",
@@ -80,9 +74,6 @@ __all__ = [
 
 MODEL_UNIT = profiles.GMSH_LENGTH_UNIT
 """Metres per Gmsh model length unit (the model is built in micrometres)."""
-
-HeightField = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
-"""(x, y) -> (h, dh/dx, dh/dy), arrays in metres."""
 
 MAX_LAYER_CELLS = 5_000_000
 """Largest estimated tetrahedron count (6 V / h^3) of one interphase layer before the builder
@@ -101,118 +92,9 @@ boxes include the shape tolerance, which grows in booleans with B-spline surface
 # ---------------------------------------------------------------------------------------------
 
 
-def random_surface_3d(
-    surface: RandomSurface, width: float, depth: float, lateral: str
-) -> HeightField:
-    """Seeded Gaussian random height field h(x, y) on [0, W] x [0, D] by spectral synthesis.
-
-    Correlation function rms^2 exp(-(|dr| / l_c)^2), spectral density proportional to
-    exp(-(|q| l_c / 2)^2). Symmetric sides: cosine modes cos(q_x x) cos(q_y y) with
-    q = pi m / W (zero normal slope on the sides); periodic sides: modes cos(q . r + phi) of
-    period W and D with random phases. The field is scaled so that its RMS about the mean on a
-    fine grid equals ``rms`` and shifted so that its minimum there is 0.
-
-    Args:
-        surface: The random-surface config.
-        width: W, m.
-        depth: D, m.
-        lateral: ``"symmetric"`` or ``"periodic"``.
-
-    Returns:
-        A function (x, y) -> (h, dh/dx, dh/dy) for arrays x, y of one shape, defined everywhere.
-    """
-    lc = surface.correlation_length
-    rng = np.random.default_rng(surface.seed)
-    q_max = 8.0 / lc
-    base = 2.0 * math.pi if lateral == "periodic" else math.pi
-    m_x = np.arange(0, max(2, math.ceil(q_max * width / base)) + 1)
-    m_y = np.arange(0, max(2, math.ceil(q_max * depth / base)) + 1)
-    if lateral == "periodic":
-        m_x = np.concatenate([-m_x[:0:-1], m_x])  # half plane q_y >= 0 of a real field
-    qx, qy = base * m_x / width, base * m_y / depth
-    q = np.hypot(qx[:, None], qy[None, :])
-    keep = (q > 0.0) & (q <= q_max)
-    amp = np.zeros(q.shape)
-    amp[keep] = np.exp(-((q[keep] * lc / 2.0) ** 2)) ** 0.5 * rng.standard_normal(keep.sum())
-    if lateral == "periodic":
-        phase = np.zeros(q.shape)
-        phase[keep] = rng.uniform(0.0, 2.0 * math.pi, keep.sum())
-        coef = amp * np.exp(1j * phase)  # h = Re sum c_ij exp(i qx_i x) exp(i qy_j y)
-    else:
-        coef = amp  # h = sum a_ij cos(qx_i x) cos(qy_j y)
-
-    def basis(v: np.ndarray, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mode functions of one coordinate and their derivatives at points v, (n, m) each."""
-        arg = np.multiply.outer(v, qv)
-        if lateral == "periodic":
-            e = np.exp(1j * arg)
-            return e, e * (1j * qv)
-        return np.cos(arg), -np.sin(arg) * qv
-
-    def modes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(h, h_x, h_y) of the unscaled sum of modes at points x, y (1D arrays), shape (3, n).
-
-        Separable evaluation: h = sum_j (F_x C)_j F_y,j with F the mode functions.
-        """
-        (fx, gx), (fy, gy) = basis(x, qx), basis(y, qy)
-        t = fx @ coef
-        out = [np.sum(t * fy, axis=1), np.sum((gx @ coef) * fy, axis=1), np.sum(t * gy, axis=1)]
-        return np.stack([np.real(v) for v in out])
-
-    def raw(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-        flat_x, flat_y = x.ravel(), y.ravel()
-        chunk = max(1, 2**20 // (qx.size + qy.size))  # bounds the (points x modes) arrays
-        parts = [
-            modes(flat_x[i : i + chunk], flat_y[i : i + chunk])
-            for i in range(0, flat_x.size, chunk)
-        ]
-        out = np.concatenate(parts, axis=1) if parts else np.empty((3, 0))
-        return tuple(v.reshape(x.shape) for v in out)
-
-    gx, gy = np.meshgrid(np.linspace(0.0, width, 257), np.linspace(0.0, depth, 257))
-    h_grid = raw(gx, gy)[0]
-    scale = surface.rms / np.std(h_grid)
-    shift = -np.min(h_grid) * scale
-
-    def h(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        value, hx, hy = raw(x, y)
-        return scale * value + shift, scale * hx, scale * hy
-
-    return h
-
-
-def _sinusoidal_ridges(surface: SinusoidalSurface) -> HeightField:
-    """Ridges h = A (1 + cos(k x)), k = 2 pi / lambda, independent of y."""
-    A, k = surface.amplitude, 2.0 * math.pi / surface.wavelength
-
-    def h(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = np.asarray(x, dtype=float)
-        return A * (1.0 + np.cos(k * x)), -A * k * np.sin(k * x), np.zeros_like(x)
-
-    return h
-
-
 def height_field_3d(cfg: GeometryConfig) -> HeightField | None:
     """The curved 3D base surface z = h(x, y) of ``cfg``, or None for a flat surface."""
-    s = cfg.surface
-    if isinstance(s, SinusoidalSurface):
-        return _sinusoidal_ridges(s)
-    if isinstance(s, RandomSurface):
-        return random_surface_3d(s, cfg.domain.width, cfg.depth(), cfg.domain.lateral)
-    return None
-
-
-def _sampling_steps(cfg: GeometryConfig) -> tuple[float, float]:
-    """Grid steps (x, y) of the B-spline surfaces, m.
-
-    Sinusoidal ridges: lambda / 16 across them (bicubic interpolation error ~1e-5 A), one span
-    along them. Random surface: l_c / 6 in both directions.
-    """
-    s = cfg.surface
-    if isinstance(s, SinusoidalSurface):
-        return s.wavelength / 16.0, math.inf
-    return s.correlation_length / 6.0, s.correlation_length / 6.0
+    return cfg.surface.height_field(cfg.domain.width, cfg.depth(), cfg.domain.lateral)
 
 
 @dataclass(frozen=True)
@@ -308,12 +190,10 @@ class _Builder:
         (that part lies inside the flat offset slab, see the module docstring).
         """
         x_axis, apex_h = feature.apex
-        right = [q for q in feature.top if _piece_start(q)[0] >= x_axis - 1e-12 * abs(apex_h)]
-        curves, last = [], None
-        for piece in right:
-            tag, last = self._curve(piece, y_axis)
-            curves.append(tag)
-        foot_x, foot_h = last
+        right = [q for q in feature.top if q.start[0] >= x_axis - 1e-12 * abs(apex_h)]
+        pen = _PlanePen(self, y_axis)
+        curves = [piece.draw(pen) for piece in right]
+        foot_x, foot_h = right[-1].end
         if foot_h > 1e-9 * apex_h:
             curves.append(self._line((foot_x, foot_h), (foot_x, 0.0), y_axis))
         curves.append(self._line((foot_x, 0.0), (x_axis, 0.0), y_axis))
@@ -341,21 +221,6 @@ class _Builder:
 
     def _line(self, p0: tuple[float, float], p1: tuple[float, float], y: float) -> int:
         return self.occ.addLine(self.point(p0[0], y, p0[1]), self.point(p1[0], y, p1[1]))
-
-    def _curve(self, piece: profiles.Piece, y: float) -> tuple[int, tuple[float, float]]:
-        """OCC curve of a profile piece in the plane y; returns (tag, end point)."""
-        if isinstance(piece, profiles.Line):
-            return self._line(piece.p0, piece.p1, y), piece.p1
-        if isinstance(piece, profiles.Arc):
-            c, p0, p1 = (self.point(p[0], y, p[1]) for p in (piece.center, piece.p0, piece.p1))
-            return self.occ.addCircleArc(p0, c, p1), piece.p1
-        if isinstance(piece, profiles.EllipseArc):
-            c, m, p0, p1 = (
-                self.point(p[0], y, p[1]) for p in (piece.center, piece.major, piece.p0, piece.p1)
-            )
-            return self.occ.addEllipseArc(p0, c, m, p1), piece.p1
-        pts = [self.point(p[0], y, p[1]) for p in piece.points]
-        return self.occ.addSpline(pts), tuple(piece.points[-1])
 
     def height_field_body(self, surface: _SampledSurface, d: float, z_bottom: float) -> int:
         """Solid below the B-spline surface through the offset points p + d n, down to z_bottom.
@@ -397,8 +262,34 @@ class _Builder:
         return lower
 
 
-def _piece_start(piece: profiles.Piece) -> tuple[float, float]:
-    return tuple(piece.points[0]) if isinstance(piece, profiles.Spline) else piece.p0
+@dataclass
+class _PlanePen:
+    """Draws 2D profile pieces (x, height) in the vertical plane y (a curves.Pen)."""
+
+    builder: _Builder
+    y: float
+
+    def _points(self, *points: profiles.Point) -> list[int]:
+        return [self.builder.point(p[0], self.y, p[1]) for p in points]
+
+    def line(self, p0: profiles.Point, p1: profiles.Point) -> int:
+        """Add the segment p0 -> p1."""
+        return self.builder.occ.addLine(*self._points(p0, p1))
+
+    def arc(self, center: profiles.Point, p0: profiles.Point, p1: profiles.Point) -> int:
+        """Add the circular arc p0 -> p1 about ``center``."""
+        c, q0, q1 = self._points(center, p0, p1)
+        return self.builder.occ.addCircleArc(q0, c, q1)
+
+    def ellipse_arc(self, center: profiles.Point, major: profiles.Point, p0: profiles.Point,
+                    p1: profiles.Point) -> int:
+        """Add the elliptic arc p0 -> p1 about ``center``."""
+        c, m, q0, q1 = self._points(center, major, p0, p1)
+        return self.builder.occ.addEllipseArc(q0, c, m, q1)
+
+    def spline(self, points: np.ndarray) -> int:
+        """Add the spline through ``points``."""
+        return self.builder.occ.addSpline(self._points(*points))
 
 
 def _knots(t: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -436,18 +327,15 @@ class _Bodies:
 def _axisymmetric_items(cfg: GeometryConfig) -> list[tuple[object, float, bool]]:
     """Protrusions and shaped voids as (spec item, lateral y of the axis, is_void)."""
     items = [(p, p.y, False) for p in cfg.protrusions]
-    if isinstance(cfg.voids, ShapedVoids):
-        items += [(v, v.y, True) for v in cfg.voids.items]
+    items += [(v, v.y, True) for v in cfg.void_shapes()]
     return items
 
 
-def _profile(item: object, is_void: bool, d: float, dx: float = 0.0) -> profiles.Feature:
+def _profile(item: object, d: float, dx: float = 0.0) -> profiles.Feature:
     """2D profile (x, height) of a protrusion or shaped void offset by d, its axis moved by dx."""
     if dx:
         item = item.model_copy(update={"x": item.x + dx})
-    return (
-        profiles.shaped_void_feature(item, d) if is_void else profiles.protrusion_feature(item, d)
-    )
+    return item.feature(d)
 
 
 def _images(x: float, y: float, reach: float, W: float, D: float, periodic: bool):
@@ -473,7 +361,7 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
 
     height = height_field_3d(cfg)
     if height is not None:
-        steps = _sampling_steps(cfg)
+        steps = cfg.surface.sampling_steps()
         margin = 4.0 * offsets[-1]
         sampled = _SampledSurface.sample(height, steps, W, D, margin)
         k_min, k_max = sampled.principal_curvatures()
@@ -501,10 +389,10 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
 
     for item, y, is_void in _axisymmetric_items(cfg):
         for k, d in enumerate(offsets):
-            feature = _profile(item, is_void, d)
+            feature = _profile(item, d)
             reach = feature.right[0] - feature.apex[0]
             for dx, dy in _images(item.x, y, reach, W, D, periodic):
-                tag = b.revolved(_profile(item, is_void, d, dx), y + dy)
+                tag = b.revolved(_profile(item, d, dx), y + dy)
                 if k > 0:
                     bodies.offsets[k - 1].append(tag)
                 elif is_void:
@@ -514,9 +402,9 @@ def _add_bodies(b: _Builder, cfg: GeometryConfig) -> tuple[_Bodies, list[_Apex]]
                     top = feature.apex
                     apexes.append(_Apex((top[0] + dx, y + dy, top[1]), feature.tip_radius))
 
-    if isinstance(cfg.voids, ContactFractionVoids):
-        gap = cfg.voids.gap
-        for x0, y0, x1, y1 in cfg.voids.boxes(W, D):
+    if cfg.voids is not None:
+        gap = cfg.voids.height()
+        for x0, y0, x1, y1 in cfg.voids.gap_boxes(3, W, D):
             bodies.voids.append(b.box(x0, y0, 0.0, x1, y1, gap))
             reach = 0.5 * max(x1 - x0, y1 - y0) + offsets[-1]
             centre = (0.5 * (x0 + x1), 0.5 * (y0 + y1))
@@ -581,8 +469,8 @@ def _feature_height(cfg: GeometryConfig, x: np.ndarray, y: np.ndarray, d: float)
     """
     height = height_field_3d(cfg)
     z = np.full_like(x, d) if height is None else height(x, y)[0] + d
-    for item, y0, is_void in _axisymmetric_items(cfg):
-        feature = _profile(item, is_void, d)
+    for item, y0, _ in _axisymmetric_items(cfg):
+        feature = _profile(item, d)
         reach = feature.right[0] - feature.apex[0]
         r2 = ((x - item.x) ** 2 + (y - y0) ** 2) / reach**2
         cap = feature.apex[1] * np.sqrt(np.clip(1.0 - r2, 0.0, None))

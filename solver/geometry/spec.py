@@ -21,6 +21,8 @@ from typing import Annotated, Any, ClassVar, Literal, NoReturn
 import numpy as np
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
+from solver.geometry import curves
+from solver.geometry.heights import HeightField, Profile, random_profile, random_surface_3d
 from solver.geometry.sizing import CellTerm, graded_cells, uniform_cells
 from solver.schema import StrictModel
 from solver.units import Length
@@ -125,14 +127,42 @@ class DomainConfig(StrictModel):
 # ---------------------------------------------------------------------------------------------
 
 
-class FlatSurface(StrictModel):
+class _Surface(StrictModel):
+    """What every base surface provides to the validation, the cell estimate and the builders.
+
+    The lateral extent and sides are the domain's (``width``, ``depth``, ``lateral``).
+    """
+
+    curved: ClassVar[bool] = True
+    """Whether the surface is curved: conformal layers then follow it, and its valleys bound
+    their thickness."""
+
+    def check_periodic(self, width: float) -> None:
+        """Raise when the surface cannot continue across periodic sides ``width`` apart."""
+
+
+class FlatSurface(_Surface):
     """A flat Li surface, y = 0."""
 
     kind: Literal["flat"] = Field(default="flat", description="Flat Li surface at y = 0.")
 
+    curved: ClassVar[bool] = False
+
     def max_height(self) -> float:
         """Highest point of the surface above the base plane, m."""
         return 0.0
+
+    def profile(self, width: float, lateral: str) -> Profile:
+        """The surface as a function x -> (h(x), h'(x)) for arrays x (2D)."""
+        return lambda x: (np.zeros_like(np.asarray(x, dtype=float)),) * 2
+
+    def height_field(self, width: float, depth: float, lateral: str) -> HeightField | None:
+        """The surface z = h(x, y) (3D); None: flat, the builders use the plane."""
+        return None
+
+    def spline_samples(self, width: float) -> int:
+        """Number of spline points of the surface over 1.5 W (2D builder)."""
+        return 2
 
     def area_factor(self) -> float:
         """Ratio of the surface's area (2D: length) to that of the flat base plane."""
@@ -143,7 +173,7 @@ class FlatSurface(StrictModel):
         return math.inf
 
 
-class SinusoidalSurface(StrictModel):
+class SinusoidalSurface(_Surface):
     """A sinusoidal Li surface, y = A (1 + cos(2 pi x / lambda)) (peak at x = 0, valley at y = 0).
 
     In 3D the same profile is extruded along y (ridges), so 2D and 3D compare directly.
@@ -159,6 +189,43 @@ class SinusoidalSurface(StrictModel):
         """Highest point of the surface above the base plane, m."""
         return 2.0 * self.amplitude
 
+    def profile(self, width: float, lateral: str) -> Profile:
+        """The surface as a function x -> (h(x), h'(x)) for arrays x (2D)."""
+        k = 2.0 * math.pi / self.wavelength
+        return lambda x: (
+            self.amplitude * (1.0 + np.cos(k * np.asarray(x))),
+            -self.amplitude * k * np.sin(k * np.asarray(x)),
+        )
+
+    def height_field(self, width: float, depth: float, lateral: str) -> HeightField | None:
+        """Ridges z = A (1 + cos(k x)), k = 2 pi / lambda, independent of y (3D)."""
+        A, k = self.amplitude, 2.0 * math.pi / self.wavelength
+
+        def h(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            x = np.asarray(x, dtype=float)
+            return A * (1.0 + np.cos(k * x)), -A * k * np.sin(k * x), np.zeros_like(x)
+
+        return h
+
+    def spline_samples(self, width: float) -> int:
+        """Number of spline points of the surface over 1.5 W (2D builder)."""
+        return max(64, math.ceil(1.5 * width / self.wavelength * 48))
+
+    def sampling_steps(self) -> tuple[float, float]:
+        """Grid steps (x, y) of the 3D B-spline surfaces, m.
+
+        lambda / 16 across the ridges (bicubic interpolation error ~1e-5 A), one span along them.
+        """
+        return self.wavelength / 16.0, math.inf
+
+    def check_periodic(self, width: float) -> None:
+        """Periodic sides need a whole number of periods in ``width``."""
+        periods = width / self.wavelength
+        if abs(periods - round(periods)) > 1e-6 * periods or round(periods) < 1:
+            _fail("surface.wavelength", "periodic sides need a whole number of periods "
+                  "in domain.width", f"{self.wavelength:g} m",
+                  f"domain.width / n, e.g. {width / max(1, round(periods)):g} m")
+
     def area_factor(self) -> float:
         """Ratio of the surface's area (2D: length) to that of the flat base plane (bound)."""
         return math.hypot(1.0, 2.0 * math.pi * self.amplitude / self.wavelength)
@@ -168,7 +235,7 @@ class SinusoidalSurface(StrictModel):
         return self.wavelength**2 / (4.0 * math.pi**2 * self.amplitude)
 
 
-class RandomSurface(StrictModel):
+class RandomSurface(_Surface):
     """A random rough Li surface: a seeded Gaussian random field, shifted so that min h = 0.
 
     Spectral synthesis with a Gaussian correlation function exp(-(dx / l_c)^2), scaled so that
@@ -194,6 +261,26 @@ class RandomSurface(StrictModel):
     def radius_estimate(self) -> float:
         """Radius of curvature at three standard deviations of h'' (sqrt(12) rms / l_c^2), m."""
         return self.correlation_length**2 / (3.0 * math.sqrt(12.0) * self.rms)
+
+    def max_height(self) -> None:
+        """Highest point of the surface: not known in closed form (the geometry samples it)."""
+        return None
+
+    def profile(self, width: float, lateral: str) -> Profile:
+        """The surface as a function x -> (h(x), h'(x)) for arrays x (2D)."""
+        return random_profile(self, width, lateral)
+
+    def height_field(self, width: float, depth: float, lateral: str) -> HeightField | None:
+        """The surface z = h(x, y) on [0, W] x [0, D] (3D)."""
+        return random_surface_3d(self, width, depth, lateral)
+
+    def spline_samples(self, width: float) -> int:
+        """Number of spline points of the surface over 1.5 W (2D builder)."""
+        return max(64, math.ceil(1.5 * width / self.correlation_length * 16))
+
+    def sampling_steps(self) -> tuple[float, float]:
+        """Grid steps (x, y) of the 3D B-spline surfaces, m: l_c / 6 in both directions."""
+        return self.correlation_length / 6.0, self.correlation_length / 6.0
 
 
 Surface = Annotated[
@@ -233,6 +320,10 @@ class SphericalProtrusion(_ProtrusionBase):
         """Radii of curvature at the points the builders refine around (the apex), m."""
         return [self.radius]
 
+    def feature(self, T: float) -> curves.Feature:
+        """The 2D profile (x, height), offset by T: concentric arcs of radius R + T."""
+        return curves.circle_cap(self.x, 0.0, self.radius, 0.0, T)
+
 
 class EllipseProtrusion(_ProtrusionBase):
     """A semi-ellipse (2D) or semi-spheroid (axisymmetric, 3D), any height-to-base ratio."""
@@ -253,6 +344,10 @@ class EllipseProtrusion(_ProtrusionBase):
         """Radii of curvature at the points the builders refine around: apex, two feet, m."""
         a, b = self.base_radius, self.height
         return [a * a / b, b * b / a, b * b / a]
+
+    def feature(self, T: float) -> curves.Feature:
+        """The 2D profile (x, height), offset by T along the ellipse's normal."""
+        return curves.ellipse_cap(self.x, self.base_radius, self.height, T)
 
 
 class ConeProtrusion(_ProtrusionBase):
@@ -287,6 +382,10 @@ class ConeProtrusion(_ProtrusionBase):
     def refined_radii(self) -> list[float]:
         """Radii of curvature at the points the builders refine around (the tip), m."""
         return [self.tip_radius]
+
+    def feature(self, T: float) -> curves.Feature:
+        """The 2D profile (x, height), offset by T: flanks shifted, tip circle r + T."""
+        return curves.cone_cap(self.x, self.base_radius, self.height, self.tip_radius, T)
 
 
 Protrusion = Annotated[
@@ -328,6 +427,16 @@ class VoidShape(StrictModel):
             return []
         return [b * b / a, b * b / a]
 
+    def feature(self, T: float) -> curves.Feature:
+        """The 2D profile (x, height) of the void, offset by T."""
+        half = 0.5 * self.width
+        if self.shape == "half_ellipse":
+            return curves.ellipse_cap(self.x, half, self.height, T)
+        # Lens: circular arc through (x0 +- half, 0) and (x0, height).
+        rho = (half * half + self.height * self.height) / (2.0 * self.height)
+        yc = self.height - rho
+        return curves.circle_cap(self.x, yc, rho, math.atan2(-yc, half), T)
+
     @model_validator(mode="after")
     def _lens_shape(self) -> VoidShape:
         if self.shape == "lens" and self.height > 0.5 * self.width:
@@ -356,6 +465,38 @@ class ShapedVoids(StrictModel):
     def refined_radii(self) -> list[float]:
         """Radii of curvature at the points the 2D builder refines around, m."""
         return [rho for v in self.items for rho in v.refined_radii()]
+
+    def height(self) -> float:
+        """Largest gap between Li and a void roof, m."""
+        return max(v.height for v in self.items)
+
+    def shapes(self) -> list[VoidShape]:
+        """The voids that are solids of revolution about their own axis."""
+        return self.items
+
+    def gap_boxes(self, dimension: int, width: float, depth: float
+                  ) -> list[tuple[float, float, float, float]]:
+        """Footprints (x0, y0, x1, y1) of flat box gaps: none."""
+        return []
+
+    def features(self, T: float, width: float) -> list[curves.Feature]:
+        """2D profiles of the voids, offset by T."""
+        return [v.feature(T) for v in self.items]
+
+    def cover(self, x: np.ndarray, y: np.ndarray, width: float, depth: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Which lateral points (x, y) lie under a void, and their distance to the nearest rim.
+
+        Returns:
+            (under a void, distance in m), arrays shaped like ``x`` (3D landmarks).
+        """
+        under_void = np.zeros_like(x, dtype=bool)
+        edge_distance = np.full_like(x, np.inf)
+        for v in self.items:
+            r = np.hypot(x - v.x, y - v.y)
+            under_void |= r < 0.5 * v.width
+            edge_distance = np.minimum(edge_distance, np.abs(r - 0.5 * v.width))
+        return under_void, edge_distance
 
 
 class ContactFractionVoids(StrictModel):
@@ -437,6 +578,42 @@ class ContactFractionVoids(StrictModel):
         """Radii of curvature at the points the 2D builder refines around: none (flat gaps)."""
         return []
 
+    def height(self) -> float:
+        """Thickness of the gaps, m (0 when the contact fraction is 1)."""
+        return self.gap if self.contact_fraction < 1.0 else 0.0
+
+    def shapes(self) -> list[VoidShape]:
+        """The voids that are solids of revolution about their own axis: none."""
+        return []
+
+    def gap_boxes(self, dimension: int, width: float, depth: float
+                  ) -> list[tuple[float, float, float, float]]:
+        """Footprints (x0, y0, x1, y1) of the gaps, m: 3D :meth:`boxes`, 2D the slots (y = 0)."""
+        if dimension == 3:
+            return self.boxes(width, depth)
+        return [(x - w / 2, 0.0, x + w / 2, 0.0) for x, w in self.slots(width)]
+
+    def features(self, T: float, width: float) -> list[curves.Feature]:
+        """2D profiles of the gaps (flat slots), offset by T."""
+        return [curves.slot(x, w, self.gap, T) for x, w in self.slots(width)]
+
+    def cover(self, x: np.ndarray, y: np.ndarray, width: float, depth: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Which lateral points (x, y) lie over a gap, and their distance to the nearest gap.
+
+        Returns:
+            (over a gap, distance in m), arrays shaped like ``x`` (3D landmarks).
+        """
+        under_void = np.zeros_like(x, dtype=bool)
+        edge_distance = np.full_like(x, np.inf)
+        for x0, y0, x1, y1 in self.boxes(width, depth):
+            inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+            under_void |= inside
+            dx = np.maximum(np.maximum(x0 - x, x - x1), 0.0)
+            dy = np.maximum(np.maximum(y0 - y, y - y1), 0.0)
+            edge_distance = np.minimum(edge_distance, np.hypot(dx, dy))
+        return under_void, edge_distance
+
     def wall_length(self, dimension: int, width: float, depth: float) -> float:
         """Length of the refined void edges, m: 2D the walls, 3D the rims of the gaps."""
         if self.contact_fraction >= 1.0:
@@ -492,6 +669,9 @@ class UniformLayer(StrictModel):
             return 2.0 * area / along * (self.thickness / across), along
         return uniform_cells(3, area * self.thickness, across), across
 
+    def check_fits(self, index: int, dimension: int, width: float, depth: float) -> None:
+        """Raise when the layer cannot be built in the domain: a uniform layer always can."""
+
 
 class MosaicPhase(StrictModel):
     """One phase of a mosaic layer."""
@@ -546,6 +726,14 @@ class MosaicLayer(StrictModel):
             along: Cell size along the layer (unused).
         """
         return uniform_cells(dim, area * self.thickness, across), across
+
+    def check_fits(self, index: int, dimension: int, width: float, depth: float) -> None:
+        """Raise when fewer grains than phases fit in the layer (``index``: its position)."""
+        rows = max(1.0, self.thickness / self.grain_size)
+        area = width * (depth / self.grain_size if dimension == 3 else 1.0)
+        if area / self.grain_size * rows < len(self.phases):
+            _fail(f"layers.{index}.grain_size", "fewer grains than phases fit in the layer",
+                  f"{self.grain_size:g} m", "a grain size that gives a grain per phase")
 
 
 Layer = Annotated[
@@ -661,11 +849,11 @@ class GeometryConfig(StrictModel):
 
     def void_height(self) -> float:
         """Largest void height, m (0 without voids)."""
-        if self.voids is None:
-            return 0.0
-        if isinstance(self.voids, ContactFractionVoids):
-            return self.voids.gap if self.voids.contact_fraction < 1.0 else 0.0
-        return max(v.height for v in self.voids.items)
+        return self.voids.height() if self.voids is not None else 0.0
+
+    def void_shapes(self) -> list[VoidShape]:
+        """The voids that are solids of revolution about their own axis (shaped voids)."""
+        return self.voids.shapes() if self.voids is not None else []
 
     def surface_top(self) -> float:
         """Highest point of the Li surface or a void roof above the base plane, m."""
@@ -691,31 +879,21 @@ class GeometryConfig(StrictModel):
                 if getattr(p, axis) > extent:
                     _fail(f"protrusions.{i}.{axis}", "protrusion axis outside the domain",
                           f"{getattr(p, axis):g} m", f"0 to {extent:g} m")
-        if self.protrusions and not isinstance(self.surface, FlatSurface):
+        if self.protrusions and self.surface.curved:
             _fail("surface.kind", "protrusions stand on the flat base plane",
                   self.surface.kind, "flat (with protrusions)")
-        if self.voids is not None and not isinstance(self.surface, FlatSurface):
+        if self.voids is not None and self.surface.curved:
             _fail("surface.kind", "voids sit on the flat base plane", self.surface.kind,
                   "flat (with voids)")
-        if isinstance(self.voids, ShapedVoids):
-            for i, v in enumerate(self.voids.items):
-                for axis, extent in lateral:
-                    if getattr(v, axis) > extent:
-                        _fail(f"voids.items.{i}.{axis}", "void centre outside the domain",
-                              f"{getattr(v, axis):g} m", f"0 to {extent:g} m")
-        if isinstance(self.surface, SinusoidalSurface) and self.domain.lateral == "periodic":
-            periods = W / self.surface.wavelength
-            if abs(periods - round(periods)) > 1e-6 * periods or round(periods) < 1:
-                _fail("surface.wavelength", "periodic sides need a whole number of periods "
-                      "in domain.width", f"{self.surface.wavelength:g} m",
-                      f"domain.width / n, e.g. {W / max(1, round(periods)):g} m")
+        for i, v in enumerate(self.void_shapes()):
+            for axis, extent in lateral:
+                if getattr(v, axis) > extent:
+                    _fail(f"voids.items.{i}.{axis}", "void centre outside the domain",
+                          f"{getattr(v, axis):g} m", f"0 to {extent:g} m")
+        if self.domain.lateral == "periodic":
+            self.surface.check_periodic(W)
         for i, layer in enumerate(self.layers):
-            if isinstance(layer, MosaicLayer):
-                rows = max(1.0, layer.thickness / layer.grain_size)
-                area = W * (self.depth() / layer.grain_size if self.dimension == 3 else 1.0)
-                if area / layer.grain_size * rows < len(layer.phases):
-                    _fail(f"layers.{i}.grain_size", "fewer grains than phases fit in the layer",
-                          f"{layer.grain_size:g} m", "a grain size that gives a grain per phase")
+            layer.check_fits(i, self.dimension, W, self.depth())
         names = self.region_names()
         for name in names:
             if name in RESERVED_REGION_NAMES:
@@ -741,7 +919,7 @@ class GeometryConfig(StrictModel):
         if self.void_height() + h_int >= reach:
             _fail("voids", "the void plus interphase reaches the counter boundary",
                   f"{self.void_height() + h_int:g} m", f"below domain.length = {L:g} m")
-        if h_int > 0.0 and not isinstance(self.surface, FlatSurface):
+        if h_int > 0.0 and self.surface.curved:
             rho = self._valley_radius()
             if h_int >= rho:
                 _fail("layers", "the interphase is thicker than the smallest radius of "
@@ -760,9 +938,8 @@ class GeometryConfig(StrictModel):
         """
         feet = [(f"protrusions.{i}", p.x, p.y, p.base_half_width())
                 for i, p in enumerate(self.protrusions)]
-        if isinstance(self.voids, ShapedVoids):
-            feet += [(f"voids.items.{i}", v.x, v.y, 0.5 * v.width)
-                     for i, v in enumerate(self.voids.items)]
+        feet += [(f"voids.items.{i}", v.x, v.y, 0.5 * v.width)
+                 for i, v in enumerate(self.void_shapes())]
         if not feet:
             return
         if self.coordinates == "axisymmetric":  # a ring about the axis may not cross it
@@ -800,14 +977,10 @@ class GeometryConfig(StrictModel):
 
     def _check_gaps_clear_of_protrusions(self) -> None:
         """No gap of contact-fraction voids may reach under a protrusion's footprint."""
-        if not isinstance(self.voids, ContactFractionVoids) or not self.protrusions:
+        if self.voids is None or not self.protrusions:
             return
         W, D = self.domain.width, self.depth()
-        if self.dimension == 3:
-            gaps = np.array(self.voids.boxes(W, D)).reshape(-1, 4)
-        else:
-            gaps = np.array([(x - w / 2, 0.0, x + w / 2, 0.0)
-                             for x, w in self.voids.slots(W)]).reshape(-1, 4)
+        gaps = np.array(self.voids.gap_boxes(self.dimension, W, D)).reshape(-1, 4)
         periodic = self.domain.lateral == "periodic"
         xs = [0.0, -W, W] if periodic else [0.0]
         ys = [0.0, -D, D] if periodic and self.dimension == 3 else [0.0]
@@ -911,16 +1084,24 @@ class GeometryConfig(StrictModel):
 
     def _surface_max_height(self) -> float:
         """Highest point of the base surface over the domain, m (sampled for random surfaces)."""
-        if not isinstance(self.surface, RandomSurface):
-            return self.surface.max_height()
-        return float(np.max(self._sampled_surface()[0]))
+        top = self.surface.max_height()
+        return top if top is not None else float(np.max(self._sampled_surface()[0]))
+
+    def min_radius_of_curvature(self) -> float:
+        """Smallest radius of curvature of the 2D base surface on [0, W], m (inf when flat)."""
+        if not self.surface.curved:
+            return math.inf
+        W = self.domain.width
+        x = np.linspace(0.0, W, 8 * self.surface.spline_samples(W))
+        h, dh = self.surface.profile(W, self.domain.lateral)(x)
+        d2h = np.gradient(dh, x)
+        kappa = np.abs(d2h) / (1.0 + dh**2) ** 1.5
+        return float(1.0 / max(np.max(kappa), 1e-300))
 
     def _valley_radius(self) -> float:
         """Smallest radius of curvature of the base surface (sampled), m."""
         if self.dimension == 2:
-            from solver.geometry.profiles import min_radius_of_curvature
-
-            return min_radius_of_curvature(self)
+            return self.min_radius_of_curvature()
         h, x, y = self._sampled_surface()
         hx, hy = np.gradient(h, x, y)
         hxx, hxy = np.gradient(hx, x, y)
@@ -935,15 +1116,11 @@ class GeometryConfig(StrictModel):
         """Base-surface heights on a grid: 2D (h, x, None); 3D (h[i, j], x, y)."""
         W = self.domain.width
         if self.dimension == 2:
-            from solver.geometry.profiles import surface_function
-
             x = np.linspace(0.0, W, 4001)
-            return surface_function(self)(x)[0], x, None
-        from solver.geometry.occ3d import height_field_3d
-
+            return self.surface.profile(W, self.domain.lateral)(x)[0], x, None
         x, y = np.linspace(0.0, W, 257), np.linspace(0.0, self.depth(), 257)
         gx, gy = np.meshgrid(x, y, indexing="ij")
-        return height_field_3d(self)(gx, gy)[0], x, y
+        return self.surface.height_field(W, self.depth(), self.domain.lateral)(gx, gy)[0], x, y
 
 
 def _fail(path: str, what: str, got: object, allowed: str) -> NoReturn:
