@@ -202,11 +202,6 @@ def test_no_unphysical_state_beyond_limiting_current(flat_cell_bundle):
     assert snap.scalars["current_mean"] <= J_LIM * (1.0 + 1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SimulationError,
-    reason="steady Newton cannot reach c_s -> 0+ at phi_s = -2 V (needs ln c as the unknown)",
-)
 def test_limiting_current_saturates(flat_cell_bundle):
     """Exact: J = J_lim (1 - 4e-11) with c_s -> 0+ at phi_s = -2 V."""
     _, (snap,) = deep_limiting_run(flat_cell_bundle)
