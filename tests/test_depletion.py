@@ -9,13 +9,16 @@ time). Before ln c became the salt unknown of transient runs, the run with deple
 
 from __future__ import annotations
 
+import solver  # noqa: F401  (MPI import order)
+
+# isort: split
 import json
 from pathlib import Path
 
 import pytest
 import yaml
+from mpi4py import MPI
 
-import solver  # noqa: F401  (MPI import order)
 from solver.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,13 +49,16 @@ def above_limiting_config(tmp_path: Path) -> Path:
 def test_cli_run_above_limiting_current_reports_depletion(tmp_path, capsys, fraction):
     """Exit 0, the event in the log and the metrics, the run stopped at it with 0 <= c_s < f c_b
     (on_depletion 'stop', the default)."""
-    config = above_limiting_config(tmp_path)
+    comm = MPI.COMM_WORLD  # one run directory for all ranks under mpiexec
+    root = Path(comm.bcast(str(tmp_path) if comm.rank == 0 else None, root=0))
+    config = above_limiting_config(root) if comm.rank == 0 else root / "above.yaml"
+    comm.barrier()
     sets = [] if fraction is None else ["--set", f"physics.events.depletion_fraction={fraction}"]
-    out, cache = str(tmp_path / "out"), str(tmp_path / "meshes")
+    out, cache = str(root / "out"), str(root / "meshes")
     code = main(["run", str(config), "-o", out, "--mesh-cache", cache, *sets])
     _, err = capsys.readouterr()
     assert code == 0, err
-    run_dir = tmp_path / "out" / "above_limiting"
+    run_dir = root / "out" / "above_limiting"
     assert "depletion at t=" in (run_dir / "run.log").read_text()
     final = json.loads((run_dir / "metrics.json").read_text())["cases"]["main"]["summary"]["final"]
     f = 1e-3 if fraction is None else fraction
