@@ -2,7 +2,9 @@
 
 Unknowns (``docs/theory.md``): Phi (V) on every ionic cell of the mesh (electrolyte and
 interphase regions, continuous, Lagrange degree p), c (mol/m^3) on a submesh of the
-``electrolyte`` cells for binary electrolytes, and the Li potential phi_s (V), a global scalar
+``electrolyte`` cells for binary electrolytes (as c itself or as u = ln(c/c_bulk), with
+c = c_bulk exp(u) in every form: ``numerics.concentration_variable``), and the Li potential
+phi_s (V), a global scalar
 that is given (potentiostatic) or solved for (galvanostatic) with a bordered Newton method.
 With an interfacial ion-transfer resistance R_it > 0 the potential is split: Phi lives on the
 interphase cells and Phi_elyte on the electrolyte submesh, coupled by
@@ -872,9 +874,10 @@ class Simulation:
     def newton(self, sys: _System, galvano: bool, reuse: bool = False) -> NewtonResult:
         """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
 
-        Beyond the limiting current a spurious branch with negative concentrations exists
-        (kappa ~ c changes sign); rejecting it makes a transient step be cut and a steady run
-        fail with that reason instead of returning an unphysical state.
+        With c as the unknown, beyond the limiting current a spurious branch with negative
+        concentrations exists (kappa ~ c changes sign); rejecting it makes a transient step be
+        cut and a steady run fail (or retry in ln c) with that reason instead of returning an
+        unphysical state. With u = ln(c/c_bulk) it cannot occur. Updates the nodal c.
         """
         result = self._newton(sys, galvano, reuse)
         coupled = any(u is self.salt for u in sys.unknowns)
