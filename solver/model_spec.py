@@ -638,6 +638,16 @@ class NumericsConfig(StrictModel):
             "first step)."
         ),
     )
+    concentration_variable: Literal["auto", "c", "log_c"] = Field(
+        default="auto",
+        description=(
+            "Unknown of the salt balance (binary electrolytes): 'c' (mol/m^3; exact for linear "
+            "profiles), 'log_c' (u = ln(c/c_bulk): c stays positive, so depletion and the "
+            "limiting current are reached without negative concentrations; docs/theory.md), "
+            "'auto': 'log_c' for transient runs, 'c' for steady runs with a retry in 'log_c' "
+            "when the 'c' solve fails (e.g. at the limiting current)."
+        ),
+    )
     linear_rtol: float = Field(
         default=1e-8,
         gt=0,

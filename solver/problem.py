@@ -2,7 +2,9 @@
 
 Unknowns (``docs/theory.md``): Phi (V) on every ionic cell of the mesh (electrolyte and
 interphase regions, continuous, Lagrange degree p), c (mol/m^3) on a submesh of the
-``electrolyte`` cells for binary electrolytes, and the Li potential phi_s (V), a global scalar
+``electrolyte`` cells for binary electrolytes (as c itself or as u = ln(c/c_bulk), with
+c = c_bulk exp(u) in every form: ``numerics.concentration_variable``), and the Li potential
+phi_s (V), a global scalar
 that is given (potentiostatic) or solved for (galvanostatic) with a bordered Newton method.
 With an interfacial ion-transfer resistance R_it > 0 the potential is split: Phi lives on the
 interphase cells and Phi_elyte on the electrolyte submesh, coupled by
@@ -269,7 +271,8 @@ class Simulation:
         self.control_value = fem.Constant(self.mesh, 0.0)
         self.theta = fem.Constant(self.mesh, 1.0)  # 0: linearised kinetics (continuation), 1: full
         self.potentials = [self.phi]  # the potential unknowns: Phi (and Phi_elyte when split)
-        self.c = None
+        self.c = self.salt = None
+        self.log_c = False
         if not self.has_submesh:
             return
         tdim = self.mesh.topology.dim
@@ -288,9 +291,39 @@ class Simulation:
         if not self.binary:
             return
         self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
+        choice = self.numerics.concentration_variable
+        self._set_concentration_variable(
+            self.time.mode == "transient" if choice == "auto" else choice == "log_c"
+        )
+
+    def _set_concentration_variable(self, log_c: bool) -> None:
+        """Create the salt unknown at c = c_bulk: c itself, or u = ln(c/c_bulk).
+
+        ``salt`` is the unknown, ``c_expr`` the concentration in the forms (c, or
+        c_bulk exp(u)) and ``c`` a Function with its nodal values (the unknown itself when it
+        is c; kept current by :meth:`_sync_concentration` otherwise).
+        """
+        self.log_c = log_c
         self.c = fem.Function(self.Q, name="concentration")
         self.c.x.array[:] = self.c_bulk
-        self.bdf = BDF(self.submesh, [self.c], order=1 if self.time.scheme == "bdf1" else 2)
+        self.salt, self.c_expr = self.c, self.c
+        if log_c:
+            self.salt = fem.Function(self.Q, name="log_concentration")  # u = 0: c = c_bulk
+            self.c_expr = self._concentration_of(self.salt)
+        self.bdf = BDF(self.submesh, [self.salt], order=1 if self.time.scheme == "bdf1" else 2)
+
+    def _concentration_of(self, u: Any) -> Any:
+        """The concentration (UFL) of the salt unknown or of one of its history levels."""
+        return self.c_bulk * ufl.exp(u) if self.log_c else u
+
+    def _nodal_concentration(self, values: np.ndarray) -> np.ndarray:
+        """Nodal concentrations from nodal values of the salt unknown."""
+        return self.c_bulk * np.exp(values) if self.log_c else values
+
+    def _sync_concentration(self) -> None:
+        """Nodal c from u = ln(c/c_bulk) (nothing to do when c is the unknown)."""
+        if self.log_c:
+            self.c.x.array[:] = self._nodal_concentration(self.salt.x.array)
 
     def _block(self, region: str) -> int:
         """Index in ``potentials`` of the potential of a region (1: Phi_elyte when split)."""
@@ -474,7 +507,7 @@ class Simulation:
         """UFL ionic current density i (A/m^2) in region ``name``."""
         model = self._region_model(name)
         return model.current_density(
-            self.potential(name), self.c if self.binary and name == "electrolyte" else None
+            self.potential(name), self.c_expr if self.binary and name == "electrolyte" else None
         )
 
     def _plating(self, kinetics: Kinetics, eta: Any, c_s: Any | None) -> Any:
@@ -506,7 +539,7 @@ class Simulation:
         """Normal Faradaic current density j on one part of li_surface (UFL)."""
         if self.primary:
             return ufl.dot(self.current_density(part.region), self.n)
-        return self._plating(part.kinetics, eta, self.c if part.binary else None)
+        return self._plating(part.kinetics, eta, self.c_expr if part.binary else None)
 
     def _charge_residuals(self, tests: list[Any], etas: list[Any]) -> list[Any]:
         """Unscaled charge residuals, one per potential unknown (tests[k] tests potentials[k]).
@@ -531,7 +564,7 @@ class Simulation:
                 res[k] += src["li_charge"](self.x) * tests[k] * w * self.ds(part.tag)
         if self.counter_kinetics is not None:
             k = self._block("electrolyte")
-            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c)
+            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c_expr)
             res[k] += j_c * tests[k] * w * self.ds(self._tag("counter"))
         for name, r_it in self.transfer_resistance.items():
             # Phi and v are continuous: either restriction is the interphase-side trace
@@ -585,7 +618,7 @@ class Simulation:
         src = self.sources
         if self.binary:
             q = ufl.TestFunction(self.Q)
-            flux = self.electrolyte.anion_flux(self.potential("electrolyte"), self.c)
+            flux = self.electrolyte.anion_flux(self.potential("electrolyte"), self.c_expr)
             res_c = -ufl.dot(flux, ufl.grad(q)) * self.weight_e * self.dx_e
             if "salt" in src:
                 res_c += (
@@ -599,7 +632,8 @@ class Simulation:
                 res_c += src["li_salt"](xs) * q * self.weight_e * self.ds_e(self.SUB_LI)
             self.res_c_steady = self.scale_c * res_c
             self.res_c_transient = self.scale_c * (
-                res_c + self.bdf.ddt(self.c) * q * self.weight_e * self.dx_e
+                res_c
+                + self.bdf.ddt(self.salt, self._concentration_of) * q * self.weight_e * self.dx_e
             )
         bcs_phi, bcs_w_phi = self._potential_bcs()
         # Potential-only system (c frozen): continuation stages and single-ion electrolytes.
@@ -611,7 +645,7 @@ class Simulation:
             res = self.res_c_transient if self.time.mode == "transient" else self.res_c_steady
             bcs_c = self._concentration_bcs()
             self.sys_coupled = self._make_system(
-                [*self.potentials, self.c],
+                [*self.potentials, self.salt],
                 [*forms_phi, res],
                 d_forms_phi,
                 bcs_phi + bcs_c,
@@ -680,7 +714,7 @@ class Simulation:
         tdim = self.submesh.topology.dim
         facets = self.sub_facet_tags.find(self.SUB_COUNTER)
         dofs = fem.locate_dofs_topological(self.Q, tdim - 1, facets)
-        return [fem.dirichletbc(self.c_bulk, dofs, self.Q)]
+        return [fem.dirichletbc(0.0 if self.log_c else self.c_bulk, dofs, self.Q)]
 
     def _submesh_facets(self, parent_facets: np.ndarray) -> np.ndarray:
         """Electrolyte-submesh facet indices of the given parent facets (matched by vertices)."""
@@ -838,12 +872,16 @@ class Simulation:
     def newton(self, sys: _System, galvano: bool, reuse: bool = False) -> NewtonResult:
         """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
 
-        Beyond the limiting current a spurious branch with negative concentrations exists
-        (kappa ~ c changes sign); rejecting it makes a transient step be cut and a steady run
-        fail with that reason instead of returning an unphysical state.
+        With c as the unknown, beyond the limiting current a spurious branch with negative
+        concentrations exists (kappa ~ c changes sign); rejecting it makes a transient step be
+        cut and a steady run fail (or retry in ln c) with that reason instead of returning an
+        unphysical state. With u = ln(c/c_bulk) it cannot occur. Updates the nodal c.
         """
         result = self._newton(sys, galvano, reuse)
-        if result.converged and any(u is self.c for u in sys.unknowns):
+        coupled = any(u is self.salt for u in sys.unknowns)
+        if coupled:
+            self._sync_concentration()
+        if result.converged and coupled:
             n_owned = self.Q.dofmap.index_map.size_local
             c_min = self.comm.allreduce(
                 float(self.c.x.array[:n_owned].min(initial=np.inf)), op=MPI.MIN
@@ -948,10 +986,11 @@ class Simulation:
         sys.rhs_w.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
 
     def _scaled_step(self, sys: _System, lam: float, dphi: float) -> float:
-        """Infinity norm of the step, Phi and phi_s in RT/F, c in c_bulk."""
+        """Infinity norm of the step, Phi and phi_s in RT/F, c in c_bulk (u = ln(c/c_bulk): 1)."""
         offsets = sys.dx0.getAttr("_blocks")[0]
         arr = sys.dx0.array_r
-        scales = [self.c_bulk if u is self.c else self._volt_scale for u in sys.unknowns]
+        c_scale = 1.0 if self.log_c else self.c_bulk
+        scales = [c_scale if u is self.salt else self._volt_scale for u in sys.unknowns]
         local = max(
             (
                 float(np.abs(arr[a:b]).max(initial=0.0)) / s
@@ -1035,7 +1074,59 @@ class Simulation:
         if self.binary and self.time.mode == "steady":
             result = self.newton(self.sys_coupled, galvano)
             self.log.debug("coupled stage: %s", result)
+            if not result.converged and self._retry_in_log_c():
+                self.log.info(
+                    "steady solve with c as the unknown failed (%s); solving for ln c",
+                    result.reason,
+                )
+                result = self._ramp_control(galvano)
         return result
+
+    def _ramp_control(self, galvano: bool) -> NewtonResult:
+        """Coupled steady solve by continuation in the control value from equilibrium.
+
+        Solves at lam times the applied value for lam rising from 0 (zero potentials, c =
+        c_bulk: the exact solution at zero current or potential) to 1, each solve starting from
+        the last; the increment doubles after a success and is quartered after a failure,
+        giving up below 1e-4.
+        """
+        target = float(self.control_value.value)
+        for u in self.potentials:
+            u.x.array[:] = 0.0
+        self.phi_s.value = 0.0
+        self.salt.x.array[:] = 0.0 if self.log_c else self.c_bulk
+        lam, increment = 0.0, 0.125
+        result = NewtonResult(True, 0, 0.0, "nothing to solve")
+        while lam < 1.0 and increment >= 1e-4:
+            saved = [u.x.array.copy() for u in self.sys_coupled.unknowns]
+            phis = float(self.phi_s.value)
+            trial = min(1.0, lam + increment)
+            self.control_value.value = trial * target
+            result = self.newton(self.sys_coupled, galvano)
+            self.log.debug("control continuation at %g of the applied value: %s", trial, result)
+            if result.converged:
+                lam, increment = trial, 2.0 * increment
+                continue
+            for u, values in zip(self.sys_coupled.unknowns, saved, strict=True):
+                u.x.array[:] = values
+            self.phi_s.value = phis
+            self._sync_concentration()
+            increment /= 4.0
+        self.control_value.value = target
+        return result
+
+    def _retry_in_log_c(self) -> bool:
+        """Switch the salt unknown to ln c when numerics.concentration_variable allows it.
+
+        Recompiles the forms with c = c_bulk exp(u), u = 0 (the state the coupled stage starts
+        from). Returns whether it switched.
+        """
+        if self.log_c or self.numerics.concentration_variable != "auto":
+            return False
+        self._set_concentration_variable(True)
+        self._setup_forms()
+        self._setup_sampling()
+        return True
 
     def _apply_bc_values(self) -> None:
         sys = self.sys_phi
@@ -1147,7 +1238,7 @@ class Simulation:
                     raise SimulationError(message) from err
                 continue
             error = (
-                self.bdf.error_estimate(tc.rtol, tc.atol)
+                self.bdf.error_estimate(tc.rtol, tc.atol, self._nodal_concentration)
                 if self.binary and ctrl.needs_error
                 else None
             )
@@ -1196,6 +1287,7 @@ class Simulation:
         self.phi_s.value = phis
         if self.binary:
             self.bdf.restore()
+            self._sync_concentration()
 
     def _check_events(self, t_prev: float) -> bool:
         """Record the depletion event once; True when the run must stop.
@@ -1255,7 +1347,7 @@ class Simulation:
             j = self._surface_current(part, self.phi_s - self.potential(part.region))
             exprs = {"x": self.x, "detj": abs(detj), "j": j}
             if part.binary:
-                exprs["c"] = self.c
+                exprs["c"] = self.c_expr
             for name, expr in exprs.items():
                 self._facet_expressions[k, name] = fem.Expression(expr, points, entity_maps=maps)
         self._counter_entities = None
@@ -1266,7 +1358,9 @@ class Simulation:
             self._counter_entities = fem.compute_integration_domains(
                 fem.IntegralType.exterior_facet, self.mesh.topology, owned
             ).reshape(-1, 2)
-            self._facet_expressions[-1, "c"] = fem.Expression(self.c, points, entity_maps=maps)
+            self._facet_expressions[-1, "c"] = fem.Expression(
+                self.c_expr, points, entity_maps=maps
+            )
 
     def _eval_facets(self, k: int, name: str) -> np.ndarray:
         """Values of a sampling Expression at the quadrature points of part k (rank-local)."""
@@ -1342,7 +1436,8 @@ class Simulation:
     def _electrostatic_potential(self, region: str) -> Any:
         """Phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
         if self.binary and region == "electrolyte":
-            return self.potential(region) - ufl.ln(self.c / self.c_bulk) / self.f
+            log_ratio = self.salt if self.log_c else ufl.ln(self.c / self.c_bulk)
+            return self.potential(region) - log_ratio / self.f
         return self.potential(region)
 
     def snapshot(self, t: float) -> Snapshot:
@@ -1426,7 +1521,7 @@ class Simulation:
             "counter_current": self.counter_current(),
         }
         if self.binary:
-            out["salt_inventory"] = self._integrate(self.c * self.weight_e * self.dx_e)
+            out["salt_inventory"] = self._integrate(self.c_expr * self.weight_e * self.dx_e)
             out["min_surface_concentration"] = self._min_surface_concentration()
             if self.counter_kinetics is not None:
                 out["min_counter_concentration"] = self._min_surface_concentration(counter=True)
@@ -1443,7 +1538,7 @@ class Simulation:
         """
         k = self._block("electrolyte")
         if self.physics.counter.type == "li_electrode":
-            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c)
+            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c_expr)
             return -self._integrate(j_c * self.weight * self.ds(self._tag("counter"))) / self.area
         chi = fem.Function(self.potentials[k].function_space)
         chi.x.array[self._counter_dofs(k)] = 1.0

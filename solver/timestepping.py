@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -211,11 +211,21 @@ class BDF:
                 return levels[level]
         raise KeyError(f"Function {u.name!r} is not managed by this BDF object")
 
-    def ddt(self, u: dolfinx.fem.Function) -> ufl.core.expr.Expr:
-        """UFL expression of du/dt at the new time level: a0 u + a1 u_n (+ a2 u_{n-1})."""
-        expr = self.a0 * u + self.a1 * self.history(u, 0)
+    def ddt(
+        self,
+        u: dolfinx.fem.Function,
+        value: Callable[[ufl.core.expr.Expr], ufl.core.expr.Expr] | None = None,
+    ) -> ufl.core.expr.Expr:
+        """UFL expression of d value(u)/dt at the new time level.
+
+        a0 g(u) + a1 g(u_n) (+ a2 g(u_{n-1})) with g = ``value`` (default: the identity). With a
+        change of variable c = g(u) this is the BDF derivative of c itself, so that a balance
+        of c tested with 1 conserves the integral of g(u_h) exactly.
+        """
+        g = value or (lambda v: v)
+        expr = self.a0 * g(u) + self.a1 * g(self.history(u, 0))
         if self.order == 2:
-            expr = expr + self.a2 * self.history(u, 1)
+            expr = expr + self.a2 * g(self.history(u, 1))
         return expr
 
     def set_step(self, dt: float) -> None:
@@ -238,7 +248,12 @@ class BDF:
         for u, levels in zip(self.functions, self._history, strict=True):
             u.x.array[:] = levels[0].x.array
 
-    def error_estimate(self, rtol: float, atol: float) -> float | None:
+    def error_estimate(
+        self,
+        rtol: float,
+        atol: float,
+        value: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> float | None:
         """Weighted RMS norm of the local error of the current solution (accept when <= 1).
 
         The norm is sqrt(mean over all owned DOFs of (e / (atol + rtol |u|))^2), reduced over
@@ -247,6 +262,10 @@ class BDF:
         Args:
             rtol: Relative tolerance (dimensionless).
             atol: Absolute tolerance in the unit of the unknowns (mol/m^3 for c).
+            value: Nodal map g of the unknowns to the quantity whose error is controlled (the
+                concentration c = g(u) of a transformed unknown; default: the identity). The
+                predictor extrapolates g of the history, as the BDF derivative of
+                :meth:`ddt` with the same ``value`` differentiates g(u).
 
         Returns:
             The norm, or None when the history is too short for a predictor of the step's order
@@ -259,11 +278,14 @@ class BDF:
         times = self._times[: k + 1]
         factor = bdf_error_factor(k, t_new, times)
         w = _extrapolation_weights(times, t_new)
+        g = value or (lambda a: a)
         sum_sq, count = 0.0, 0
         for u, levels in zip(self.functions, self._history, strict=True):
             n_owned = u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.bs
-            u_c = u.x.array[:n_owned]
-            u_p = sum(wi * h.x.array[:n_owned] for wi, h in zip(w, levels[: k + 1], strict=True))
+            u_c = g(u.x.array[:n_owned])
+            u_p = sum(
+                wi * g(h.x.array[:n_owned]) for wi, h in zip(w, levels[: k + 1], strict=True)
+            )
             scaled = factor * (u_c - u_p) / (atol + rtol * np.abs(u_c))
             comm = u.function_space.mesh.comm
             sum_sq += comm.allreduce(float(np.dot(scaled, scaled)), op=MPI.SUM)
