@@ -53,6 +53,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 #: waits after an interruption before it aborts the job, so that rank 0 (interrupted too when
 #: mpiexec forwards the signal) can mark the run directory first.
 _ABORT_GRACE_S = 2.0
+#: Seconds rank 0 waits between its last message and ``MPI.Abort`` (output forwarding).
+_FLUSH_GRACE_S = 0.5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -262,8 +264,9 @@ def _error(comm: MPI.Comm, headline: str, text: str) -> None:
 def _end_job(comm: MPI.Comm, code: int) -> None:
     """After an interruption under MPI: abort the job (other ranks may wait in a collective)."""
     if comm.size > 1:
-        if comm.rank != 0:
-            time.sleep(_ABORT_GRACE_S)
+        # Rank 0 has printed its one line: give mpiexec's proxy time to forward it before the
+        # abort tears the I/O down; the other ranks wait longer so that rank 0 aborts first.
+        time.sleep(_FLUSH_GRACE_S if comm.rank == 0 else _ABORT_GRACE_S)
         comm.Abort(code)
 
 
