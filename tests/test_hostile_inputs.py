@@ -344,6 +344,10 @@ CASES: list[Hostile] = [
             mutate=put("name", "sentinel")),
     Hostile(label="output: the run directory's path is a file, --overwrite", key="out/sentinel",
             mutate=put("name", "sentinel"), extra=("--overwrite",)),
+    Hostile(label="unit raised to a huge power", key="base.geometry.domain.length",
+            mutate=put("base.geometry.domain.length", "1 km^999999999")),
+    Hostile(label="unit nested ten thousand parentheses deep", key="base.geometry.domain.length",
+            mutate=put("base.geometry.domain.length", "1 " + "(" * 10000 + "m" + ")" * 10000)),
 
 ]
 
