@@ -1,5 +1,8 @@
 """Mesh generation, caching and distribution: ``GeometryConfig -> MeshBundle``.
 
+DOLFINx, UFL and Gmsh are imported by the functions that use them, so that validating a
+configuration (which imports the geometry package for its schema) loads none of them.
+
 The Gmsh model is built and meshed on rank 0 only. With a cache directory the mesh is written
 to ``<cache_dir>/<key>.msh`` (key = hash of the canonical geometry parameters and the builder
 version) through a temporary file and an atomic rename, so concurrent runs never read half a
@@ -18,10 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import dolfinx
 import numpy as np
-import ufl
-from dolfinx.io import gmsh as gmshio
 from mpi4py import MPI
 
 from solver.geometry import profiles
@@ -189,7 +189,9 @@ def build_mesh(
     Returns:
         The distributed mesh with named regions, boundaries, landmarks and statistics.
     """
+    import dolfinx
     import gmsh
+    from dolfinx.io import gmsh as gmshio
 
     log = logger or logging.getLogger(__name__)
     key = cache_key(cfg)
@@ -275,6 +277,9 @@ def _close(gmsh, finalize: bool) -> None:
 
 def mesh_stats(bundle: MeshBundle, min_quality: float) -> MeshStats:
     """Global counts, cell sizes and region/boundary measures (allreduced on the mesh comm)."""
+    import dolfinx
+    import ufl
+
     msh = bundle.mesh
     comm = msh.comm
     tdim = msh.topology.dim
