@@ -48,3 +48,7 @@ def test_validate_loads_no_solver_stack():
 def test_run_modules_load_no_plotting_or_units_library(module):
     loaded = _loaded(f"import {module}")
     assert not loaded & {"matplotlib", "pyvista", "pint"}, loaded
+
+
+def test_periodic_constraint_loads_scipy_only_when_matching_dofs():
+    assert "scipy" not in _loaded("import solver.periodic")
