@@ -263,6 +263,8 @@ def _convert(magnitude: str, unit: str, value: str, dimension: str) -> float:
     number = _exact(magnitude, value)
     if unit in _OFFSET_UNITS:
         number, dims = number + _OFFSET_UNITS[unit], _KELVIN.dims
+    elif len(unit) > MAX_UNIT_LENGTH:  # not echoed: the message would be as long
+        raise ValueError(f"unknown unit: longer than {MAX_UNIT_LENGTH} characters")
     else:
         try:
             parsed = parse_unit(unit)
