@@ -13,7 +13,9 @@ Exit codes:
   134 SIGABRT, 137 SIGKILL, 139 SIGSEGV); the run directory is then marked ``FAILED`` by the
   watcher process (:mod:`solver.termination`).
 
-Tracebacks only with ``--debug``. Under mpiexec, ranks on rank 0's host pass SIGINT/SIGTERM on
+Tracebacks only with ``--debug``. The configuration stack (pydantic) is imported after the
+arguments are parsed and DOLFINx only by the commands that mesh or solve, so ``--help``,
+``validate`` and ``schema`` start fast. Under mpiexec, ranks on rank 0's host pass SIGINT/SIGTERM on
 to rank 0, which marks the run directory and ends the MPI job with ``MPI.Abort`` and the same
 code (other ranks may be blocked in a collective operation).
 """
@@ -29,22 +31,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpi4py import MPI
 
 from solver import __version__
-from solver.config import (
-    ConfigError,
-    RunConfig,
-    load_config,
-    markdown_reference,
-    resolved_cases,
-    resolved_tree,
-)
 from solver.logging_utils import PACKAGE_LOGGER, configure_console
-from solver.rundir import OutputRootError, RunDirectoryExistsError
 from solver.termination import Interrupted, interrupt_on_signals
+
+if TYPE_CHECKING:
+    from solver.config import RunConfig
 
 __all__ = ["main"]
 
@@ -184,6 +180,8 @@ def _compact(value: Any) -> str:
 
 
 def _validate_summary(path: Path, run: RunConfig) -> str:
+    from solver.config import resolved_cases
+
     cases = {name: case.model_dump(mode="json") for name, case in resolved_cases(run).items()}
     lines = [f"{path}: valid run '{run.name}' with {len(cases)} case(s): {', '.join(cases)}"]
     if run.description:
@@ -201,6 +199,8 @@ def _validate_summary(path: Path, run: RunConfig) -> str:
 def _cmd_validate(args: argparse.Namespace, comm: MPI.Comm) -> int:
     import yaml
 
+    from solver.config import load_config, resolved_tree
+
     run = load_config(args.config, args.overrides)
     text = (yaml.safe_dump(resolved_tree(run), sort_keys=False) if args.print_resolved
             else _validate_summary(args.config, run))
@@ -209,6 +209,8 @@ def _cmd_validate(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.config import RunConfig, markdown_reference
+
     text = (markdown_reference() if args.markdown
             else json.dumps(RunConfig.model_json_schema(), indent=2))
     _say(comm, text.rstrip("\n"))
@@ -282,6 +284,9 @@ def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int
     """
     comm = MPI.COMM_WORLD if comm is None else comm
     args = _parser().parse_args(argv)
+    from solver.config import ConfigError
+    from solver.rundir import OutputRootError, RunDirectoryExistsError
+
     handler = configure_console(comm, logging.DEBUG if args.debug else logging.INFO)
     host, pid = comm.bcast((socket.gethostname(), os.getpid()), root=0)
     forward = comm.rank != 0 and host == socket.gethostname()

@@ -24,7 +24,6 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
-from scipy.spatial import cKDTree
 
 __all__ = ["PeriodicConstraint"]
 
@@ -160,6 +159,8 @@ class PeriodicConstraint:
         slaves = np.flatnonzero(f.slave)
         distance, match = np.full(len(slaves), np.inf), np.zeros(len(slaves), dtype=int)
         if len(coords) and len(slaves):
+            from scipy.spatial import cKDTree  # here, not at import: scipy.spatial takes ~0.3 s
+
             distance, match = cKDTree(coords).query(f.target, distance_upper_bound=self.tol)
         lost = ~np.isfinite(distance)
         # collective checks: every rank raises, or none

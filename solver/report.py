@@ -15,13 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
 from solver.io import read_metrics, read_surface_profiles
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interactive backend)
 
 MAX_PROFILE_TIMES = 4
 """Profiles per case in the interface-current figure when no figure times are configured."""
@@ -156,6 +152,19 @@ def _void_breaks(case: CaseResult, s: np.ndarray, j: np.ndarray) -> tuple[np.nda
     return np.insert(s, cuts, np.nan), np.insert(j, cuts, np.nan)
 
 
+def _pyplot():  # noqa: ANN202  (the matplotlib.pyplot module)
+    """matplotlib.pyplot on the non-interactive backend, imported when a figure is drawn.
+
+    Not at import: pyplot takes 1-2 s to import, and runs without a report never draw.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
     """Plot j along the Li surface (mA/cm^2 against x) for each case at the figure times.
 
@@ -165,7 +174,7 @@ def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
     cases = [c for c in cases if c.profiles is not None and c.profiles["t"].size]
     if not cases:
         return None
-    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False,
+    fig, axes = _pyplot().subplots(1, len(cases), figsize=(5 * len(cases), 3.8), squeeze=False,
                              sharex=True, sharey=True)
     for ax, case in zip(axes[0], cases, strict=True):
         s, xlabel = _surface_coordinate(case)
@@ -187,7 +196,7 @@ def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
     cases = [c for c in cases if len(c.rows) > 1]
     if not cases:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
     for case in cases:
         t = [r["t"] for r in case.rows]
         maxima = [r["enhancement_max_over_mean"] for r in case.rows]
@@ -213,7 +222,7 @@ def _label_axes(ax, xlabel: str, ylabel: str) -> None:  # noqa: ANN001  (matplot
 def _save(fig, path: Path) -> Path:  # noqa: ANN001  (matplotlib Figure)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 

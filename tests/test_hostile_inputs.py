@@ -356,6 +356,10 @@ CASES: list[Hostile] = [
             mutate=put("base.physics.interphase.sei", {"material": "Cu"})),
     Hostile(label="library: material not a name", key="base.physics.electrolyte.material",
             mutate=put("base.physics.electrolyte", {"material": ["LLZO"]})),
+    Hostile(label="unit raised to a huge power", key="base.geometry.domain.length",
+            mutate=put("base.geometry.domain.length", "1 km^999999999")),
+    Hostile(label="unit nested ten thousand parentheses deep", key="base.geometry.domain.length",
+            mutate=put("base.geometry.domain.length", "1 " + "(" * 10000 + "m" + ")" * 10000)),
 
 ]
 

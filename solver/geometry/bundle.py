@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import dolfinx
-import numpy as np
+if TYPE_CHECKING:
+    import dolfinx
+    import numpy as np
 
 
 @dataclass

@@ -1,0 +1,54 @@
+"""Start-up: what each command imports (issue 14: ``--help`` and ``validate`` under 1 s).
+
+Each case runs a fresh interpreter (the modules an earlier test imported would hide an eager
+import) and lists which of the heavy modules it loaded. Times are measured by
+``benchmarks/bench_startup.py``, not here (a shared machine makes timings flaky); a heavy import
+coming back is what these tests catch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
+HEAVY = ("dolfinx", "petsc4py", "ufl", "gmsh", "matplotlib", "pyvista", "pint", "scipy",
+         "pydantic")
+
+
+def _loaded(code: str) -> set[str]:
+    """The HEAVY modules imported by running ``code`` in a new interpreter."""
+    probe = (f"{code}\nimport json, sys\n"
+             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_help_loads_no_heavy_module():
+    code = ("from solver.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n"
+            "    pass")
+    assert _loaded(code) == set()
+
+
+def test_validate_loads_no_solver_stack():
+    # pydantic is the config; ufl comes with solver.transport (the config's consistency checks)
+    loaded = _loaded(f"from solver.cli import main\nmain(['validate', {str(MINIMAL)!r}])")
+    assert loaded <= {"pydantic", "ufl"}, loaded
+
+
+@pytest.mark.parametrize("module", ["solver.report", "solver.api", "solver.geometry"])
+def test_run_modules_load_no_plotting_or_units_library(module):
+    loaded = _loaded(f"import {module}")
+    assert not loaded & {"matplotlib", "pyvista", "pint"}, loaded
+
+
+def test_periodic_constraint_loads_scipy_only_when_matching_dofs():
+    assert "scipy" not in _loaded("import solver.periodic")
