@@ -138,11 +138,28 @@ def _mesh(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
     quality = _min_quality(gmsh, cfg.dimension)
     if quality < MIN_QUALITY:
         logger.info("second-order mesh min SICN %.3g: high-order optimisation", quality)
-        gmsh.model.mesh.optimize("HighOrder")
+        _optimize_high_order(gmsh)
         if cfg.domain.lateral == "periodic":
             _copy_periodic_nodes(gmsh, cfg.dimension - 1)
         quality = _min_quality(gmsh, cfg.dimension)
     return quality
+
+
+def _optimize_high_order(gmsh) -> None:
+    """Gmsh's high-order optimiser, with its errors logged instead of thrown.
+
+    Gmsh's API turns errors into C++ exceptions (``General.AbortOnError`` 2); one raised inside
+    the optimiser's parallel loop ("Failed to reach critical value ...") cannot be caught and
+    terminates the process (SIGABRT). With errors only logged, the optimiser returns and the
+    caller measures the quality it reached: a failed optimisation is a poor mesh the caller
+    handles (isotropic layers in 2D, or a message naming ``mesh.order``), not a crash.
+    """
+    abort_on_error = gmsh.option.getNumber("General.AbortOnError")
+    gmsh.option.setNumber("General.AbortOnError", 0)
+    try:
+        gmsh.model.mesh.optimize("HighOrder")
+    finally:
+        gmsh.option.setNumber("General.AbortOnError", abort_on_error)
 
 
 def _copy_periodic_nodes(gmsh, dim: int) -> None:
