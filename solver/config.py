@@ -62,6 +62,7 @@ __all__ = [
     "read_yaml",
     "resolved_cases",
     "resolved_tree",
+    "validate_model",
 ]
 
 #: Name of the single case of a run file without ``cases``.
@@ -648,6 +649,24 @@ def _validate(model: type[BaseModel], tree: Any, prefix: Sequence[str]) -> Any:
         return model.model_validate(tree)
     except ValidationError as err:
         raise ConfigError(_problems(err, model, tree, prefix)) from err
+
+
+def validate_model(model: type[BaseModel], tree: Any) -> Any:
+    """Validate a raw tree against any :class:`~solver.schema.StrictModel` of another file kind.
+
+    Used by files other than run files (e.g. sweep files) for the same one-line messages.
+
+    Args:
+        model: The model.
+        tree: The raw tree.
+
+    Returns:
+        The validated model instance.
+
+    Raises:
+        ConfigError: One line per problem, naming the key path.
+    """
+    return _validate(model, tree, ())
 
 
 # --------------------------------------------------------------------------------------------
