@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 
 from solver.config import ConfigError
-from solver.sweep import PointState, SweepLayout
+from solver.sweep import PointState, SweepLayout, si_magnitude
 
 __all__ = ["collect", "confidence_interval", "read_table"]
 
@@ -38,19 +38,30 @@ __all__ = ["collect", "confidence_interval", "read_table"]
 ID_COLUMNS = ("point", "index", "state", "error", "case")
 
 
+def _with_si(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings, and beside each one given with units its SI value (``<key> [SI]``)."""
+    row: dict[str, Any] = {}
+    for key, value in settings.items():
+        row[key] = value
+        if isinstance(value, str):
+            row[f"{key} [SI]"] = si_magnitude(value)
+    return row
+
+
 def _rows(layout: SweepLayout) -> list[dict[str, Any]]:
     rows = []
     for point in layout.points():
+        settings = _with_si(point.settings)
         state = layout.state(point.name)
         status = layout.status(point.name)
         head = {"point": point.name, "index": point.index, "state": state.value,
                 "error": status.get("error", "") if state is not PointState.FINISHED else ""}
         if state is not PointState.FINISHED:
-            rows.append(head | point.settings)
+            rows.append(head | settings)
             continue
         document = json.loads((layout.runs / point.name / "metrics.json").read_text())
         for case, data in document["cases"].items():
-            rows += [head | {"case": case} | point.settings | time_row
+            rows += [head | {"case": case} | settings | time_row
                      for time_row in data["times"]]
     return rows
 
@@ -124,7 +135,7 @@ def _finals(rows: list[dict[str, Any]], when: str) -> list[dict[str, Any]]:
 
 
 def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and value is not None else math.nan
+    return si_magnitude(value) if value is not None else math.nan
 
 
 def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
@@ -197,6 +208,7 @@ def _plot_regimes(finals: list[dict[str, Any]], metric: str, path: Path) -> Path
                          "i_over_ilim": "i / i_lim"}[x_key])
         axis.set_ylabel(f"{metric} (final time)")
         axis.axhline(1.0, color="0.6", lw=0.8)
+        axis.ticklabel_format(axis="y", useOffset=False)
         axis.legend()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -226,8 +238,8 @@ def _plot_map(rows: list[dict[str, Any]], keys: Sequence[str], metric: str, ense
                               color="w")
             _log_if_wide(axis, x, "x")
             _log_if_wide(axis, y, "y")
-            axis.set_xlabel(keys[0])
-            axis.set_ylabel(keys[1])
+            axis.set_xlabel(f"{keys[0]} (SI units)")
+            axis.set_ylabel(f"{keys[1]} (SI units)")
             axis.set_title(f"{case}, {when} output time" + (" (ensemble mean)" if ensemble
                                                              else ""))
             figure.colorbar(shown, ax=axis, label=metric)

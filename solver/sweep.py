@@ -71,6 +71,7 @@ __all__ = [
     "expand",
     "load_sweep",
     "prepare",
+    "si_magnitude",
 ]
 
 #: Most points of one sweep. SLURM's default ``MaxArraySize`` (1001) allows array indices up
@@ -227,6 +228,16 @@ class SweepConfig(StrictModel):
                              f"{sum(isinstance(a, SeedsAxis) for a in self.axes)}); allowed: "
                              "at most one ensemble axis")
         return self
+
+
+def si_magnitude(value: Any) -> float:
+    """A setting as a number in SI base units (``"0.5 um"`` -> 5e-7); NaN if not a quantity."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return math.nan
+    try:
+        return _si(value, "value")[0]
+    except ValueError:
+        return math.nan
 
 
 def _si(value: float | str, key: str) -> tuple[float, str]:

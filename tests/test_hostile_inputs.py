@@ -344,6 +344,20 @@ CASES: list[Hostile] = [
             mutate=put("name", "sentinel")),
     Hostile(label="output: the run directory's path is a file, --overwrite", key="out/sentinel",
             mutate=put("name", "sentinel"), extra=("--overwrite",)),
+    # sweep files (lidep sweep; more in tests/test_sweep.py)
+    Hostile(label="sweep: shell in a SLURM partition name", key="slurm.partition",
+            command="sweep", extra=("--dry-run",),
+            text=f"name: s\nbase: {MINIMAL}\nslurm: {{partition: 'x; rm -rf ~'}}\n"
+                 "axes: [{key: geometry.domain.width, values: [2um]}]\n"),
+    Hostile(label="sweep: more points than allowed", key="axes", command="sweep",
+            extra=("--dry-run",),
+            text=f"name: s\nbase: {MINIMAL}\naxes:\n"
+                 "  - {key: geometry.domain.width, random: {low: 1um, high: 3um, count: 1000, "
+                 "seed: 0}}\n  - {key: numerics.degree, values: [1, 2]}\n"),
+    Hostile(label="sweep: an axis over an unknown key", key="axes.0.key", command="sweep",
+            extra=("--dry-run",),
+            text=f"name: s\nbase: {MINIMAL}\naxes: [{{key: geometry.domian.width, "
+                 "values: [2um]}]\n"),
 
 ]
 
