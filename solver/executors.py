@@ -31,6 +31,7 @@ import contextlib
 import datetime
 import itertools
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -291,10 +292,6 @@ def run_local(layout: SweepLayout, *, jobs: int | None = None, ranks: int = 1,
 # -- SLURM executor ------------------------------------------------------------------------------
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
 def slurm_script(layout: SweepLayout, settings: SlurmSettings) -> str:
     """The batch script of the sweep's job array.
 
@@ -316,9 +313,9 @@ def slurm_script(layout: SweepLayout, settings: SlurmSettings) -> str:
              f"#SBATCH --signal=B:TERM@{settings.signal_grace}", "#SBATCH --export=ALL"]
     lines += [f"#SBATCH --partition={settings.partition}"] if settings.partition else []
     lines += [f"#SBATCH --account={settings.account}"] if settings.account else []
-    lines += ["set -eu", f"cd {_quote(str(Path.cwd()))}",
-              f"exec {_quote(sys.executable)} -m solver.executors task {_quote(str(root))} "
-              f'"$SLURM_ARRAY_TASK_ID" --ranks {settings.ranks} '
+    task = [sys.executable, "-m", "solver.executors", "task", str(root)]
+    lines += ["set -eu", f"cd {shlex.quote(str(Path.cwd()))}",
+              f"exec {shlex.join(task)} \"$SLURM_ARRAY_TASK_ID\" --ranks {settings.ranks} "
               f"--launcher {settings.launcher}", ""]
     return "\n".join(lines)
 

@@ -44,7 +44,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pint
@@ -68,7 +68,9 @@ __all__ = [
     "PointState",
     "SweepConfig",
     "SweepLayout",
+    "ensemble_key",
     "expand",
+    "iter_states",
     "load_sweep",
     "prepare",
     "si_magnitude",
@@ -104,15 +106,36 @@ AxisValues = Annotated[list[Any], Field(min_length=1, max_length=MAX_AXIS_VALUES
 class GridAxis(StrictModel):
     """Values of one key, one point each."""
 
+    ensemble: ClassVar[bool] = False
+
     key: OverrideKey = Field(description="Key path, as for --set (e.g. geometry.domain.length).")
     values: AxisValues = Field(description="The values, as for --set (YAML; units allowed).")
+
+    def levels(self) -> list[dict[str, Any]]:
+        """The settings (key -> value) of each position along the axis."""
+        return [{self.key: v} for v in self.values]
+
+    def location(self, key: str) -> str:
+        """Where ``key`` is written in the axis, for messages."""
+        return "key"
 
 
 class ZipAxis(StrictModel):
     """Several keys changed together: the i-th point takes the i-th value of every list."""
 
+    ensemble: ClassVar[bool] = False
+
     zip: dict[OverrideKey, AxisValues] = Field(
         min_length=1, max_length=16, description="Key path -> values; all lists equally long.")
+
+    def levels(self) -> list[dict[str, Any]]:
+        """The settings (key -> value) of each position along the axis."""
+        return [dict(zip(self.zip, values, strict=True))
+                for values in zip(*self.zip.values(), strict=True)]
+
+    def location(self, key: str) -> str:
+        """Where ``key`` is written in the axis, for messages."""
+        return f"zip.{key}"
 
     @model_validator(mode="after")
     def _equal_lengths(self) -> ZipAxis:
@@ -159,16 +182,37 @@ class RandomSamples(StrictModel):
 class RandomAxis(StrictModel):
     """Seeded random samples of one key."""
 
+    ensemble: ClassVar[bool] = False
+
     key: OverrideKey = Field(description="Key path, as for --set.")
     random: RandomSamples = Field(description="Bounds, count, seed and scale of the samples.")
+
+    def levels(self) -> list[dict[str, Any]]:
+        """The settings (key -> value) of each position along the axis."""
+        return [{self.key: v} for v in self.random.samples()]
+
+    def location(self, key: str) -> str:
+        """Where ``key`` is written in the axis, for messages."""
+        return "key"
 
 
 class SeedsAxis(StrictModel):
     """An ensemble: the same point for several random seeds (collect gives mean and 95 % CI)."""
 
+    ensemble: ClassVar[bool] = True
+
     key: OverrideKey = Field(description="Key path of the seed, e.g. geometry.surface.seed.")
     seeds: int | Annotated[list[int], Field(min_length=2, max_length=MAX_AXIS_VALUES)] = Field(
         description="A count n (seeds 0 .. n-1) or the list of seeds.")
+
+    def levels(self) -> list[dict[str, Any]]:
+        """The settings (key -> value) of each position along the axis."""
+        seeds = range(self.seeds) if isinstance(self.seeds, int) else self.seeds
+        return [{self.key: int(s)} for s in seeds]
+
+    def location(self, key: str) -> str:
+        """Where ``key`` is written in the axis, for messages."""
+        return "key"
 
     @model_validator(mode="after")
     def _count(self) -> SeedsAxis:
@@ -223,10 +267,10 @@ class SweepConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_ensemble(self) -> SweepConfig:
-        if sum(isinstance(axis, SeedsAxis) for axis in self.axes) > 1:
-            raise ValueError("axes: more than one seeds axis (got "
-                             f"{sum(isinstance(a, SeedsAxis) for a in self.axes)}); allowed: "
-                             "at most one ensemble axis")
+        count = sum(axis.ensemble for axis in self.axes)
+        if count > 1:
+            raise ValueError(f"axes: more than one seeds axis (got {count}); allowed: at most "
+                             "one ensemble axis")
         return self
 
 
@@ -255,21 +299,6 @@ def _si(value: float | str, key: str) -> tuple[float, str]:
     return magnitude, str(q.dimensionality)
 
 
-def _levels(axis: Axis) -> list[dict[str, Any]]:
-    """The settings (key -> value) of each position along an axis."""
-    match axis:
-        case GridAxis():
-            return [{axis.key: v} for v in axis.values]
-        case ZipAxis():
-            return [dict(zip(axis.zip, values, strict=True))
-                    for values in zip(*axis.zip.values(), strict=True)]
-        case RandomAxis():
-            return [{axis.key: v} for v in axis.random.samples()]
-        case SeedsAxis():
-            seeds = range(axis.seeds) if isinstance(axis.seeds, int) else axis.seeds
-            return [{axis.key: int(s)} for s in seeds]
-
-
 @dataclass(frozen=True)
 class Point:
     """One run of a sweep.
@@ -282,7 +311,6 @@ class Point:
 
     index: int
     name: str
-
     settings: dict[str, Any]
 
     @property
@@ -292,7 +320,7 @@ class Point:
 
 
 def _point_count(config: SweepConfig) -> int:
-    return math.prod(len(_levels(axis)) for axis in config.axes)
+    return math.prod(len(axis.levels()) for axis in config.axes)
 
 
 def expand(config: SweepConfig) -> list[Point]:
@@ -305,7 +333,7 @@ def expand(config: SweepConfig) -> list[Point]:
     if count > MAX_POINTS:
         raise ConfigError([f"axes: too many points (got {count}); allowed: at most "
                            f"{MAX_POINTS} points per sweep (split the sweep)"])
-    keys = [key for axis in config.axes for key in _levels(axis)[0]]
+    keys = [key for axis in config.axes for key in axis.levels()[0]]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:
         raise ConfigError([f"axes: a key on more than one axis (got {', '.join(repeated)}); "
@@ -313,12 +341,12 @@ def expand(config: SweepConfig) -> list[Point]:
     width = len(str(max(count - 1, 0)))
     return [Point(i, f"{config.name}-{i:0{width}d}", functools.reduce(
         lambda merged, level: merged | level, combo, {}))
-        for i, combo in enumerate(itertools.product(*(_levels(a) for a in config.axes)))]
+        for i, combo in enumerate(itertools.product(*(a.levels() for a in config.axes)))]
 
 
 def ensemble_key(config: SweepConfig) -> str | None:
     """The key of the sweep's seeds axis, or None."""
-    return next((a.key for a in config.axes if isinstance(a, SeedsAxis)), None)
+    return next((a.key for a in config.axes if a.ensemble), None)
 
 
 def _base_tree(config: SweepConfig, sweep_file: Path | None) -> dict[str, Any]:
@@ -332,8 +360,8 @@ def _check_keys(config: SweepConfig, base: Mapping[str, Any]) -> None:
     """Every axis key exists in the schema (one line per axis naming ``axes.<i>``)."""
     problems = []
     for i, axis in enumerate(config.axes):
-        for key, value in _levels(axis)[0].items():
-            where = f"axes.{i}.zip.{key}" if isinstance(axis, ZipAxis) else f"axes.{i}.key"
+        for key, value in axis.levels()[0].items():
+            where = f"axes.{i}.{axis.location(key)}"
             try:
                 apply_overrides(base, [f"{key}={json.dumps(value)}"])
             except ConfigError as err:
