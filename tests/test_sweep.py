@@ -359,3 +359,27 @@ def test_ci_size_showcase_runs_and_collects(tmp_path):
     ensemble = read_table(layout.root / "collected" / "ensemble.csv")
     assert {r["case"] for r in ensemble} == {"bare", "lif_rich"}
     assert all(r["n"] == 3 and r["mean"] >= 1.0 for r in ensemble)
+
+
+# -- MPI -----------------------------------------------------------------------------------------
+
+
+def test_points_on_two_ranks(tmp_path):
+    """local.ranks = 2: each point's run under mpiexec -n 2."""
+    tree = sweep_tree(set=["output.report=false"], local={"ranks": 2},
+                      axes=[{"key": "geometry.domain.width", "values": ["2 um"]}])
+    assert main(["sweep", str(write(tmp_path, tree)), "-o", str(tmp_path / "out")]) == 0
+    layout = SweepLayout(tmp_path / "out" / "s")
+    assert layout.status("s-0")["ranks"] == 2
+    manifest = json.loads((layout.runs / "s-0" / "manifest.json").read_text())
+    assert manifest["mpi_ranks"] == 2
+
+
+@pytest.mark.mpi
+def test_sweep_under_mpiexec_is_refused_on_every_rank(tmp_path, capsys):
+    from mpi4py import MPI
+
+    code = main(["sweep", str(write(tmp_path, sweep_tree())), "-o", str(tmp_path / "out")],
+                comm=MPI.COMM_WORLD)
+    assert code == 2
+    assert not (tmp_path / "out").exists()
