@@ -88,9 +88,18 @@ def _write_tables(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
         import pyarrow.parquet
     except ImportError:
         return [path]
-    table = pyarrow.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+    table = pyarrow.Table.from_pydict({c: _one_type([row.get(c) for row in rows])
+                                       for c in columns})
     pyarrow.parquet.write_table(table, folder / "table.parquet")
     return [path, folder / "table.parquet"]
+
+
+def _one_type(values: list[Any]) -> list[Any]:
+    """A column for Parquet: as text when it mixes text with other values (e.g. 1e-6, '2 um')."""
+    kinds = {type(v) for v in values if v is not None}
+    if str in kinds and len(kinds) > 1:
+        return [None if v is None else str(v) for v in values]
+    return values
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import numpy as np
 import pint
 import yaml
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
 
 from solver.config import (
     ConfigError,
@@ -222,7 +222,18 @@ class SeedsAxis(StrictModel):
         return self
 
 
-Axis = GridAxis | ZipAxis | RandomAxis | SeedsAxis
+def _axis_kind(value: Any) -> str:
+    """The kind of an axis, from the key that only that kind has (``values`` otherwise)."""
+    keys = value if isinstance(value, dict) else getattr(value, "__dict__", {})
+    return next((kind for kind in ("zip", "random", "seeds") if kind in keys), "values")
+
+
+Axis = Annotated[
+    Annotated[GridAxis, Tag("values")] | Annotated[ZipAxis, Tag("zip")]
+    | Annotated[RandomAxis, Tag("random")] | Annotated[SeedsAxis, Tag("seeds")],
+    Discriminator(_axis_kind),
+]
+"""An axis; its kind is told by the key ``values``, ``zip``, ``random`` or ``seeds``."""
 
 
 class LocalSettings(StrictModel):

@@ -129,6 +129,16 @@ HOSTILE = [
 ]
 
 
+def test_an_axis_with_a_typo_gets_one_message_per_problem(tmp_path, capsys):
+    tree = sweep_tree(axes=[{"key": "geometry.domain.width", "valuse": [1]}])
+    assert main(["sweep", str(write(tmp_path, tree)), "--dry-run"]) == 2
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "axes.0.values: required key is missing (got nothing); allowed: a list of any value "
+        "(at least 1 long, at most 1000 long)",
+        "axes.0.valuse: unknown key (did you mean 'values'?) (got [1]); allowed: key, values, "
+        "zip, random, seeds"]
+
+
 @pytest.mark.parametrize(("key", "tree"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
 def test_hostile_sweep_file_is_exit_2_naming_the_key(key, tree, tmp_path, capsys):
     out = tmp_path / "out"
@@ -383,3 +393,15 @@ def test_sweep_under_mpiexec_is_refused_on_every_rank(tmp_path, capsys):
                 comm=MPI.COMM_WORLD)
     assert code == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_parquet_table_when_pyarrow_is_installed(tmp_path):
+    pyarrow_parquet = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    layout = _fake_sweep(tmp_path / "e", {"bare": [1.0, 2.0]})
+    collect(layout.root)
+    table = pyarrow_parquet.read_table(layout.root / "collected" / "table.parquet").to_pylist()
+    assert [r["enhancement_max_over_mean"] for r in table] == [1.0, 2.0]
+    # a column mixing numbers and text (settings given with and without units) becomes text
+    from solver.collect import _one_type
+
+    assert _one_type([1e-6, "2 um", None]) == ["1e-06", "2 um", None]
