@@ -55,6 +55,7 @@ from solver.sweep import (
 )
 
 __all__ = [
+    "RunningPoints",
     "run_command",
     "run_local",
     "run_point",
@@ -203,8 +204,38 @@ def _outcome(layout: SweepLayout, name: str, code: int) -> PointState:
     return PointState.INTERRUPTED if code in _INTERRUPTED_CODES else PointState.FAILED
 
 
+class RunningPoints:
+    """The run processes of the points running now (local executor), to stop them together."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: set[subprocess.Popen[bytes]] = set()
+        self.stopped = False
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        """Track a started run (stopped at once when the points were stopped before)."""
+        with self._lock:
+            self._processes.add(process)
+            if self.stopped:
+                process.terminate()
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        """Forget an ended run."""
+        with self._lock:
+            self._processes.discard(process)
+
+    def stop(self) -> None:
+        """Send SIGTERM to every running point (each run marks its directory and exits)."""
+        with self._lock:
+            self.stopped = True
+            for process in self._processes:
+                with contextlib.suppress(OSError):
+                    process.terminate()
+
+
 def run_point(layout: SweepLayout, point: Point, ranks: int = 1,
-              launcher: str = "mpiexec") -> dict[str, Any]:
+              launcher: str = "mpiexec", running: RunningPoints | None = None
+              ) -> dict[str, Any]:
     """Run one point unless it is finished; record and return the outcome.
 
     A failing run never raises here: its outcome is recorded and returned.
@@ -214,6 +245,8 @@ def run_point(layout: SweepLayout, point: Point, ranks: int = 1,
         point: The point.
         ranks: MPI ranks.
         launcher: ``"mpiexec"`` or ``"srun"``.
+        running: Where the local executor tracks the runs (None: in a SLURM task, where
+            SIGTERM and SIGINT to this process are passed on to the run instead).
 
     Returns:
         The status record: ``name``, ``state`` (a :class:`~solver.sweep.PointState` value),
@@ -240,8 +273,13 @@ def run_point(layout: SweepLayout, point: Point, ranks: int = 1,
         try:
             process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=env)
-            with _forward_signals(process):
+            if running is None:
+                with _forward_signals(process):
+                    code = process.wait()
+            else:
+                running.add(process)
                 code = process.wait()
+                running.discard(process)
         except OSError as err:
             stream.write(f"error: cannot start the run: {err}\n".encode())
             code = 127
@@ -267,6 +305,10 @@ def run_local(layout: SweepLayout, *, jobs: int | None = None, ranks: int = 1,
               ) -> list[dict[str, Any]]:
     """Run every unfinished point on this machine: the warm point alone, then in parallel.
 
+    An interruption of this process (SIGINT, SIGTERM: :class:`~solver.termination.Interrupted`
+    in the main thread) stops the running points with SIGTERM (each marks its run directory
+    and is recorded as interrupted), cancels the others and is raised again.
+
     Args:
         layout: The sweep directory.
         jobs: Points run at once (default: the cores divided by ``ranks``, at least 1).
@@ -278,14 +320,21 @@ def run_local(layout: SweepLayout, *, jobs: int | None = None, ranks: int = 1,
     """
     jobs = jobs or max(1, (os.cpu_count() or 1) // ranks)
     todo = [point for point, state in iter_states(layout) if state is not PointState.FINISHED]
-    records = []
-    if todo and not _warm(layout):
-        records.append(run_point(layout, todo.pop(0), ranks))
-        report(records[-1])
+    batches = [todo[:1], todo[1:]] if todo and not _warm(layout) else [todo]
+    records: list[dict[str, Any]] = []
+    running = RunningPoints()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in as_completed([pool.submit(run_point, layout, p, ranks) for p in todo]):
-            records.append(future.result())
-            report(records[-1])
+        for batch in batches:
+            futures = [pool.submit(run_point, layout, p, ranks, running=running) for p in batch]
+            try:
+                for future in as_completed(futures):
+                    records.append(future.result())
+                    report(records[-1])
+            except BaseException:  # an interruption (SIGINT, SIGTERM): stop every point
+                for future in futures:
+                    future.cancel()
+                running.stop()
+                raise
     return records
 
 

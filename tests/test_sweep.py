@@ -290,6 +290,30 @@ def test_sigterm_interrupts_a_task_and_marks_its_run(tmp_path):
         str(layout.meshes)]
 
 
+def test_sigterm_to_a_local_sweep_stops_its_points(tmp_path):
+    """SIGTERM to lidep sweep: the running point is stopped and marked, the others not started."""
+    tree = sweep_tree(set=["time.mode=transient", "time.t_end=1e6", "time.dt=1",
+                           "time.adaptivity=none", "time.output_times=[1e6]"],
+                      axes=[{"key": "geometry.domain.width", "values": ["2 um", "3 um"]}])
+    out = tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "solver.cli", "sweep",
+                              str(write(tmp_path, tree)), "-o", str(out)],
+                             env=os.environ | {"PYTHONPATH": str(ROOT)},
+                             stderr=subprocess.PIPE, text=True)
+    layout = SweepLayout(out / "s")
+    log = layout.log_file("s-0")
+    deadline = time.monotonic() + 120
+    while "setting up the problem" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and sweep.poll() is None
+        time.sleep(0.5)
+    sweep.send_signal(signal.SIGTERM)
+    assert sweep.wait(timeout=60) == 143
+    assert "sweep stopped: terminated by SIGTERM" in sweep.stderr.read()
+    assert layout.state("s-0") is PointState.INTERRUPTED
+    assert (layout.interrupted_run("s-0") / "FAILED").is_file()
+    assert layout.state("s-1") is PointState.PENDING and not layout.log_file("s-1").exists()
+
+
 # -- ensembles -----------------------------------------------------------------------------------
 
 
