@@ -128,7 +128,8 @@ def _sweep_parsers(sub: Any) -> None:
     sweep.add_argument("-o", "--output", type=Path, default=Path("results"),
                        help="output root; the sweep goes to OUTPUT/<name> (default: results)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs, write nothing")
-    sweep.add_argument("--executor", choices=["local", "slurm"], default="local")
+    sweep.add_argument("--executor", choices=["local", "slurm"], default="local",
+                       help="run the points here (local, default) or as a SLURM job array")
     sweep.add_argument("--submit", action="store_true",
                        help="slurm: submit the job array (default: print the script)")
     for flag, kind, text in (("--jobs", int, "local: points run at once"),
@@ -258,6 +259,9 @@ def _cmd_sweep(args: argparse.Namespace, comm: MPI.Comm) -> int:
         raise ConfigError(["--ranks: lidep sweep starts its points' MPI ranks itself (got "
                            f"{comm.size} ranks of mpiexec); allowed: lidep sweep without "
                            "mpiexec, with --ranks N"])
+    if args.submit and args.executor != "slurm":
+        raise ConfigError([f"--submit: only for the SLURM executor (got --executor "
+                           f"{args.executor}); allowed: --executor slurm --submit"])
     flags: dict[str, dict[str, Any]] = {}
     for key, section in (("jobs", "local"), ("time", "slurm"), ("partition", "slurm"),
                          ("account", "slurm"), ("ranks", "local"), ("ranks", "slurm")):

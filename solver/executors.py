@@ -418,7 +418,10 @@ def submit(layout: SweepLayout, settings: SlurmSettings) -> list[str]:
     jobs: list[str] = []
     for command in sbatch_commands(script, submission_plan(layout)):
         command = [c.replace("$PREVIOUS", jobs[-1]) if jobs else c for c in command]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError as err:
+            raise RuntimeError(f"cannot run sbatch ({err}): is SLURM installed here?") from err
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
         jobs.append(result.stdout.strip().split(";")[0])

@@ -153,6 +153,13 @@ def test_hostile_sweep_file_is_exit_2_naming_the_key(key, tree, tmp_path, capsys
     assert list(out.iterdir()) == []
 
 
+def test_submit_needs_the_slurm_executor(tmp_path, capsys):
+    assert main(["sweep", str(write(tmp_path, sweep_tree())), "-o", str(tmp_path / "out"),
+                 "--submit"]) == 2
+    assert "--submit: only for the SLURM executor" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_point_limit_is_slurm_array_size():
     assert MAX_POINTS <= 1001  # SLURM's default MaxArraySize: indices 0 .. 1000
 
