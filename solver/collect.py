@@ -7,9 +7,9 @@ Written to ``<sweep dir>/collected/``:
   that did not finish has one row with its ``state`` and ``error`` and empty metrics.
 - ``hotspot_vs_wagner.png``: the metric (default the hotspot factor max/mean j) at the final
   time against the Wagner number with the interphase and against i/i_lim, one colour per case.
-- ``map.png``: the metric over two axes (``--map KEY KEY``, default the first two axes that are
-  not the ensemble axis), per case, at the first and at the final output time (ensemble means
-  where the sweep has a seeds axis).
+- ``map.png``: the metric over two axes (``--map KEY KEY``, default the first key of each of the
+  first two axes that are not the ensemble axis), per case, at the first and at the final
+  output time (ensemble means where the sweep has a seeds axis).
 - ``ensemble.csv``, ``ensemble_tests.csv``, ``ensemble.png`` (sweeps with a seeds axis): per
   case and setting of the other axes the number of members n, the mean, the sample standard
   deviation and the 95 % confidence interval of the mean, mean ± t(0.975, n-1) s / sqrt(n)
@@ -199,7 +199,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def _log_if_wide(axis: Any, values: Sequence[float], which: str) -> None:
     positive = [v for v in values if math.isfinite(v) and v > 0]
-    if positive and len(positive) == len(values) and max(positive) > 10 * min(positive):
+    if positive and len(positive) == len(values) and max(positive) >= 10 * min(positive):
         getattr(axis, f"set_{which}scale")("log")
 
 
@@ -320,7 +320,8 @@ def collect(sweep_dir: str | Path, *, metric: str = "enhancement_max_over_mean",
     if not finals:
         return written
     written.append(_plot_regimes(finals, metric, folder / "hotspot_vs_wagner.png"))
-    keys = list(map_keys) if map_keys is not None else others[:2]
+    # by default the first key of each of the first two axes (not two keys of one zip axis)
+    keys = list(map_keys) if map_keys is not None else [k[0] for k in plan["axes_keys"][:2]]
     if len(keys) == 2:
         written.append(_plot_map(rows, keys, metric, ensemble, folder / "map.png"))
     if ensemble:

@@ -537,6 +537,7 @@ def _plan(config: SweepConfig, points: Sequence[Point]) -> dict[str, Any]:
     return {"schema": "lidep-sweep/1", "sweep": config.model_dump(mode="json"),
             "ensemble_key": ensemble_key(config),
             "axis_keys": list(dict.fromkeys(k for p in points for k in p.settings)),
+            "axes_keys": [list(axis.levels()[0]) for axis in config.axes if not axis.ensemble],
             "points": [{"index": p.index, "name": p.name, "settings": p.settings}
                        for p in points]}
 

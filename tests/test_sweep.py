@@ -342,7 +342,7 @@ def _fake_sweep(root: Path, cases: dict[str, list[float]]) -> SweepLayout:
     layout.root.mkdir(parents=True)
     layout.plan.write_text(json.dumps({"sweep": {"name": "e"}, "points": points,
                                        "ensemble_key": "geometry.surface.seed",
-                                       "axis_keys": ["geometry.surface.seed"]}))
+                                       "axis_keys": ["geometry.surface.seed"], "axes_keys": []}))
     for i in range(n):
         run = layout.runs / f"e-{i}"
         run.mkdir(parents=True)
@@ -436,3 +436,19 @@ def test_parquet_table_when_pyarrow_is_installed(tmp_path):
     from solver.collect import _one_type
 
     assert _one_type([1e-6, "2 um", None]) == ["1e-06", "2 um", None]
+
+
+def test_ci_size_regime_map_runs_and_maps(tmp_path):
+    """The CI-size regime map: a zip axis (radius, width) x a grid axis (conductivity)."""
+    out = tmp_path / "out"
+    assert main(["sweep", str(ROOT / "configs/sweeps/seed004_regime_map_ci.yaml"), "-o",
+                 str(out)]) == 0
+    layout = SweepLayout(out / "seed004_regime_map_ci")
+    written = collect(layout.root)
+    assert layout.root / "collected" / "map.png" in written
+    rows = read_table(layout.root / "collected" / "table.csv")
+    assert {(r["case"], r["t"]) for r in rows} == {
+        (case, t) for case in ("bare", "lif_rich") for t in (2.0, 10.0)}
+    assert len(rows) == 4 * 2 * 2  # points x cases x output times
+    # a protrusion: the current crowds at its tip in every run
+    assert all(r["enhancement_max_over_mean"] > 1.0 for r in rows)
