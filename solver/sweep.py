@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime
 import enum
 import functools
+import hashlib
 import itertools
 import json
 import math
@@ -533,12 +534,20 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _plan(config: SweepConfig, points: Sequence[Point]) -> dict[str, Any]:
+def _plan(config: SweepConfig, points: Sequence[Point], trees: Mapping[str, Any]
+          ) -> dict[str, Any]:
+    """The contents of ``sweep.json``.
+
+    ``config_sha256`` fingerprints each point's run file, so that a changed base file makes
+    another sweep, not a resubmission of this one.
+    """
     return {"schema": "lidep-sweep/1", "sweep": config.model_dump(mode="json"),
             "ensemble_key": ensemble_key(config),
             "axis_keys": list(dict.fromkeys(k for p in points for k in p.settings)),
             "axes_keys": [list(axis.levels()[0]) for axis in config.axes if not axis.ensemble],
-            "points": [{"index": p.index, "name": p.name, "settings": p.settings}
+            "points": [{"index": p.index, "name": p.name, "settings": p.settings,
+                        "config_sha256": hashlib.sha256(json.dumps(
+                            trees[p.name], sort_keys=True).encode()).hexdigest()}
                        for p in points]}
 
 
@@ -553,14 +562,15 @@ def prepare(config: SweepConfig, points: Sequence[Point], trees: Mapping[str, An
         ConfigError: The directory holds another sweep, or the output root is unusable.
     """
     layout = SweepLayout(Path(output_root) / config.name)
-    plan = _plan(config, points)
+    plan = _plan(config, points, trees)
     if layout.plan.is_file():
         stored = layout.read_plan()
         if {key: stored.get(key) for key in plan} != json.loads(json.dumps(plan)):
             raise ConfigError([
                 f"{layout.root}: the directory holds another sweep named '{config.name}' "
-                "(got a different sweep.json); allowed: the same sweep file (resubmission) or "
-                "another output root or sweep name"])
+                "(got a different sweep.json: other axes or settings, or a changed base run "
+                "file); allowed: the same sweep and base files (resubmission) or another "
+                "output root or sweep name"])
         return layout
     try:
         for tree_name, tree in trees.items():

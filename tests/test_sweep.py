@@ -268,6 +268,16 @@ def test_another_sweep_in_the_same_directory_is_refused(tmp_path, capsys):
                                              "values": ["5 um"]}]), "other.yaml")
     assert main(["sweep", str(other), "-o", str(out)]) == 2
     assert "holds another sweep" in capsys.readouterr().err
+    # the same sweep file over a changed base run file is another sweep too
+    base = yaml.safe_load(MINIMAL.read_text())
+    base["base"]["numerics"]["degree"] = 2
+    write(tmp_path, base, "base.yaml")
+    first = write(tmp_path, sweep_tree(base=str(tmp_path / "base.yaml"), name="t"), "t.yaml")
+    assert main(["sweep", str(first), "-o", str(out), "--executor", "slurm"]) == 0
+    base["base"]["numerics"]["degree"] = 1
+    write(tmp_path, base, "base.yaml")
+    assert main(["sweep", str(first), "-o", str(out), "--executor", "slurm"]) == 2
+    assert "a changed base run file" in capsys.readouterr().err
 
 
 def test_sigterm_interrupts_a_task_and_marks_its_run(tmp_path):
