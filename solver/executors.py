@@ -93,9 +93,8 @@ def _link_copy(source: Path, target: Path) -> set[str]:
     """
     target.mkdir(parents=True, exist_ok=True)
     names = {p.name for p in source.iterdir() if p.is_file()} if source.is_dir() else set()
-    unfinished = {n for n in names if n.endswith(".c") and f"{n}.cached" not in names}
     linked = set()
-    for name in sorted(names - unfinished):
+    for name in sorted(names - _unfinished(source)):
         destination = target / name
         if not destination.exists():
             try:
@@ -106,22 +105,33 @@ def _link_copy(source: Path, target: Path) -> set[str]:
     return linked
 
 
+def _unfinished(folder: Path) -> set[str]:
+    """``.c`` files of a cache without their ``.c.cached`` marker (compiling, or killed)."""
+    names = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    return {n for n in names if n.endswith(".c") and f"{n}.cached" not in names}
+
+
 def _jit_home(layout: SweepLayout, name: str) -> tuple[Path, bool, set[str]]:
     """(``XDG_CACHE_HOME`` for a point, whether it warms the shared cache, files it starts with).
 
     The first point to take the ``WARMING`` lock compiles into the shared cache; a point that
-    starts while another one warms compiles into its own, empty cache rather than waiting.
+    starts while another one warms compiles into its own cache rather than waiting. A point's
+    own cache is its alone: compilations an earlier attempt left unfinished (killed) are
+    removed, since FFCx would wait for them and give up after its timeout.
     """
     layout.jit.mkdir(parents=True, exist_ok=True)
-    shared = layout.jit / "shared"
+    home = layout.jit / name
+    for stale in _unfinished(home / "fenics"):
+        (home / "fenics" / stale).unlink(missing_ok=True)
+    before = {p.name for p in (home / "fenics").glob("*")}
     if _warm(layout):
-        home = layout.jit / name
-        return home, False, _link_copy(shared / "fenics", home / "fenics")
+        return home, False, before | _link_copy(layout.jit / "shared" / "fenics", home / "fenics")
     try:
         os.close(os.open(layout.jit / WARMING, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
-        return layout.jit / name, False, set()
-    return shared, True, set()
+        return home, False, before
+    shared = layout.jit / "shared"
+    return shared, True, {p.name for p in (shared / "fenics").glob("*")}
 
 
 def _compiled(home: Path, start: set[str]) -> int:

@@ -331,6 +331,30 @@ def test_sigterm_to_a_local_sweep_stops_its_points(tmp_path):
     assert layout.state("s-1") is PointState.PENDING and not layout.log_file("s-1").exists()
 
 
+def test_jit_caches_warm_lock_links_and_stale_compilations(tmp_path):
+    from solver.executors import WARMING, _jit_home
+
+    layout = SweepLayout(tmp_path)
+    home, warming, _ = _jit_home(layout, "p-0")
+    assert warming and home == layout.jit / "shared" and (layout.jit / WARMING).exists()
+    # while p-0 warms, p-1 compiles into its own cache instead of waiting
+    home, warming, _ = _jit_home(layout, "p-1")
+    assert not warming and home == layout.jit / "p-1"
+    shared = layout.jit / "shared" / "fenics"
+    shared.mkdir(parents=True)
+    for name in ("a.c", "a.c.cached", "a.so", "b.c"):  # b.c: a compilation never finished
+        (shared / name).write_text(name)
+    (layout.jit / READY).touch()
+    own = layout.jit / "p-2" / "fenics"
+    own.mkdir(parents=True)
+    (own / "c.c").write_text("killed while compiling")  # an earlier attempt's leftover
+    home, warming, start = _jit_home(layout, "p-2")
+    assert not warming and home == layout.jit / "p-2"
+    assert sorted(p.name for p in own.iterdir()) == ["a.c", "a.c.cached", "a.so"]
+    assert (own / "a.so").stat().st_ino == (shared / "a.so").stat().st_ino  # hard links
+    assert start == {"a.c", "a.c.cached", "a.so"}
+
+
 # -- ensembles -----------------------------------------------------------------------------------
 
 
