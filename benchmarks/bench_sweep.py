@@ -102,8 +102,11 @@ def slurm(folder: Path, sweep: Path, env: dict[str, str]) -> dict:
                           "slurm", "--submit"], check=True, env=env, capture_output=True,
                          text=True).stdout
     jobs = out.split("submitted job(s) ")[1].split(";")[0].split(", ")
-    while subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], capture_output=True,
-                         text=True, check=False).stdout.strip():
+    while True:  # an squeue error (a busy slurmctld) is not an empty queue
+        queue = subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], capture_output=True,
+                               text=True, check=False)
+        if queue.returncode == 0 and not queue.stdout.strip():
+            break
         time.sleep(1)
     wall = time.perf_counter() - start
     records = {r["name"]: r for r in _statuses(folder / "slurm" / "bench")}

@@ -3,8 +3,10 @@
 Written to ``<sweep dir>/collected/``:
 
 - ``table.csv`` (and ``table.parquet`` when pyarrow is installed): one row per point, case and
-  output time with the point's axis settings and every metric of ``metrics.json``; a point
-  that did not finish has one row with its ``state`` and ``error`` and empty metrics.
+  output time with the point's axis settings as written, each also in SI units as the run
+  resolved it for that case (``<key> [SI]``, from its ``config.resolved.yaml``), and every
+  metric of ``metrics.json``; a point that did not finish has one row with its ``state`` and
+  ``error`` and empty metrics.
 - ``hotspot_vs_wagner.png``: the metric (default the hotspot factor max/mean j) at the final
   time against the Wagner number with the interphase and against i/i_lim, one colour per case.
 - ``map.png``: the metric over two axes (``--map KEY KEY``, default the first key of each of the
@@ -29,8 +31,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from solver.config import ConfigError
-from solver.sweep import PointState, SweepLayout, si_magnitude
+from solver.config import CaseConfig, ConfigError, deep_merge, read_yaml
+from solver.sweep import PointState, SweepLayout
 
 __all__ = ["collect", "confidence_interval", "read_table"]
 
@@ -38,30 +40,57 @@ __all__ = ["collect", "confidence_interval", "read_table"]
 ID_COLUMNS = ("point", "index", "state", "error", "case")
 
 
-def _with_si(settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings, and beside each one given with units its SI value (``<key> [SI]``)."""
-    row: dict[str, Any] = {}
-    for key, value in settings.items():
-        row[key] = value
-        if isinstance(value, str):
-            row[f"{key} [SI]"] = si_magnitude(value)
-    return row
+def _case_trees(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every case of a finished run as it ran: all defaults filled in, SI units.
+
+    From ``config.resolved.yaml``: the base, and each case as a merge patch onto it.
+    """
+    resolved = read_yaml(run_dir / "config.resolved.yaml")
+    base = resolved["base"]
+    return {name: deep_merge(base, patch, (CaseConfig,))
+            for name, patch in (resolved.get("cases") or {"main": {}}).items()}
+
+
+def _si_setting(case: str, tree: dict[str, Any], key: str) -> float | None:
+    """The value an axis key took in a case, in SI units.
+
+    None where the value is not a number or the key sets another case.
+    """
+    parts = key.split(".")
+    if parts[0] == "cases":
+        if len(parts) < 3 or parts[1] != case:
+            return None
+        parts = parts[2:]
+    elif parts[0] == "base":
+        parts = parts[1:]
+    node: Any = tree
+    for part in parts:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    is_number = isinstance(node, int | float) and not isinstance(node, bool)
+    return float(node) if is_number else None
 
 
 def _rows(layout: SweepLayout) -> list[dict[str, Any]]:
     rows = []
     for point in layout.points():
-        settings = _with_si(point.settings)
         state = layout.state(point.name)
         status = layout.status(point.name)
         head = {"point": point.name, "index": point.index, "state": state.value,
                 "error": status.get("error", "") if state is not PointState.FINISHED else ""}
         if state is not PointState.FINISHED:
-            rows.append(head | settings)
+            rows.append(head | point.settings)
             continue
-        document = json.loads((layout.runs / point.name / "metrics.json").read_text())
+        run_dir = layout.runs / point.name
+        document = json.loads((run_dir / "metrics.json").read_text())
+        trees = _case_trees(run_dir)
         for case, data in document["cases"].items():
-            rows += [head | {"case": case} | settings | time_row
+            si = {f"{key} [SI]": _si_setting(case, trees[case], key) for key in point.settings}
+            rows += [head | {"case": case} | point.settings | si | time_row
                      for time_row in data["times"]]
     return rows
 
@@ -144,7 +173,8 @@ def _finals(rows: list[dict[str, Any]], when: str) -> list[dict[str, Any]]:
 
 
 def _number(value: Any) -> float:
-    return si_magnitude(value) if value is not None else math.nan
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else math.nan
 
 
 def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
@@ -235,11 +265,11 @@ def _plot_map(rows: list[dict[str, Any]], keys: Sequence[str], metric: str, ense
         finals = _finals(rows, when)
         for axis, case in zip(row_axes, cases, strict=True):
             mine = [r for r in finals if r["case"] == case]
-            means = _ensemble(mine, keys, metric) if ensemble else [
-                {**{k: r.get(k) for k in keys}, "mean": _number(r.get(metric)), "t": r["t"]}
-                for r in mine]
-            x = [_number(m[keys[0]]) for m in means]
-            y = [_number(m[keys[1]]) for m in means]
+            si = [f"{k} [SI]" for k in keys]
+            means = _ensemble(mine, si, metric) if ensemble else [
+                {**{k: r.get(k) for k in si}, "mean": _number(r.get(metric))} for r in mine]
+            x = [_number(m[si[0]]) for m in means]
+            y = [_number(m[si[1]]) for m in means]
             c = [m["mean"] for m in means]
             shown = axis.scatter(x, y, c=c, s=250, marker="s", cmap="viridis")
             for xi, yi, ci in zip(x, y, c, strict=True):

@@ -62,7 +62,7 @@ __all__ = [
     "read_yaml",
     "resolved_cases",
     "resolved_tree",
-    "validate_model",
+    "validate",
 ]
 
 #: Name of the single case of a run file without ``cases``.
@@ -651,22 +651,15 @@ def _validate(model: type[BaseModel], tree: Any, prefix: Sequence[str]) -> Any:
         raise ConfigError(_problems(err, model, tree, prefix)) from err
 
 
-def validate_model(model: type[BaseModel], tree: Any) -> Any:
-    """Validate a raw tree against any :class:`~solver.schema.StrictModel` of another file kind.
+def validate(model: type[BaseModel], tree: Any, prefix: Sequence[str]) -> Any:
+    """Validate ``tree`` as ``model``; every problem as a line naming ``prefix.<key path>``.
 
-    Used by files other than run files (e.g. sweep files) for the same one-line messages.
-
-    Args:
-        model: The model.
-        tree: The raw tree.
-
-    Returns:
-        The validated model instance.
+    For files of other kinds than run files (e.g. sweep files), with the same messages.
 
     Raises:
-        ConfigError: One line per problem, naming the key path.
+        ConfigError: The tree is invalid.
     """
-    return _validate(model, tree, ())
+    return _validate(model, tree, prefix)
 
 
 # --------------------------------------------------------------------------------------------

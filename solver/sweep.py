@@ -42,13 +42,13 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-import pint
 import yaml
 from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
 
@@ -58,10 +58,9 @@ from solver.config import (
     apply_overrides,
     load_config,
     read_yaml,
-    validate_model,
+    validate,
 )
 from solver.schema import StrictModel
-from solver.units import ureg
 
 __all__ = [
     "MAX_POINTS",
@@ -74,7 +73,6 @@ __all__ = [
     "iter_states",
     "load_sweep",
     "prepare",
-    "si_magnitude",
 ]
 
 #: Most points of one sweep. SLURM's default ``MaxArraySize`` (1001) allows array indices up
@@ -147,11 +145,33 @@ class ZipAxis(StrictModel):
         return self
 
 
-class RandomSamples(StrictModel):
-    """Seeded uniform samples between two bounds (the same seed gives the same values)."""
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 
-    low: float | str = Field(description="Lower bound (a number or a quantity with units).")
-    high: float | str = Field(description="Upper bound, in units of the same dimension.")
+
+def _split_quantity(value: float | str, key: str) -> tuple[float, str]:
+    """(number, unit text) of a bound: ``"0.5 um"`` -> (0.5, "um"), ``1e-5`` -> (1e-5, "")."""
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        match = _QUANTITY.match(value)
+        if match is None:
+            raise ValueError(f"{key}: not a number with an optional unit (got {value!r}); "
+                             "allowed: e.g. 1e-5 or '0.5 um'")
+        number, unit = float(match.group(1)), match.group(2)
+    if not math.isfinite(number):
+        raise ValueError(f"{key}: not finite (got {value!r}); allowed: a finite number")
+    return number, unit
+
+
+class RandomSamples(StrictModel):
+    """Seeded uniform samples between two bounds (the same seed gives the same values).
+
+    The bounds are numbers, or numbers with one and the same unit; the samples keep that unit
+    (the run's schema checks and converts it like any value of the key).
+    """
+
+    low: float | str = Field(description="Lower bound: a number or a quantity ('0.5 um').")
+    high: float | str = Field(description="Upper bound, in the unit of low.")
     count: int = Field(ge=1, le=MAX_AXIS_VALUES, description="Number of samples.")
     seed: int = Field(ge=0, le=2**32 - 1, description="Seed of the random generator.")
     scale: Literal["linear", "log"] = Field(
@@ -159,25 +179,29 @@ class RandomSamples(StrictModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> RandomSamples:
-        low, high = _si(self.low, "low"), _si(self.high, "high")
-        if low[1] != high[1]:
+        (low, low_unit), (high, high_unit) = (_split_quantity(self.low, "low"),
+                                              _split_quantity(self.high, "high"))
+        if low_unit != high_unit:
             raise ValueError(f"high: another unit than low (got {self.high!r}, low "
-                             f"{self.low!r}); allowed: bounds of one dimension")
-        if not low[0] < high[0]:
+                             f"{self.low!r}); allowed: both bounds in one unit")
+        if not low < high:
             raise ValueError(f"high: not above low (got {self.high!r}, low {self.low!r}); "
                              "allowed: low < high")
-        if self.scale == "log" and low[0] <= 0:
+        if self.scale == "log" and low <= 0:
             raise ValueError(f"low: not positive on a log scale (got {self.low!r}); allowed: "
                              "low > 0 with scale log")
         return self
 
-    def samples(self) -> list[float]:
-        """The samples in SI units, in the order drawn."""
-        (low, _), (high, _) = _si(self.low, "low"), _si(self.high, "high")
+    def samples(self) -> list[float | str]:
+        """The samples in the order drawn (with the bounds' unit, e.g. ``"2.41 um"``)."""
+        (low, unit), (high, _) = _split_quantity(self.low, "low"), _split_quantity(self.high,
+                                                                                     "high")
         u = np.random.default_rng(self.seed).random(self.count)
         if self.scale == "log":
-            return [float(v) for v in np.exp(np.log(low) + u * (np.log(high) - np.log(low)))]
-        return [float(v) for v in low + u * (high - low)]
+            values = np.exp(np.log(low) + u * (np.log(high) - np.log(low)))
+        else:
+            values = low + u * (high - low)
+        return [f"{v:.6g} {unit}" if unit else float(v) for v in values]
 
 
 class RandomAxis(StrictModel):
@@ -286,31 +310,6 @@ class SweepConfig(StrictModel):
         return self
 
 
-def si_magnitude(value: Any) -> float:
-    """A setting as a number in SI base units (``"0.5 um"`` -> 5e-7); NaN if not a quantity."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return math.nan
-    try:
-        return _si(value, "value")[0]
-    except ValueError:
-        return math.nan
-
-
-def _si(value: float | str, key: str) -> tuple[float, str]:
-    """(magnitude in SI base units, dimensionality) of a number or a quantity string."""
-    if isinstance(value, int | float):
-        return float(value), ""
-    try:
-        q = ureg.Quantity(value.replace("^", "**")).to_base_units()
-    except (pint.errors.PintError, ValueError, AttributeError, TypeError) as err:
-        raise ValueError(f"{key}: not a number or a quantity (got {value!r}); allowed: e.g. "
-                         "1e-5 or '0.5 um'") from err
-    magnitude = float(q.magnitude)
-    if not math.isfinite(magnitude):
-        raise ValueError(f"{key}: not finite (got {value!r}); allowed: a finite number")
-    return magnitude, str(q.dimensionality)
-
-
 @dataclass(frozen=True)
 class Point:
     """One run of a sweep.
@@ -405,7 +404,7 @@ def load_sweep(source: str | Path | Mapping[str, Any],
     for section, values in (settings or {}).items():
         given = raw.get(section)
         raw[section] = {**(given if isinstance(given, dict) else {}), **values}
-    config = validate_model(SweepConfig, raw)
+    config = validate(SweepConfig, raw, ())
     base = _base_tree(config, path)
     fixed = apply_overrides(base, config.set)
     _check_keys(config, fixed)

@@ -78,7 +78,7 @@ def test_product_of_grid_zip_random_and_seeds_axes():
              p.settings["physics.kinetics.exchange_current_density"]) for p in points[:6:2]] == [
         (1e-2, 1), (1e-1, 2), (1.0, 3)]
     lengths = [p.settings["geometry.domain.length"] for p in points[:2]]
-    assert all(5e-6 <= v <= 50e-6 for v in lengths)  # SI metres from "um" bounds
+    assert all(v.endswith(" um") and 5 <= float(v.split()[0]) <= 50 for v in lengths)
     # seeded: the same seed gives the same samples
     again = expand(config)
     assert [p.settings for p in again] == [p.settings for p in points]
@@ -246,6 +246,7 @@ def test_local_sweep_failure_resubmission_and_collect(tmp_path, capsys):
         "error"]
     finished = [r for r in rows if r["state"] == "finished"]
     assert {r["geometry.surface.seed"] for r in finished} == {1, 3}
+    assert {r["geometry.surface.seed [SI]"] for r in finished} == {1, 3}
     # a rough surface: max/mean j above 1, different for the two surfaces
     factors = {r["enhancement_max_over_mean"] for r in finished}
     assert len(factors) == 2 and min(factors) > 1.0
@@ -380,6 +381,9 @@ def _fake_sweep(root: Path, cases: dict[str, list[float]]) -> SweepLayout:
     for i in range(n):
         run = layout.runs / f"e-{i}"
         run.mkdir(parents=True)
+        run.joinpath("config.resolved.yaml").write_text(yaml.safe_dump({
+            "name": f"e-{i}", "base": {"geometry": {"surface": {"seed": i}}},
+            "cases": {case: {} for case in cases}}))
         run.joinpath("metrics.json").write_text(json.dumps({"cases": {
             case: {"times": [{"t": 0.0, "enhancement_max_over_mean": values[i],
                               "wagner_with_interphase": 1.0, "i_over_ilim": 0.1}]}
@@ -486,3 +490,15 @@ def test_ci_size_regime_map_runs_and_maps(tmp_path):
     assert len(rows) == 4 * 2 * 2  # points x cases x output times
     # a protrusion: the current crowds at its tip in every run
     assert all(r["enhancement_max_over_mean"] > 1.0 for r in rows)
+
+
+def test_si_columns_follow_the_resolved_case(tmp_path):
+    """``<key> [SI]`` is the value the run resolved for each case (units converted)."""
+    from solver.collect import _si_setting
+
+    tree = {"geometry": {"protrusions": [{"radius": 5e-7}]}, "physics": {"kinetics": {}}}
+    assert _si_setting("bare", tree, "geometry.protrusions.0.radius") == 5e-7
+    assert _si_setting("bare", tree, "cases.bare.geometry.protrusions.0.radius") == 5e-7
+    assert _si_setting("lif", tree, "cases.bare.geometry.protrusions.0.radius") is None
+    assert _si_setting("bare", tree, "geometry.protrusions.1.radius") is None
+    assert _si_setting("bare", tree, "physics.kinetics") is None

@@ -55,9 +55,10 @@ def slurm_cluster() -> None:
 def _wait(jobs: list[str]) -> None:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        queued = subprocess.run(["squeue", "-h", "-j", ",".join(jobs), "-o", "%i"],
-                                capture_output=True, text=True, check=False).stdout.split()
-        if not queued:
+        queue = subprocess.run(["squeue", "-h", "-j", ",".join(jobs), "-o", "%i"],
+                               capture_output=True, text=True, check=False)
+        # an error (e.g. "Socket timed out" from a busy slurmctld) is not an empty queue
+        if queue.returncode == 0 and not queue.stdout.split():
             return
         time.sleep(2)
     subprocess.run(["scancel", *jobs], check=False)
