@@ -255,13 +255,6 @@ def _cmd_compare(args: argparse.Namespace, comm: MPI.Comm) -> int:
 def _cmd_sweep(args: argparse.Namespace, comm: MPI.Comm) -> int:
     from solver.executors import sweep_command
 
-    if comm.size > 1:
-        raise ConfigError(["--ranks: lidep sweep starts its points' MPI ranks itself (got "
-                           f"{comm.size} ranks of mpiexec); allowed: lidep sweep without "
-                           "mpiexec, with --ranks N"])
-    if args.submit and args.executor != "slurm":
-        raise ConfigError([f"--submit: only for the SLURM executor (got --executor "
-                           f"{args.executor}); allowed: --executor slurm --submit"])
     flags: dict[str, dict[str, Any]] = {}
     for key, section in (("jobs", "local"), ("time", "slurm"), ("partition", "slurm"),
                          ("account", "slurm"), ("ranks", "local"), ("ranks", "slurm")):
@@ -269,7 +262,7 @@ def _cmd_sweep(args: argparse.Namespace, comm: MPI.Comm) -> int:
             flags.setdefault(section, {})[key] = getattr(args, key)
     return sweep_command(args.sweep_file, args.output, executor=args.executor,
                          dry_run=args.dry_run, submit_jobs=args.submit, flags=flags,
-                         say=lambda text: _say(comm, text))
+                         mpi_ranks=comm.size, say=lambda text: _say(comm, text))
 
 
 def _cmd_collect(args: argparse.Namespace, comm: MPI.Comm) -> int:

@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from solver.config import ConfigError
 from solver.sweep import (
     Point,
     PointState,
@@ -453,7 +454,7 @@ def _line(record: dict[str, Any]) -> str:
 
 def sweep_command(sweep_file: Path, output_root: Path, *, executor: str = "local",
                   dry_run: bool = False, submit_jobs: bool = False,
-                  flags: dict[str, dict[str, Any]] | None = None,
+                  flags: dict[str, dict[str, Any]] | None = None, mpi_ranks: int = 1,
                   say: Callable[[str], None] = print) -> int:
     """``lidep sweep``: validate, then list, run or submit the points.
 
@@ -464,14 +465,24 @@ def sweep_command(sweep_file: Path, output_root: Path, *, executor: str = "local
         dry_run: List the points and their state; write nothing.
         submit_jobs: SLURM: submit the job array (otherwise print the script and the commands).
         flags: Executor settings from the command line (section -> key -> value).
+        mpi_ranks: Ranks this command was started on (must be 1: the executors start the
+            points' ranks themselves).
         say: Prints a line.
 
     Returns:
         0 if every point run here finished (or was submitted, or listed), 1 otherwise.
 
     Raises:
-        ConfigError: The sweep file or a point is invalid (nothing is written).
+        ConfigError: The sweep file or a point is invalid, ``mpi_ranks > 1``, or ``submit_jobs``
+            without the SLURM executor (nothing is written).
     """
+    if mpi_ranks > 1:
+        raise ConfigError(["--ranks: lidep sweep starts its points' MPI ranks itself (got "
+                           f"{mpi_ranks} ranks of mpiexec); allowed: lidep sweep without "
+                           "mpiexec, with --ranks N"])
+    if submit_jobs and executor != "slurm":
+        raise ConfigError([f"--submit: only for the SLURM executor (got --executor "
+                           f"{executor}); allowed: --executor slurm --submit"])
     config, points, trees = load_sweep(sweep_file, flags)
     layout = SweepLayout(Path(output_root) / config.name)
     if dry_run:
