@@ -297,9 +297,11 @@ def test_sigterm_interrupts_a_task_and_marks_its_run(tmp_path):
         time.sleep(0.5)
     time.sleep(2)
     task.send_signal(signal.SIGTERM)
-    assert task.wait(timeout=60) == 143
-    assert layout.state("s-0") is PointState.INTERRUPTED
-    assert "SIGTERM" in layout.status("s-0")["error"]
+    code = task.wait(timeout=60)
+    diagnosis = f"{layout.status('s-0')}\n{log.read_text()[-2000:]}"
+    assert code == 143, diagnosis
+    assert layout.state("s-0") is PointState.INTERRUPTED, diagnosis
+    assert "SIGTERM" in layout.status("s-0")["error"], diagnosis
     interrupted = layout.interrupted_run("s-0")
     assert interrupted is not None and (interrupted / "FAILED").is_file()
     # today an interrupted point is re-run from the start (the resume hook: run_command)
@@ -325,7 +327,7 @@ def test_sigterm_to_a_local_sweep_stops_its_points(tmp_path):
         assert time.monotonic() < deadline and sweep.poll() is None
         time.sleep(0.5)
     sweep.send_signal(signal.SIGTERM)
-    assert sweep.wait(timeout=60) == 143
+    assert sweep.wait(timeout=60) == 143, f"{layout.status('s-0')}\n{log.read_text()[-2000:]}"
     assert "sweep stopped: terminated by SIGTERM" in sweep.stderr.read()
     assert layout.state("s-0") is PointState.INTERRUPTED
     assert (layout.interrupted_run("s-0") / "FAILED").is_file()

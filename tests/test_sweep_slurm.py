@@ -120,7 +120,8 @@ def test_sigterm_to_a_task_marks_the_point_interrupted(tmp_path, capsys):
     time.sleep(2)
     subprocess.run(["scancel", "--batch", "--signal=TERM", job], check=True)
     _wait([job])
-    assert layout.state("sl-0") is PointState.INTERRUPTED, layout.status("sl-0")
+    diagnosis = f"{layout.status('sl-0')}\n{log.read_text()[-2000:]}"
+    assert layout.state("sl-0") is PointState.INTERRUPTED, diagnosis
     assert "SIGTERM" in layout.status("sl-0")["error"]
     assert (layout.interrupted_run("sl-0") / "FAILED").is_file()
     assert submission_plan(layout) == ["0"]  # a resubmission runs it again
