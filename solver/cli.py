@@ -123,7 +123,38 @@ def _parser() -> argparse.ArgumentParser:
                          help="directory for the comparison (default: results/comparison)")
     compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
+    _sweep_parsers(sub)
     return parser
+
+
+def _sweep_parsers(sub: Any) -> None:
+    """``lidep sweep`` and ``lidep collect`` (solver.sweep, solver.executors, solver.collect)."""
+    sweep = sub.add_parser("sweep", help="run a parameter sweep: one run per point of SWEEP")
+    sweep.add_argument("sweep_file", type=Path, help="YAML sweep file")
+    sweep.add_argument("-o", "--output", type=Path, default=Path("results"),
+                       help="output root; the sweep goes to OUTPUT/<name> (default: results)")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs, write nothing")
+    sweep.add_argument("--executor", choices=["local", "slurm"], default="local",
+                       help="run the points here (local, default) or as a SLURM job array")
+    sweep.add_argument("--submit", action="store_true",
+                       help="slurm: submit the job array (default: print the script)")
+    for flag, kind, text in (("--jobs", int, "local: points run at once"),
+                             ("--ranks", int, "MPI ranks per point"),
+                             ("--time", str, "slurm: time limit per task, [D-]HH:MM:SS"),
+                             ("--partition", str, "slurm: partition"),
+                             ("--account", str, "slurm: account")):
+        sweep.add_argument(flag, type=kind, default=None, help=text, metavar=flag[2:].upper())
+    sweep.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
+    collect = sub.add_parser("collect", help="tabulate and plot the runs of a sweep")
+    collect.add_argument("sweep_dir", type=Path, help="sweep directory")
+    collect.add_argument("--map", nargs=2, metavar="KEY", default=None,
+                         help="two axis keys for a map (default: the first two axes)")
+    collect.add_argument("--metric", default="enhancement_max_over_mean",
+                         help="metric of the maps and the ensemble statistics "
+                         "(default: enhancement_max_over_mean, the hotspot factor)")
+    collect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,9 +278,32 @@ def _cmd_compare(args: argparse.Namespace, comm: MPI.Comm) -> int:
     return EXIT_OK
 
 
+def _cmd_sweep(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.executors import sweep_command
+
+    flags: dict[str, dict[str, Any]] = {}
+    for key, section in (("jobs", "local"), ("time", "slurm"), ("partition", "slurm"),
+                         ("account", "slurm"), ("ranks", "local"), ("ranks", "slurm")):
+        if getattr(args, key) is not None:
+            flags.setdefault(section, {})[key] = getattr(args, key)
+    return sweep_command(args.sweep_file, args.output, executor=args.executor,
+                         dry_run=args.dry_run, submit_jobs=args.submit, flags=flags,
+                         mpi_ranks=comm.size, say=lambda text: _say(comm, text))
+
+
+def _cmd_collect(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.collect import collect
+
+    if comm.rank == 0:
+        for path in collect(args.sweep_dir, metric=args.metric, map_keys=args.map):
+            _say(comm, f"collected: {path}")
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, MPI.Comm], int]] = {
     "run": _cmd_run, "mesh": _cmd_mesh, "validate": _cmd_validate, "schema": _cmd_schema,
     "materials": _cmd_materials, "report": _cmd_report, "compare": _cmd_compare,
+    "sweep": _cmd_sweep, "collect": _cmd_collect,
 }
 
 

@@ -360,6 +360,20 @@ CASES: list[Hostile] = [
             mutate=put("base.geometry.domain.length", "1 km^999999999")),
     Hostile(label="unit nested ten thousand parentheses deep", key="base.geometry.domain.length",
             mutate=put("base.geometry.domain.length", "1 " + "(" * 10000 + "m" + ")" * 10000)),
+    # sweep files (lidep sweep; more in tests/test_sweep.py)
+    Hostile(label="sweep: shell in a SLURM partition name", key="slurm.partition",
+            command="sweep", extra=("--dry-run",),
+            text=f"name: s\nbase: {MINIMAL}\nslurm: {{partition: 'x; rm -rf ~'}}\n"
+                 "axes: [{key: geometry.domain.width, values: [2um]}]\n"),
+    Hostile(label="sweep: more points than allowed", key="axes", command="sweep",
+            extra=("--dry-run",),
+            text=f"name: s\nbase: {MINIMAL}\naxes:\n"
+                 "  - {key: geometry.domain.width, random: {low: 1um, high: 3um, count: 1000, "
+                 "seed: 0}}\n  - {key: numerics.degree, values: [1, 2]}\n"),
+    Hostile(label="sweep: an axis over an unknown key", key="axes.0.key", command="sweep",
+            extra=("--dry-run",),
+            text=f"name: s\nbase: {MINIMAL}\naxes: [{{key: geometry.domian.width, "
+                 "values: [2um]}]\n"),
 
 ]
 

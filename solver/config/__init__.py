@@ -39,6 +39,7 @@ from solver.config.loading import (
     MAX_YAML_NODES,
     read_yaml,
 )
+from solver.config.messages import validate
 from solver.config.models import (
     DEFAULT_CASE,
     RESERVED_CASE_NAMES,
@@ -71,4 +72,5 @@ __all__ = [
     "read_yaml",
     "resolved_cases",
     "resolved_tree",
+    "validate",
 ]
