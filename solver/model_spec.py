@@ -571,6 +571,15 @@ class TimeConfig(StrictModel):
     output_interval: Time | None = Field(
         default=None, gt=0, description="Regular output interval, s."
     )
+    checkpoint_interval: Time | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Wall-clock time between restart checkpoints of a transient run, s (a checkpoint is "
+            "also written at every output time; none: at output times only). See README, "
+            "'Restart'."
+        ),
+    )
 
     @model_validator(mode="after")
     def _transient_needs_end(self) -> TimeConfig:

@@ -26,6 +26,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import basix
@@ -38,6 +39,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from solver.dimensionless import dimensionless_numbers
+from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
 from solver.kinetics import Kinetics
 from solver.linear import (
@@ -48,7 +50,8 @@ from solver.linear import (
 )
 from solver.periodic import PeriodicConstraint
 from solver.results import Snapshot, SurfaceSample
-from solver.timestepping import BDF, Protocol, ProtocolStep, SolverDivergence, StepController
+from solver.state import State
+from solver.timestepping import BDF, Protocol, ProtocolStep, StepController
 from solver.transport import (
     FARADAY,
     GAS_CONSTANT,
@@ -65,10 +68,6 @@ CHORD_CONTRACTION = 0.2
 #: A chord step reducing the residual by less than this factor (but by CHORD_CONTRACTION) makes
 #: the next iteration refresh the Jacobian, which is then reused again.
 CHORD_REFRESH = 0.05
-
-
-class SimulationError(RuntimeError):
-    """A configuration the solver cannot handle, or a failed solve (message says which)."""
 
 
 @dataclass
@@ -209,9 +208,11 @@ class Simulation:
         self.events: list[str] = []
         # Called after every accepted time step with (t, dt, Newton iterations) (progress).
         self.step_listeners: list[Callable[[float, float, int], None]] = []
-        self.depletion_time: float | None = None
-        self._c_min_prev = self.c_bulk
-        self.t = 0.0
+        self.driver: TimeDriver | None = None
+        #: Checkpoint file written at output times and every time.checkpoint_interval (None:
+        #: none), and the checkpoint a transient run resumes from (None: start at t = 0).
+        self.checkpoint: Path | None = None
+        self.resume_from: Path | None = None
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -1175,141 +1176,84 @@ class Simulation:
         return result
 
     def _run_transient(self, protocol: Protocol) -> Iterator[Snapshot]:
-        tc = self.time
-        t_end = tc.t_end
-        dt0 = tc.dt or t_end / 100.0
-        outputs = list(tc.output_times)
-        if tc.output_interval:
-            outputs += list(np.arange(tc.output_interval, t_end, tc.output_interval))
-        order = 1 if tc.scheme == "bdf1" else 2
-        ctrl = StepController(
-            t_end=t_end,
-            dt0=dt0,
-            dt_min=tc.dt_min or dt0 * 1e-4,
-            dt_max=tc.dt_max,
-            order=order,
-            mode=tc.adaptivity,
-            output_times=outputs,
-            breakpoints=protocol.breakpoints(t_end),
-            growth_max=tc.growth_max,
-            shrink_min=tc.shrink_min,
-            safety=tc.safety,
-            iterations_low=tc.newton_iterations_low,
-            iterations_high=tc.newton_iterations_high,
-            max_retries=tc.max_retries,
-            cut_factor=tc.cut_factor,
-        )
-        step0 = protocol.step_at(0.0)
-        self.control_value.value = step0.applied
-        result = self._solve_static(step0)
-        if not result.converged:
-            raise SimulationError(f"initial potential solve did not converge: {result.reason}")
-        last_output = None  # time of the last snapshot yielded
-        if 0.0 in outputs:
-            last_output = 0.0
-            yield self.snapshot(0.0)
-        sys = self.sys_coupled if self.binary else self.sys_phi
-        saved = [u.x.array.copy() for u in self.potentials]
-        phis_saved = float(self.phi_s.value)
-        history = [(ctrl.t, saved, phis_saved)]  # accepted (t, potentials, phi_s) since a restart
-        while not ctrl.finished:
-            dt = ctrl.propose()
-            step = protocol.step_at(ctrl.t + dt)
-            self.control_value.value = step.applied
-            galvano = self._galvanostatic_now(step)
-            if not galvano:
-                self.phi_s.value = step.applied
-            if self.binary:
-                self.bdf.set_step(dt)
-                self.bdf.predict()
-            self._predict_potential(history, ctrl.t + dt, galvano)
-            result = self.newton(sys, galvano, reuse=self.numerics.reuse_jacobian)
+        """The consistent initial state (or the checkpoint's), then the time driver's loop."""
+        driver = self.time_driver(protocol)
+        if self.resume_from is not None:
+            driver.resume(self.resume_from)
+        else:
+            step0 = protocol.step_at(0.0)
+            self.control_value.value = step0.applied
+            result = self._solve_static(step0)
             if not result.converged:
-                self._restore(saved, phis_saved)
-                try:
-                    ctrl.reject(f"Newton: {result.reason} (residual {result.residual:.3e})")
-                except SolverDivergence as err:
-                    # report, and hand out the last good state before failing
-                    message = f"{err}; the last good state is t = {ctrl.t:.6g} s"
-                    self.events.append(f"solver failure: {message} (output as the last snapshot)")
-                    self.log.error(self.events[-1])
-                    if last_output != ctrl.t:
-                        yield self.snapshot(ctrl.t)
-                    raise SimulationError(message) from err
-                continue
-            error = (
-                self.bdf.error_estimate(tc.rtol, tc.atol, self._nodal_concentration)
-                if self.binary and ctrl.needs_error
-                else None
-            )
-            if not ctrl.accept(dt, iterations=result.iterations, error=error):
-                self._restore(saved, phis_saved)
-                continue
-            if self.binary:
-                self.bdf.accept()
-                if ctrl.restart_history:
-                    self.bdf.restart()
-            saved = [u.x.array.copy() for u in self.potentials]
-            phis_saved = float(self.phi_s.value)
-            history = ([] if ctrl.restart_history else history[-1:]) + [(ctrl.t, saved, phis_saved)]
-            t_prev, self.t = self.t, ctrl.t
-            for listener in self.step_listeners:
-                listener(ctrl.t, dt, result.iterations)
-            stop = self._check_events(t_prev)
-            if ctrl.at_output or stop:
-                last_output = ctrl.t
-                yield self.snapshot(ctrl.t)
-            if stop:
-                return
+                raise SimulationError(
+                    f"initial potential solve did not converge: {result.reason}"
+                )
+            driver.state.levels = [driver.state.copy()]
+            if driver.state.controller.output_at_start:
+                driver.state.last_output = 0.0
+                yield self.snapshot(0.0)
+        yield from driver.run()
 
-    def _predict_potential(
-        self, history: list[tuple[float, list[np.ndarray], float]], t: float, galvano: bool
-    ) -> None:
-        """Newton guess at t: the potentials (and phi_s if galvanostatic) extrapolated in time.
-
-        The potentials are algebraic, so they follow c; without this guess each step starts
-        from the previous potentials and needs one to two more (chord) Newton iterations.
-        Linear extrapolation from the last two accepted states since the last restart of the
-        history (a protocol switch); with fewer the state is kept.
-        """
-        if len(history) < 2:
-            return
-        (t0, potentials0, phis0), (t1, potentials1, phis1) = history[-2:]
-        ratio = (t - t1) / (t1 - t0)
-        for u, u0, u1 in zip(self.potentials, potentials0, potentials1, strict=True):
-            u.x.array[:] = u1 + ratio * (u1 - u0)
-        if galvano:
-            self.phi_s.value = phis1 + ratio * (phis1 - phis0)
-
-    def _restore(self, potentials: list[np.ndarray], phis: float) -> None:
-        for u, values in zip(self.potentials, potentials, strict=True):
-            u.x.array[:] = values
-        self.phi_s.value = phis
+    def time_driver(self, protocol: Protocol) -> TimeDriver:
+        """The time driver of this problem: its State, step controller and events."""
+        if self.driver is not None:
+            return self.driver
+        blocks = {name: u for name, u in zip(self.potential_names, self.potentials, strict=True)}
+        events: dict[str, DepletionEvent] = {}
         if self.binary:
-            self.bdf.restore()
+            blocks["u" if self.log_c else "c"] = self.salt
+            events["depletion"] = DepletionEvent(
+                self._min_surface_concentration_both,
+                self.physics.events.depletion_fraction * self.c_bulk,
+                self.c_bulk,
+                self.physics.events.on_depletion == "stop",
+            )
+        ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
+        state = State(blocks, self.potential_names, self.phi_s,
+                      self.bdf if self.binary else None, ctrl, events)
+        state.messages = self.events  # one list: snapshots report the run's messages
+        self.driver = TimeDriver(self, state, protocol, self.comm, self.log, self.step_listeners,
+                                 self.checkpoint, self.time.checkpoint_interval)
+        return self.driver
+
+    @property
+    def potential_names(self) -> list[str]:
+        """Names of the potential blocks of the State: Phi (and Phi_elyte when split)."""
+        return ["Phi", "Phi_elyte"][: len(self.potentials)]
+
+    @property
+    def depletion_time(self) -> float | None:
+        """Time of the depletion event, s (None before it or without a salt balance)."""
+        event = None if self.driver is None else self.driver.state.events.get("depletion")
+        return None if event is None else event.time
+
+    def apply_control(self, step: ProtocolStep) -> bool:
+        """Set the control of a protocol step; True when phi_s is an unknown (galvanostatic)."""
+        self.control_value.value = step.applied
+        galvano = self._galvanostatic_now(step)
+        if not galvano:
+            self.phi_s.value = step.applied
+        return galvano
+
+    def solve_step(self, galvanostatic: bool) -> NewtonResult:
+        """Newton solve of one time step from the predicted state."""
+        sys = self.sys_coupled if self.binary else self.sys_phi
+        return self.newton(sys, galvanostatic, reuse=self.numerics.reuse_jacobian)
+
+    def error_estimate(self) -> float | None:
+        """Local error norm of the salt unknown's step (None when it is not controlled)."""
+        if not (self.binary and self.driver.state.controller.needs_error):
+            return None
+        return self.bdf.error_estimate(self.time.rtol, self.time.atol, self._nodal_concentration)
+
+    def after_restore(self) -> None:
+        """Nodal c after the salt unknown was restored or loaded."""
+        if self.binary:
             self._sync_concentration()
 
-    def _check_events(self, t_prev: float) -> bool:
-        """Record the depletion event once; True when the run must stop.
-
-        The event time is the linear interpolation, between the last two accepted steps, of the
-        time where the minimum surface concentration crosses the threshold.
-        """
-        if not self.binary or self.depletion_time is not None:
-            return False
-        c_min = min(self._min_surface_concentration(), self._min_surface_concentration(True))
-        c_prev, self._c_min_prev = self._c_min_prev, c_min
-        threshold = self.physics.events.depletion_fraction * self.c_bulk
-        if c_min >= threshold:
-            return False
-        fraction = (c_prev - threshold) / (c_prev - c_min) if c_prev > c_min else 1.0
-        self.depletion_time = t_prev + min(max(fraction, 0.0), 1.0) * (self.t - t_prev)
-        self.events.append(
-            f"depletion at t={self.depletion_time:.6g} s (surface concentration below "
-            f"{threshold:.6g} mol/m^3; min c_s={c_min:.6g} mol/m^3 at t={self.t:.6g} s)"
-        )
-        self.log.info(self.events[-1])
-        return self.physics.events.on_depletion == "stop"
+    def _min_surface_concentration_both(self) -> float:
+        """Minimum surface concentration of the working and the counter electrode, mol/m^3."""
+        return min(self._min_surface_concentration(), self._min_surface_concentration(True))
 
     # ------------------------------------------------------------------------------------------
     # Output
