@@ -201,11 +201,12 @@ class TimeDriver:
             stop = self._check_events(t_prev)
             if ctrl.at_output or stop:
                 state.last_output = ctrl.t
+            if not stop and self._checkpoint_due(ctrl.at_output):
+                self.write_checkpoint()  # before the snapshot: its consumer may stop the run
+            if ctrl.at_output or stop:
                 yield problem.snapshot(ctrl.t)
             if stop:
                 return
-            if self._checkpoint_due(ctrl.at_output):
-                self.write_checkpoint()
 
     def _fail(self, err: SolverDivergence) -> Iterator[Snapshot]:
         """Report a failed step, hand out the last good state, raise."""
