@@ -32,6 +32,7 @@ from mpi4py import MPI
 from solver.checkpoint import read_checkpoint, write_checkpoint
 from solver.results import Snapshot
 from solver.state import State
+from solver.termination import Interrupted, signals_held
 from solver.timestepping import Protocol as ControlProtocol
 from solver.timestepping import ProtocolStep, SolverDivergence
 
@@ -173,7 +174,36 @@ class TimeDriver:
             SimulationError: A step failed after all retries (the last good state is handed
                 out first, as an extra snapshot unless it was just output).
         """
+        try:
+            yield from self._steps()
+        except Interrupted:
+            self._checkpoint_on_signal()
+            raise
+
+    def _checkpoint_on_signal(self) -> None:
+        """SIGTERM/SIGINT during a step: checkpoint the last accepted state (serial runs).
+
+        The signal reaches the driver while it solves (the accepted state is changed only
+        while signals are held back), so the last accepted state is restored and written.
+        Under MPI only rank 0 sees the signal and the other ranks may wait in a collective
+        call: no checkpoint can be written there; the last one (output times,
+        ``checkpoint_interval``) stands.
+        """
+        if self.checkpoint is None or self.comm.size > 1:
+            return
+        self.state.restore()
+        self.problem.after_restore()
+        self.write_checkpoint()
+        self.log.warning("interrupted: checkpoint of t = %.6g s written to %s",
+                         self.state.t, self.checkpoint)
+
+    def _steps(self) -> Iterator[Snapshot]:
         state, ctrl, problem = self.state, self.state.controller, self.problem
+        if ctrl.at_output and state.last_output != state.t:
+            # resumed from a checkpoint written after accepting an output step, before its
+            # snapshot was handed out (a signal at that moment)
+            state.last_output = state.t
+            yield problem.snapshot(state.t)
         while not ctrl.finished:
             dt = ctrl.propose()
             step = self.protocol.step_at(ctrl.t + dt)
@@ -190,23 +220,25 @@ class TimeDriver:
                 except SolverDivergence as err:
                     yield from self._fail(err)
                 continue
-            if not ctrl.accept(dt, iterations=result.iterations, error=problem.error_estimate()):
-                state.restore()
-                problem.after_restore()
-                continue
-            t_prev = state.t
-            state.accept(ctrl.t, ctrl.restart_history)
+            error = problem.error_estimate()
+            with signals_held():  # the accepted state changes as a whole or not at all
+                if not ctrl.accept(dt, iterations=result.iterations, error=error):
+                    state.restore()
+                    problem.after_restore()
+                    continue
+                t_prev = state.t
+                state.accept(ctrl.t, ctrl.restart_history)
+                stop = self._check_events(t_prev)
             for listener in self.step_listeners:
                 listener(ctrl.t, dt, result.iterations)
-            stop = self._check_events(t_prev)
             if ctrl.at_output or stop:
                 state.last_output = ctrl.t
-            if not stop and self._checkpoint_due(ctrl.at_output):
-                self.write_checkpoint()  # before the snapshot: its consumer may stop the run
-            if ctrl.at_output or stop:
                 yield problem.snapshot(ctrl.t)
             if stop:
                 return
+            # after the consumer took the snapshot: its observers' state goes in too
+            if self._checkpoint_due(ctrl.at_output):
+                self.write_checkpoint()
 
     def _fail(self, err: SolverDivergence) -> Iterator[Snapshot]:
         """Report a failed step, hand out the last good state, raise."""

@@ -213,6 +213,9 @@ class Simulation:
         #: none), and the checkpoint a transient run resumes from (None: start at t = 0).
         self.checkpoint: Path | None = None
         self.resume_from: Path | None = None
+        #: Consumers of the snapshots whose state is checkpointed with the run's (``scalars()``
+        #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
+        self.observers: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -1212,6 +1215,7 @@ class Simulation:
         state = State(blocks, self.potential_names, self.phi_s,
                       self.bdf if self.binary else None, ctrl, events)
         state.messages = self.events  # one list: snapshots report the run's messages
+        state.observers = self.observers
         self.driver = TimeDriver(self, state, protocol, self.comm, self.log, self.step_listeners,
                                  self.checkpoint, self.time.checkpoint_interval)
         return self.driver

@@ -68,6 +68,8 @@ class State:
         events: The run's events by name.
         messages: Event messages so far (solver failure, depletion, ...).
         last_output: Time of the last snapshot handed out, s (None before the first).
+        observers: Consumers of the snapshots whose state goes into a checkpoint too (the
+            metrics accumulator and the field writer of a run), by name.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class State:
         self.t = controller.t
         self.messages: list[str] = []
         self.last_output: float | None = None
+        self.observers: dict[str, Stateful] = {}
         self.levels = [self.copy()]
 
     def copy(self) -> Level:
@@ -173,6 +176,7 @@ class State:
             "events": {name: event.scalars() for name, event in self.events.items()},
             "messages": list(self.messages),
             "last_output": self.last_output,
+            "observers": {name: obs.scalars() for name, obs in self.observers.items()},
         }
 
     def level_functions(self, scalars: Mapping[str, Any]) -> dict[str, fem.Function]:
@@ -206,5 +210,8 @@ class State:
         self.controller.set_scalars(scalars["controller"])
         for name, event in self.events.items():
             event.set_scalars(scalars["events"][name])
-        self.messages = list(scalars["messages"])
+        self.messages[:] = scalars["messages"]  # the list may be shared (Simulation.events)
         self.last_output = scalars["last_output"]
+        for name, observer in self.observers.items():
+            if name in scalars["observers"]:
+                observer.set_scalars(scalars["observers"][name])

@@ -2,10 +2,10 @@
 
 The case is a closed Li | Li cell with a dilute binary salt under a pulse / reverse-pulse / rest
 protocol (two cycles, adaptive BDF2): the control switches mid-run, the BDF history restarts at
-each switch, and the step controller's state carries over. A run is stopped right after the
-snapshot of an output time (the checkpoint of that time is written before the snapshot is handed
-out, as a process killed while writing it would find it), a new Simulation resumes from the
-checkpoint, and its remaining snapshots are compared with those of an uninterrupted run:
+each switch, and the step controller's state carries over. A run is stopped while the snapshot
+after an output time is taken (the checkpoint of an output time is written once its snapshot
+was consumed), a new Simulation resumes from the checkpoint, and its remaining snapshots are
+compared with those of an uninterrupted run:
 equal to 1e-10 relative on the same rank count (the resumed run takes the same steps: the
 checkpoint holds the BDF and predictor history, the controller's step and counters, the
 protocol position (the time) and the event state). Across rank counts the agreement is
@@ -78,13 +78,14 @@ def record(snapshots, comm: MPI.Comm = MPI.COMM_SELF) -> list[dict[str, float]]:
 
 
 def run_until(sim: Simulation, checkpoint: Path, stop_after: int) -> list:
-    """Run with checkpoints; stop after the snapshot at OUTPUTS[stop_after] (the generator is
-    closed there, as a killed process stops)."""
+    """Run with checkpoints; stop while the snapshot after OUTPUTS[stop_after] is consumed (the
+    generator is closed there, as a killed process stops): the newest checkpoint is the one
+    written once the snapshot at OUTPUTS[stop_after] was taken."""
     sim.checkpoint = checkpoint
     snaps = []
     for snap in sim.run():
         snaps.append(snap)
-        if snap.t == OUTPUTS[stop_after]:
+        if snap.t == OUTPUTS[stop_after + 1]:
             break
     return snaps
 
