@@ -58,6 +58,9 @@ class TransientProblem(Protocol):
     def after_restore(self) -> None:
         """Bring derived fields up to date after the state was restored or loaded."""
 
+    def rebuild_linearisation(self) -> None:
+        """After a load: factorise the reused Jacobian at the State's linearisation point."""
+
     def snapshot(self, t: float) -> Snapshot:
         """The outputs at time t."""
 
@@ -154,6 +157,7 @@ class TimeDriver:
         read_checkpoint(path, levels, self.comm)
         self.state.load({**functions, **levels}, scalars)
         self.problem.after_restore()
+        self.problem.rebuild_linearisation()
         self.log.info("resumed at t = %.6g s from %s", self.state.t, path)
 
     def _checkpoint_due(self, at_output: bool) -> bool:
@@ -201,9 +205,9 @@ class TimeDriver:
         state, ctrl, problem = self.state, self.state.controller, self.problem
         if ctrl.at_output and state.last_output != state.t:
             # resumed from a checkpoint written after accepting an output step, before its
-            # snapshot was handed out (a signal at that moment)
-            state.last_output = state.t
+            # snapshot was taken (a signal at that moment)
             yield problem.snapshot(state.t)
+            state.last_output = state.t
         while not ctrl.finished:
             dt = ctrl.propose()
             step = self.protocol.step_at(ctrl.t + dt)
@@ -232,8 +236,8 @@ class TimeDriver:
             for listener in self.step_listeners:
                 listener(ctrl.t, dt, result.iterations)
             if ctrl.at_output or stop:
-                state.last_output = ctrl.t
                 yield problem.snapshot(ctrl.t)
+                state.last_output = ctrl.t  # taken by the consumer
             if stop:
                 return
             # after the consumer took the snapshot: its observers' state goes in too

@@ -50,7 +50,7 @@ from solver.linear import (
 )
 from solver.periodic import PeriodicConstraint
 from solver.results import Snapshot, SurfaceSample
-from solver.state import State
+from solver.state import Linearisation, State
 from solver.timestepping import BDF, Protocol, ProtocolStep, StepController
 from solver.transport import (
     FARADAY,
@@ -118,8 +118,7 @@ class _System:
     g_u: Any = None
     ksp: Any = None
     linear: LinearSolver | None = None
-    factorised: bool = False
-    w_current: bool = False  # w solved with the current (factorised) Jacobian
+    lin: Linearisation | None = None  # the point of the factorised Jacobian (chord reuse)
     periodic: PeriodicConstraint | None = None
 
 
@@ -770,7 +769,9 @@ class Simulation:
                 self.dG_dphis_form = fem.form(
                     (1.0 / (self.area * self.i_ref)) * self.d_surface_current_form, entity_maps=maps
                 )
+        names = [*self.potential_names, "u" if self.log_c else "c"][: len(unknowns)]
         system = _System(
+            lin=Linearisation(unknowns, names),
             unknowns=unknowns,
             F=fem.form(forms, entity_maps=maps),
             J=fem.form(jac, entity_maps=maps),
@@ -915,25 +916,22 @@ class Simulation:
                 return NewtonResult(False, it - 1, merit, "residual is not finite")
             if merit <= num.newton_atol or (it > 1 and merit <= num.newton_rtol * merit0):
                 return NewtonResult(True, it - 1, merit, "residual tolerance")
-            chord = reuse and sys.factorised
+            chord = reuse and sys.lin.factorised
             if not chord:
-                sys.A.zeroEntries()
-                dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
-                sys.A.assemble()
-                sys.linear.set_operator(sys.A)
-                sys.factorised, sys.w_current = True, False
+                self._factorise(sys)
             reason = sys.linear.solve(sys.b, sys.dx0)
             if reason < 0:
                 return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
             dphi = 0.0
             if galvano:
                 # Chord iterations keep w = J^-1 dR/dphi_s of their Jacobian, as they keep J.
-                if not (chord and sys.w_current):
+                if not (chord and sys.lin.w_current):
                     self._assemble_sensitivity(sys)
                     reason = sys.linear.solve(sys.rhs_w, sys.w)
                     if reason < 0:
                         return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
-                    sys.w_current = True
+                    sys.lin.w_current = True
+                    dolfinx.fem.petsc.assign(sys.w, sys.lin.w)
                 with sys.g_u.localForm() as local:
                     local.set(0.0)
                 dolfinx.fem.petsc.assemble_vector(sys.g_u, sys.dG_du)
@@ -964,10 +962,10 @@ class Simulation:
                     # the reused Jacobian no longer contracts well: undo, refactorise next
                     self._set_state(sys, x_prev, phis_prev)
                     merit, g = self._merit(sys, galvano)
-                    sys.factorised = reuse = False  # fresh Jacobians for the rest of this solve
+                    sys.lin.factorised = reuse = False  # fresh Jacobians for the rest of this solve
                     continue
                 if new > CHORD_REFRESH * merit and new > num.newton_atol:
-                    sys.factorised = False  # slow: a fresh Jacobian next, reused after it
+                    sys.lin.factorised = False  # slow: a fresh Jacobian next, reused after it
                 merit, g = new, g_new
             else:
                 merit, g, step = self._line_search(sys, galvano, dphi, merit)
@@ -976,6 +974,47 @@ class Simulation:
             if step <= num.newton_stol:
                 return NewtonResult(True, it, merit, "step tolerance")
         return NewtonResult(False, num.newton_max_it, merit, "maximum Newton iterations reached")
+
+    def _factorise(self, sys: _System) -> None:
+        """Assemble J = dR/du at the current state, hand it to the linear solver, remember where."""
+        sys.A.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
+        sys.A.assemble()
+        sys.linear.set_operator(sys.A)
+        coefficients = [float(a.value) for a in (self.bdf.a0, self.bdf.a1, self.bdf.a2)
+                        ] if self.binary else []
+        sys.lin.record(sys.unknowns, float(self.phi_s.value), coefficients)
+        sys.lin.factorised, sys.lin.w_current = True, False
+
+    def rebuild_linearisation(self) -> None:
+        """Factorise the time steps' Jacobian at the loaded linearisation point (and take its w).
+
+        A resumed run then reuses the very Jacobian the uninterrupted run reused.
+        """
+        sys = self._transient_system
+        lin = sys.lin
+        if lin.factorised:
+            saved = [u.x.array.copy() for u in sys.unknowns]
+            phis = float(self.phi_s.value)
+            for u, point in zip(sys.unknowns, lin.point, strict=True):
+                u.x.array[:] = point.x.array
+            self.phi_s.value = lin.phi_s
+            if self.binary:
+                self.bdf.a0.value, self.bdf.a1.value, self.bdf.a2.value = lin.coefficients
+            w_current = lin.w_current
+            self._factorise(sys)
+            lin.w_current = w_current
+            for u, values in zip(sys.unknowns, saved, strict=True):
+                u.x.array[:] = values
+            self.phi_s.value = phis
+        if lin.w_current:
+            dolfinx.fem.petsc.assign(lin.w, sys.w)
+            sys.w.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+
+    @property
+    def _transient_system(self) -> _System:
+        """The system the time steps solve: potentials and c, or the potentials alone."""
+        return self.sys_coupled if self.binary else self.sys_phi
 
     def _assemble_sensitivity(self, sys: _System) -> None:
         """rhs_w = dR/dphi_s with the Dirichlet values of w (-1 where Phi = phi_s, 0 elsewhere)."""
@@ -1193,8 +1232,8 @@ class Simulation:
                 )
             driver.state.levels = [driver.state.copy()]
             if driver.state.controller.output_at_start:
-                driver.state.last_output = 0.0
                 yield self.snapshot(0.0)
+                driver.state.last_output = 0.0
         yield from driver.run()
 
     def time_driver(self, protocol: Protocol) -> TimeDriver:
@@ -1216,6 +1255,7 @@ class Simulation:
                       self.bdf if self.binary else None, ctrl, events)
         state.messages = self.events  # one list: snapshots report the run's messages
         state.observers = self.observers
+        state.linearisation = self._transient_system.lin
         self.driver = TimeDriver(self, state, protocol, self.comm, self.log, self.step_listeners,
                                  self.checkpoint, self.time.checkpoint_interval)
         return self.driver
@@ -1241,8 +1281,8 @@ class Simulation:
 
     def solve_step(self, galvanostatic: bool) -> NewtonResult:
         """Newton solve of one time step from the predicted state."""
-        sys = self.sys_coupled if self.binary else self.sys_phi
-        return self.newton(sys, galvanostatic, reuse=self.numerics.reuse_jacobian)
+        return self.newton(self._transient_system, galvanostatic,
+                           reuse=self.numerics.reuse_jacobian)
 
     def error_estimate(self) -> float | None:
         """Local error norm of the salt unknown's step (None when it is not controlled)."""

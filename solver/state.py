@@ -25,7 +25,7 @@ from dolfinx import fem
 
 from solver.timestepping import BDF, StepController
 
-__all__ = ["Level", "State", "Stateful"]
+__all__ = ["Level", "Linearisation", "State", "Stateful"]
 
 
 class Stateful(Protocol):
@@ -53,6 +53,59 @@ class Level:
     phi_s: float
 
 
+class Linearisation:
+    """Where the reused (chord) Jacobian of the time steps was assembled, and its w.
+
+    Newton's method keeps a factorised Jacobian across steps while it contracts (``numerics.
+    reuse_jacobian``), so a step's iterates depend, at the level of the Newton tolerance, on
+    the point where that Jacobian was assembled. A checkpoint records the point (the unknowns,
+    phi_s and the BDF coefficients at assembly) and the phi_s-sensitivity w solved with it; a
+    resumed run assembles and factorises the same matrix there, and its steps repeat the
+    uninterrupted run's to round-off (bit for bit on the same rank count).
+
+    Attributes:
+        names: Block names of the system's unknowns.
+        point: The unknowns at assembly, by block.
+        w: w = J^-1 dR/dphi_s by block (valid when ``w_current``).
+        phi_s: phi_s at assembly, V.
+        coefficients: The BDF coefficients (a0, a1, a2) at assembly, 1/s (empty without BDF).
+        factorised: A Jacobian is held for reuse.
+        w_current: w was solved with that Jacobian.
+    """
+
+    def __init__(self, unknowns: list[fem.Function], names: list[str]):
+        """Allocate the copies (nothing recorded yet)."""
+        self.names = list(names)
+        self.point = [u.copy() for u in unknowns]
+        self.w = [u.copy() for u in unknowns]
+        self.phi_s = float("nan")
+        self.coefficients: list[float] = []
+        self.factorised = self.w_current = False
+
+    def record(self, unknowns: list[fem.Function], phi_s: float, coefficients: list[float]
+               ) -> None:
+        """Remember the point of a fresh Jacobian."""
+        for copy, u in zip(self.point, unknowns, strict=True):
+            copy.x.array[:] = u.x.array
+        self.phi_s, self.coefficients = phi_s, list(coefficients)
+
+    def functions(self) -> dict[str, fem.Function]:
+        """The point and w by unique names (for a checkpoint)."""
+        return {**{f"jacobian/{n}": f for n, f in zip(self.names, self.point, strict=True)},
+                **{f"w/{n}": f for n, f in zip(self.names, self.w, strict=True)}}
+
+    def scalars(self) -> dict[str, Any]:
+        """phi_s, coefficients and flags (for a checkpoint)."""
+        return {"phi_s": self.phi_s, "coefficients": self.coefficients,
+                "factorised": self.factorised, "w_current": self.w_current}
+
+    def set_scalars(self, scalars: Mapping[str, Any]) -> None:
+        """Take what :meth:`scalars` returned."""
+        self.phi_s = float(scalars["phi_s"])
+        self.coefficients = [float(a) for a in scalars["coefficients"]]
+        self.factorised, self.w_current = bool(scalars["factorised"]), bool(scalars["w_current"])
+
+
 class State:
     """Unknown blocks, phi_s, time, BDF history, predictor history, controller and events.
 
@@ -67,9 +120,10 @@ class State:
         controller: The step controller.
         events: The run's events by name.
         messages: Event messages so far (solver failure, depletion, ...).
-        last_output: Time of the last snapshot handed out, s (None before the first).
+        last_output: Time of the last snapshot its consumer took, s (None before the first).
         observers: Consumers of the snapshots whose state goes into a checkpoint too (the
             metrics accumulator and the field writer of a run), by name.
+        linearisation: The reused Jacobian's point (None: not reused).
     """
 
     def __init__(
@@ -92,6 +146,7 @@ class State:
         self.messages: list[str] = []
         self.last_output: float | None = None
         self.observers: dict[str, Stateful] = {}
+        self.linearisation: Linearisation | None = None
         self.levels = [self.copy()]
 
     def copy(self) -> Level:
@@ -163,6 +218,8 @@ class State:
                 f = fem.Function(self.blocks[name].function_space)
                 f.x.array[:] = values
                 out[f"level{k}/{name}"] = f
+        if self.linearisation is not None:
+            out.update(self.linearisation.functions())
         return out
 
     def scalars(self) -> dict[str, Any]:
@@ -177,6 +234,7 @@ class State:
             "messages": list(self.messages),
             "last_output": self.last_output,
             "observers": {name: obs.scalars() for name, obs in self.observers.items()},
+            "linearisation": None if self.linearisation is None else self.linearisation.scalars(),
         }
 
     def level_functions(self, scalars: Mapping[str, Any]) -> dict[str, fem.Function]:
@@ -215,3 +273,5 @@ class State:
         for name, observer in self.observers.items():
             if name in scalars["observers"]:
                 observer.set_scalars(scalars["observers"][name])
+        if self.linearisation is not None:
+            self.linearisation.set_scalars(scalars["linearisation"])
