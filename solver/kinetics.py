@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import ufl
 from scipy.optimize import brentq
 
-from solver.constants import FARADAY, GAS_CONSTANT
-from solver.transport import arrhenius
+from solver.constants import FARADAY, GAS_CONSTANT, arrhenius
 
 if TYPE_CHECKING:
     from solver.model_spec import KineticsConfig

@@ -50,8 +50,6 @@ __all__ = [
     "TimeConfig",
 ]
 
-#: Relative tolerance of the dilute-solution consistency check of over-specified parameters.
-DILUTE_CONSISTENCY_RTOL = 0.02
 #: Most rows of a property table.
 MAX_TABLE_ROWS = 1000
 #: Default ``max_concentration`` of a concentrated electrolyte, as a multiple of c_bulk (a
