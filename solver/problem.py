@@ -48,6 +48,14 @@ from solver.linear import (
     field_index_sets,
     migration_elimination,
 )
+from solver.newton import (
+    Border,
+    BorderedSystem,
+    ConstraintBorder,
+    FixedBorder,
+    NewtonOptions,
+    NewtonResult,
+)
 from solver.periodic import PeriodicConstraint
 from solver.results import Snapshot, SurfaceSample
 from solver.state import Linearisation, State
@@ -63,29 +71,6 @@ from solver.transport import (
 
 __all__ = ["NewtonResult", "Simulation", "SimulationError"]
 
-#: A reused (chord) Jacobian is kept while each step reduces the residual by this factor.
-CHORD_CONTRACTION = 0.2
-#: A chord step reducing the residual by less than this factor (but by CHORD_CONTRACTION) makes
-#: the next iteration refresh the Jacobian, which is then reused again.
-CHORD_REFRESH = 0.05
-
-
-@dataclass
-class NewtonResult:
-    """Outcome of one nonlinear solve.
-
-    Attributes:
-        converged: Whether the tolerances were met.
-        iterations: Newton iterations taken.
-        residual: Final scaled residual norm.
-        reason: Why it stopped.
-    """
-
-    converged: bool
-    iterations: int
-    residual: float
-    reason: str
-
 
 @dataclass
 class _SurfacePart:
@@ -96,30 +81,6 @@ class _SurfacePart:
     kinetics: Kinetics
     binary: bool
     entities: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int32))
-
-
-@dataclass
-class _System:
-    """Compiled forms and PETSc objects of one blocked nonlinear system."""
-
-    unknowns: list[fem.Function]
-    F: list[fem.Form]
-    J: list[list[fem.Form | None]]
-    dF_dphis: list[fem.Form]
-    dG_du: list[fem.Form] | None
-    bcs: list[fem.DirichletBC]
-    bcs_w: list[fem.DirichletBC]
-    A: Any = None
-    b: Any = None
-    x: Any = None
-    dx0: Any = None
-    w: Any = None
-    rhs_w: Any = None
-    g_u: Any = None
-    ksp: Any = None
-    linear: LinearSolver | None = None
-    lin: Linearisation | None = None  # the point of the factorised Jacobian (chord reuse)
-    periodic: PeriodicConstraint | None = None
 
 
 def _default_petsc_options(numerics: Any, coupled: bool, size: int) -> dict[str, Any]:
@@ -748,7 +709,7 @@ class Simulation:
         d_forms_phi: list[ufl.Form],
         bcs: list[fem.DirichletBC],
         bcs_w: list[fem.DirichletBC],
-    ) -> _System:
+    ) -> BorderedSystem:
         """Compile residual, Jacobian, phi_s-sensitivity and constraint forms of a system."""
         maps = self._maps
         jac = [[ufl.derivative(Fi, u) for u in unknowns] for Fi in forms]
@@ -770,8 +731,8 @@ class Simulation:
                     (1.0 / (self.area * self.i_ref)) * self.d_surface_current_form, entity_maps=maps
                 )
         names = [*self.potential_names, "u" if self.log_c else "c"][: len(unknowns)]
-        system = _System(
-            lin=Linearisation(unknowns, names),
+        c_scale = 1.0 if self.log_c else self.c_bulk  # step norm: Phi in RT/F, c in c_bulk
+        system = BorderedSystem(
             unknowns=unknowns,
             F=fem.form(forms, entity_maps=maps),
             J=fem.form(jac, entity_maps=maps),
@@ -779,6 +740,11 @@ class Simulation:
             dG_du=dG,
             bcs=bcs,
             bcs_w=bcs_w,
+            scales=[c_scale if u is self.salt else self._volt_scale for u in unknowns],
+            border_scale=self._volt_scale,
+            comm=self.comm,
+            lin=Linearisation(unknowns, names),
+            coefficients=self._bdf_coefficients,
         )
         spaces = [u.function_space for u in unknowns]
         system.A = dolfinx.fem.petsc.create_matrix(system.J)
@@ -841,40 +807,11 @@ class Simulation:
             step is not None and step.kind == "rest"
         )
 
-    def _assemble_residual(self, sys: _System) -> float:
-        """Assemble the scaled residual into sys.b at the current state; return its norm."""
-        dolfinx.fem.petsc.assign(sys.unknowns, sys.x)
-        sys.x.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-        with sys.b.localForm() as local:
-            local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(sys.b, sys.F)
-        bcs1 = fem.bcs_by_block(fem.extract_function_spaces(sys.J, 1), sys.bcs)
-        dolfinx.fem.petsc.apply_lifting(sys.b, sys.J, bcs=bcs1, x0=sys.x, alpha=-1.0)
-        sys.b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-        bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs)
-        dolfinx.fem.petsc.set_bc(sys.b, bcs0, x0=sys.x, alpha=-1.0)
-        sys.b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-        if sys.periodic is not None:  # slave rows are not zero on their own: reduced norm
-            return sys.periodic.restrict(sys.b).norm()
-        return sys.b.norm()
-
-    def _constraint(self, sys: _System, galvano: bool) -> float:
-        """Scaled control residual G."""
-        if galvano:
-            g = self.comm.allreduce(fem.assemble_scalar(self.G_form), op=MPI.SUM)
-            return g - float(self.control_value.value) / self.i_ref
-        return (float(self.phi_s.value) - float(self.control_value.value)) / self._volt_scale
-
     @property
     def _volt_scale(self) -> float:
         return 1.0 / self.f
 
-    def _merit(self, sys: _System, galvano: bool) -> tuple[float, float]:
-        r = self._assemble_residual(sys)
-        g = self._constraint(sys, galvano)
-        return math.sqrt(r * r + g * g), g
-
-    def newton(self, sys: _System, galvano: bool, reuse: bool = False) -> NewtonResult:
+    def newton(self, sys: BorderedSystem, galvano: bool, reuse: bool = False) -> NewtonResult:
         """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
 
         With c as the unknown, beyond the limiting current a spurious branch with negative
@@ -882,7 +819,10 @@ class Simulation:
         cut and a steady run fail (or retry in ln c) with that reason instead of returning an
         unphysical state. With u = ln(c/c_bulk) it cannot occur. Updates the nodal c.
         """
-        result = self._newton(sys, galvano, reuse)
+        num = self.numerics
+        options = NewtonOptions(num.newton_max_it, num.newton_atol, num.newton_rtol,
+                                num.newton_stol, num.line_search == "backtracking")
+        result = sys.solve(self._border(galvano), options, reuse)
         coupled = any(u is self.salt for u in sys.unknowns)
         if coupled:
             self._sync_concentration()
@@ -901,90 +841,19 @@ class Simulation:
                 )
         return result
 
-    def _newton(self, sys: _System, galvano: bool, reuse: bool) -> NewtonResult:
-        """Solve R(u, phi_s) = 0, G(u, phi_s) = 0 by Newton's method with a bordered update.
+    def _border(self, galvano: bool) -> Border:
+        """phi_s and its equation: the scaled galvanostatic constraint, or phi_s = V."""
+        if galvano:
+            return ConstraintBorder(self.phi_s, self.G_form,
+                                    lambda: float(self.control_value.value) / self.i_ref,
+                                    self.dG_dphis_form, self.comm)
+        return FixedBorder(self.phi_s, self.control_value, self._volt_scale)
 
-        Each iteration factorises J = dR/du once and solves J dx0 = R and J w = dR/dphi_s;
-        the scalar update is dphi = (G - G_u . dx0) / (G_phi - G_u . w) and the full step
-        (dx0 - w dphi, dphi) is damped by Armijo backtracking on the residual norm.
-        """
-        num = self.numerics
-        merit, g = self._merit(sys, galvano)
-        merit0 = merit
-        for it in range(1, num.newton_max_it + 1):
-            if not math.isfinite(merit):
-                return NewtonResult(False, it - 1, merit, "residual is not finite")
-            if merit <= num.newton_atol or (it > 1 and merit <= num.newton_rtol * merit0):
-                return NewtonResult(True, it - 1, merit, "residual tolerance")
-            chord = reuse and sys.lin.factorised
-            if not chord:
-                self._factorise(sys)
-            reason = sys.linear.solve(sys.b, sys.dx0)
-            if reason < 0:
-                return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
-            dphi = 0.0
-            if galvano:
-                # Chord iterations keep w = J^-1 dR/dphi_s of their Jacobian, as they keep J.
-                if not (chord and sys.lin.w_current):
-                    self._assemble_sensitivity(sys)
-                    reason = sys.linear.solve(sys.rhs_w, sys.w)
-                    if reason < 0:
-                        return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
-                    sys.lin.w_current = True
-                    dolfinx.fem.petsc.assign(sys.w, sys.lin.w)
-                with sys.g_u.localForm() as local:
-                    local.set(0.0)
-                dolfinx.fem.petsc.assemble_vector(sys.g_u, sys.dG_du)
-                sys.g_u.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-                g_phi = 0.0
-                if self.dG_dphis_form is not None:
-                    g_phi = self.comm.allreduce(fem.assemble_scalar(self.dG_dphis_form), op=MPI.SUM)
-                denominator = g_phi - sys.g_u.dot(sys.w)
-                if denominator == 0.0 or not math.isfinite(denominator):
-                    return NewtonResult(
-                        False, it, merit, f"singular bordered update (dG/dphi_s = {denominator})"
-                    )
-                dphi = (g - sys.g_u.dot(sys.dx0)) / denominator
-                sys.dx0.axpy(-dphi, sys.w)
-            else:
-                dphi = float(self.phi_s.value) - float(self.control_value.value)
-                if dphi != 0.0:
-                    self._assemble_sensitivity(sys)
-                    reason = sys.linear.solve(sys.rhs_w, sys.w)
-                    if reason < 0:
-                        return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
-                    sys.dx0.axpy(-dphi, sys.w)
-            if chord:
-                x_prev, phis_prev = sys.x.copy(), float(self.phi_s.value)
-                new, g_new, step = self._line_search(sys, galvano, dphi, merit, backtrack=False)
-                contracted = new <= CHORD_CONTRACTION * merit or new <= num.newton_atol
-                if not (math.isfinite(new) and contracted):
-                    # the reused Jacobian no longer contracts well: undo, refactorise next
-                    self._set_state(sys, x_prev, phis_prev)
-                    merit, g = self._merit(sys, galvano)
-                    sys.lin.factorised = reuse = False  # fresh Jacobians for the rest of this solve
-                    continue
-                if new > CHORD_REFRESH * merit and new > num.newton_atol:
-                    sys.lin.factorised = False  # slow: a fresh Jacobian next, reused after it
-                merit, g = new, g_new
-            else:
-                merit, g, step = self._line_search(sys, galvano, dphi, merit)
-                if step is None:
-                    return NewtonResult(False, it, merit, "line search failed")
-            if step <= num.newton_stol:
-                return NewtonResult(True, it, merit, "step tolerance")
-        return NewtonResult(False, num.newton_max_it, merit, "maximum Newton iterations reached")
-
-    def _factorise(self, sys: _System) -> None:
-        """Assemble J = dR/du at the current state, hand it to the linear solver, remember where."""
-        sys.A.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
-        sys.A.assemble()
-        sys.linear.set_operator(sys.A)
-        coefficients = [float(a.value) for a in (self.bdf.a0, self.bdf.a1, self.bdf.a2)
-                        ] if self.binary else []
-        sys.lin.record(sys.unknowns, float(self.phi_s.value), coefficients)
-        sys.lin.factorised, sys.lin.w_current = True, False
+    def _bdf_coefficients(self) -> list[float]:
+        """The BDF coefficients in the forms now (the Jacobian depends on a0)."""
+        if not self.binary:
+            return []
+        return [float(a.value) for a in (self.bdf.a0, self.bdf.a1, self.bdf.a2)]
 
     def rebuild_linearisation(self) -> None:
         """Factorise the time steps' Jacobian at the loaded linearisation point (and take its w).
@@ -1002,7 +871,7 @@ class Simulation:
             if self.binary:
                 self.bdf.a0.value, self.bdf.a1.value, self.bdf.a2.value = lin.coefficients
             w_current = lin.w_current
-            self._factorise(sys)
+            sys.factorise(lin.phi_s)
             lin.w_current = w_current
             for u, values in zip(sys.unknowns, saved, strict=True):
                 u.x.array[:] = values
@@ -1012,69 +881,9 @@ class Simulation:
             sys.w.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
 
     @property
-    def _transient_system(self) -> _System:
+    def _transient_system(self) -> BorderedSystem:
         """The system the time steps solve: potentials and c, or the potentials alone."""
         return self.sys_coupled if self.binary else self.sys_phi
-
-    def _assemble_sensitivity(self, sys: _System) -> None:
-        """rhs_w = dR/dphi_s with the Dirichlet values of w (-1 where Phi = phi_s, 0 elsewhere)."""
-        with sys.rhs_w.localForm() as local:
-            local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(sys.rhs_w, sys.dF_dphis)
-        bcs1 = fem.bcs_by_block(fem.extract_function_spaces(sys.J, 1), sys.bcs_w)
-        dolfinx.fem.petsc.apply_lifting(sys.rhs_w, sys.J, bcs=bcs1)
-        sys.rhs_w.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-        bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs_w)
-        dolfinx.fem.petsc.set_bc(sys.rhs_w, bcs0)
-        sys.rhs_w.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-
-    def _scaled_step(self, sys: _System, lam: float, dphi: float) -> float:
-        """Infinity norm of the step, Phi and phi_s in RT/F, c in c_bulk (u = ln(c/c_bulk): 1)."""
-        offsets = sys.dx0.getAttr("_blocks")[0]
-        arr = sys.dx0.array_r
-        c_scale = 1.0 if self.log_c else self.c_bulk
-        scales = [c_scale if u is self.salt else self._volt_scale for u in sys.unknowns]
-        local = max(
-            (
-                float(np.abs(arr[a:b]).max(initial=0.0)) / s
-                for a, b, s in zip(offsets, offsets[1:], scales, strict=False)
-            ),
-            default=0.0,
-        )
-        return lam * max(self.comm.allreduce(local, op=MPI.MAX), abs(dphi) / self._volt_scale)
-
-    def _set_state(self, sys: _System, x: Any, phis: float) -> None:
-        """Make ``x`` (a block vector) and ``phis`` the current state."""
-        if x is not sys.x:
-            x.copy(sys.x)
-        dolfinx.fem.petsc.assign(sys.x, sys.unknowns)
-        for u in sys.unknowns:
-            u.x.scatter_forward()
-        self.phi_s.value = phis
-
-    def _line_search(
-        self, sys: _System, galvano: bool, dphi: float, merit: float, backtrack: bool = True
-    ):
-        """Apply (x, phi_s) -= lam (dx0, dphi) with Armijo backtracking.
-
-        Returns:
-            (merit, G, scaled step), the step None when no acceptable step was found.
-        """
-        x0 = sys.x.copy()
-        phis0 = float(self.phi_s.value)
-        lam = 1.0
-        backtrack = backtrack and self.numerics.line_search == "backtracking"
-        for _ in range(12):
-            sys.x.waxpy(-lam, sys.dx0, x0)
-            self._set_state(sys, sys.x, phis0 - lam * dphi)
-            new, g = self._merit(sys, galvano)
-            if not backtrack or (math.isfinite(new) and new <= (1.0 - 1e-4 * lam) * merit):
-                return new, g, self._scaled_step(sys, lam, dphi)
-            lam *= 0.5
-        # No decrease: accept the smallest step only if the residual is finite and small anyway.
-        if math.isfinite(new) and new < merit:
-            return new, g, self._scaled_step(sys, lam * 2, dphi)
-        return new, g, None
 
     # ------------------------------------------------------------------------------------------
     # Solution stages
