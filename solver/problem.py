@@ -176,6 +176,7 @@ class Simulation:
         #: Consumers of the snapshots whose state is checkpointed with the run's (``scalars()``
         #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
         self.observers: dict[str, Any] = {}
+        self._part_fractions: list[float] | None = None  # Li-area share of each surface part
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -1414,8 +1415,21 @@ class Simulation:
         return self._integrate(flux) / self.area
 
     def dimensionless(self, t: float, current_mean: float) -> dict[str, float]:
-        """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless)."""
-        part = self.parts[0]
+        """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless).
+
+        The charge-transfer resistance is that of the Li-surface parts in parallel, each with
+        its own kinetics, weighted by its share of the Li area.
+        """
+        if self._part_fractions is None:  # geometric constants, once
+            self._part_fractions = [
+                self._integrate(self.weight * self.ds(part.tag)) / self.li_area
+                for part in self.parts
+            ]
+        surface_parts = [
+            (f, math.inf if self.primary else p.kinetics.i0, p.kinetics.alpha_a,
+             p.kinetics.alpha_c)
+            for f, p in zip(self._part_fractions, self.parts, strict=True)
+        ]
         kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
         apex = self.bundle.landmarks.get("apex")
         length = (
@@ -1438,9 +1452,7 @@ class Simulation:
         numbers = dimensionless_numbers(
             kappa=kappa,
             length=length,
-            i0=math.inf if self.primary else part.kinetics.i0,
-            alpha_a=part.kinetics.alpha_a,
-            alpha_c=part.kinetics.alpha_c,
+            surface_parts=surface_parts,
             temperature=self.temperature,
             current_density=current_mean,
             t=t,
