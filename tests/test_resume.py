@@ -185,3 +185,4 @@ def test_resume_of_a_directory_that_is_not_resumable(setup, tmp_path):
     _, err = done.communicate(timeout=TIMEOUT)
     assert done.returncode == 2
     assert f"--resume: not a resumable run directory (got '{tmp_path}')" in err
+
