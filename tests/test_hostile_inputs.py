@@ -356,6 +356,10 @@ CASES: list[Hostile] = [
             mutate=put("base.physics.interphase.sei", {"material": "Cu"})),
     Hostile(label="library: material not a name", key="base.physics.electrolyte.material",
             mutate=put("base.physics.electrolyte", {"material": ["LLZO"]})),
+    Hostile(label="time: negative checkpoint interval", key="base.time.checkpoint_interval",
+            mutate=put("base.time.checkpoint_interval", "-5 s")),
+    Hostile(label="time: checkpoint interval not a time", key="base.time.checkpoint_interval",
+            mutate=put("base.time.checkpoint_interval", "5 m")),
 
 ]
 
