@@ -98,7 +98,9 @@ def parallel_charge_transfer_resistance(
     for fraction, i0, alpha_a, alpha_c in parts:
         r, regime = charge_transfer_resistance(i0, alpha_a, alpha_c, temperature,
                                                current_density)
-        if r == 0.0 and fraction > 0.0:
+        if fraction <= 0.0:
+            continue  # no area: carries no current
+        if r == 0.0:
             return 0.0, regime
         shares.append((fraction / r, regime))
     conductance = sum(g for g, _ in shares)

@@ -129,3 +129,10 @@ def test_wagner_number_takes_the_kinetics_of_the_interphase_that_carries_the_cur
     )
     r_base, _ = charge_transfer_resistance(i0_base, 0.5, 0.5, T, 1.0)
     assert snapshot.dimensionless["wagner"] < 0.5 * wagner_number(sigma, r_base, height)
+
+
+def test_parallel_charge_transfer_resistance_of_primary_kinetics_is_zero():
+    """Primary kinetics (i0 = inf) on the parts with area: R_ct = 0, whatever the part without
+    area has."""
+    parts = [(0.0, math.inf, 0.5, 0.5), (1.0, math.inf, 0.5, 0.5)]
+    assert parallel_charge_transfer_resistance(parts, T, 5.0)[0] == 0.0
