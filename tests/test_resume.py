@@ -6,7 +6,8 @@ that is killed at several points, resumed with ``lidep run --resume <failed dir>
 final ``metrics.json``, ``surface.npz`` and the final state (the last checkpoint) are compared
 with the uninterrupted run's: equal to 1e-10 relative to each quantity's largest magnitude
 (the checkpoint holds everything the next step depends on, the reused Jacobian's point
-included, so the resumed steps repeat the uninterrupted ones; measured: bit-for-bit).
+included, so the resumed steps repeat the uninterrupted ones; the solver state alone resumes
+bit for bit, tests/test_restart.py).
 
 SIGTERM: the run checkpoints its last accepted state, exits with 143, and its directory is
 ``<name>.failed-<UTC>`` marked ``RESUMABLE`` (the second line of FAILED is the resume command).
