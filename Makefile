@@ -11,7 +11,7 @@ test: env
 	scripts/test.sh
 
 lint: env
-	.venv/bin/ruff check solver tests benchmarks
+	.venv/bin/ruff check solver tests benchmarks demos
 
 docs: env
 	.venv/bin/lidep schema --markdown > docs/config.md

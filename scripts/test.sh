@@ -9,7 +9,7 @@ export OMP_NUM_THREADS=1
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT
 
-.venv/bin/ruff check solver tests benchmarks || exit 1
+.venv/bin/ruff check solver tests benchmarks demos || exit 1
 .venv/bin/python -m pytest -m "not mpi" --junitxml="$reports/serial.xml" "$@"
 serial=$?
 # Each rank writes its own JUnit file; rank 0's counts are reported (both ranks run the same tests).

@@ -13,6 +13,7 @@ write fields and metrics at every output time; then write ``metrics.json`` and t
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,17 @@ from typing import Any
 import yaml
 from mpi4py import MPI
 
-from solver.config import CaseConfig, RunConfig, load_config, resolved_cases, resolved_tree
+from solver.config import (
+    CaseConfig,
+    ConfigError,
+    RunConfig,
+    load_config,
+    resolved_cases,
+    resolved_tree,
+)
 from solver.logging_utils import PACKAGE_LOGGER, Progress, progress
 from solver.rundir import RunDirectory
+from solver.termination import RESUMABLE
 
 __all__ = ["Pipeline", "Progress", "default_pipeline", "mesh", "progress", "run"]
 
@@ -103,14 +112,16 @@ def mesh(config: ConfigSource, *, overrides: Iterable[str] = (), comm: MPI.Comm 
             for name, case in cases.items()}
 
 
-def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
+def run(config: ConfigSource | None, output_root: str | Path = Path("results"), *,
         overrides: Iterable[str] = (), overwrite: bool = False, comm: MPI.Comm | None = None,
         mesh_cache: str | Path = Path("meshes"), pipeline: Pipeline | None = None,
-        command_line: Iterable[str] | None = None, clean_stale: bool = False) -> Path:
+        command_line: Iterable[str] | None = None, clean_stale: bool = False,
+        resume: str | Path | None = None) -> Path:
     """Run every case of a configuration into ``<output_root>/<name>``.
 
     Args:
-        config: A run config, a YAML path or a raw tree.
+        config: A run config, a YAML path or a raw tree (None with ``resume``: the
+            interrupted run's ``config.resolved.yaml``).
         output_root: Directory holding run directories.
         overrides: ``KEY=VALUE`` strings (as ``--set``).
         overwrite: Replace an existing run directory of the same name (on success only).
@@ -121,6 +132,10 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
         command_line: Recorded in the manifest (default ``sys.argv``).
         clean_stale: Remove stale incomplete run directories of earlier killed runs in
             ``output_root`` (they are reported as warnings otherwise).
+        resume: An interrupted run directory marked ``RESUMABLE``: its case directories are
+            copied into the new run (the field series written so far as ``fields.part-<k>``)
+            and each transient case continues from its checkpoint to the same end; the other
+            cases run again. ``output_root`` is ignored (the directory's parent is used).
 
     Returns:
         The run directory.
@@ -135,6 +150,10 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
             directory is kept as ``<name>.failed-<timestamp>`` (named in its notes).
     """
     comm = MPI.COMM_SELF if comm is None else comm
+    if resume is not None:
+        resume = _resumable(Path(resume))
+        output_root = resume.parent
+        config = resume / "config.resolved.yaml" if config is None else config
     run_config = _load(config, overrides)
     cases = resolved_cases(run_config)
     pipeline = pipeline or default_pipeline()
@@ -146,6 +165,9 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
                     run_config.name, len(cases), ", ".join(cases), comm.size, rd.target)
         rd.write_text("config.resolved.yaml",
                       yaml.safe_dump(resolved_tree(run_config), sort_keys=False))
+        if resume is not None:
+            _take_over(resume, rd.path, list(cases), comm)
+            logger.info("resuming the interrupted run %s", resume)
         metrics = {name: _run_case(name, case, rd, pipeline, comm, Path(mesh_cache), logger)
                    for name, case in cases.items()}
         with rd.phase("metrics"):
@@ -155,11 +177,42 @@ def run(config: ConfigSource, output_root: str | Path = Path("results"), *,
             logger.info("writing the report (figures, report.md, report.html)")
             with rd.phase("report"):  # from the files only: serial, on rank 0
                 pipeline.build_report(rd.path)
+    if resume is not None and comm.rank == 0:
+        (resume / RESUMABLE).replace(resume / "RESUMED")
+        (resume / "RESUMED").write_text(f"resumed into {rd.path}\n", encoding="utf-8")
     logger.info("run '%s' finished: %s", run_config.name, rd.path)
     if pipeline.summarize is not None and comm.rank == 0:
         for line in pipeline.summarize(rd.path):
             logger.info("%s", line)
     return rd.path
+
+
+def _resumable(path: Path) -> Path:
+    """The resolved run directory to resume, or a ConfigError naming what is wrong."""
+    path = path.resolve()
+    if not (path / RESUMABLE).is_file() or not (path / "config.resolved.yaml").is_file():
+        raise ConfigError([
+            f"--resume: not a resumable run directory (got '{path}'); allowed: an interrupted "
+            f"run directory holding {RESUMABLE} and config.resolved.yaml"
+        ])
+    return path
+
+
+def _take_over(old: Path, new: Path, cases: list[str], comm: MPI.Comm) -> None:
+    """Copy the case directories of the interrupted run ``old`` into ``new`` (rank 0).
+
+    Each case's ``fields`` folder becomes ``fields.part-<k>`` (k = 1, 2, ... over resumes):
+    the resumed run writes its field series anew, from the checkpoint's time on.
+    """
+    if comm.rank == 0:
+        for name in cases:
+            if (old / name).is_dir():
+                shutil.copytree(old / name, new / name)
+                fields = new / name / "fields"
+                if fields.is_dir():
+                    k = 1 + len(list((new / name).glob("fields.part-*")))
+                    fields.rename(new / name / f"fields.part-{k}")
+    comm.barrier()
 
 
 def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
@@ -178,6 +231,13 @@ def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
     transient = case.time.mode == "transient"
     with (pipeline.field_writer(bundle, rd.path / name, case.output, comm) as writer,
           progress(case.time.t_end if transient else None, comm, name) as bar):
+        if transient and hasattr(simulation, "observers"):  # restart (solver.driver)
+            from solver.checkpoint import checkpoint_path
+
+            simulation.checkpoint = checkpoint_path(rd.path / name)
+            if simulation.checkpoint.is_file():  # copied from the interrupted run
+                simulation.resume_from = simulation.checkpoint
+            simulation.observers.update(metrics=metrics, fields=writer)
         # the bar advances with every accepted time step where the simulation reports them
         getattr(simulation, "step_listeners", []).append(bar.step)
         snapshots = iter(simulation.run())

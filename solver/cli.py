@@ -69,9 +69,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="show tracebacks and debug messages")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+    def with_config(name: str, help_text: str, optional: bool = False) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("config", type=Path, help="YAML run file")
+        command.add_argument("config", type=Path, help="YAML run file",
+                             nargs="?" if optional else None)
         command.add_argument("--set", dest="overrides", action="append", default=[],
                              metavar="KEY=VALUE",
                              help="override a key, e.g. --set geometry.domain.length=20um "
@@ -80,13 +81,16 @@ def _parser() -> argparse.ArgumentParser:
                          help=argparse.SUPPRESS)
         return command
 
-    run = with_config("run", "run every case of CONFIG into OUTPUT/<name>")
+    run = with_config("run", "run every case of CONFIG into OUTPUT/<name>", optional=True)
     run.add_argument("-o", "--output", type=Path, default=Path("results"),
                      help="output root directory (default: results)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an existing run directory of the same name")
     run.add_argument("--mesh-cache", type=Path, default=Path("meshes"),
                      help="mesh cache directory (default: meshes)")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                     help="continue an interrupted run directory marked RESUMABLE from its "
+                     "checkpoints, next to it (CONFIG: default its config.resolved.yaml)")
     run.add_argument("--clean-stale", action="store_true",
                      help="remove stale incomplete run directories of earlier killed runs in "
                      "OUTPUT (they are only reported otherwise)")
@@ -164,10 +168,14 @@ def _sweep_parsers(sub: Any) -> None:
 
 def _cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
     from solver.api import run
+    from solver.config import ConfigError
 
+    if args.config is None and args.resume is None:
+        raise ConfigError(["config: missing (got nothing); allowed: a YAML run file, or "
+                           "--resume RUN_DIR"])
     run_dir = run(args.config, args.output, overrides=args.overrides,
                   overwrite=args.overwrite, comm=comm, mesh_cache=args.mesh_cache,
-                  clean_stale=args.clean_stale)
+                  clean_stale=args.clean_stale, resume=args.resume)
     _say(comm, f"results: {run_dir}")
     return EXIT_OK
 

@@ -5,7 +5,9 @@ r"""Dimensionless numbers that place a run in its regime (SI inputs, pure functi
   Tafel regime :math:`R_{ct} = RT / (\alpha_c F |J|)`.
   :func:`charge_transfer_resistance` returns the smaller of the two, i.e. the linear value for
   :math:`|J| < (\alpha_a + \alpha_c) i_0 / \alpha_c` and the Tafel value above, and names the
-  regime it used.
+  regime it used. Li-surface parts with their own kinetics (bare Li, each interphase region)
+  act in parallel, weighted by their area fractions :math:`f_k`:
+  :math:`1/R_{ct} = \sum_k f_k / R_{ct,k}` (:func:`parallel_charge_transfer_resistance`).
 * Wagner number :math:`Wa = \kappa R_{ct} / \ell` and, with the interphase layers in series,
   :math:`Wa_{int} = \kappa (R_{ct} + \sum_k h_k / \sigma_k + R_{it}) / \ell` (R_it: the
   interfacial ion-transfer resistance at the interphase | electrolyte boundary; ℓ: the length
@@ -36,6 +38,7 @@ __all__ = [
     "dimensionless_numbers",
     "interphase_resistance",
     "limiting_current",
+    "parallel_charge_transfer_resistance",
     "sand_time",
     "wagner_number",
 ]
@@ -71,6 +74,39 @@ def charge_transfer_resistance(
         return r_linear, "linear"
     r_tafel = rt_over_f / (alpha_c * abs(current_density))
     return (r_linear, "linear") if r_linear <= r_tafel else (r_tafel, "tafel")
+
+
+def parallel_charge_transfer_resistance(
+    parts: Sequence[tuple[float, float, float, float]], temperature: float,
+    current_density: float = 0.0,
+) -> tuple[float, Regime]:
+    """R_ct of Li-surface parts in parallel, area-weighted: 1/R_ct = sum_k f_k / R_ct,k.
+
+    Each part (area fraction f_k of the Li surface, its own kinetics) is taken to carry the
+    mean current density J (its regime is judged at J); a part with infinite i0 (primary
+    kinetics) makes R_ct zero.
+
+    Args:
+        parts: (f_k, i0_k in A/m^2, alpha_a_k, alpha_c_k) per part; the f_k sum to 1.
+        temperature: T, K.
+        current_density: J, A/m^2.
+
+    Returns:
+        (R_ct in Ω m², the regime of the part with the largest share of the conductance).
+    """
+    shares = []
+    for fraction, i0, alpha_a, alpha_c in parts:
+        r, regime = charge_transfer_resistance(i0, alpha_a, alpha_c, temperature,
+                                               current_density)
+        if fraction <= 0.0:
+            continue  # no area: carries no current
+        if r == 0.0:
+            return 0.0, regime
+        shares.append((fraction / r, regime))
+    conductance = sum(g for g, _ in shares)
+    if not conductance > 0.0:
+        raise ValueError(f"need parts with a positive area fraction, got {list(parts)}")
+    return 1.0 / conductance, max(shares, key=lambda share: share[0])[1]
 
 
 def interphase_resistance(layers: Sequence[tuple[float, float]]) -> float:
@@ -166,9 +202,9 @@ def dimensionless_numbers(
     *,
     kappa: float,
     length: float,
-    i0: float,
-    alpha_a: float,
-    alpha_c: float,
+    i0: float | None = None,
+    alpha_a: float | None = None,
+    alpha_c: float | None = None,
     temperature: float,
     current_density: float,
     t: float = 0.0,
@@ -179,15 +215,16 @@ def dimensionless_numbers(
     t_plus: float = 1.0,
     L: float | None = None,
     cell: CellKind = "reservoir",
+    surface_parts: Sequence[tuple[float, float, float, float]] = (),
 ) -> DimensionlessNumbers:
     """All numbers of a run at time t (binary-electrolyte inputs D, c_bulk, L may be None).
 
     Args:
         kappa: Electrolyte conductivity (sigma of a single-ion conductor), S/m.
         length: Characteristic length ℓ, m.
-        i0: Exchange current density, A/m^2.
-        alpha_a: Anodic transfer coefficient.
-        alpha_c: Cathodic transfer coefficient.
+        i0: Exchange current density, A/m^2 (one surface part; see ``surface_parts``).
+        alpha_a: Anodic transfer coefficient (one surface part).
+        alpha_c: Cathodic transfer coefficient (one surface part).
         temperature: T, K.
         current_density: Mean applied current density J, A/m^2.
         t: Time, s.
@@ -199,8 +236,14 @@ def dimensionless_numbers(
         t_plus: Cation transference number (1: single-ion conductor).
         L: Li surface to counter distance, m.
         cell: ``"reservoir"`` or ``"symmetric"`` counter (see :func:`limiting_current`).
+        surface_parts: (area fraction, i0, alpha_a, alpha_c) of the Li-surface parts that
+            carry the current, in parallel (:func:`parallel_charge_transfer_resistance`);
+            empty: one part with ``i0``, ``alpha_a``, ``alpha_c``.
     """
-    r_ct, regime = charge_transfer_resistance(i0, alpha_a, alpha_c, temperature, current_density)
+    if not surface_parts and None in (i0, alpha_a, alpha_c):
+        raise ValueError("give i0, alpha_a and alpha_c, or surface_parts")
+    parts = surface_parts or [(1.0, i0, alpha_a, alpha_c)]
+    r_ct, regime = parallel_charge_transfer_resistance(parts, temperature, current_density)
     binary = t_plus < 1.0
     if binary and (D is None or c_bulk is None or L is None):
         raise ValueError("a binary electrolyte (t_plus < 1) needs D, c_bulk and L")

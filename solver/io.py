@@ -25,7 +25,9 @@ import json
 import logging
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import basix.ufl
 import dolfinx
@@ -34,7 +36,7 @@ from mpi4py import MPI
 
 from solver.geometry.bundle import MeshBundle
 from solver.output_spec import OutputConfig
-from solver.postprocess import METRIC_UNITS, CaseMetrics, gather_surface
+from solver.postprocess import METRIC_UNITS, CaseMetrics, gather_surface, point_permutation
 from solver.results import Snapshot, SurfaceSample
 
 METRICS_SCHEMA = "lidep-metrics/1"
@@ -400,9 +402,38 @@ class FieldWriter:
             self._xdmf[name] = _XdmfSeries(mesh, self.field_dir, name)
         self._xdmf[name].write(fields, t)
 
+    def scalars(self) -> dict[str, Any]:
+        """The surface profiles so far, for a restart checkpoint (``solver.driver``).
+
+        The field series of an interrupted run are kept as they are (``solver.api``).
+        """
+        points = None if self._points is None else {"x": self._points.x,
+                                                     "weight": self._points.weight}
+        return {"times": self._times, "j": self._j, "c": self._c, "points": points}
+
+    def set_scalars(self, scalars: Mapping[str, Any]) -> None:
+        """Continue the surface profiles of :meth:`scalars` (on any number of ranks)."""
+        self._times = [float(t) for t in scalars["times"]]
+        self._j = [np.asarray(a) for a in scalars["j"]]
+        self._c = [np.asarray(a) for a in scalars["c"]]
+        points = scalars["points"]
+        if points is not None:
+            x = np.asarray(points["x"])
+            self._points = SurfaceSample(x=x, weight=np.asarray(points["weight"]),
+                                         j=np.zeros(len(x)), c_surface=np.zeros(len(x)))
+
+    def _align(self, surface: SurfaceSample) -> None:
+        """Reorder the recorded profiles to the points of ``surface`` (point_permutation)."""
+        permutation = point_permutation(self._points.x, surface.x)
+        if permutation is not None:
+            self._j = [j[permutation] for j in self._j]
+            self._c = [c[permutation] for c in self._c]
+            self._points = surface
+
     def _record_surface(self, t: float, surface: SurfaceSample) -> None:
         if self._points is None:
             self._points = surface
+        self._align(surface)
         self._times.append(t)
         self._j.append(surface.j)
         self._c.append(surface.c_surface)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import ufl
 from scipy.optimize import brentq
 
-from solver.constants import FARADAY, GAS_CONSTANT
-from solver.transport import arrhenius
+from solver.constants import FARADAY, GAS_CONSTANT, arrhenius
+from solver.dimensionless import charge_transfer_resistance as regime_resistance
 
 if TYPE_CHECKING:
     from solver.model_spec import KineticsConfig
@@ -136,5 +136,9 @@ class Kinetics:
 def charge_transfer_resistance(
     i0: float, alpha_a: float, alpha_c: float, temperature: float
 ) -> float:
-    """R_ct = R T / ((alpha_a + alpha_c) F i0), ohm m^2."""
-    return GAS_CONSTANT * temperature / ((alpha_a + alpha_c) * FARADAY * i0)
+    """R_ct = R T / ((alpha_a + alpha_c) F i0), ohm m^2 (linear regime).
+
+    The linear-regime value of :func:`solver.dimensionless.charge_transfer_resistance`, the
+    one home of the formula.
+    """
+    return regime_resistance(i0, alpha_a, alpha_c, temperature)[0]

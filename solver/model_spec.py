@@ -50,8 +50,6 @@ __all__ = [
     "TimeConfig",
 ]
 
-#: Relative tolerance of the dilute-solution consistency check of over-specified parameters.
-DILUTE_CONSISTENCY_RTOL = 0.02
 #: Most rows of a property table.
 MAX_TABLE_ROWS = 1000
 #: Default ``max_concentration`` of a concentrated electrolyte, as a multiple of c_bulk (a
@@ -570,6 +568,15 @@ class TimeConfig(StrictModel):
     )
     output_interval: Time | None = Field(
         default=None, gt=0, description="Regular output interval, s."
+    )
+    checkpoint_interval: Time | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Wall-clock time between restart checkpoints of a transient run, s (a checkpoint is "
+            "also written at every output time; none: at output times only). See README, "
+            "'Restart'."
+        ),
     )
 
     @model_validator(mode="after")

@@ -18,7 +18,9 @@ Surface statistics, with w the quadrature weights of the samples on the Li surfa
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import dolfinx
 import numpy as np
@@ -105,6 +107,28 @@ def gather_surface(sample: SurfaceSample, comm: MPI.Comm) -> SurfaceSample:
         j=gathered(sample.j),
         c_surface=gathered(sample.c_surface),
     )
+
+
+def point_permutation(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
+    """The permutation p with old[p] == new, for the same points in another order.
+
+    Gathered surface samples come in rank order, which differs after a restart on another
+    number of ranks; values recorded at ``old`` are reordered by ``values[p]``.
+
+    Args:
+        old: Points (n, 3) in the recorded order.
+        new: The same points (n, 3) in the current order.
+
+    Returns:
+        The permutation, or None when the orders agree (or the point sets differ in size).
+    """
+    if old.shape != new.shape or np.array_equal(old, new):
+        return None
+    scale = float(np.max(np.abs(new))) or 1.0
+    order_new, order_old = (np.lexsort(np.round(x / scale, 10).T[::-1]) for x in (new, old))
+    permutation = np.empty(len(new), dtype=np.int64)
+    permutation[order_new] = order_old
+    return permutation
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -451,6 +475,36 @@ class CaseMetrics:
         self.depletion_time = math.nan
         self._previous: tuple[float, np.ndarray] | None = None
         self._charge: np.ndarray | None = None
+        self._x: np.ndarray | None = None  # the sample points of _previous and _charge
+
+    def scalars(self) -> dict[str, Any]:
+        """The accumulated state, for a restart checkpoint (``solver.driver``)."""
+        previous = None
+        if self._previous is not None:
+            previous = {"t": self._previous[0], "j": self._previous[1], "x": self._x,
+                        "charge": self._charge}
+        return {"rows": self.rows, "events": self.events, "dimensionless": self.dimensionless,
+                "depletion_time": self.depletion_time, "previous": previous}
+
+    def set_scalars(self, scalars: Mapping[str, Any]) -> None:
+        """Continue from the state :meth:`scalars` returned (on any number of ranks)."""
+        self.rows = [dict(row) for row in scalars["rows"]]
+        self.events = list(scalars["events"])
+        self.dimensionless = dict(scalars["dimensionless"])
+        self.depletion_time = float(scalars["depletion_time"])
+        previous = scalars["previous"]
+        if previous is not None:
+            self._previous = (float(previous["t"]), np.asarray(previous["j"]))
+            self._charge, self._x = np.asarray(previous["charge"]), np.asarray(previous["x"])
+
+    def _align(self, x: np.ndarray) -> None:
+        """Reorder the accumulated arrays to the sample points ``x`` (point_permutation)."""
+        permutation = None if self._x is None else point_permutation(self._x, x)
+        if permutation is not None:
+            t_prev, j_prev = self._previous
+            self._previous = (t_prev, j_prev[permutation])
+            self._charge = self._charge[permutation]
+        self._x = x
 
     def _accumulate_charge(self, t: float, j: np.ndarray) -> np.ndarray:
         if self._previous is None:
@@ -478,6 +532,7 @@ class CaseMetrics:
             hotspot_factor=cfg.hotspot_factor,
             percentile=cfg.percentile,
         )
+        self._align(surface.x)
         row |= deposit_metrics(surface, self._accumulate_charge(snapshot.t, surface.j))
         c_s = surface.c_surface[np.isfinite(surface.c_surface)]
         w_c = surface.weight[np.isfinite(surface.c_surface)]

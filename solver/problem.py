@@ -26,6 +26,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import basix
@@ -38,6 +39,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from solver.dimensionless import dimensionless_numbers
+from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
 from solver.kinetics import Kinetics
 from solver.linear import (
@@ -46,9 +48,18 @@ from solver.linear import (
     field_index_sets,
     migration_elimination,
 )
+from solver.newton import (
+    Border,
+    BorderedSystem,
+    ConstraintBorder,
+    FixedBorder,
+    NewtonOptions,
+    NewtonResult,
+)
 from solver.periodic import PeriodicConstraint
 from solver.results import Snapshot, SurfaceSample
-from solver.timestepping import BDF, Protocol, ProtocolStep, SolverDivergence, StepController
+from solver.state import Linearisation, State
+from solver.timestepping import BDF, Protocol, ProtocolStep, StepController
 from solver.transport import (
     FARADAY,
     GAS_CONSTANT,
@@ -60,33 +71,6 @@ from solver.transport import (
 
 __all__ = ["NewtonResult", "Simulation", "SimulationError"]
 
-#: A reused (chord) Jacobian is kept while each step reduces the residual by this factor.
-CHORD_CONTRACTION = 0.2
-#: A chord step reducing the residual by less than this factor (but by CHORD_CONTRACTION) makes
-#: the next iteration refresh the Jacobian, which is then reused again.
-CHORD_REFRESH = 0.05
-
-
-class SimulationError(RuntimeError):
-    """A configuration the solver cannot handle, or a failed solve (message says which)."""
-
-
-@dataclass
-class NewtonResult:
-    """Outcome of one nonlinear solve.
-
-    Attributes:
-        converged: Whether the tolerances were met.
-        iterations: Newton iterations taken.
-        residual: Final scaled residual norm.
-        reason: Why it stopped.
-    """
-
-    converged: bool
-    iterations: int
-    residual: float
-    reason: str
-
 
 @dataclass
 class _SurfacePart:
@@ -97,31 +81,6 @@ class _SurfacePart:
     kinetics: Kinetics
     binary: bool
     entities: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int32))
-
-
-@dataclass
-class _System:
-    """Compiled forms and PETSc objects of one blocked nonlinear system."""
-
-    unknowns: list[fem.Function]
-    F: list[fem.Form]
-    J: list[list[fem.Form | None]]
-    dF_dphis: list[fem.Form]
-    dG_du: list[fem.Form] | None
-    bcs: list[fem.DirichletBC]
-    bcs_w: list[fem.DirichletBC]
-    A: Any = None
-    b: Any = None
-    x: Any = None
-    dx0: Any = None
-    w: Any = None
-    rhs_w: Any = None
-    g_u: Any = None
-    ksp: Any = None
-    linear: LinearSolver | None = None
-    factorised: bool = False
-    w_current: bool = False  # w solved with the current (factorised) Jacobian
-    periodic: PeriodicConstraint | None = None
 
 
 def _default_petsc_options(numerics: Any, coupled: bool, size: int) -> dict[str, Any]:
@@ -209,9 +168,15 @@ class Simulation:
         self.events: list[str] = []
         # Called after every accepted time step with (t, dt, Newton iterations) (progress).
         self.step_listeners: list[Callable[[float, float, int], None]] = []
-        self.depletion_time: float | None = None
-        self._c_min_prev = self.c_bulk
-        self.t = 0.0
+        self.driver: TimeDriver | None = None
+        #: Checkpoint file written at output times and every time.checkpoint_interval (None:
+        #: none), and the checkpoint a transient run resumes from (None: start at t = 0).
+        self.checkpoint: Path | None = None
+        self.resume_from: Path | None = None
+        #: Consumers of the snapshots whose state is checkpointed with the run's (``scalars()``
+        #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
+        self.observers: dict[str, Any] = {}
+        self._part_fractions: list[float] | None = None  # Li-area share of each surface part
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -745,7 +710,7 @@ class Simulation:
         d_forms_phi: list[ufl.Form],
         bcs: list[fem.DirichletBC],
         bcs_w: list[fem.DirichletBC],
-    ) -> _System:
+    ) -> BorderedSystem:
         """Compile residual, Jacobian, phi_s-sensitivity and constraint forms of a system."""
         maps = self._maps
         jac = [[ufl.derivative(Fi, u) for u in unknowns] for Fi in forms]
@@ -766,7 +731,9 @@ class Simulation:
                 self.dG_dphis_form = fem.form(
                     (1.0 / (self.area * self.i_ref)) * self.d_surface_current_form, entity_maps=maps
                 )
-        system = _System(
+        names = [*self.potential_names, "u" if self.log_c else "c"][: len(unknowns)]
+        c_scale = 1.0 if self.log_c else self.c_bulk  # step norm: Phi in RT/F, c in c_bulk
+        system = BorderedSystem(
             unknowns=unknowns,
             F=fem.form(forms, entity_maps=maps),
             J=fem.form(jac, entity_maps=maps),
@@ -774,6 +741,11 @@ class Simulation:
             dG_du=dG,
             bcs=bcs,
             bcs_w=bcs_w,
+            scales=[c_scale if u is self.salt else self._volt_scale for u in unknowns],
+            border_scale=self._volt_scale,
+            comm=self.comm,
+            lin=Linearisation(unknowns, names),
+            coefficients=self._bdf_coefficients,
         )
         spaces = [u.function_space for u in unknowns]
         system.A = dolfinx.fem.petsc.create_matrix(system.J)
@@ -836,40 +808,11 @@ class Simulation:
             step is not None and step.kind == "rest"
         )
 
-    def _assemble_residual(self, sys: _System) -> float:
-        """Assemble the scaled residual into sys.b at the current state; return its norm."""
-        dolfinx.fem.petsc.assign(sys.unknowns, sys.x)
-        sys.x.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-        with sys.b.localForm() as local:
-            local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(sys.b, sys.F)
-        bcs1 = fem.bcs_by_block(fem.extract_function_spaces(sys.J, 1), sys.bcs)
-        dolfinx.fem.petsc.apply_lifting(sys.b, sys.J, bcs=bcs1, x0=sys.x, alpha=-1.0)
-        sys.b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-        bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs)
-        dolfinx.fem.petsc.set_bc(sys.b, bcs0, x0=sys.x, alpha=-1.0)
-        sys.b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-        if sys.periodic is not None:  # slave rows are not zero on their own: reduced norm
-            return sys.periodic.restrict(sys.b).norm()
-        return sys.b.norm()
-
-    def _constraint(self, sys: _System, galvano: bool) -> float:
-        """Scaled control residual G."""
-        if galvano:
-            g = self.comm.allreduce(fem.assemble_scalar(self.G_form), op=MPI.SUM)
-            return g - float(self.control_value.value) / self.i_ref
-        return (float(self.phi_s.value) - float(self.control_value.value)) / self._volt_scale
-
     @property
     def _volt_scale(self) -> float:
         return 1.0 / self.f
 
-    def _merit(self, sys: _System, galvano: bool) -> tuple[float, float]:
-        r = self._assemble_residual(sys)
-        g = self._constraint(sys, galvano)
-        return math.sqrt(r * r + g * g), g
-
-    def newton(self, sys: _System, galvano: bool, reuse: bool = False) -> NewtonResult:
+    def newton(self, sys: BorderedSystem, galvano: bool, reuse: bool = False) -> NewtonResult:
         """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
 
         With c as the unknown, beyond the limiting current a spurious branch with negative
@@ -877,7 +820,10 @@ class Simulation:
         cut and a steady run fail (or retry in ln c) with that reason instead of returning an
         unphysical state. With u = ln(c/c_bulk) it cannot occur. Updates the nodal c.
         """
-        result = self._newton(sys, galvano, reuse)
+        num = self.numerics
+        options = NewtonOptions(num.newton_max_it, num.newton_atol, num.newton_rtol,
+                                num.newton_stol, num.line_search == "backtracking")
+        result = sys.solve(self._border(galvano), options, reuse)
         coupled = any(u is self.salt for u in sys.unknowns)
         if coupled:
             self._sync_concentration()
@@ -896,142 +842,49 @@ class Simulation:
                 )
         return result
 
-    def _newton(self, sys: _System, galvano: bool, reuse: bool) -> NewtonResult:
-        """Solve R(u, phi_s) = 0, G(u, phi_s) = 0 by Newton's method with a bordered update.
+    def _border(self, galvano: bool) -> Border:
+        """phi_s and its equation: the scaled galvanostatic constraint, or phi_s = V."""
+        if galvano:
+            return ConstraintBorder(self.phi_s, self.G_form,
+                                    lambda: float(self.control_value.value) / self.i_ref,
+                                    self.dG_dphis_form, self.comm)
+        return FixedBorder(self.phi_s, self.control_value, self._volt_scale)
 
-        Each iteration factorises J = dR/du once and solves J dx0 = R and J w = dR/dphi_s;
-        the scalar update is dphi = (G - G_u . dx0) / (G_phi - G_u . w) and the full step
-        (dx0 - w dphi, dphi) is damped by Armijo backtracking on the residual norm.
+    def _bdf_coefficients(self) -> list[float]:
+        """The BDF coefficients in the forms now (the Jacobian depends on a0)."""
+        if not self.binary:
+            return []
+        return [float(a.value) for a in (self.bdf.a0, self.bdf.a1, self.bdf.a2)]
+
+    def rebuild_linearisation(self) -> None:
+        """Factorise the time steps' Jacobian at the loaded linearisation point (and take its w).
+
+        A resumed run then reuses the very Jacobian the uninterrupted run reused.
         """
-        num = self.numerics
-        merit, g = self._merit(sys, galvano)
-        merit0 = merit
-        for it in range(1, num.newton_max_it + 1):
-            if not math.isfinite(merit):
-                return NewtonResult(False, it - 1, merit, "residual is not finite")
-            if merit <= num.newton_atol or (it > 1 and merit <= num.newton_rtol * merit0):
-                return NewtonResult(True, it - 1, merit, "residual tolerance")
-            chord = reuse and sys.factorised
-            if not chord:
-                sys.A.zeroEntries()
-                dolfinx.fem.petsc.assemble_matrix(sys.A, sys.J, bcs=sys.bcs, diag=1.0)
-                sys.A.assemble()
-                sys.linear.set_operator(sys.A)
-                sys.factorised, sys.w_current = True, False
-            reason = sys.linear.solve(sys.b, sys.dx0)
-            if reason < 0:
-                return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
-            dphi = 0.0
-            if galvano:
-                # Chord iterations keep w = J^-1 dR/dphi_s of their Jacobian, as they keep J.
-                if not (chord and sys.w_current):
-                    self._assemble_sensitivity(sys)
-                    reason = sys.linear.solve(sys.rhs_w, sys.w)
-                    if reason < 0:
-                        return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
-                    sys.w_current = True
-                with sys.g_u.localForm() as local:
-                    local.set(0.0)
-                dolfinx.fem.petsc.assemble_vector(sys.g_u, sys.dG_du)
-                sys.g_u.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-                g_phi = 0.0
-                if self.dG_dphis_form is not None:
-                    g_phi = self.comm.allreduce(fem.assemble_scalar(self.dG_dphis_form), op=MPI.SUM)
-                denominator = g_phi - sys.g_u.dot(sys.w)
-                if denominator == 0.0 or not math.isfinite(denominator):
-                    return NewtonResult(
-                        False, it, merit, f"singular bordered update (dG/dphi_s = {denominator})"
-                    )
-                dphi = (g - sys.g_u.dot(sys.dx0)) / denominator
-                sys.dx0.axpy(-dphi, sys.w)
-            else:
-                dphi = float(self.phi_s.value) - float(self.control_value.value)
-                if dphi != 0.0:
-                    self._assemble_sensitivity(sys)
-                    reason = sys.linear.solve(sys.rhs_w, sys.w)
-                    if reason < 0:
-                        return NewtonResult(False, it, merit, f"linear solver failed ({reason})")
-                    sys.dx0.axpy(-dphi, sys.w)
-            if chord:
-                x_prev, phis_prev = sys.x.copy(), float(self.phi_s.value)
-                new, g_new, step = self._line_search(sys, galvano, dphi, merit, backtrack=False)
-                contracted = new <= CHORD_CONTRACTION * merit or new <= num.newton_atol
-                if not (math.isfinite(new) and contracted):
-                    # the reused Jacobian no longer contracts well: undo, refactorise next
-                    self._set_state(sys, x_prev, phis_prev)
-                    merit, g = self._merit(sys, galvano)
-                    sys.factorised = reuse = False  # fresh Jacobians for the rest of this solve
-                    continue
-                if new > CHORD_REFRESH * merit and new > num.newton_atol:
-                    sys.factorised = False  # slow: a fresh Jacobian next, reused after it
-                merit, g = new, g_new
-            else:
-                merit, g, step = self._line_search(sys, galvano, dphi, merit)
-                if step is None:
-                    return NewtonResult(False, it, merit, "line search failed")
-            if step <= num.newton_stol:
-                return NewtonResult(True, it, merit, "step tolerance")
-        return NewtonResult(False, num.newton_max_it, merit, "maximum Newton iterations reached")
+        sys = self._transient_system
+        lin = sys.lin
+        if lin.factorised:
+            saved = [u.x.array.copy() for u in sys.unknowns]
+            phis = float(self.phi_s.value)
+            for u, point in zip(sys.unknowns, lin.point, strict=True):
+                u.x.array[:] = point.x.array
+            self.phi_s.value = lin.phi_s
+            if self.binary:
+                self.bdf.a0.value, self.bdf.a1.value, self.bdf.a2.value = lin.coefficients
+            w_current = lin.w_current
+            sys.factorise(lin.phi_s)
+            lin.w_current = w_current
+            for u, values in zip(sys.unknowns, saved, strict=True):
+                u.x.array[:] = values
+            self.phi_s.value = phis
+        if lin.w_current:
+            dolfinx.fem.petsc.assign(lin.w, sys.w)
+            sys.w.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
 
-    def _assemble_sensitivity(self, sys: _System) -> None:
-        """rhs_w = dR/dphi_s with the Dirichlet values of w (-1 where Phi = phi_s, 0 elsewhere)."""
-        with sys.rhs_w.localForm() as local:
-            local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(sys.rhs_w, sys.dF_dphis)
-        bcs1 = fem.bcs_by_block(fem.extract_function_spaces(sys.J, 1), sys.bcs_w)
-        dolfinx.fem.petsc.apply_lifting(sys.rhs_w, sys.J, bcs=bcs1)
-        sys.rhs_w.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-        bcs0 = fem.bcs_by_block(fem.extract_function_spaces(sys.F), sys.bcs_w)
-        dolfinx.fem.petsc.set_bc(sys.rhs_w, bcs0)
-        sys.rhs_w.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-
-    def _scaled_step(self, sys: _System, lam: float, dphi: float) -> float:
-        """Infinity norm of the step, Phi and phi_s in RT/F, c in c_bulk (u = ln(c/c_bulk): 1)."""
-        offsets = sys.dx0.getAttr("_blocks")[0]
-        arr = sys.dx0.array_r
-        c_scale = 1.0 if self.log_c else self.c_bulk
-        scales = [c_scale if u is self.salt else self._volt_scale for u in sys.unknowns]
-        local = max(
-            (
-                float(np.abs(arr[a:b]).max(initial=0.0)) / s
-                for a, b, s in zip(offsets, offsets[1:], scales, strict=False)
-            ),
-            default=0.0,
-        )
-        return lam * max(self.comm.allreduce(local, op=MPI.MAX), abs(dphi) / self._volt_scale)
-
-    def _set_state(self, sys: _System, x: Any, phis: float) -> None:
-        """Make ``x`` (a block vector) and ``phis`` the current state."""
-        if x is not sys.x:
-            x.copy(sys.x)
-        dolfinx.fem.petsc.assign(sys.x, sys.unknowns)
-        for u in sys.unknowns:
-            u.x.scatter_forward()
-        self.phi_s.value = phis
-
-    def _line_search(
-        self, sys: _System, galvano: bool, dphi: float, merit: float, backtrack: bool = True
-    ):
-        """Apply (x, phi_s) -= lam (dx0, dphi) with Armijo backtracking.
-
-        Returns:
-            (merit, G, scaled step), the step None when no acceptable step was found.
-        """
-        x0 = sys.x.copy()
-        phis0 = float(self.phi_s.value)
-        lam = 1.0
-        backtrack = backtrack and self.numerics.line_search == "backtracking"
-        for _ in range(12):
-            sys.x.waxpy(-lam, sys.dx0, x0)
-            self._set_state(sys, sys.x, phis0 - lam * dphi)
-            new, g = self._merit(sys, galvano)
-            if not backtrack or (math.isfinite(new) and new <= (1.0 - 1e-4 * lam) * merit):
-                return new, g, self._scaled_step(sys, lam, dphi)
-            lam *= 0.5
-        # No decrease: accept the smallest step only if the residual is finite and small anyway.
-        if math.isfinite(new) and new < merit:
-            return new, g, self._scaled_step(sys, lam * 2, dphi)
-        return new, g, None
+    @property
+    def _transient_system(self) -> BorderedSystem:
+        """The system the time steps solve: potentials and c, or the potentials alone."""
+        return self.sys_coupled if self.binary else self.sys_phi
 
     # ------------------------------------------------------------------------------------------
     # Solution stages
@@ -1175,141 +1028,86 @@ class Simulation:
         return result
 
     def _run_transient(self, protocol: Protocol) -> Iterator[Snapshot]:
-        tc = self.time
-        t_end = tc.t_end
-        dt0 = tc.dt or t_end / 100.0
-        outputs = list(tc.output_times)
-        if tc.output_interval:
-            outputs += list(np.arange(tc.output_interval, t_end, tc.output_interval))
-        order = 1 if tc.scheme == "bdf1" else 2
-        ctrl = StepController(
-            t_end=t_end,
-            dt0=dt0,
-            dt_min=tc.dt_min or dt0 * 1e-4,
-            dt_max=tc.dt_max,
-            order=order,
-            mode=tc.adaptivity,
-            output_times=outputs,
-            breakpoints=protocol.breakpoints(t_end),
-            growth_max=tc.growth_max,
-            shrink_min=tc.shrink_min,
-            safety=tc.safety,
-            iterations_low=tc.newton_iterations_low,
-            iterations_high=tc.newton_iterations_high,
-            max_retries=tc.max_retries,
-            cut_factor=tc.cut_factor,
-        )
-        step0 = protocol.step_at(0.0)
-        self.control_value.value = step0.applied
-        result = self._solve_static(step0)
-        if not result.converged:
-            raise SimulationError(f"initial potential solve did not converge: {result.reason}")
-        last_output = None  # time of the last snapshot yielded
-        if 0.0 in outputs:
-            last_output = 0.0
-            yield self.snapshot(0.0)
-        sys = self.sys_coupled if self.binary else self.sys_phi
-        saved = [u.x.array.copy() for u in self.potentials]
-        phis_saved = float(self.phi_s.value)
-        history = [(ctrl.t, saved, phis_saved)]  # accepted (t, potentials, phi_s) since a restart
-        while not ctrl.finished:
-            dt = ctrl.propose()
-            step = protocol.step_at(ctrl.t + dt)
-            self.control_value.value = step.applied
-            galvano = self._galvanostatic_now(step)
-            if not galvano:
-                self.phi_s.value = step.applied
-            if self.binary:
-                self.bdf.set_step(dt)
-                self.bdf.predict()
-            self._predict_potential(history, ctrl.t + dt, galvano)
-            result = self.newton(sys, galvano, reuse=self.numerics.reuse_jacobian)
+        """The consistent initial state (or the checkpoint's), then the time driver's loop."""
+        driver = self.time_driver(protocol)
+        if self.resume_from is not None:
+            driver.resume(self.resume_from)
+        else:
+            step0 = protocol.step_at(0.0)
+            self.control_value.value = step0.applied
+            result = self._solve_static(step0)
             if not result.converged:
-                self._restore(saved, phis_saved)
-                try:
-                    ctrl.reject(f"Newton: {result.reason} (residual {result.residual:.3e})")
-                except SolverDivergence as err:
-                    # report, and hand out the last good state before failing
-                    message = f"{err}; the last good state is t = {ctrl.t:.6g} s"
-                    self.events.append(f"solver failure: {message} (output as the last snapshot)")
-                    self.log.error(self.events[-1])
-                    if last_output != ctrl.t:
-                        yield self.snapshot(ctrl.t)
-                    raise SimulationError(message) from err
-                continue
-            error = (
-                self.bdf.error_estimate(tc.rtol, tc.atol, self._nodal_concentration)
-                if self.binary and ctrl.needs_error
-                else None
-            )
-            if not ctrl.accept(dt, iterations=result.iterations, error=error):
-                self._restore(saved, phis_saved)
-                continue
-            if self.binary:
-                self.bdf.accept()
-                if ctrl.restart_history:
-                    self.bdf.restart()
-            saved = [u.x.array.copy() for u in self.potentials]
-            phis_saved = float(self.phi_s.value)
-            history = ([] if ctrl.restart_history else history[-1:]) + [(ctrl.t, saved, phis_saved)]
-            t_prev, self.t = self.t, ctrl.t
-            for listener in self.step_listeners:
-                listener(ctrl.t, dt, result.iterations)
-            stop = self._check_events(t_prev)
-            if ctrl.at_output or stop:
-                last_output = ctrl.t
-                yield self.snapshot(ctrl.t)
-            if stop:
-                return
+                raise SimulationError(
+                    f"initial potential solve did not converge: {result.reason}"
+                )
+            driver.state.levels = [driver.state.copy()]
+            if driver.state.controller.output_at_start:
+                yield self.snapshot(0.0)
+                driver.state.last_output = 0.0
+        yield from driver.run()
 
-    def _predict_potential(
-        self, history: list[tuple[float, list[np.ndarray], float]], t: float, galvano: bool
-    ) -> None:
-        """Newton guess at t: the potentials (and phi_s if galvanostatic) extrapolated in time.
-
-        The potentials are algebraic, so they follow c; without this guess each step starts
-        from the previous potentials and needs one to two more (chord) Newton iterations.
-        Linear extrapolation from the last two accepted states since the last restart of the
-        history (a protocol switch); with fewer the state is kept.
-        """
-        if len(history) < 2:
-            return
-        (t0, potentials0, phis0), (t1, potentials1, phis1) = history[-2:]
-        ratio = (t - t1) / (t1 - t0)
-        for u, u0, u1 in zip(self.potentials, potentials0, potentials1, strict=True):
-            u.x.array[:] = u1 + ratio * (u1 - u0)
-        if galvano:
-            self.phi_s.value = phis1 + ratio * (phis1 - phis0)
-
-    def _restore(self, potentials: list[np.ndarray], phis: float) -> None:
-        for u, values in zip(self.potentials, potentials, strict=True):
-            u.x.array[:] = values
-        self.phi_s.value = phis
+    def time_driver(self, protocol: Protocol) -> TimeDriver:
+        """The time driver of this problem: its State, step controller and events."""
+        if self.driver is not None:
+            return self.driver
+        blocks = {name: u for name, u in zip(self.potential_names, self.potentials, strict=True)}
+        events: dict[str, DepletionEvent] = {}
         if self.binary:
-            self.bdf.restore()
+            blocks["u" if self.log_c else "c"] = self.salt
+            events["depletion"] = DepletionEvent(
+                self._min_surface_concentration_both,
+                self.physics.events.depletion_fraction * self.c_bulk,
+                self.c_bulk,
+                self.physics.events.on_depletion == "stop",
+            )
+        ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
+        state = State(blocks, self.potential_names, self.phi_s,
+                      self.bdf if self.binary else None, ctrl, events)
+        state.messages = self.events  # one list: snapshots report the run's messages
+        state.observers = self.observers
+        state.linearisation = self._transient_system.lin
+        self.driver = TimeDriver(self, state, protocol, self.comm, self.log, self.step_listeners,
+                                 self.checkpoint, self.time.checkpoint_interval)
+        return self.driver
+
+    @property
+    def potential_names(self) -> list[str]:
+        """Names of the potential blocks of the State: Phi (and Phi_elyte when split)."""
+        return ["Phi", "Phi_elyte"][: len(self.potentials)]
+
+    @property
+    def depletion_time(self) -> float | None:
+        """Time of the depletion event, s (None before it or without a salt balance)."""
+        event = None if self.driver is None else self.driver.state.events.get("depletion")
+        return None if event is None else event.time
+
+    def apply_control(self, step: ProtocolStep) -> bool:
+        """Set the control of a protocol step; True when phi_s is an unknown (galvanostatic)."""
+        self.control_value.value = step.applied
+        galvano = self._galvanostatic_now(step)
+        if not galvano:
+            self.phi_s.value = step.applied
+        return galvano
+
+    def solve_step(self, galvanostatic: bool) -> NewtonResult:
+        """Newton solve of one time step from the predicted state."""
+        return self.newton(self._transient_system, galvanostatic,
+                           reuse=self.numerics.reuse_jacobian)
+
+    def error_estimate(self) -> float | None:
+        """Local error norm of the salt unknown's step (None when it is not controlled)."""
+        if not (self.binary and self.driver.state.controller.needs_error):
+            return None
+        return self.bdf.error_estimate(self.time.rtol, self.time.atol, self._nodal_concentration)
+
+    def after_restore(self) -> None:
+        """Nodal c after the salt unknown was restored or loaded."""
+        if self.binary:
             self._sync_concentration()
 
-    def _check_events(self, t_prev: float) -> bool:
-        """Record the depletion event once; True when the run must stop.
-
-        The event time is the linear interpolation, between the last two accepted steps, of the
-        time where the minimum surface concentration crosses the threshold.
-        """
-        if not self.binary or self.depletion_time is not None:
-            return False
-        c_min = min(self._min_surface_concentration(), self._min_surface_concentration(True))
-        c_prev, self._c_min_prev = self._c_min_prev, c_min
-        threshold = self.physics.events.depletion_fraction * self.c_bulk
-        if c_min >= threshold:
-            return False
-        fraction = (c_prev - threshold) / (c_prev - c_min) if c_prev > c_min else 1.0
-        self.depletion_time = t_prev + min(max(fraction, 0.0), 1.0) * (self.t - t_prev)
-        self.events.append(
-            f"depletion at t={self.depletion_time:.6g} s (surface concentration below "
-            f"{threshold:.6g} mol/m^3; min c_s={c_min:.6g} mol/m^3 at t={self.t:.6g} s)"
-        )
-        self.log.info(self.events[-1])
-        return self.physics.events.on_depletion == "stop"
+    def _min_surface_concentration_both(self) -> float:
+        """Minimum surface concentration of the working and the counter electrode, mol/m^3."""
+        return min(self._min_surface_concentration(), self._min_surface_concentration(True))
 
     # ------------------------------------------------------------------------------------------
     # Output
@@ -1617,8 +1415,21 @@ class Simulation:
         return self._integrate(flux) / self.area
 
     def dimensionless(self, t: float, current_mean: float) -> dict[str, float]:
-        """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless)."""
-        part = self.parts[0]
+        """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless).
+
+        The charge-transfer resistance is that of the Li-surface parts in parallel, each with
+        its own kinetics, weighted by its share of the Li area.
+        """
+        if self._part_fractions is None:  # geometric constants, once
+            self._part_fractions = [
+                self._integrate(self.weight * self.ds(part.tag)) / self.li_area
+                for part in self.parts
+            ]
+        surface_parts = [
+            (f, math.inf if self.primary else p.kinetics.i0, p.kinetics.alpha_a,
+             p.kinetics.alpha_c)
+            for f, p in zip(self._part_fractions, self.parts, strict=True)
+        ]
         kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
         apex = self.bundle.landmarks.get("apex")
         length = (
@@ -1641,9 +1452,7 @@ class Simulation:
         numbers = dimensionless_numbers(
             kappa=kappa,
             length=length,
-            i0=math.inf if self.primary else part.kinetics.i0,
-            alpha_a=part.kinetics.alpha_a,
-            alpha_c=part.kinetics.alpha_c,
+            surface_parts=surface_parts,
             temperature=self.temperature,
             current_density=current_mean,
             t=t,

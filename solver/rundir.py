@@ -290,8 +290,9 @@ class RunDirectory:
         """The one place an interrupted run (a signal, Ctrl-C) is marked; re-raises ``exc``.
 
         No collective call: under MPI other ranks may be blocked in one, so rank 0 marks the
-        directory alone and the caller ends the job (the CLI calls ``MPI.Abort``). A restart
-        checkpoint and a "resumable" mark belong here.
+        directory alone and the caller ends the job (the CLI calls ``MPI.Abort``). The restart
+        checkpoint was written as the interruption left the time driver (serial runs;
+        ``solver.driver``); ``mark_failed`` marks the directory ``RESUMABLE`` when one exists.
         """
         if self.comm.rank == 0:
             _, where = self._finish({0: _report(exc)})

@@ -28,8 +28,12 @@ and SIGSEGV below Python's back, so the run directory takes them back at the end
 while the directory is being finished is held back until it is done (:func:`signals_held`).
 Under mpiexec (which forwards SIGINT and SIGTERM to every rank) ranks other than 0 pass the
 signal on to rank 0 instead of stopping, so that rank 0 is never left blocked in a collective
-operation; rank 0 marks the directory and the CLI aborts the job. Restart (a later issue) hooks
-in at :meth:`solver.rundir.RunDirectory._interrupted`: write a checkpoint, mark it resumable.
+operation; rank 0 marks the directory and the CLI aborts the job.
+
+Restart: a transient run checkpoints its state (``solver.driver``) at output times and every
+``time.checkpoint_interval``; a serial run also at SIGTERM/SIGINT. :func:`mark_failed` (in
+process or by the watcher) marks a directory holding a checkpoint ``RESUMABLE``, and
+``lidep run --resume <dir>`` continues it.
 
 This module imports only the standard library (it runs as ``python -I -S termination.py``).
 """
@@ -55,6 +59,7 @@ from typing import Any
 
 __all__ = [
     "FAILED",
+    "RESUMABLE",
     "RUNNING",
     "Interrupted",
     "Stale",
@@ -72,6 +77,11 @@ __all__ = [
 RUNNING = "RUNNING"
 #: Marker of a failed run: the first line names the cause, the rest gives the details.
 FAILED = "FAILED"
+#: Marker of a failed run that can be continued (``lidep run --resume``): a case directory
+#: holds a restart checkpoint. Its one line is the command; FAILED repeats it as its second line.
+RESUMABLE = "RESUMABLE"
+#: File name of a case's restart checkpoint (``solver.checkpoint.CHECKPOINT_NAME``).
+_CHECKPOINT = "checkpoint.h5"
 #: Directories without a RUNNING file count as stale only when older than this (s): a run
 #: creates its directory and then writes RUNNING at once.
 _UNMARKED_GRACE_S = 60.0
@@ -225,6 +235,8 @@ def mark_failed(work: Path, target: Path, cause: str, details: str = "") -> Path
 
     Writes ``FAILED`` (first line: time and ``cause``; then ``details``), renames ``work`` to
     ``<name>.failed-<UTC timestamp>`` next to ``target`` and removes the ``RUNNING`` marker.
+    When a case directory holds a restart checkpoint the directory is marked ``RESUMABLE``
+    and the second line of ``FAILED`` is the command that continues the run.
 
     Args:
         work: The directory of the run.
@@ -242,6 +254,10 @@ def mark_failed(work: Path, target: Path, cause: str, details: str = "") -> Path
         failed = target.with_name(f"{target.name}.failed-{stamp}-{suffix}")
         suffix += 1
     text = f"Run failed at {_now()}: {cause}\n" + (f"\n{details}" if details else "")
+    if any(work.glob(f"*/{_CHECKPOINT}")):  # a transient case wrote a restart checkpoint
+        hint = f"resume with: lidep run --resume {failed}"
+        text = text.replace("\n", f"\n{hint}\n", 1)
+        (work / RESUMABLE).write_text(hint + "\n", encoding="utf-8")
     (work / FAILED).write_text(text, encoding="utf-8")
     work.rename(failed)
     (failed / RUNNING).unlink(missing_ok=True)

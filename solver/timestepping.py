@@ -57,9 +57,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import dolfinx
 import numpy as np
@@ -77,6 +77,10 @@ __all__ = [
 ]
 
 StepKind = Literal["constant", "pulse", "reverse_pulse", "rest"]
+#: Default smallest step relative to the initial step (``time.dt_min``: dt / 1e4).
+DT_MIN_RATIO = 1e-4
+#: Default initial step relative to the end time (``time.dt``: t_end / 100).
+DT0_RATIO = 1e-2
 AdaptivityMode = Literal["none", "error", "iterations"]
 
 
@@ -305,6 +309,22 @@ class BDF:
         """Forget the history before u_n: the next step is BDF1 (after a control switch)."""
         self._levels = 1
 
+    def history_functions(self) -> dict[str, dolfinx.fem.Function]:
+        """The history Functions by their names (``<unknown>_n``, ``<unknown>_n-1``, ...)."""
+        return {h.name: h for levels in self._history for h in levels}
+
+    def scalars(self) -> dict[str, Any]:
+        """The scalar part of the history: times, number of valid levels, last step."""
+        return {"times": list(self._times), "levels": self._levels, "dt": self.dt,
+                "step_order": self._step_order}
+
+    def set_scalars(self, scalars: Mapping[str, Any]) -> None:
+        """Restore what :meth:`scalars` returned (the history Functions are filled apart)."""
+        self._times = [float(t) for t in scalars["times"]]
+        self._levels = int(scalars["levels"])
+        self.dt = float(scalars["dt"])
+        self._step_order = int(scalars["step_order"])
+
 
 class SolverDivergence(RuntimeError):  # noqa: N818  (name fixed by the module contract)
     """A time step failed after all retries.
@@ -369,7 +389,7 @@ class StepController:
             t_end: Final time (always an output time).
             dt0: Initial step (and nominal step for mode "none"; first step after a restart).
             t0: Initial time.
-            dt_min: Smallest step allowed (default dt0 * 1e-6).
+            dt_min: Smallest step allowed (default :data:`DT_MIN_RATIO` * dt0).
             dt_max: Largest step allowed (default (t_end - t0) / 10).
             order: Order k of the method (error exponent 1/(k+1)).
             mode: ``"none"``, ``"error"`` or ``"iterations"``.
@@ -398,7 +418,7 @@ class StepController:
         if not 0.0 < safety <= 1.0:
             raise ValueError(f"safety must lie in (0, 1], got {safety}")
         self.t0, self.t_end, self.dt0 = float(t0), float(t_end), float(dt0)
-        self.dt_min = dt0 * 1e-6 if dt_min is None else float(dt_min)
+        self.dt_min = dt0 * DT_MIN_RATIO if dt_min is None else float(dt_min)
         self.dt_max = (t_end - t0) / 10.0 if dt_max is None else float(dt_max)
         if not 0.0 < self.dt_min <= self.dt_max:
             raise ValueError(f"need 0 < dt_min ({self.dt_min}) <= dt_max ({self.dt_max})")
@@ -410,6 +430,8 @@ class StepController:
         inside = [float(t) for t in (*output_times, *breakpoints) if t0 < t < t_end]
         self._targets = sorted({*inside, self.t_end})
         self._outputs = {float(t) for t in output_times if t0 < t <= t_end} | {self.t_end}
+        #: The start time t0 is one of the output times.
+        self.output_at_start = any(float(t) == self.t0 for t in output_times)
         self._breakpoints = {float(t) for t in breakpoints if t0 < t < t_end}
 
         self.t = self.t0
@@ -421,6 +443,47 @@ class StepController:
         self.n_rejected = 0
         self.at_output = False
         self.restart_history = False
+
+    @classmethod
+    def from_config(cls, time: Any, breakpoints: Sequence[float] = ()) -> StepController:
+        """The controller of a ``TimeConfig`` (the one place its defaults are applied).
+
+        Args:
+            time: A ``solver.model_spec.TimeConfig`` of a transient run.
+            breakpoints: Switch times of the control protocol, s.
+
+        Returns:
+            The controller from t = 0 to ``time.t_end``; its outputs are ``time.output_times``
+            and the multiples of ``time.output_interval`` below t_end (t_end is always one).
+        """
+        t_end = time.t_end
+        dt0 = time.dt or t_end * DT0_RATIO
+        outputs = list(time.output_times)
+        if time.output_interval:
+            outputs += list(np.arange(time.output_interval, t_end, time.output_interval))
+        return cls(
+            t_end=t_end, dt0=dt0, dt_min=time.dt_min, dt_max=time.dt_max,
+            order=1 if time.scheme == "bdf1" else 2, mode=time.adaptivity,
+            output_times=outputs, breakpoints=breakpoints, growth_max=time.growth_max,
+            shrink_min=time.shrink_min, safety=time.safety,
+            iterations_low=time.newton_iterations_low,
+            iterations_high=time.newton_iterations_high, max_retries=time.max_retries,
+            cut_factor=time.cut_factor,
+        )
+
+    def scalars(self) -> dict[str, Any]:
+        """The position of the controller between steps (what a restart needs)."""
+        return {"t": self.t, "dt": self._dt, "n_accepted": self.n_accepted,
+                "n_rejected": self.n_rejected, "at_output": self.at_output,
+                "restart_history": self.restart_history}
+
+    def set_scalars(self, scalars: Mapping[str, Any]) -> None:
+        """Restore what :meth:`scalars` returned (between steps: no attempt pending)."""
+        self.t, self._dt = float(scalars["t"]), float(scalars["dt"])
+        self.n_accepted, self.n_rejected = int(scalars["n_accepted"]), int(scalars["n_rejected"])
+        self.at_output = bool(scalars["at_output"])
+        self.restart_history = bool(scalars["restart_history"])
+        self._retries, self._landing, self._attempt = 0, None, math.nan
 
     @property
     def finished(self) -> bool:

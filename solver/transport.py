@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import ufl
 
-from solver.constants import FARADAY, GAS_CONSTANT
+from solver.constants import FARADAY, GAS_CONSTANT, arrhenius
 
 if TYPE_CHECKING:
     from solver.model_spec import (
@@ -50,13 +50,6 @@ __all__ = [
     "parse_expression",
     "property_ufl",
 ]
-
-
-def arrhenius(activation_energy: float, temperature: float, reference_temperature: float) -> float:
-    """Arrhenius factor exp(-E_a/R (1/T - 1/T_ref))."""
-    return math.exp(
-        -activation_energy / GAS_CONSTANT * (1.0 / temperature - 1.0 / reference_temperature)
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,18 +383,20 @@ def check_property(
 # --------------------------------------------------------------------------------------------
 # Dilute-solution parameter sets
 # --------------------------------------------------------------------------------------------
+#: Relative tolerance of the dilute-solution consistency check of over-specified parameters.
+DILUTE_CONSISTENCY_RTOL = 0.02
+
+
 def dilute_ionic_diffusivities(cfg: DiluteElectrolyte, temperature: float) -> tuple[float, float]:
     """Ionic diffusivities (D+, D-) at the reference temperature from a dilute parameter set.
 
     Accepts (D+, D-) or two or three of (D, t+, kappa at c_bulk); every given key beyond what
     determines (D+, D-) is checked against the dilute relations within
-    ``model_spec.DILUTE_CONSISTENCY_RTOL``.
+    :data:`DILUTE_CONSISTENCY_RTOL`.
 
     Raises:
         ValueError: Under-specified set, or the name of the key that disagrees.
     """
-    from solver.model_spec import DILUTE_CONSISTENCY_RTOL
-
     f_rt = FARADAY**2 * cfg.bulk_concentration / (GAS_CONSTANT * temperature)  # kappa / (D+ + D-)
     dp, dm = cfg.cation_diffusivity, cfg.anion_diffusivity
     if (dp is None) != (dm is None):

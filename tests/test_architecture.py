@@ -25,10 +25,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "solver"
 
-#: The one cycle that remains, removed in the solver-core restructuring (issue 9); any other
-#: cycle, or a module joining this one, fails ``test_no_import_cycles``.
-KNOWN_CYCLES = [frozenset({"solver.model_spec", "solver.transport"})]
-
 
 def _modules() -> dict[str, Path]:
     """Dotted module name -> source file, for every module of the package."""
@@ -141,16 +137,8 @@ def test_cycle_detection_finds_a_planted_cycle():
 
 def test_no_import_cycles():
     graph = import_graph()
-    new = [c for c in cycles(graph) if c not in KNOWN_CYCLES]
+    new = cycles(graph)
     assert not new, "import cycles: " + " | ".join(_describe(graph, c) for c in new)
-
-
-@pytest.mark.xfail(strict=True, reason="solver.model_spec <-> solver.transport: removed by the "
-                   "solver-core restructuring of issue 9; then delete KNOWN_CYCLES' entry")
-def test_known_cycles_are_gone():
-    graph = import_graph()
-    remaining = [c for c in cycles(graph) if c in KNOWN_CYCLES]
-    assert not remaining, "import cycles: " + " | ".join(_describe(graph, c) for c in remaining)
 
 
 def _variants(alias: object) -> list[type]:

@@ -18,6 +18,7 @@ from solver.dimensionless import (
     dimensionless_numbers,
     interphase_resistance,
     limiting_current,
+    parallel_charge_transfer_resistance,
     sand_time,
     wagner_number,
 )
@@ -80,3 +81,58 @@ def test_dimensionless_numbers_binary_and_single_ion():
             kappa=1.0, length=1e-5, i0=10.0, alpha_a=0.5, alpha_c=0.5, temperature=T,
             current_density=10.0, t_plus=0.4,
         )
+
+
+def test_parallel_charge_transfer_resistance_is_area_weighted():
+    """Half the area at i0 = 10 and half at 30 A/m^2 (linear): conductances add by area, so
+    R_ct is that of i0 = 20 (exact); one part alone is that part's R_ct."""
+    r, regime = parallel_charge_transfer_resistance(
+        [(0.5, 10.0, 0.5, 0.5), (0.5, 30.0, 0.5, 0.5)], T
+    )
+    assert r == pytest.approx(charge_transfer_resistance(20.0, 0.5, 0.5, T)[0], rel=1e-14)
+    assert regime == "linear"
+    alone = parallel_charge_transfer_resistance([(1.0, 30.0, 0.5, 0.5), (0.0, 1.0, 0.5, 0.5)], T)
+    assert alone == charge_transfer_resistance(30.0, 0.5, 0.5, T)
+    assert parallel_charge_transfer_resistance([(1.0, math.inf, 0.5, 0.5)], T)[0] == 0.0
+
+
+def test_wagner_number_takes_the_kinetics_of_the_interphase_that_carries_the_current():
+    """A flat Li | SEI | electrolyte cell whose SEI covers the whole Li surface and has its own
+    i0 (5x the base): the Wagner number uses the SEI's i0 (the base kinetics' part has no
+    area). Before the fix it took the first surface part, the bare-Li one, whose i0 never
+    reaches the current. Reference: Wa = kappa R_ct(i0_sei) / L_e (the flat cell's length is its
+    height; rel 1e-12, the area integrals are exact on the structured mesh)."""
+    from types import SimpleNamespace
+
+    from conftest import make_flat_bundle
+    from mpi4py import MPI
+
+    from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
+    from solver.problem import Simulation
+
+    sigma, i0_base, i0_sei, height = 0.05, 20.0, 100.0, 50e-6
+    physics = PhysicsConfig(
+        temperature=T,
+        electrolyte={"type": "single_ion", "conductivity": sigma},
+        kinetics={"exchange_current_density": i0_base},
+        interphase={"sei": {"conductivity": 2e-6,
+                            "kinetics": {"exchange_current_density": i0_sei}}},
+        control={"mode": "galvanostatic", "current_density": 1.0},
+    )
+    case = SimpleNamespace(physics=physics, time=TimeConfig(), numerics=NumericsConfig(degree=1))
+    bundle = make_flat_bundle(MPI.COMM_WORLD, 10e-6, height, (2, 8), layer=("sei", 20e-9, 2))
+    simulation = Simulation(bundle, case, MPI.COMM_WORLD)
+    (snapshot,) = simulation.run()
+    r_ct, _ = charge_transfer_resistance(i0_sei, 0.5, 0.5, T, snapshot.scalars["current_mean"])
+    assert snapshot.dimensionless["wagner"] == pytest.approx(
+        wagner_number(sigma, r_ct, simulation._height()), rel=1e-12
+    )
+    r_base, _ = charge_transfer_resistance(i0_base, 0.5, 0.5, T, 1.0)
+    assert snapshot.dimensionless["wagner"] < 0.5 * wagner_number(sigma, r_base, height)
+
+
+def test_parallel_charge_transfer_resistance_of_primary_kinetics_is_zero():
+    """Primary kinetics (i0 = inf) on the parts with area: R_ct = 0, whatever the part without
+    area has."""
+    parts = [(0.0, math.inf, 0.5, 0.5), (1.0, math.inf, 0.5, 0.5)]
+    assert parallel_charge_transfer_resistance(parts, T, 5.0)[0] == 0.0

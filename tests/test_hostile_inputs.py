@@ -374,6 +374,10 @@ CASES: list[Hostile] = [
             extra=("--dry-run",),
             text=f"name: s\nbase: {MINIMAL}\naxes: [{{key: geometry.domian.width, "
                  "values: [2um]}]\n"),
+    Hostile(label="time: negative checkpoint interval", key="base.time.checkpoint_interval",
+            mutate=put("base.time.checkpoint_interval", "-5 s")),
+    Hostile(label="time: checkpoint interval not a time", key="base.time.checkpoint_interval",
+            mutate=put("base.time.checkpoint_interval", "5 m")),
 
 ]
 
