@@ -334,6 +334,28 @@ def _end_job(comm: MPI.Comm, code: int) -> None:
         comm.Abort(code)
 
 
+def _interruption_line(command: str, err: Interrupted) -> str:
+    notes = "".join(f"; {note}" for note in getattr(err, "__notes__", []))
+    return f"error: {command} stopped: {err}{notes}"
+
+
+def _stop_from_handler(comm: MPI.Comm, args: argparse.Namespace) -> Callable[[Interrupted], None]:
+    """Rank 0 of an MPI job: mark the run directory, say so, and abort, from the handler.
+
+    Unwinding the interruption would pass through collective calls the other ranks never join.
+    """
+    from solver.rundir import RunDirectory
+
+    def stop(err: Interrupted) -> None:
+        if args.debug:
+            return  # raised instead: the traceback is wanted
+        RunDirectory.mark_active_interrupted(err)
+        _error(comm, "", _interruption_line(args.command, err))
+        _end_job(comm, err.exit_code)
+
+    return stop
+
+
 def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int:
     """Entry point of the ``lidep`` console script.
 
@@ -352,14 +374,14 @@ def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int
     handler = configure_console(comm, logging.DEBUG if args.debug else logging.INFO)
     host, pid = comm.bcast((socket.gethostname(), os.getpid()), root=0)
     forward = comm.rank != 0 and host == socket.gethostname()
+    stop = _stop_from_handler(comm, args) if comm.size > 1 and comm.rank == 0 else None
     try:
-        with interrupt_on_signals(forward_to=pid if forward else None):
+        with interrupt_on_signals(forward_to=pid if forward else None, stop=stop):
             return _COMMANDS[args.command](args, comm)
     except Interrupted as err:
         if args.debug:
             raise
-        notes = "".join(f"; {note}" for note in getattr(err, "__notes__", []))
-        _error(comm, "", f"error: {args.command} stopped: {err}{notes}")
+        _error(comm, "", _interruption_line(args.command, err))
         _end_job(comm, err.exit_code)
         return err.exit_code
     except ConfigError as err:

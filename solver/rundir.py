@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from mpi4py import MPI
 from pydantic import TypeAdapter, ValidationError
@@ -197,7 +197,11 @@ class RunDirectory:
             success, the failed directory after a failure. Same on every rank (after an
             interruption under MPI, on rank 0 only).
         manifest: The manifest written at the end (rank 0's is the one written).
+        active: The run directory entered and not yet left in this process, if any (the one
+            :meth:`mark_active_interrupted` marks).
     """
+
+    active: ClassVar[RunDirectory | None] = None
 
     def __init__(self, output_root: str | Path, name: str, comm: MPI.Comm, *,
                  overwrite: bool = False, command_line: Sequence[str] | None = None,
@@ -252,6 +256,7 @@ class RunDirectory:
         if isinstance(outcome, BaseException):
             raise outcome
         self.path = Path(outcome)
+        RunDirectory.active = self
         self._started = time.perf_counter()
         self.manifest["start_time"] = _now()
         if self.comm.rank == 0:
@@ -263,6 +268,7 @@ class RunDirectory:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool:
+        RunDirectory.active = None
         with signals_held():  # a SIGINT/SIGTERM now takes effect once the directory is done
             return self._exit(exc)
 
@@ -285,6 +291,18 @@ class RunDirectory:
         if status == "finish_error":
             raise RunFailedError(f"could not finish the run directory: {message}")
         raise RunFailedError(f"{message} (the error happened on another rank)")
+
+    @classmethod
+    def mark_active_interrupted(cls, exc: BaseException) -> None:
+        """Mark the run directory in use (if any) for an interruption that cannot unwind.
+
+        Under MPI, rank 0 ends the job from the signal handler (``MPI.Abort``): the directory
+        is marked here, as :meth:`_interrupted` would on unwinding, and the note saying where
+        it is kept is added to ``exc``.
+        """
+        current, cls.active = cls.active, None
+        if current is not None:
+            current._interrupted(exc)
 
     def _interrupted(self, exc: BaseException) -> bool:
         """The one place an interrupted run (a signal, Ctrl-C) is marked; re-raises ``exc``.

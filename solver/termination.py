@@ -51,7 +51,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -123,7 +123,8 @@ class Interrupted(BaseException):  # noqa: N818  (like KeyboardInterrupt: not an
 @contextlib.contextmanager
 def interrupt_on_signals(
         signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM), *,
-        forward_to: int | None = None) -> Iterator[None]:
+        forward_to: int | None = None,
+        stop: Callable[[Interrupted], None] | None = None) -> Iterator[None]:
     """Raise :class:`Interrupted` in the main thread at the first of ``signals``.
 
     Later signals are ignored so that marking the run directory cannot be interrupted in
@@ -135,9 +136,15 @@ def interrupt_on_signals(
     Were this rank to stop too, rank 0 could stay blocked in a collective operation waiting
     for it, and never mark anything (mpiexec forwards SIGINT and SIGTERM to every rank).
 
+    With ``stop`` (rank 0 of an MPI job) the interruption is not raised but handed to ``stop``
+    right in the handler, which marks the run directory and aborts the job. Unwinding would
+    pass through collective calls (closing a field file, a reduction) that the other ranks,
+    still stepping, never join: the job would hang until killed.
+
     Args:
         signals: The signals handled.
         forward_to: Process id to pass the signals on to, or None to raise here.
+        stop: Ends the job at once (it does not return), or None to raise here.
 
     Yields:
         Nothing; the body runs with the handlers installed.
@@ -152,6 +159,8 @@ def interrupt_on_signals(
         if _held.depth:
             _held.signum = signum
             return
+        if stop is not None:
+            stop(Interrupted(signum))
         raise Interrupted(signum)
 
     if threading.current_thread() is not threading.main_thread():

@@ -237,3 +237,32 @@ def test_signals_under_mpiexec(setup, tmp_path, target, signum, code):
         errors = [line for line in err.splitlines() if line.startswith("error:")]
         assert errors == [f"error: run stopped: terminated by SIGTERM; partial results are kept "
                           f"in {failed}"], err
+
+
+@pytest.mark.slow
+def test_sigterm_under_mpiexec_after_outputs_ends_marked_and_resumable(tmp_path):
+    """SIGTERM to a 2-rank run that has written outputs (and checkpoints) ends at once.
+
+    Rank 0 marks the directory and aborts from the signal handler: unwinding would close the
+    field files collectively while rank 1 keeps stepping (the job hung before, never marked).
+    """
+    config = tmp_path / "slow.yaml"
+    tree = json.loads(json.dumps(SLOW))
+    tree["base"]["time"]["output_interval"] = "5 s"
+    config.write_text(yaml.safe_dump(tree))
+    out = tmp_path / "out"
+    process = start((config, tmp_path / "meshes"), out, ranks=2)
+    work = wait_for_stepping(process, out)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not list(work.glob("main/checkpoint*.h5")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # more outputs
+    os.kill(process.pid, signal.SIGTERM)
+    returncode, err = finish(process)
+    assert returncode == 143, err
+    failed = marked_failed(out)
+    assert (failed / "FAILED").read_text().splitlines()[0].endswith(
+        "Interrupted: terminated by SIGTERM (on rank 0)")
+    assert (failed / "RESUMABLE").exists()
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: run stopped: terminated by SIGTERM; partial results are kept in {failed}"], err
