@@ -20,8 +20,9 @@ SLURM: ``slurm/array.sh`` runs ``python -m solver.executors task SWEEP_DIR $SLUR
 in each task. ``--signal=B:TERM@<grace>`` makes SLURM send SIGTERM to the task before its time
 limit; the task passes it on to the run, which marks its directory ``<point>.failed-<UTC>``
 and exits with 143; the point is then ``interrupted`` and a resubmission (``lidep sweep
---executor slurm --submit`` again) runs it again while finished points are skipped. Whether an
-interrupted point is resumed instead of re-run is decided in :func:`run_command` alone.
+--executor slurm --submit`` again) resumes it from its restart checkpoint (``lidep run
+--resume``; a point without one runs again) while finished points are skipped. That choice is
+made in :func:`run_command` alone.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from solver.sweep import (
     load_sweep,
     prepare,
 )
+from solver.termination import RESUMABLE
 
 __all__ = [
     "RunningPoints",
@@ -156,7 +158,7 @@ def _launcher(ranks: int, launcher: str) -> list[str]:
 
 
 def run_command(layout: SweepLayout, point: Point, ranks: int, launcher: str) -> list[str]:
-    """The command that runs a point (a finished point is never run).
+    """The command that runs a point (a finished point is never run); a resumable one resumes.
 
     Args:
         layout: The sweep directory.
@@ -168,13 +170,11 @@ def run_command(layout: SweepLayout, point: Point, ranks: int, launcher: str) ->
         The argument vector.
     """
     lidep = [*_launcher(ranks, launcher), sys.executable, "-m", "solver.cli", "run"]
-    # ---- RESUME HOOK (issue 9: restart) ---------------------------------------------------------
-    # This is the one place that decides between re-running and resuming a point. Today an
-    # interrupted point (layout.state(point.name) is PointState.INTERRUPTED; its partial run is
-    # layout.interrupted_run(point.name), a runs/<point>.failed-<UTC> directory) is re-run from
-    # the start by the command below. Once `lidep run --resume RUN_DIR` exists, return
-    #     [*lidep, "--resume", str(layout.interrupted_run(point.name)), <the options below>]
-    # for an interrupted point whose directory holds a checkpoint.
+    # An interrupted point whose run left a restart checkpoint (marked RESUMABLE) continues from
+    # it; any other point runs from the start.
+    interrupted = layout.interrupted_run(point.name)
+    if interrupted is not None and (interrupted / RESUMABLE).is_file():
+        return [*lidep, "--resume", str(interrupted), "--mesh-cache", str(layout.meshes)]
     return [*lidep, str(layout.point_file(point.name)), "-o", str(layout.runs),
             "--mesh-cache", str(layout.meshes)]
 

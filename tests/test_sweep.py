@@ -304,7 +304,12 @@ def test_sigterm_interrupts_a_task_and_marks_its_run(tmp_path):
     assert "SIGTERM" in layout.status("s-0")["error"], diagnosis
     interrupted = layout.interrupted_run("s-0")
     assert interrupted is not None and (interrupted / "FAILED").is_file()
-    # today an interrupted point is re-run from the start (the resume hook: run_command)
+    # the run checkpointed its last step on SIGTERM: a resubmission resumes it
+    assert (interrupted / "RESUMABLE").is_file()
+    assert run_command(layout, points[0], 1, "mpiexec")[-4:] == [
+        "--resume", str(interrupted), "--mesh-cache", str(layout.meshes)]
+    # without a checkpoint the point runs again from the start
+    (interrupted / "RESUMABLE").unlink()
     assert run_command(layout, points[0], 1, "mpiexec")[-5:] == [
         str(layout.point_file("s-0")), "-o", str(layout.runs), "--mesh-cache",
         str(layout.meshes)]
