@@ -1076,6 +1076,11 @@ class Simulation:
         return ["Phi", "Phi_elyte"][: len(self.potentials)]
 
     @property
+    def t(self) -> float:
+        """Time of the newest accepted state, s (0 before a transient run, and when steady)."""
+        return 0.0 if self.driver is None else self.driver.state.t
+
+    @property
     def depletion_time(self) -> float | None:
         """Time of the depletion event, s (None before it or without a salt balance)."""
         event = None if self.driver is None else self.driver.state.events.get("depletion")
