@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import ufl
-from scipy.optimize import brentq
 
 from solver.constants import FARADAY, GAS_CONSTANT, arrhenius
 from solver.dimensionless import charge_transfer_resistance as regime_resistance
@@ -103,6 +102,8 @@ class Kinetics:
 
         Returns None when no eta gives j (the Tafel branch cannot strip) or |eta| > 10 V.
         """
+        from scipy.optimize import brentq  # here: 0.1 s of import that most runs never need
+
         def excess(eta: float) -> float:
             return -float(self.anodic_current(eta, exp=math.exp)) - j
 
