@@ -74,9 +74,8 @@ def _elliptic_samples(center: Point, p0: Point, p1: Point, a: float, b: float,
     return np.column_stack([c[0] + a * np.cos(t), c[1] + b * np.sin(t)])
 
 
-@dataclass(frozen=True)
-class Line:
-    """Straight segment from ``p0`` to ``p1``."""
+class _FromP0ToP1:
+    """A curve piece that runs from its attribute ``p0`` to its attribute ``p1``."""
 
     p0: Point
     p1: Point
@@ -90,6 +89,14 @@ class Line:
     def end(self) -> Point:
         """Last point."""
         return self.p1
+
+
+@dataclass(frozen=True)
+class Line(_FromP0ToP1):
+    """Straight segment from ``p0`` to ``p1``."""
+
+    p0: Point
+    p1: Point
 
     def shifted(self, dx: float) -> Line:
         """The segment moved by ``dx`` along x."""
@@ -107,22 +114,12 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Arc:
+class Arc(_FromP0ToP1):
     """Circular arc from ``p0`` to ``p1`` (less than pi) about ``center``."""
 
     center: Point
     p0: Point
     p1: Point
-
-    @property
-    def start(self) -> Point:
-        """First point."""
-        return self.p0
-
-    @property
-    def end(self) -> Point:
-        """Last point."""
-        return self.p1
 
     def shifted(self, dx: float) -> Arc:
         """The arc moved by ``dx`` along x."""
@@ -140,7 +137,7 @@ class Arc:
 
 
 @dataclass(frozen=True)
-class EllipseArc:
+class EllipseArc(_FromP0ToP1):
     """Elliptic arc (below pi) from ``p0`` to ``p1`` of an axis-aligned ellipse about ``center``.
 
     ``a`` and ``b`` are the semi-axes along x and y; ``major`` is a point on the major axis.
@@ -151,16 +148,6 @@ class EllipseArc:
     b: float
     p0: Point
     p1: Point
-
-    @property
-    def start(self) -> Point:
-        """First point."""
-        return self.p0
-
-    @property
-    def end(self) -> Point:
-        """Last point."""
-        return self.p1
 
     def shifted(self, dx: float) -> EllipseArc:
         """The arc moved by ``dx`` along x."""
