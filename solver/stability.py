@@ -484,6 +484,10 @@ class Spectrum:
                       label=f"analytic, γ = {self.stack.surface_energy:g} J/m²")
             for root in self.stack.critical_wavenumbers(k_min, k_max):
                 axis.axvline(2e6 * math.pi / root, color="C1", lw=0.8, ls=":")
+            fastest = self.stack.fastest_wavenumber(k_min, k_max)
+            if fastest is not None:
+                axis.plot(2e6 * math.pi / fastest, self.stack.growth_rate(fastest), "*",
+                          color="C1", ms=10, label="fastest growing (γ)")
         axis.plot([p.wavelength * 1e6 for p in self.points], [p.omega_fe for p in self.points],
                   "o", color="C3", label="finite elements (γ = 0)")
         axis.axhline(0.0, color="0.5", lw=0.8)
