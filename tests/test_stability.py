@@ -322,6 +322,20 @@ def test_command_rejects_bad_options(tmp_path, capsys, argv, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_failed_spectrum_leaves_no_half_written_directory(tmp_path):
+    """A failing FE solve: the error propagates, the directory is kept as failed, no target."""
+    def failing(*_args):
+        raise RuntimeError("solver diverged")
+
+    from solver.stability import run
+
+    with pytest.raises(RuntimeError, match="solver diverged"):
+        run(_config(tmp_path), tmp_path / "out", points=2, fe_amplitude=failing)
+    assert not (tmp_path / "out" / "flat.stability").exists()
+    (failed,) = (tmp_path / "out").glob("flat.stability.failed-*")
+    assert "RuntimeError: solver diverged" in (failed / "FAILED").read_text().splitlines()[0]
+
+
 # -- MPI -----------------------------------------------------------------------------------------
 
 
