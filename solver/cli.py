@@ -128,7 +128,31 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
     _sweep_parsers(sub)
+    _stability_parser(with_config)
     return parser
+
+
+def _stability_parser(with_config: Callable[..., argparse.ArgumentParser]) -> None:
+    """``lidep stability`` (solver.stability)."""
+    stability = with_config("stability", "growth rate of a sinusoidal perturbation of the flat "
+                            "Li surface against its wavelength (finite elements and the "
+                            "analytic dispersion relation)")
+    stability.add_argument("-o", "--output", type=Path, default=Path("results"),
+                           help="output root; results go to OUTPUT/<name>.stability")
+    stability.add_argument("--overwrite", action="store_true",
+                           help="replace an existing directory of the same name")
+    stability.add_argument("--mesh-cache", type=Path, default=Path("meshes"),
+                           help="mesh cache directory (default: meshes)")
+    stability.add_argument("--wavelengths", nargs=2, metavar=("MIN", "MAX"), default=None,
+                           help="wavelength range, e.g. 1um 100um (default: L/16 to 4 L)")
+    stability.add_argument("--points", type=int, default=8,
+                           help="number of wavelengths, log-spaced (default: 8)")
+    stability.add_argument("--surface-energy", type=float, default=0.0, metavar="GAMMA",
+                           help="surface energy of Li, J/m^2, for the analytic curve "
+                           "(default: 0)")
+    stability.add_argument("--slope", type=float, default=0.02,
+                           help="amplitude x wavenumber of the smaller FE perturbation "
+                           "(default: 0.02; the larger is twice it)")
 
 
 def _sweep_parsers(sub: Any) -> None:
@@ -308,10 +332,30 @@ def _cmd_collect(args: argparse.Namespace, comm: MPI.Comm) -> int:
     return EXIT_OK
 
 
+def _cmd_stability(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.config import ConfigError
+    from solver.stability import run
+    from solver.units import to_si
+
+    wavelengths = None
+    if args.wavelengths is not None:
+        try:
+            wavelengths = tuple(to_si(v, "length") for v in args.wavelengths)
+        except ValueError as err:
+            raise ConfigError([f"--wavelengths: {err} (got {' '.join(args.wavelengths)}); "
+                               "allowed: two lengths, e.g. 1um 100um"]) from err
+    run_dir = run(args.config, args.output, overrides=args.overrides, wavelengths=wavelengths,
+                  points=args.points, surface_energy=args.surface_energy, slope=args.slope,
+                  overwrite=args.overwrite, comm=comm, mesh_cache=args.mesh_cache)
+    _say(comm, f"results: {run_dir}")
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, MPI.Comm], int]] = {
     "run": _cmd_run, "mesh": _cmd_mesh, "validate": _cmd_validate, "schema": _cmd_schema,
     "materials": _cmd_materials, "report": _cmd_report, "compare": _cmd_compare,
     "sweep": _cmd_sweep, "collect": _cmd_collect,
+    "stability": _cmd_stability,
 }
 
 
