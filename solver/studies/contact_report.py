@@ -198,6 +198,9 @@ def write_report(result: StudyResult, directory: Path) -> Path:
         f"{inv['strip_fraction']:.3g} with kinetics, and without kinetics log10 f = "
         f"{inv['strip_log10_fraction_no_kinetics']:.4g} (a 2D constriction grows only like "
         "ln(1/f)).", "",
+        "The inverted fraction depends on the stated void size (disc contacts, with kinetics): "
+        + ", ".join(f"{k.split('_')[-1]}: f = {v:.3g}" for k, v in inv.items()
+                    if k.startswith("disc_fraction_spacing_")) + ".", "",
         "## (b) LiI interlayer against I2 thickness", "",
         "![ASR against I2 thickness](lii_thickness.png)", "",
         "| I2 (um) | coverage | interface ASR (ohm cm^2) |", "| --- | --- | --- |",
