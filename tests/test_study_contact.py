@@ -191,9 +191,10 @@ def test_ci_study_end_to_end(tmp_path: Path) -> None:
     assert "Yes" not in (root / "report.md").read_text().split("explains both CCDs:")[1][:5]
 
 
+@pytest.mark.slow
 @pytest.mark.mpi
 def test_study_on_two_ranks_equals_serial(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A small study on MPI.COMM_WORLD gives the serial numbers (to 1e-8)."""
+    """A small study on MPI.COMM_WORLD gives the serial numbers (to 1e-8); about 70 s."""
     tree = {"name": "mpi_study", "strip_fractions": [0.3], "disc_fractions": [0.1],
             "i2_thicknesses": ["0.5 um"], "gap": "50 nm"}
     comm = MPI.COMM_WORLD

@@ -506,6 +506,27 @@ def _edge_enhancement(row: Mapping[str, float]) -> float:
     return value if math.isfinite(value) else row.get("edge0_enhancement", math.nan)
 
 
+def _random_summary(study: ContactStudyConfig, table: Sequence[Mapping[str, Any]],
+                    sigma: float) -> dict[str, float]:
+    """The random layouts' mean constriction ASR and its 95 % confidence interval.
+
+    Student t with n - 1 degrees of freedom; alongside, the periodic strips' exact value at the
+    same contact fraction.
+    """
+    values = [float(r["constriction"]) for r in table if r["geometry"] == "random"]
+    if study.random is None or not values:
+        return {}
+    from scipy.stats import t as student
+
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+    half = float(student.ppf(0.975, n - 1)) * sd / math.sqrt(n) if n > 1 else math.nan
+    return {"random_count": float(n), "random_mean": mean, "random_sd": sd,
+            "random_ci95": half, "random_periodic_exact": strip_constriction_asr(
+                study.random.contact_fraction, study.spacing, sigma)}
+
+
 def analyse_contact(study: ContactStudyConfig, rows: Mapping[Case, Mapping[str, float]]
                     ) -> tuple[list[dict[str, float | str]], dict[str, float], dict[str, float],
                                Callable[[float], float]]:
@@ -558,6 +579,7 @@ def analyse_contact(study: ContactStudyConfig, rows: Mapping[Case, Mapping[str, 
         "bulk_pellet": m.pellet_thickness / m.sigma_llzo,
     }
     inversion["disc_radius"] = math.sqrt(inversion["disc_fraction"]) * b
+    inversion |= _random_summary(study, table, m.sigma_llzo)
     for spacing in SPACINGS:  # the answer depends on the stated void size
         inversion[f"disc_fraction_spacing_{spacing / UM:g}um"] = invert_contact_fraction(
             lambda f, s=spacing: fit["disc"] * disc_constriction_asr(f, 0.5 * s, m.sigma_llzo)

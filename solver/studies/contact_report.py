@@ -154,6 +154,15 @@ def _trend(result: StudyResult) -> str:
     return ", ".join(parts) or "see the curve"
 
 
+def _random_lines(inv: dict[str, float]) -> list[str]:
+    if "random_mean" not in inv:
+        return []
+    return [f"**Random layouts.** {inv['random_count']:.0f} seeded layouts: constriction "
+            f"{_asr(inv['random_mean'])} +- {_asr(inv['random_ci95'])} ohm cm^2 (mean, 95 % "
+            f"CI; sd {_asr(inv['random_sd'])}) against {_asr(inv['random_periodic_exact'])} "
+            "for periodic strips at the same f: uneven contacts constrict more.", ""]
+
+
 def write_report(result: StudyResult, directory: Path) -> Path:
     """Write ``report.md`` and the figures of the study into ``directory``.
 
@@ -198,6 +207,7 @@ def write_report(result: StudyResult, directory: Path) -> Path:
         f"{inv['strip_fraction']:.3g} with kinetics, and without kinetics log10 f = "
         f"{inv['strip_log10_fraction_no_kinetics']:.4g} (a 2D constriction grows only like "
         "ln(1/f)).", "",
+        *_random_lines(inv),
         "The inverted fraction depends on the stated void size (disc contacts, with kinetics): "
         + ", ".join(f"{k.split('_')[-1]}: f = {v:.3g}" for k, v in inv.items()
                     if k.startswith("disc_fraction_spacing_")) + ".", "",
