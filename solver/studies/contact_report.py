@@ -68,6 +68,9 @@ def plot_interlayer(result: StudyResult, path: Path) -> Path:
     d = [r["i2"] / _UM for r in result.interlayer]
     ax.semilogy(d, [r["interface"] / _OHM_CM2 for r in result.interlayer], "o-",
                 label="lidep: coverage model, sigma_LiI 6.8e-8 S/cm")
+    ax.semilogy(d, [r["interface_fitted_sigma"] / _OHM_CM2 for r in result.interlayer], "o--",
+                mfc="none", label=f"same, sigma_LiI "
+                f"{result.interlayer_summary['sigma_lii_needed'] * 1e-2:.2g} S/cm (fits 57)")
     ax.semilogy([r["i2"] / _UM for r in result.lii_layers],
                 [r["interface"] / _OHM_CM2 for r in result.lii_layers], "s", mfc="none",
                 label="FE, continuous LiI")
@@ -213,9 +216,10 @@ def write_report(result: StudyResult, directory: Path) -> Path:
                     if k.startswith("disc_fraction_spacing_")) + ".", "",
         "## (b) LiI interlayer against I2 thickness", "",
         "![ASR against I2 thickness](lii_thickness.png)", "",
-        "| I2 (um) | coverage | interface ASR (ohm cm^2) |", "| --- | --- | --- |",
-        *(f"| {r['i2'] / _UM:.3g} | {r['coverage']:.3g} | {_asr(r['interface'])} |"
-          for r in result.interlayer),
+        "| I2 (um) | coverage | interface ASR (ohm cm^2) | with sigma_LiI fitted to 57 |",
+        "| --- | --- | --- | --- |",
+        *(f"| {r['i2'] / _UM:.3g} | {r['coverage']:.3g} | {_asr(r['interface'])} | "
+          f"{_asr(r['interface_fitted_sigma'])} |" for r in result.interlayer),
         "", "Continuous LiI layers (FE against d/sigma_LiI + R_ct):", "",
         "| I2 (um) | LiI (um) | FE (ohm cm^2) | exact | FE/exact |",
         "| --- | --- | --- | --- | --- |",
