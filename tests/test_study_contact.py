@@ -158,6 +158,9 @@ def test_bad_study_file_names_each_key(tmp_path: Path, capsys: pytest.CaptureFix
     assert "spacing: Input should be greater than 0 (got '-3 um')" in err
     assert "foo: unknown key (got 1)" in err
     assert not (tmp_path / "out").exists()
+    path.write_text("name: bad\ndisc_fractions: [1e-6]\n")
+    with pytest.raises(ConfigError, match=r"disc_fractions.0: the contact radius .* at least 10"):
+        load_study(path)
     path.write_text("name: bad\ngap: 1 um\n")
     with pytest.raises(ConfigError, match=r"gap: the void height must be a slit, .*1e-06 m"):
         load_study(path)

@@ -69,10 +69,6 @@ __all__ = [
     "strip_constriction_asr",
 ]
 
-OHM_CM2 = 1e-4
-"""1 Ω cm² in Ω m²."""
-MA_CM2 = 10.0
-"""1 mA/cm² in A/m²."""
 UM = 1e-6
 SPACINGS = (1e-6, 10e-6, 100e-6, 1e-3)
 """Contact spacings (m) of the inversion's sensitivity to the stated void size."""
@@ -157,6 +153,16 @@ class ContactStudyConfig(StrictModel):
         if self.three_d_gap > 0.05 * self.spacing:
             raise ValueError(f"three_d_gap: at most 5 % of the spacing (got "
                              f"{self.three_d_gap:g} m); allowed: <= {0.05 * self.spacing:g} m")
+        sizes = ((k, "strip_fractions", "contact width f p", f * self.spacing, f"{self.gap:g} "
+                  "m of void height") for k, f in enumerate(self.strip_fractions))
+        discs = ((k, "disc_fractions", "contact radius sqrt(f) p/2",
+                  math.sqrt(f) * 0.5 * self.spacing, f"{self.gap:g} m of void height")
+                 for k, f in enumerate(self.disc_fractions))
+        for k, key, what, size, against in (*sizes, *discs):
+            if size < 10.0 * self.gap:  # the slit must stay thin against the contact
+                raise ValueError(f"{key}.{k}: the {what} must be at least 10 void heights (got "
+                                 f"{size:g} m against {against}); allowed: a larger fraction "
+                                 "or spacing, or a smaller gap")
         top = max([*self.i2_thicknesses, self.continuity_thickness]) * _volume_ratio()
         if top > 0.5 * self.spacing:
             raise ValueError(f"i2_thicknesses: the LiI layer (1.26 x I2) must stay below half "
@@ -388,7 +394,7 @@ def contact_cases(study: ContactStudyConfig) -> list[Case]:
         i = len([c for c in cases if c.family == "lii"])
         cases.append(_case(f"lii{i}", "lii", "linear", study, fraction=1.0,
                            geometry=_flat_geometry(study), edge_band=0.05 * p,
-                           layer=_measured().volume_ratio * d))
+                           layer=Measured().volume_ratio * d))
     return cases
 
 
@@ -405,7 +411,7 @@ def ccd_cases(study: ContactStudyConfig, pristine_fraction: float) -> list[Case]
     so that the slit stays thin against the contact). The LiI cell: full contact through the
     continuous LiI made from d_c of I2.
     """
-    m = _measured()
+    m = Measured()
     a = math.sqrt(pristine_fraction) * 0.5 * study.spacing
     gap = min(study.gap, a / 20.0)
     return [
@@ -427,10 +433,6 @@ def run_tree(name: str, description: str, cases: Sequence[Case]) -> dict[str, An
             "output": {"fields": [], "report": False}}
     return {"name": name, "description": description, "base": base,
             "cases": {c.name: dict(c.tree) for c in cases}}
-
-
-def _measured() -> Measured:
-    return Measured()
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,7 +538,7 @@ def analyse_contact(study: ContactStudyConfig, rows: Mapping[Case, Mapping[str, 
         (table rows, fit factors, inversion, the interface ASR of disc contacts against f:
         the fitted constriction plus R_ct/f).
     """
-    m = _measured()
+    m = Measured()
     r_ct = charge_transfer_asr(study.exchange_current_density)
     by_key = {(c.family, c.fraction, c.seed, c.kinetics): (c, r) for c, r in rows.items()}
     table: list[dict[str, float | str]] = []
@@ -595,7 +597,7 @@ def analyse_interlayer(study: ContactStudyConfig, rows: Mapping[Case, Mapping[st
     The curve is given twice: with the measured σ_LiI (the FE layers) and with the σ_LiI that
     reproduces the measured 57 Ω cm² at d_c (the shape of the trend without its magnitude).
     """
-    m = _measured()
+    m = Measured()
     layers, lii = [], {}
     for case, row in rows.items():
         if case.family != "lii":
@@ -644,7 +646,7 @@ def analyse_ccd(rows: Mapping[Case, Mapping[str, float]],
     cell's critical local current density at 0.2 mA/cm² (with the same band enhancement), and
     the interface ASR the contact model gives at f*.
     """
-    m = _measured()
+    m = Measured()
     out: dict[str, float] = {"ccd_pristine": m.ccd_pristine, "ccd_lii": m.ccd_lii}
     for case, row in rows.items():
         key = "pristine" if case.family == "ccd_pristine" else "lii"
@@ -663,7 +665,7 @@ def analyse_ccd(rows: Mapping[Case, Mapping[str, float]],
 
 def _curves(study: ContactStudyConfig, disc_fit: float) -> dict[str, list[float]]:
     """The analytic curves of the ASR figure on f = 1e-7 ... 1 (Ω m²)."""
-    m, r_ct = _measured(), charge_transfer_asr(study.exchange_current_density)
+    m, r_ct = Measured(), charge_transfer_asr(study.exchange_current_density)
     f = [10.0 ** (-7.0 + 7.0 * k / 200) for k in range(1, 200)]
     disc = [disc_fit * disc_constriction_asr(x, 0.5 * study.spacing, m.sigma_llzo) for x in f]
     return {"f": f, "strip": [strip_constriction_asr(x, study.spacing, m.sigma_llzo) for x in f],
@@ -708,7 +710,7 @@ def run_study(source: str | Path | Mapping[str, Any] | ContactStudyConfig,
         parameters={"spacing": study.spacing, "gap": study.gap,
                     "exchange_current_density": study.exchange_current_density,
                     "continuity_thickness": study.continuity_thickness,
-                    **{k: float(v) for k, v in asdict(_measured()).items()}},
+                    **{k: float(v) for k, v in asdict(Measured()).items()}},
         constriction=table, fit=fit, inversion=inversion, interlayer=curve,
         lii_layers=layers, interlayer_summary=summary, ccd=ccd,
         curves=_curves(study, fit["disc"]), directory=str(root))
