@@ -690,16 +690,14 @@ def run_study(source: str | Path | Mapping[str, Any] | ContactStudyConfig,
     Raises:
         ConfigError: The study file (or a generated run) is invalid.
         RunDirectoryExistsError: A run directory exists and ``overwrite`` is False.
+        OutputRootError: ``<output_root>/<name>`` cannot be created or written.
     """
     comm = MPI.COMM_SELF if comm is None else comm
     study = source if isinstance(source, ContactStudyConfig) else load_study(source)
     cases = contact_cases(study)
     tree = run_tree("fe", study.description, cases)
     load_config(tree)  # a generated case the run schema refuses: nothing is written
-    root = Path(output_root) / study.name
-    if comm.rank == 0:
-        root.mkdir(parents=True, exist_ok=True)
-    comm.barrier()
+    root = Path(output_root) / study.name  # created and checked by the first run
     rows = _solve(tree, cases, root, comm, Path(mesh_cache), overwrite)
     table, fit, inversion, interface = analyse_contact(study, rows)
     layers, curve, summary = analyse_interlayer(study, rows, inversion["r_ct"])
