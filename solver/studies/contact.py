@@ -76,9 +76,9 @@ SPACINGS = (1e-6, 10e-6, 100e-6, 1e-3)
 GIBSON_PSI = (1.0, -1.40925, 0.0, 0.29591, 0.0, 0.05254, 0.0, 0.02105, 0.0, 0.01107, 0.0,
               0.00652, 0.0, 0.00412, 0.0, 0.00274)
 """Coefficients of ψ(ε) = Σ c_k ε^k, the constriction factor of an equipotential disc of radius
-a = ε b at the end of a cylinder of radius b (Gibson's series, as tabulated by M. M. Yovanovich,
-"Four decades of research on thermal contact, gap, and joint resistance in microelectronics",
-IEEE Trans. Compon. Packag. Technol. 28 (2005) 182)."""
+a = ε b at the end of a cylinder of radius b: Gibson's series as quoted in M. M. Yovanovich's
+reviews of thermal contact resistance (the primary source was not re-checked here; the
+finite-element test confirms the series to 1 % for ε = 0.2 and 0.5)."""
 
 _LOG = logging.getLogger(f"{PACKAGE_LOGGER}.study.contact")
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -222,9 +222,9 @@ def strip_constriction_asr(f: float, period: float, sigma: float) -> float:
     """Constriction ASR of equipotential strip contacts of period p on a half-plane, Ω m².
 
     ASR_c = -(p / (π σ)) ln sin(π f / 2): the conformal-mapping result for a periodic array of
-    strips (the 2D "flux channel" of Yovanovich 2005, see :data:`GIBSON_PSI`; per period
-    R = -ln sin(π f/2) / (π σ) per unit depth, times the period). Zero at full contact,
-    logarithmic as f → 0.
+    strips (the 2D flux channel of the thermal-contact literature: per period
+    R = -ln sin(π f/2) / (π σ) per unit depth, times the period); the finite-element test
+    confirms it to 0.3 %. Zero at full contact, logarithmic as f → 0.
     """
     return -(period / (math.pi * sigma)) * math.log(math.sin(0.5 * math.pi * f))
 
