@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
                          help=argparse.SUPPRESS)
     _sweep_parsers(sub)
     _stability_parser(with_config)
+    _study_parsers(sub)
     return parser
 
 
@@ -183,6 +184,22 @@ def _sweep_parsers(sub: Any) -> None:
                          "(default: enhancement_max_over_mean, the hotspot factor)")
     collect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
+
+
+def _study_parsers(sub: Any) -> None:
+    """``lidep study KIND STUDY_FILE``: the seed papers' studies (solver.studies)."""
+    study = sub.add_parser("study", help="run a study of the seed papers (contact: Li | LLZO "
+                           "contact loss and the LiI interlayer, seed 002)")
+    study.add_argument("kind", choices=["contact"], help="which study")
+    study.add_argument("study_file", type=Path, help="YAML study file (configs/studies/)")
+    study.add_argument("-o", "--output", type=Path, default=Path("results"),
+                       help="output root; the study goes to OUTPUT/<name> (default: results)")
+    study.add_argument("--overwrite", action="store_true",
+                       help="replace the study's run directories")
+    study.add_argument("--mesh-cache", type=Path, default=Path("meshes"),
+                       help="mesh cache directory (default: meshes)")
+    study.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,11 +368,21 @@ def _cmd_stability(args: argparse.Namespace, comm: MPI.Comm) -> int:
     return EXIT_OK
 
 
+def _cmd_study(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.studies.contact import run_study
+
+    result = run_study(args.study_file, args.output, comm=comm, mesh_cache=args.mesh_cache,
+                       overwrite=args.overwrite)
+    _say(comm, f"study report: {Path(result.directory) / 'report.md'}")
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, MPI.Comm], int]] = {
     "run": _cmd_run, "mesh": _cmd_mesh, "validate": _cmd_validate, "schema": _cmd_schema,
     "materials": _cmd_materials, "report": _cmd_report, "compare": _cmd_compare,
     "sweep": _cmd_sweep, "collect": _cmd_collect,
     "stability": _cmd_stability,
+    "study": _cmd_study,
 }
 
 

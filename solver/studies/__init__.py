@@ -1,0 +1,1 @@
+"""Studies: the seed papers' measurements as runnable scenarios (one module per study)."""
