@@ -137,3 +137,34 @@ def test_semicircle_normals_are_radial_to_second_order():
     coarse, fine = _cap_normal_error(2), _cap_normal_error(4)
     assert fine < 5e-3
     assert coarse / fine > 3.0
+
+
+def _wavy_normals(comm) -> dict[tuple[float, ...], np.ndarray]:
+    """Nodal normals of a wavy Li surface (a flat cell bent by y += a sin(pi x/W)(1 - y/L)),
+    keyed by the rounded node position; every rank's nodes (owned and ghost) on rank 0."""
+    bundle = make_flat_bundle(comm, W, L, (12, 8), layer=("sei", 0.4e-6, 2))
+    x = bundle.mesh.geometry.x
+    x[:, 1] += 0.1 * W * np.sin(np.pi * x[:, 0] / W) * (1.0 - x[:, 1] / L)
+    kinematics = SurfaceKinematics(bundle, DisplacementSpace(bundle.mesh))
+    pairs = comm.gather((kinematics.points(), kinematics.normals), root=0)
+    if comm.rank != 0:
+        return {}
+    found: dict[tuple[float, ...], np.ndarray] = {}
+    for points, normals in pairs:
+        for p, n in zip(points, normals, strict=True):
+            key = tuple(np.round(p / W, 9))
+            if key in found:  # a node held by both ranks has one normal
+                np.testing.assert_allclose(n, found[key], rtol=0, atol=1e-14)
+            found[key] = n
+    return found
+
+
+@pytest.mark.mpi
+def test_normals_on_two_ranks_equal_serial():
+    """Shared nodes get the same normal on every rank, and the serial one (1e-14)."""
+    parallel = _wavy_normals(MPI.COMM_WORLD)
+    if MPI.COMM_WORLD.rank == 0:
+        serial = _wavy_normals(MPI.COMM_SELF)
+        assert parallel.keys() == serial.keys()
+        for key, n in serial.items():
+            np.testing.assert_allclose(parallel[key], n, rtol=0, atol=1e-14)

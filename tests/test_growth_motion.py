@@ -1,0 +1,120 @@
+"""Mesh motion (solver/growth/motion.py): exact extensions, sliding sides, the riding layer.
+
+Exact references: the harmonic extension of a uniform rise d with w = 0 at the counter and
+sliding sides is the affine field w = d (L - y)/L (with a layer of thickness h: w = d in the
+layer, d (L - y)/(L - h) above), which P1 and P2 reproduce to round-off (tolerance 1e-10
+relative to d); a constant field is reproduced for any stiffness, so the stiffened extension
+moves the layer rigidly too. Side nodes keep their lateral coordinate exactly (the component is
+never changed). Two ranks repeat the serial motion to solver round-off (1e-8 relative).
+"""
+
+from __future__ import annotations
+
+# isort: off
+import solver  # noqa: F401  (loads the MPI library before dolfinx and mpi4py)
+
+# isort: on
+import numpy as np
+import pytest
+import ufl
+from conftest import make_flat_bundle
+from dolfinx import fem
+from mpi4py import MPI
+
+from solver.growth.kinematics import SurfaceKinematics
+from solver.growth.motion import MeshMotion
+from solver.growth.space import DisplacementSpace
+
+W, L, H = 2e-6, 4e-6, 0.5e-6
+CELLS = {"planar": ("cartesian", (6, 16)), "axisymmetric": ("axisymmetric", (6, 16)),
+         "3d": ("cartesian", (2, 2, 8))}
+
+
+def setup(comm, kind, layer=True, stiffening=0.0, linear="direct"):
+    coordinates, n = CELLS[kind]
+    bundle = make_flat_bundle(
+        comm, W, L, n, layer=("sei", H, 4) if layer else None, coordinates=coordinates
+    )
+    space = DisplacementSpace(bundle.mesh)
+    return bundle, space, SurfaceKinematics(bundle, space), MeshMotion(
+        bundle, space, stiffening=stiffening, solver=linear
+    )
+
+
+@pytest.mark.parametrize("kind", CELLS)
+@pytest.mark.parametrize("layer", [False, True])
+@pytest.mark.parametrize("stiffening", [0.0, 1.0])
+def test_uniform_rise_is_extended_affinely(kind, layer, stiffening):
+    """w = d in the layer, d (L - y)/(L - h) in the electrolyte, w_lateral = 0 (exact)."""
+    bundle, space, kinematics, motion = setup(MPI.COMM_SELF, kind, layer, stiffening)
+    d = 0.1e-6
+    surface = kinematics.displacement(d / kinematics.velocity(1.0), 1.0)
+    y = space.dof_coordinates()[:, -1]
+    w = motion.extend(surface).x.array.reshape(-1, space.gdim)
+    h = H if layer else 0.0
+    expected = np.where(y <= h * (1 + 1e-12), d, d * (L - y) / (L - h))
+    np.testing.assert_allclose(w[:, -1], expected, rtol=0, atol=1e-10 * d)
+    np.testing.assert_allclose(w[:, :-1], 0.0, rtol=0, atol=1e-10 * d)
+
+
+def test_iterative_solver_matches_direct():
+    """CG + GAMG gives the direct solver's extension of a non-uniform displacement."""
+    results = []
+    for solver_kind in ("direct", "iterative"):
+        _, space, kinematics, motion = setup(MPI.COMM_SELF, "planar", True, 1.0, solver_kind)
+        surface = kinematics.displacement(lambda p: 1.0 + np.cos(np.pi * p[:, 0] / W), 1e4)
+        results.append(motion.extend(surface).x.array.copy())
+    scale = np.max(np.abs(results[0]))
+    np.testing.assert_allclose(results[1], results[0], rtol=0, atol=1e-8 * scale)
+
+
+@pytest.mark.parametrize("kind", ["planar", "axisymmetric", "3d"])
+def test_sides_slide_and_surface_follows_kinematics(kind):
+    """A non-uniform growth leaves side nodes on the sides and every Li node moved by d."""
+    bundle, space, kinematics, motion = setup(MPI.COMM_SELF, kind, True, 1.0)
+    x0 = space.dof_coordinates().copy()
+    on_side = np.isclose(x0[:, 0], 0.0, atol=1e-15) | np.isclose(x0[:, 0], W, rtol=1e-12)
+    if space.gdim == 3:
+        on_side_y = np.isclose(x0[:, 1], 0.0, atol=1e-15) | np.isclose(x0[:, 1], W, rtol=1e-12)
+    for _ in range(3):
+        before = kinematics.points().copy()
+        surface = kinematics.displacement(lambda p: 1.0 + 0.5 * np.cos(np.pi * p[:, 0] / W), 2e4)
+        expected = before + surface.x.array.reshape(-1, space.gdim)[kinematics.dofs]
+        motion.step(surface)
+        np.testing.assert_allclose(kinematics.points(), expected, rtol=0, atol=1e-12 * W)
+        kinematics.update()
+    x = space.dof_coordinates()
+    assert np.array_equal(x[on_side, 0], x0[on_side, 0])
+    if space.gdim == 3:
+        assert np.array_equal(x[on_side_y, 1], x0[on_side_y, 1])
+    rise = kinematics.points()[:, -1]
+    assert rise.max() > 1.4 * rise.min() > 0.0  # the growth really is non-uniform
+
+
+def _global_measures(bundle) -> np.ndarray:
+    """Region measures and first moments (allreduced): what the motion changes."""
+    msh = bundle.mesh
+    dx = ufl.Measure("dx", domain=msh, subdomain_data=bundle.cell_tags)
+    x = ufl.SpatialCoordinate(msh)
+    values = []
+    for tag in bundle.regions.values():
+        for integrand in (1.0 + 0.0 * x[0], x[0], x[msh.geometry.dim - 1]):
+            local = fem.assemble_scalar(fem.form(integrand * dx(tag)))
+            values.append(msh.comm.allreduce(local, op=MPI.SUM))
+    return np.array(values)
+
+
+def _moved(comm) -> np.ndarray:
+    bundle, space, kinematics, motion = setup(comm, "planar", True, 1.0)
+    for _ in range(3):
+        motion.step(kinematics.displacement(lambda p: 1.0 + np.cos(np.pi * p[:, 0] / W), 2e4))
+        kinematics.update()
+    return _global_measures(bundle)
+
+
+@pytest.mark.mpi
+def test_two_ranks_equal_serial():
+    """The motion on 2 ranks gives the serial measures and moments to 1e-8 relative."""
+    parallel = _moved(MPI.COMM_WORLD)
+    serial = _moved(MPI.COMM_SELF)
+    np.testing.assert_allclose(parallel, serial, rtol=1e-8)
