@@ -21,6 +21,7 @@ from conftest import make_flat_bundle
 from dolfinx import fem
 from mpi4py import MPI
 
+from solver.geometry import GeometryConfig, build_mesh
 from solver.growth.kinematics import SurfaceKinematics
 from solver.growth.motion import MeshMotion
 from solver.growth.space import DisplacementSpace
@@ -118,3 +119,54 @@ def test_two_ranks_equal_serial():
     parallel = _moved(MPI.COMM_WORLD)
     serial = _moved(MPI.COMM_SELF)
     np.testing.assert_allclose(parallel, serial, rtol=1e-8)
+
+
+def _sinusoid_growth(refinement: int, layers: list) -> tuple[float, float]:
+    """Five uniform plating steps on a sinusoidal Li surface (P2 Gmsh mesh).
+
+    Returns:
+        (deposited volume from the mesh / (V_m/F) sum of Q over the current length - 1,
+        relative change of the layer area (0 without a layer)).
+    """
+    cfg = GeometryConfig.model_validate({
+        "domain": {"width": W, "length": L},
+        "surface": {"kind": "sinusoidal", "amplitude": 0.2e-6, "wavelength": W},
+        "layers": layers,
+        "mesh": {"far_field_size": "1um", "order": 2, "refinement": refinement},
+    })
+    bundle = build_mesh(cfg, MPI.COMM_SELF, None)
+    space = DisplacementSpace(bundle.mesh)
+    kinematics, motion = SurfaceKinematics(bundle, space), MeshMotion(bundle, space)
+    dx = ufl.Measure("dx", domain=bundle.mesh, subdomain_data=bundle.cell_tags)
+    ds = ufl.Measure("ds", domain=bundle.mesh, subdomain_data=bundle.facet_tags)
+    one = fem.Constant(bundle.mesh, 1.0)
+    areas = [fem.form(one * dx(t)) for t in bundle.regions.values()]
+    length = fem.form(one * ds(bundle.boundaries["li_surface"]))
+    before = [fem.assemble_scalar(a) for a in areas]
+    deposited = 0.0
+    j, dt = 10.0, 10.0
+    for _ in range(5):
+        deposited += fem.assemble_scalar(length) * kinematics.velocity(j) * dt
+        motion.step(kinematics.displacement(j, dt))
+        kinematics.update()
+    after = [fem.assemble_scalar(a) for a in areas]
+    swept = sum(before) - sum(after)
+    layer = (after[-1] - before[-1]) / before[-1] if layers else 0.0
+    return swept / deposited - 1.0, layer
+
+
+def test_deposited_volume_on_a_curved_surface():
+    """The mesh loses the volume V_m/F int j dA dt (4e-5 measured; the issue asks 0.1 %)."""
+    volume_error, _ = _sinusoid_growth(1, [])
+    assert abs(volume_error) < 1e-4
+
+
+def test_layer_rides_on_a_curved_surface():
+    """A 50 nm layer on a sinusoid keeps its area to O(h^2): 4.8e-4, 1.7e-4 (refinements 1,
+    2); the deposited volume (electrolyte and layer together) to 4e-4."""
+    layers = [{"name": "sei", "thickness": "50nm"}]
+    volume_coarse, layer_coarse = _sinusoid_growth(1, layers)
+    volume_fine, layer_fine = _sinusoid_growth(2, layers)
+    assert abs(layer_coarse) < 1e-3
+    assert abs(layer_coarse) / abs(layer_fine) > 2.5
+    assert max(abs(volume_coarse), abs(volume_fine)) < 1e-3

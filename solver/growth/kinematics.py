@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import dolfinx
 import numpy as np
 from dolfinx import fem, la
 
 from solver.constants import FARADAY
 from solver.geometry.bundle import MeshBundle
-from solver.growth.space import DisplacementSpace
+from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
 from solver.library.inorganic import LI_METAL
 
 __all__ = [
@@ -62,23 +61,6 @@ def normal_velocity(j: np.ndarray | float, molar_volume: float = LI_MOLAR_VOLUME
     return np.asarray(j, dtype=float) * molar_volume / FARADAY
 
 
-def _facet_nodes(mesh: dolfinx.mesh.Mesh, facets: np.ndarray) -> np.ndarray:
-    """Geometry nodes of facets, shape (n, nodes per facet); the vertices come first."""
-    fdim = mesh.topology.dim - 1
-    return dolfinx.mesh.entities_to_geometry(mesh, fdim, facets, False)
-
-
-def _tagged(bundle: MeshBundle, name: str, *, owned: bool) -> np.ndarray:
-    """Local facets of the group ``name`` (only owned ones if ``owned``), empty if absent."""
-    if name not in bundle.boundaries:
-        return np.empty(0, dtype=np.int32)
-    facets = bundle.facet_tags.find(bundle.boundaries[name])
-    if owned:
-        fdim = bundle.mesh.topology.dim - 1
-        facets = facets[facets < bundle.mesh.topology.index_map(fdim).size_local]
-    return facets
-
-
 def side_dofs(bundle: MeshBundle, space: DisplacementSpace) -> dict[int, np.ndarray]:
     """Block dofs on the lateral sides, by the coordinate normal to the side.
 
@@ -91,8 +73,8 @@ def side_dofs(bundle: MeshBundle, space: DisplacementSpace) -> dict[int, np.ndar
     empty = np.empty(0, dtype=np.int32)
     found: dict[int, list[np.ndarray]] = {axis: [empty] for axis in range(space.gdim)}
     for name, axis in SIDE_AXES.items():
-        facets = _tagged(bundle, name, owned=False)
-        found[axis].append(space.node_dof[_facet_nodes(bundle.mesh, facets).ravel()])
+        facets = tagged_facets(bundle, name, owned=False)
+        found[axis].append(space.node_dof[facet_nodes(bundle.mesh, facets).ravel()])
     return {
         axis: space.shared(np.concatenate(blocks).astype(np.int32))
         for axis, blocks in found.items()
@@ -124,10 +106,10 @@ class SurfaceKinematics:
         mesh = bundle.mesh
         tdim = mesh.topology.dim
         mesh.topology.create_connectivity(tdim - 1, tdim)
-        self._facets = _tagged(bundle, "li_surface", owned=True)
+        self._facets = tagged_facets(bundle, "li_surface", owned=True)
         self._sides = side_dofs(bundle, space)
-        all_li = _tagged(bundle, "li_surface", owned=False)
-        self.dofs = space.shared(space.node_dof[_facet_nodes(mesh, all_li).ravel()])
+        all_li = tagged_facets(bundle, "li_surface", owned=False)
+        self.dofs = space.shared(space.node_dof[facet_nodes(mesh, all_li).ravel()])
         self.normals = np.empty((self.dofs.size, space.gdim))
         self.update()
 
@@ -137,7 +119,7 @@ class SurfaceKinematics:
         gdim = self.space.gdim
         tdim = mesh.topology.dim
         x = mesh.geometry.x[:, :gdim]
-        nodes = _facet_nodes(mesh, self._facets)
+        nodes = facet_nodes(mesh, self._facets)
         weighted = _weighted_normals(x[nodes[:, :tdim]])
         # orient out of the Li: towards the (ionic) cell the facet bounds
         f2c = mesh.topology.connectivity(tdim - 1, tdim)

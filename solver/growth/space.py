@@ -13,7 +13,26 @@ import dolfinx
 import numpy as np
 from dolfinx import fem, la
 
-__all__ = ["DisplacementSpace"]
+from solver.geometry.bundle import MeshBundle
+
+__all__ = ["DisplacementSpace", "facet_nodes", "tagged_facets"]
+
+
+def facet_nodes(mesh: dolfinx.mesh.Mesh, facets: np.ndarray) -> np.ndarray:
+    """Geometry nodes of facets, shape (n, nodes per facet); the vertices come first."""
+    fdim = mesh.topology.dim - 1
+    return dolfinx.mesh.entities_to_geometry(mesh, fdim, facets, False)
+
+
+def tagged_facets(bundle: MeshBundle, name: str, *, owned: bool) -> np.ndarray:
+    """Local facets of the group ``name`` (only owned ones if ``owned``), empty if absent."""
+    if name not in bundle.boundaries:
+        return np.empty(0, dtype=np.int32)
+    facets = bundle.facet_tags.find(bundle.boundaries[name])
+    if owned:
+        fdim = bundle.mesh.topology.dim - 1
+        facets = facets[facets < bundle.mesh.topology.index_map(fdim).size_local]
+    return facets
 
 
 class DisplacementSpace:
