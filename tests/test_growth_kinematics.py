@@ -168,3 +168,23 @@ def test_normals_on_two_ranks_equal_serial():
         assert parallel.keys() == serial.keys()
         for key, n in serial.items():
             np.testing.assert_allclose(parallel[key], n, rtol=0, atol=1e-14)
+
+
+def test_offset_vector_at_a_concave_corner():
+    """At the foot of a semicircle (flat normal (0, 1), arc normal (1, 0)) the offset vector is
+    the intersection of both offset lines, (1, 1), up to the P2 arc's normal there (1e-2); on
+    the flat and along the arc it is the unit normal (1e-3)."""
+    R = 0.5e-6
+    cfg = GeometryConfig.model_validate({
+        "domain": {"width": W, "length": L},
+        "protrusions": [{"shape": "spherical", "x": 0.0, "radius": R}],
+        "mesh": {"far_field_size": "1um", "order": 2},
+    })
+    bundle = build_mesh(cfg, MPI.COMM_SELF, None)
+    kinematics = SurfaceKinematics(bundle, DisplacementSpace(bundle.mesh))
+    points = kinematics.points()
+    foot = np.argmin(np.hypot(points[:, 0] - R, points[:, 1]))
+    np.testing.assert_allclose(kinematics.offsets[foot], [1.0, 1.0], atol=1e-2)
+    others = np.arange(len(points)) != foot
+    np.testing.assert_allclose(np.linalg.norm(kinematics.offsets[others], axis=1), 1.0,
+                               atol=1e-3)

@@ -156,17 +156,55 @@ def _sinusoid_growth(refinement: int, layers: list) -> tuple[float, float]:
 
 
 def test_deposited_volume_on_a_curved_surface():
-    """The mesh loses the volume V_m/F int j dA dt (4e-5 measured; the issue asks 0.1 %)."""
-    volume_error, _ = _sinusoid_growth(1, [])
-    assert abs(volume_error) < 1e-4
+    """The mesh loses the volume V_m/F int j dA dt: 1.1e-6, 7e-8 at refinements 1, 2 (the
+    issue asks 0.1 %); fourth order in h (the offset vectors use the curved facets' normals)."""
+    coarse, _ = _sinusoid_growth(1, [])
+    fine, _ = _sinusoid_growth(2, [])
+    assert abs(coarse) < 1e-5
+    assert abs(coarse) / abs(fine) > 8
 
 
 def test_layer_rides_on_a_curved_surface():
-    """A 50 nm layer on a sinusoid keeps its area to O(h^2): 4.8e-4, 1.7e-4 (refinements 1,
-    2); the deposited volume (electrolyte and layer together) to 4e-4."""
+    """A 50 nm layer on a sinusoid keeps its area to 3.6e-4, 1.9e-4 (refinements 1, 2; the
+    blend at corners leaves a floor ~1.6e-4); the deposited volume (electrolyte and layer
+    together) to 3e-4."""
     layers = [{"name": "sei", "thickness": "50nm"}]
-    volume_coarse, layer_coarse = _sinusoid_growth(1, layers)
-    volume_fine, layer_fine = _sinusoid_growth(2, layers)
-    assert abs(layer_coarse) < 1e-3
-    assert abs(layer_coarse) / abs(layer_fine) > 2.5
-    assert max(abs(volume_coarse), abs(volume_fine)) < 1e-3
+    for refinement in (1, 2):
+        volume, layer = _sinusoid_growth(refinement, layers)
+        assert abs(layer) < 5e-4
+        assert abs(volume) < 5e-4
+
+
+def _hemisphere_volume_error(steps: int) -> float:
+    """Axisymmetric hemisphere (R 0.5 um, 100 nm layer) plated by a uniform 13.5 nm in
+    ``steps`` steps: mesh volume lost (2 pi r weighted) / (V_m/F sum of Q over the area) - 1."""
+    cfg = GeometryConfig.model_validate({
+        "coordinates": "axisymmetric",
+        "domain": {"width": 1.5e-6, "length": 3e-6},
+        "protrusions": [{"shape": "spherical", "x": 0.0, "radius": 0.5e-6}],
+        "layers": [{"name": "sei", "thickness": 0.1e-6}],
+        "mesh": {"far_field_size": "1um", "order": 2},
+    })
+    bundle = build_mesh(cfg, MPI.COMM_SELF, None)
+    space = DisplacementSpace(bundle.mesh)
+    kinematics, motion = SurfaceKinematics(bundle, space), MeshMotion(bundle, space)
+    r = 2 * np.pi * ufl.SpatialCoordinate(bundle.mesh)[0]
+    volume = fem.form(r * ufl.dx(domain=bundle.mesh))
+    ds = ufl.Measure("ds", domain=bundle.mesh, subdomain_data=bundle.facet_tags)
+    area = fem.form(r * ds(bundle.boundaries["li_surface"]))
+    before, deposited = fem.assemble_scalar(volume), 0.0
+    for _ in range(steps):
+        deposited += fem.assemble_scalar(area) * kinematics.velocity(10.0) * 10.0 / steps
+        motion.step(kinematics.displacement(10.0, 10.0 / steps))
+        kinematics.update()
+    return (before - fem.assemble_scalar(volume)) / deposited - 1.0
+
+
+def test_deposited_volume_on_a_protrusion_with_a_corner():
+    """At the protrusion's foot (a right-angled concave corner) the node moves to the
+    intersection of the offset planes: the volume lost matches V_m/F int j dA dt to 1.9e-5,
+    9.6e-6, 3.1e-6 with 1, 2, 4 steps (first order in the step: the explicit step uses the
+    area at its start). Along the mean normal it was off by 0.5 %."""
+    errors = [abs(_hemisphere_volume_error(n)) for n in (1, 2, 4)]
+    assert errors[0] < 5e-5
+    assert errors[0] > errors[1] > errors[2]

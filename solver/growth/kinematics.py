@@ -4,25 +4,40 @@ Li deposited at the Faradaic current density j (A/m^2, > 0 plating) adds the vol
 coulomb, so the surface moves along its outward normal n (out of the Li, into the interphase or
 electrolyte) with
 
-    v_n = j V_m / F,         d = v_n dt n       (one explicit step of length dt)
+    v_n = j V_m / F,         d_i = v_n,i dt m_i       (one explicit step of length dt)
 
 and stripping (j < 0) makes it recede. A flat surface under a uniform j thus rises by
 Q V_m / F, Q = the charge per area.
 
-Nodal normals (docs/theory.md, "Moving Li surface"): every geometry node of the `li_surface`
-facets (vertices, and for second-order meshes the mid-edge nodes) gets the sum of the normals of
-the straight facets (the simplices of the facets' vertices) it belongs to, each weighted by the
-facet's length (2D) or area (3D), then normalised. The sum runs over owned facets and is
-accumulated across ranks through a function's ghost exchange, so a node shared by ranks gets the
-same normal on every rank. On a lateral side or the symmetry axis (symmetry planes and periodic
-sides, all coordinate planes) the component normal to the side is removed, so the surface slides
-along the side and keeps the lateral extent of the domain.
+Nodal normals and offset vectors (docs/theory.md, "Moving Li surface"): every geometry node of
+the `li_surface` facets (vertices, and for second-order meshes the mid-edge nodes) collects, over
+the straight facets f it belongs to (the simplices of the facets' vertices, unit normal n_f,
+length or area |f|),
+
+    a = sum_f |f| n_f,        b = sum_f n_f,        M = sum_f n_f n_f^T
+
+over owned facets, accumulated across ranks through functions' ghost exchanges, so a node shared
+by ranks gets the same values on every rank. The unit normal is n = a / |a| (area-weighted).
+The node moves along the offset vector m = M^+ b, the least-squares solution of m . n_f = 1
+over its facets (unweighted: where the planes meet in one point the solution does not depend on
+weights, and the cutoff below then compares angles, not facet sizes):
+the node of the offset surface, where each facet's plane moves by v_n dt along its own normal.
+Where the facets meet at an angle (the foot of a protrusion, the rim of a void) it is their
+planes' intersection (2D: (n_1 + n_2)/(1 + n_1 . n_2), not the mean normal, which would lose
+volume at every corner); on a smooth surface m ~ n (1 + O(h^2 kappa^2)). Directions in which the
+facets hardly differ (singular values below OFFSET_RTOL of the largest) are left out of the
+pseudo-inverse, so flat and smooth parts move along their mean normal. On a lateral side or the
+symmetry axis (coordinate planes) the component normal to the side is removed from a, b and M
+first: the surface
+slides along the side (its offset line meets the side at m_y = 1/n_y) and the domain keeps its
+lateral extent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import basix
 import numpy as np
 from dolfinx import fem, la
 
@@ -33,6 +48,7 @@ from solver.library.inorganic import LI_METAL
 
 __all__ = [
     "LI_MOLAR_VOLUME",
+    "OFFSET_RTOL",
     "SIDE_AXES",
     "SurfaceKinematics",
     "normal_velocity",
@@ -41,6 +57,11 @@ __all__ = [
 
 LI_MOLAR_VOLUME: float = float(LI_METAL.properties["molar_volume_m3_mol"].value)
 """Molar volume of Li metal, m^3/mol (the library's cited value, 1.30e-5)."""
+
+OFFSET_RTOL = 1e-2
+"""Relative singular-value cutoff of the offset vectors' pseudo-inverse: facets whose normals
+differ by less than ~8 degrees count as one plane (no tangential motion from their small
+differences)."""
 
 SIDE_AXES: dict[str, int] = {
     "side_left": 0,
@@ -92,6 +113,7 @@ class SurfaceKinematics:
     Attributes:
         dofs: Local block dofs (owned and ghost) of the Li-surface nodes, sorted.
         normals: Unit outward normals of the Li surface at ``dofs``, shape (n, gdim).
+        offsets: Offset vectors m at ``dofs`` (a node moves by v_n dt m), shape (n, gdim).
     """
 
     def __init__(
@@ -107,14 +129,26 @@ class SurfaceKinematics:
         tdim = mesh.topology.dim
         mesh.topology.create_connectivity(tdim - 1, tdim)
         self._facets = tagged_facets(bundle, "li_surface", owned=True)
+        cmap = mesh.geometry.cmaps[0]
+        self._dphi = None
+        if cmap.degree > 1:  # shape-function derivatives of a facet at its own nodes
+            facet = basix.CellType.interval if tdim == 2 else basix.CellType.triangle
+            element = basix.create_element(
+                basix.ElementFamily.P, facet, cmap.degree, basix.LagrangeVariant(cmap.variant)
+            )
+            self._dphi = element.tabulate(1, element.points)[1:, :, :, 0]
         self._sides = side_dofs(bundle, space)
         all_li = tagged_facets(bundle, "li_surface", owned=False)
         self.dofs = space.shared(space.node_dof[facet_nodes(mesh, all_li).ravel()])
         self.normals = np.empty((self.dofs.size, space.gdim))
+        self.offsets = np.empty((self.dofs.size, space.gdim))
         self.update()
 
     def update(self) -> None:
-        """Recompute the nodal normals from the current geometry (after the mesh moved)."""
+        """Recompute the nodal normals and offset vectors from the current geometry.
+
+        Call it after the mesh moved. Collective (ghost exchanges).
+        """
         mesh = self.bundle.mesh
         gdim = self.space.gdim
         tdim = mesh.topology.dim
@@ -126,18 +160,59 @@ class SurfaceKinematics:
         cells = np.array([f2c.links(f)[0] for f in self._facets], dtype=np.int32)
         cell_vertices = mesh.geometry.dofmaps[0][cells][:, : tdim + 1]
         inward = x[cell_vertices].mean(axis=1) - x[nodes[:, :tdim]].mean(axis=1)
-        weighted *= np.where(np.einsum("ij,ij->i", weighted, inward) < 0.0, -1.0, 1.0)[:, None]
-        total = fem.Function(self.space.V)
-        values = total.x.array.reshape(-1, gdim)
+        sign = np.where(np.einsum("ij,ij->i", weighted, inward) < 0.0, -1.0, 1.0)
+        area = np.linalg.norm(weighted, axis=1)
+        # the curved facet's own normal at each of its nodes (its tangent plane there)
+        tangent = self._tangent_normals(x[nodes]) * sign[:, None, None]
+        unit = tangent / np.linalg.norm(tangent, axis=2)[:, :, None]
+        sums = [fem.Function(self.space.V) for _ in range(gdim + 2)]
         for k in range(nodes.shape[1]):
-            np.add.at(values, self.space.node_dof[nodes[:, k]], weighted)
-        total.x.scatter_reverse(la.InsertMode.add)
-        total.x.scatter_forward()
-        values = total.x.array.reshape(-1, gdim)
+            dofs = self.space.node_dof[nodes[:, k]]
+            n = unit[:, k]
+            # per node: sum_f |f| n_f, sum_f n_f and the rows of sum_f n_f n_f^T
+            per_facet = [area[:, None] * n, n, *np.moveaxis(n[:, :, None] * n[:, None, :], 1, 0)]
+            for total, values in zip(sums, per_facet, strict=True):
+                np.add.at(total.x.array.reshape(-1, gdim), dofs, values)
+        keep = np.ones((self.dofs.size, gdim))  # the directions a node may move in
         for axis, dofs in self._sides.items():
-            values[dofs, axis] = 0.0
-        n = values[self.dofs]
-        self.normals = n / np.linalg.norm(n, axis=1)[:, None]
+            keep[np.isin(self.dofs, dofs), axis] = 0.0
+        at_nodes = []
+        for total in sums:
+            total.x.scatter_reverse(la.InsertMode.add)
+            total.x.scatter_forward()
+            at_nodes.append(total.x.array.reshape(-1, gdim)[self.dofs] * keep)
+        area_weighted, b = at_nodes[0], at_nodes[1]
+        M = np.stack(at_nodes[2:], axis=1) * keep[:, :, None]
+        self.normals = area_weighted / np.linalg.norm(area_weighted, axis=1)[:, None]
+        # unweighted least squares: its solution does not depend on weights where the planes
+        # meet in one point, and the cutoff then compares angles, not facet sizes
+        inverse = np.linalg.pinv(M, hermitian=True, rtol=OFFSET_RTOL)
+        self.offsets = np.einsum("nij,nj->ni", inverse, b) * keep  # exactly 0 off the sides
+
+    def _tangent_normals(self, X: np.ndarray) -> np.ndarray:
+        """Normals of the (curved) facets at their nodes, scaled by the local metric.
+
+        Args:
+            X: Facet node coordinates, shape (facets, nodes, gdim): vertices first, then (second
+                order) the mid-edge nodes.
+
+        Returns:
+            Shape (facets, nodes, gdim), oriented like the facets' vertex simplices.
+        """
+        if self._dphi is None:  # straight facets: the simplex normal at every node
+            n = _weighted_normals(X[:, : X.shape[2]])
+            return np.repeat(n[:, None, :], X.shape[1], axis=1)
+        if X.shape[2] == 3:  # put the mid-edge nodes in the reference order of basix
+            vertices = X[:, :3]
+            expected = 0.5 * (vertices[:, [1, 0, 0]] + vertices[:, [2, 2, 1]])
+            gap = np.linalg.norm(X[:, 3:, None, :] - expected[:, None, :, :], axis=3)
+            order = np.argmin(gap, axis=1)  # for each edge, the node nearest its midpoint
+            X = np.concatenate([vertices, np.take_along_axis(X[:, 3:], order[..., None], 1)], 1)
+        J = np.einsum("fkg,dpk->fpgd", X, self._dphi)  # (facets, nodes, gdim, fdim)
+        if X.shape[2] == 2:
+            t = J[..., 0]
+            return np.stack([t[..., 1], -t[..., 0]], axis=-1)
+        return np.cross(J[..., 0], J[..., 1])
 
     def points(self) -> np.ndarray:
         """Current coordinates of the Li-surface nodes, shape (n, gdim), in ``dofs`` order."""
@@ -153,7 +228,7 @@ class SurfaceKinematics:
         dt: float,
         out: fem.Function | None = None,
     ) -> fem.Function:
-        """Surface displacement of one explicit step, d = v_n dt n at the Li-surface nodes.
+        """Surface displacement of one explicit step, d = v_n dt m at the Li-surface nodes.
 
         Args:
             j: Faradaic current density at the nodes (``dofs`` order), a number, or a function of
@@ -165,7 +240,7 @@ class SurfaceKinematics:
             A function of the displacement space: d on the Li-surface dofs, 0 elsewhere.
         """
         values = j(self.points()) if callable(j) else j
-        d = (self.velocity(values) * dt)[..., None] * self.normals
+        d = (self.velocity(values) * dt)[..., None] * self.offsets
         w = out if out is not None else fem.Function(self.space.V)
         w.x.array[:] = 0.0
         w.x.array.reshape(-1, self.space.gdim)[self.dofs] = d

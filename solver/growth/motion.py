@@ -10,12 +10,11 @@ displacement w is (docs/theory.md, "Moving Li surface")
 with w . e_side = 0 on the lateral sides and the axis (the tangential component slides freely)
 and void walls free (natural condition). The interphase rides on the Li: a conformal layer is
 carried along the normals of the surface beneath it, which keeps its thickness (exactly for a
-uniform rise; otherwise to the interpolation of the normals along the facets, O(h^2)). A
-harmonic extension across the layer with a free outer boundary, tried first, thins a layer of
-thickness T on a surface of curvature radius R by ~(T/R)^2 of the displacement and does not
-converge with h: a 50 nm layer on a sinusoid (crest radius 0.5 um) lost 0.24 % of its area in a
-7 nm rise at every refinement; the closest-point rule loses 4.8e-4, 1.7e-4, 4.1e-5 at
-refinements 1, 2, 4. The stiffness k = (|K|_max / |K|)^chi
+uniform rise on a flat surface; on curved ones up to the blend at corners, solver.growth.riding:
+a 50 nm layer on a sinusoid loses 1.6e-4 of its area in a 7 nm rise). A harmonic extension
+across the layer with a free outer boundary, tried first, thins a layer of thickness T on a
+surface of curvature radius R by ~(T/R)^2 of the displacement: the same layer lost 2.4e-3 of
+its area at every refinement. The stiffness k = (|K|_max / |K|)^chi
 (chi = ``stiffening``) is 1 for the harmonic extension and grows in small cells for chi > 0
 (pseudo-elastic stiffening: small cells near the surface move almost rigidly and keep their
 quality).
