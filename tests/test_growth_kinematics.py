@@ -188,3 +188,28 @@ def test_offset_vector_at_a_concave_corner():
     others = np.arange(len(points)) != foot
     np.testing.assert_allclose(np.linalg.norm(kinematics.offsets[others], axis=1), 1.0,
                                atol=1e-3)
+
+
+def test_hemisphere_3d_normals_and_offsets():
+    """3D P2 hemisphere: cap normals radial (measured 7.7e-4 rad), cap offsets unit (1e-4), the
+    foot's offsets (r_hat, 1) (the rim is a concave right-angled edge; 1e-2)."""
+    R = 0.5e-6
+    cfg = GeometryConfig.model_validate({
+        "dimension": 3,
+        "domain": {"width": 1.5e-6, "length": 3e-6},
+        "protrusions": [{"shape": "spherical", "x": 0.0, "y": 0.0, "radius": R}],
+        "mesh": {"far_field_size": "1um", "order": 2},
+    })
+    bundle = build_mesh(cfg, MPI.COMM_SELF, None)
+    kinematics = SurfaceKinematics(bundle, DisplacementSpace(bundle.mesh))
+    p = kinematics.points()
+    r = np.linalg.norm(p, axis=1)
+    cap = (r < R * (1 + 1e-6)) & (p[:, 2] > 0.05 * R)
+    radial = p[cap] / r[cap, None]
+    cosine = np.clip(np.einsum("ij,ij->i", radial, kinematics.normals[cap]), -1.0, 1.0)
+    assert np.max(np.arccos(cosine)) < 2e-3
+    np.testing.assert_allclose(np.linalg.norm(kinematics.offsets[cap], axis=1), 1.0, atol=1e-4)
+    foot = (np.abs(r - R) < 1e-3 * R) & (p[:, 2] < 1e-3 * R)
+    assert foot.sum() >= 3
+    expected = np.concatenate([p[foot, :2] / r[foot, None], np.ones((foot.sum(), 1))], axis=1)
+    np.testing.assert_allclose(kinematics.offsets[foot], expected, atol=1e-2)
