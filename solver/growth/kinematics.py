@@ -60,7 +60,7 @@ LI_MOLAR_VOLUME: float = float(LI_METAL.properties["molar_volume_m3_mol"].value)
 
 OFFSET_RTOL = 1e-2
 """Relative singular-value cutoff of the offset vectors' pseudo-inverse: facets whose normals
-differ by less than ~8 degrees count as one plane (no tangential motion from their small
+differ by less than ~11 degrees count as one plane (no tangential motion from their small
 differences)."""
 
 SIDE_AXES: dict[str, int] = {
