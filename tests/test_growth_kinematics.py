@@ -182,3 +182,36 @@ def test_hemisphere_3d_normals_and_offsets():
     assert foot.sum() >= 3
     expected = np.concatenate([p[foot, :2] / r[foot, None], np.ones((foot.sum(), 1))], axis=1)
     np.testing.assert_allclose(kinematics.offsets[foot], expected, atol=1e-2)
+
+
+def _wavy_normals(comm) -> dict[tuple[float, ...], np.ndarray]:
+    """Nodal normals and offsets of a wavy Li surface (a flat cell bent by
+    y += a sin(pi x/W)(1 - y/L)), keyed by the rounded node position; every rank's nodes (owned
+    and ghost) on rank 0."""
+    bundle = make_flat_bundle(comm, W, L, (12, 8), layer=("sei", 0.4e-6, 2))
+    x = bundle.mesh.geometry.x
+    x[:, 1] += 0.1 * W * np.sin(np.pi * x[:, 0] / W) * (1.0 - x[:, 1] / L)
+    kinematics = SurfaceKinematics(bundle, DisplacementSpace(bundle.mesh))
+    vectors = np.hstack([kinematics.normals, kinematics.offsets])
+    pairs = comm.gather((kinematics.points(), vectors), root=0)
+    if comm.rank != 0:
+        return {}
+    found: dict[tuple[float, ...], np.ndarray] = {}
+    for points, normals in pairs:
+        for p, n in zip(points, normals, strict=True):
+            key = tuple(np.round(p / W, 9))
+            if key in found:  # a node held by both ranks has one normal
+                np.testing.assert_allclose(n, found[key], rtol=0, atol=1e-14)
+            found[key] = n
+    return found
+
+
+@pytest.mark.mpi
+def test_normals_on_two_ranks_equal_serial():
+    """Shared nodes get the same normal and offset on every rank, and the serial ones (1e-14)."""
+    parallel = _wavy_normals(MPI.COMM_WORLD)
+    if MPI.COMM_WORLD.rank == 0:
+        serial = _wavy_normals(MPI.COMM_SELF)
+        assert parallel.keys() == serial.keys()
+        for key, n in serial.items():
+            np.testing.assert_allclose(parallel[key], n, rtol=0, atol=1e-14)
