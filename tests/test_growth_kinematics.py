@@ -215,3 +215,59 @@ def test_normals_on_two_ranks_equal_serial():
         assert parallel.keys() == serial.keys()
         for key, n in serial.items():
             np.testing.assert_allclose(parallel[key], n, rtol=0, atol=1e-14)
+
+
+def _cap_curvature_error(dimension: int, coordinates: str, refinement: int) -> float:
+    """Largest relative error of K on a protrusion of radius R (exact 1/R in 2D planar, 2/R
+    axisymmetric and 3D), after checking K = 0 exactly on the flat."""
+    R = 0.5e-6
+    cfg = GeometryConfig.model_validate({
+        "dimension": dimension,
+        "coordinates": coordinates,
+        "domain": {"width": 1.5e-6, "length": 3e-6},
+        "protrusions": [{"shape": "spherical", "x": 0.0, "y": 0.0, "radius": R}],
+        "mesh": {"far_field_size": "1um", "order": 2, "refinement": refinement},
+    })
+    bundle = build_mesh(cfg, MPI.COMM_SELF, None)
+    kinematics = SurfaceKinematics(bundle, DisplacementSpace(bundle.mesh))
+    K, p = kinematics.curvature(), kinematics.points()
+    r = np.linalg.norm(p, axis=1)
+    assert np.max(np.abs(K[r > 1.05 * R])) == 0.0
+    cap = (r < R * (1 + 1e-6)) & (p[:, -1] > 0.05 * R)
+    exact = (1.0 if dimension == 2 and coordinates == "cartesian" else 2.0) / R
+    return float(np.max(np.abs(K[cap] / exact - 1.0)))
+
+
+def test_curvature_of_a_protrusion_converges():
+    """K of the P2 surface, second order: 2D 1.8e-2, 4.4e-3 (refinements 2, 4); axisymmetric
+    (with the azimuthal n_r / r) 8.8e-3; 3D 5.2e-2 (refinement 1). Positive on the convex cap."""
+    coarse, fine = (_cap_curvature_error(2, "cartesian", n) for n in (2, 4))
+    assert fine < 6e-3 and coarse / fine > 3.5
+    assert _cap_curvature_error(2, "axisymmetric", 2) < 1.2e-2
+    assert _cap_curvature_error(3, "cartesian", 1) < 7e-2
+
+
+def test_curvature_needs_second_order_geometry():
+    bundle = make_flat_bundle(MPI.COMM_SELF, W, L, (4, 4))
+    with pytest.raises(ValueError, match="mesh.order: the curvature needs"):
+        SurfaceKinematics(bundle, DisplacementSpace(bundle.mesh)).curvature()
+
+
+def test_curvature_of_a_sinusoid_has_both_signs():
+    """y = A (1 + cos kx): K = -h''/(1 + h'^2)^1.5 (crest > 0, valley < 0), measured within
+    3.1 % of max |K| at refinement 2."""
+    A = 0.1e-6
+    cfg = GeometryConfig.model_validate({
+        "domain": {"width": W, "length": L},
+        "surface": {"kind": "sinusoidal", "amplitude": A, "wavelength": W},
+        "mesh": {"far_field_size": "1um", "order": 2, "refinement": 2},
+    })
+    bundle = build_mesh(cfg, MPI.COMM_SELF, None)
+    kinematics = SurfaceKinematics(bundle, DisplacementSpace(bundle.mesh))
+    x = kinematics.points()[:, 0]
+    k = 2 * np.pi / W
+    dh, d2h = -A * k * np.sin(k * x), -A * k**2 * np.cos(k * x)
+    exact = -d2h / (1 + dh**2) ** 1.5
+    K = kinematics.curvature()
+    assert np.max(np.abs(K - exact)) < 5e-2 * np.max(np.abs(exact))
+    assert K[np.argmin(np.abs(x - W / 2))] < 0 < K[np.argmin(x)]

@@ -130,13 +130,15 @@ class SurfaceKinematics:
         mesh.topology.create_connectivity(tdim - 1, tdim)
         self._facets = tagged_facets(bundle, "li_surface", owned=True)
         cmap = mesh.geometry.cmaps[0]
-        self._dphi = None
+        self._dphi = self._ddphi = None
         if cmap.degree > 1:  # shape-function derivatives of a facet at its own nodes
             facet = basix.CellType.interval if tdim == 2 else basix.CellType.triangle
             element = basix.create_element(
                 basix.ElementFamily.P, facet, cmap.degree, basix.LagrangeVariant(cmap.variant)
             )
-            self._dphi = element.tabulate(1, element.points)[1:, :, :, 0]
+            table = element.tabulate(2, element.points)[..., 0]
+            self._dphi = table[1 : tdim]  # first derivatives: tdim - 1 of them
+            self._ddphi = table[tdim:]  # second: xx (interval); xx, xy, yy (triangle)
         self._sides = side_dofs(bundle, space)
         all_li = tagged_facets(bundle, "li_surface", owned=False)
         self.dofs = space.shared(space.node_dof[facet_nodes(mesh, all_li).ravel()])
@@ -149,19 +151,11 @@ class SurfaceKinematics:
 
         Call it after the mesh moved. Collective (ghost exchanges).
         """
-        mesh = self.bundle.mesh
         gdim = self.space.gdim
-        tdim = mesh.topology.dim
-        x = mesh.geometry.x[:, :gdim]
-        nodes = facet_nodes(mesh, self._facets)
-        weighted = _weighted_normals(x[nodes[:, :tdim]])
-        # orient out of the Li: towards the (ionic) cell the facet bounds
-        f2c = mesh.topology.connectivity(tdim - 1, tdim)
-        cells = np.array([f2c.links(f)[0] for f in self._facets], dtype=np.int32)
-        cell_vertices = mesh.geometry.dofmaps[0][cells][:, : tdim + 1]
-        inward = x[cell_vertices].mean(axis=1) - x[nodes[:, :tdim]].mean(axis=1)
-        sign = np.where(np.einsum("ij,ij->i", weighted, inward) < 0.0, -1.0, 1.0)
-        area = np.linalg.norm(weighted, axis=1)
+        x = self.bundle.mesh.geometry.x[:, :gdim]
+        nodes = self._ordered_nodes(x)
+        sign = self._orientation(x, nodes)
+        area = np.linalg.norm(_weighted_normals(x[nodes[:, :gdim]]), axis=1)
         # the curved facet's own normal at each of its nodes (its tangent plane there)
         tangent = self._tangent_normals(x[nodes]) * sign[:, None, None]
         unit = tangent / np.linalg.norm(tangent, axis=2)[:, :, None]
@@ -189,12 +183,39 @@ class SurfaceKinematics:
         inverse = np.linalg.pinv(M, hermitian=True, rtol=OFFSET_RTOL)
         self.offsets = np.einsum("nij,nj->ni", inverse, b) * keep  # exactly 0 off the sides
 
+    def _ordered_nodes(self, x: np.ndarray) -> np.ndarray:
+        """Geometry nodes of the owned Li facets in the reference order of their element.
+
+        Vertices first; a second-order triangle's mid-edge nodes are put in basix's order
+        (edges (1, 2), (0, 2), (0, 1)), each found as the node nearest the edge's midpoint.
+        """
+        nodes = facet_nodes(self.bundle.mesh, self._facets)
+        if self._dphi is None or x.shape[1] == 2:
+            return nodes
+        vertices = x[nodes[:, :3]]
+        expected = 0.5 * (vertices[:, [1, 0, 0]] + vertices[:, [2, 2, 1]])
+        gap = np.linalg.norm(x[nodes[:, 3:]][:, :, None, :] - expected[:, None], axis=3)
+        order = np.argmin(gap, axis=1)  # for each edge, the node nearest its midpoint
+        return np.concatenate([nodes[:, :3], np.take_along_axis(nodes[:, 3:], order, 1)], 1)
+
+    def _orientation(self, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """+1 or -1 per facet: the sign that turns its vertex-order normal out of the Li."""
+        mesh = self.bundle.mesh
+        tdim = mesh.topology.dim
+        f2c = mesh.topology.connectivity(tdim - 1, tdim)
+        cells = np.array([f2c.links(f)[0] for f in self._facets], dtype=np.int32)
+        cell_vertices = mesh.geometry.dofmaps[0][cells][:, : tdim + 1]
+        # towards the (ionic) cell the facet bounds
+        inward = x[cell_vertices].mean(axis=1) - x[nodes[:, :tdim]].mean(axis=1)
+        normal = _weighted_normals(x[nodes[:, :tdim]])
+        return np.where(np.einsum("ij,ij->i", normal, inward) < 0.0, -1.0, 1.0)
+
     def _tangent_normals(self, X: np.ndarray) -> np.ndarray:
         """Normals of the (curved) facets at their nodes, scaled by the local metric.
 
         Args:
-            X: Facet node coordinates, shape (facets, nodes, gdim): vertices first, then (second
-                order) the mid-edge nodes.
+            X: Facet node coordinates in reference order (``_ordered_nodes``), shape
+                (facets, nodes, gdim).
 
         Returns:
             Shape (facets, nodes, gdim), oriented like the facets' vertex simplices.
@@ -202,17 +223,59 @@ class SurfaceKinematics:
         if self._dphi is None:  # straight facets: the simplex normal at every node
             n = _weighted_normals(X[:, : X.shape[2]])
             return np.repeat(n[:, None, :], X.shape[1], axis=1)
-        if X.shape[2] == 3:  # put the mid-edge nodes in the reference order of basix
-            vertices = X[:, :3]
-            expected = 0.5 * (vertices[:, [1, 0, 0]] + vertices[:, [2, 2, 1]])
-            gap = np.linalg.norm(X[:, 3:, None, :] - expected[:, None, :, :], axis=3)
-            order = np.argmin(gap, axis=1)  # for each edge, the node nearest its midpoint
-            X = np.concatenate([vertices, np.take_along_axis(X[:, 3:], order[..., None], 1)], 1)
         J = np.einsum("fkg,dpk->fpgd", X, self._dphi)  # (facets, nodes, gdim, fdim)
         if X.shape[2] == 2:
             t = J[..., 0]
             return np.stack([t[..., 1], -t[..., 0]], axis=-1)
         return np.cross(J[..., 0], J[..., 1])
+
+    def curvature(self) -> np.ndarray:
+        """Mean curvature K (sum of the principal curvatures) at the Li-surface nodes, 1/m.
+
+        K = div_surface(n) with n out of the Li: positive on a protrusion (1/R on a cylinder,
+        2/R on a sphere), negative in a valley. Each curved facet's own value at the node
+        (from the first and second fundamental forms of its P2 map; 2D: -x''.n/|x'|^2) is
+        averaged over the node's facets with their areas. Axisymmetric sections add the
+        azimuthal curvature n_r / r (on the axis, r = 0: the section's curvature again).
+        Collective.
+
+        Raises:
+            ValueError: The geometry is first order (straight facets have no curvature).
+        """
+        if self._ddphi is None:
+            raise ValueError("mesh.order: the curvature needs the curved second-order geometry "
+                             "(got 1); allowed: 2")
+        gdim = self.space.gdim
+        x = self.bundle.mesh.geometry.x[:, :gdim]
+        nodes = self._ordered_nodes(x)
+        X = x[nodes]
+        normal = self._tangent_normals(X) * self._orientation(x, nodes)[:, None, None]
+        unit = normal / np.linalg.norm(normal, axis=2)[:, :, None]
+        t = np.einsum("fkg,dpk->fpdg", X, self._dphi)  # tangents (facets, nodes, fdim, gdim)
+        a = np.einsum("fkg,spk->fpsg", X, self._ddphi)  # second derivatives, symmetric pairs
+        first = np.einsum("fpig,fpjg->fpij", t, t)
+        if gdim == 2:
+            value = -np.einsum("fpg,fpg->fp", a[:, :, 0], unit) / first[..., 0, 0]
+        else:
+            second = -np.einsum("fpsg,fpg->fps", a, unit)  # (xx, xy, yy)
+            II = np.stack([second[..., [0, 1]], second[..., [1, 2]]], axis=-2)
+            value = np.einsum("fpii->fp", np.linalg.solve(first, II))
+        area = np.linalg.norm(_weighted_normals(X[:, : X.shape[2]]), axis=1)
+        sums = fem.Function(self.space.V)
+        values = sums.x.array.reshape(-1, gdim)
+        for k in range(nodes.shape[1]):
+            dofs = self.space.node_dof[nodes[:, k]]
+            np.add.at(values[:, 0], dofs, area * value[:, k])
+            np.add.at(values[:, 1], dofs, area)
+        sums.x.scatter_reverse(la.InsertMode.add)
+        sums.x.scatter_forward()
+        totals = sums.x.array.reshape(-1, gdim)[self.dofs]
+        K = totals[:, 0] / totals[:, 1]
+        if self.bundle.coordinates == "axisymmetric":
+            r = self.points()[:, 0]
+            on_axis = np.isclose(r, 0.0, rtol=0.0, atol=1e-12 * np.max(np.abs(r)))
+            K = np.where(on_axis, 2.0 * K, K + self.normals[:, 0] / np.where(on_axis, 1.0, r))
+        return K
 
     def points(self) -> np.ndarray:
         """Current coordinates of the Li-surface nodes, shape (n, gdim), in ``dofs`` order."""
