@@ -58,7 +58,10 @@ _SOLVERS: dict[str, dict[str, object]] = {
 
 
 class MeshMotion:
-    """Harmonic or pseudo-elastic extension of the Li-surface displacement, and the move.
+    """The Li-surface displacement carried through the layers, extended, and the move.
+
+    The layers ride on the Li (solver.growth.riding); the electrolyte gets the harmonic or
+    pseudo-elastic extension.
 
     Args:
         bundle: The mesh with its cell and facet groups.
@@ -68,6 +71,11 @@ class MeshMotion:
 
     Attributes:
         w: The last mesh displacement (a function of ``space.V``).
+        surface: The last Li-surface displacement it was extended from.
+        k: The stiffness (DG0), refreshed after every move.
+
+    Raises:
+        ValueError: A negative ``stiffening``.
     """
 
     def __init__(
