@@ -37,6 +37,7 @@ __all__ = [
     "MeshConfig",
     "MosaicLayer",
     "MosaicPhase",
+    "PointsSurface",
     "RandomSurface",
     "ShapedVoids",
     "SinusoidalSurface",
@@ -76,6 +77,9 @@ RESERVED_REGION_NAMES = ("electrolyte",)
 MAX_FEATURES = 1000
 """Most protrusions (and most shaped voids) of one geometry: each is a boolean operation in the
 OpenCASCADE kernel, and more than this many would take the mesher hours."""
+
+MAX_SURFACE_POINTS = 100_000
+"""Most points of a ``points`` surface (a remeshed surface has one per Li-surface node)."""
 
 DEFAULT_MAX_CELLS = 1_000_000
 """Default limit of the estimated cell count (``mesh.max_cells``): second-order fields on 1e6
@@ -283,10 +287,107 @@ class RandomSurface(_Surface):
         return self.correlation_length / 6.0, self.correlation_length / 6.0
 
 
+class PointsSurface(_Surface):
+    """A Li surface y = h(x) through given points: a moved surface handed back for remeshing.
+
+    The clamped (symmetric sides: h' = 0 at x = 0 and W, so the mirror images continue it) or
+    periodic cubic spline through the points; beyond [0, W] its mirror or periodic image.
+    2D only.
+    """
+
+    kind: Literal["points"] = Field(description="Li surface through given points (2D).")
+    points: list[tuple[Length, Length]] = Field(
+        min_length=4,
+        max_length=MAX_SURFACE_POINTS,
+        description="(x, h) pairs, m: x strictly increasing from 0 to domain.width (to 1e-9 "
+        "relative), h >= 0.",
+    )
+
+    @model_validator(mode="after")
+    def _check_points(self) -> PointsSurface:
+        xy = np.asarray(self.points, dtype=float)
+        if not np.all(np.isfinite(xy)):
+            _fail("surface.points", "points must be finite numbers", "a nan or inf value",
+                  "finite (x, h) pairs")
+        steps = np.diff(xy[:, 0])
+        # a mesh's side node may sit a rounding error (1e-21 m) off x = 0: snapped to it
+        if abs(xy[0, 0]) > 1e-9 * abs(xy[-1, 0] - xy[0, 0]) or not np.all(steps > 0.0):
+            _fail("surface.points", "x must increase strictly from 0",
+                  f"x = {xy[0, 0]:g}, ..., smallest step {steps.min():g} m",
+                  "0 = x_0 < x_1 < ... = domain.width")
+        if xy[:, 1].min() < 0.0:
+            _fail("surface.points", "heights lie on or above the base plane",
+                  f"h = {xy[:, 1].min():g} m", "h >= 0")
+        return self
+
+    def _spline(self, width: float, lateral: str):
+        """The cubic spline on [0, W] (x_last must be W)."""
+        from scipy.interpolate import CubicSpline
+
+        xy = np.asarray(self.points, dtype=float)
+        if not math.isclose(xy[-1, 0], width, rel_tol=1e-9):
+            _fail("surface.points", "the last x must be domain.width", f"{xy[-1, 0]:g} m",
+                  f"{width:g} m")
+        x = xy[:, 0].copy()
+        x[0], x[-1] = 0.0, width
+        periodic = lateral == "periodic"
+        return CubicSpline(x, xy[:, 1], bc_type="periodic" if periodic else "clamped")
+
+    def check_periodic(self, width: float) -> None:
+        """Periodic sides need h(0) = h(W)."""
+        h = np.asarray(self.points, dtype=float)[:, 1]
+        if not math.isclose(h[0], h[-1], rel_tol=1e-9, abs_tol=1e-9 * width):
+            _fail("surface.points", "periodic sides need the same height at x = 0 and W",
+                  f"{h[0]:g} and {h[-1]:g} m", "equal first and last heights")
+
+    def max_height(self) -> None:
+        """Highest point: sampled by the geometry (the spline may pass above the points)."""
+        return None
+
+    def profile(self, width: float, lateral: str) -> Profile:
+        """The surface as a function x -> (h(x), h'(x)) for arrays x (2D), any real x."""
+        spline = self._spline(width, lateral)
+        derivative = spline.derivative()
+
+        def h(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            x = np.asarray(x, dtype=float)
+            if lateral == "periodic":
+                u, sign = np.mod(x, width), np.ones_like(x)
+            else:  # mirror images about x = 0 and x = W
+                u = np.mod(x, 2.0 * width)
+                sign = np.where(u > width, -1.0, 1.0)
+                u = np.where(u > width, 2.0 * width - u, u)
+            return spline(u), sign * derivative(u)
+
+        return h
+
+    def height_field(self, width: float, depth: float, lateral: str) -> HeightField | None:
+        """3D: not available (a points surface is a 2D profile)."""
+        _fail("surface.kind", "a points surface is a 2D profile", "'points' with dimension 3",
+              "dimension 2, or flat, sinusoidal or random surfaces")
+
+    def spline_samples(self, width: float) -> int:
+        """Number of spline points of the surface over 1.5 W (2D builder): 6 per input point."""
+        return max(64, 6 * len(self.points))
+
+    def area_factor(self) -> float:
+        """Ratio of the polyline's length to W."""
+        xy = np.asarray(self.points, dtype=float)
+        return float(np.sum(np.hypot(*np.diff(xy, axis=0).T)) / xy[-1, 0])
+
+    def radius_estimate(self) -> float:
+        """Smallest radius of curvature at the points, m (inf when straight)."""
+        xy = np.asarray(self.points, dtype=float)
+        spline = self._spline(xy[-1, 0], "symmetric")
+        kappa = np.abs(spline(xy[:, 0], 2)) / (1.0 + spline(xy[:, 0], 1) ** 2) ** 1.5
+        return float(1.0 / kappa.max()) if kappa.max() > 0.0 else math.inf
+
+
 Surface = Annotated[
     Annotated[FlatSurface, Tag("flat")]
     | Annotated[SinusoidalSurface, Tag("sinusoidal")]
-    | Annotated[RandomSurface, Tag("random")],
+    | Annotated[RandomSurface, Tag("random")]
+    | Annotated[PointsSurface, Tag("points")],
     _tag_or_default("kind", "flat"),
 ]
 
@@ -815,7 +916,8 @@ class GeometryConfig(StrictModel):
     domain: DomainConfig = Field(default_factory=DomainConfig, description="Domain extent.")
     surface: Surface = Field(
         default_factory=FlatSurface,
-        description="Li base surface: flat (default), sinusoidal or random rough.",
+        description="Li base surface: flat (default), sinusoidal, random rough, or through "
+        "given points (a moved surface to remesh).",
     )
     protrusions: list[Protrusion] = Field(
         default_factory=list,
