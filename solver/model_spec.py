@@ -208,7 +208,7 @@ class DiluteElectrolyte(_LibraryDefaults):
     @model_validator(mode="after")
     def _ionic_diffusivities(self) -> DiluteElectrolyte:
         # Resolve (D+, D-) from whatever was given, and check the rest against them.
-        from solver.transport import dilute_ionic_diffusivities
+        from solver.dilute import dilute_ionic_diffusivities
 
         dilute_ionic_diffusivities(self, temperature=library.T_REF)
         return self
