@@ -63,6 +63,23 @@ class ReferenceObservation(StrictModel):
     )
 
 
+class RegimeMapConfig(StrictModel):
+    """A sweep that maps where a reference's observations hold, and what it found."""
+
+    sweep: str = Field(
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*\.ya?ml$",
+        description="The sweep file, as a path in the lidep repository (e.g. "
+        "configs/sweeps/seed004_regime_map.yaml); docs/scenarios.md describes the showcases.",
+    )
+    finding: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Under which parameters the model reproduces the reference's observations, "
+        "as docs/scenarios.md states it (the report quotes it).",
+    )
+
+
 class ReferenceConfig(StrictModel):
     """Observations of a reference study that the report checks this case against."""
 
@@ -79,6 +96,11 @@ class ReferenceConfig(StrictModel):
         default_factory=list,
         description="What the reference reports for this case, each compared in the report "
         "with our hotspot factor at that time (agrees / disagrees).",
+    )
+    regime_map: RegimeMapConfig | None = Field(
+        default=None,
+        description="The sweep mapping where the observations hold; the report names it and "
+        "quotes its finding.",
     )
 
 
