@@ -26,6 +26,10 @@ ALL_FIELDS: tuple[FieldName, ...] = (
     "potential", "concentration", "current_density", "field_strength", "surface_current"
 )
 
+UNIFORM_BELOW = 1.1
+"""Hotspot factor max/mean j below which the current counts as even: the default of
+``reference.uniform_below``, and the report's threshold for cases without a reference."""
+
 
 class FigureConfig(StrictModel):
     """Which figures the report draws (PNG files under ``<run>/figures``)."""
@@ -87,7 +91,7 @@ class ReferenceConfig(StrictModel):
         description="Citation of the reference, with figure (e.g. 'Li et al. 2024, Fig. 4g')."
     )
     uniform_below: float = Field(
-        1.1,
+        UNIFORM_BELOW,
         gt=1.0,
         description="Hotspot factor (max/mean j) below which the current counts as uniform "
         "when comparing with the reference.",

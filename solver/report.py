@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from solver.io import read_metrics, read_surface_profiles
+from solver.output_spec import UNIFORM_BELOW
 
 MAX_PROFILE_TIMES = 4
 """Profiles per case in the interface-current figure when no figure times are configured."""
@@ -366,11 +367,6 @@ def evolution_statement(case: CaseResult) -> str:
     if isinstance(depletion, int | float) and math.isfinite(depletion):
         text += f"; the surface is depleted from t = {_format(depletion)} s"
     return text + "."
-
-
-UNIFORM_BELOW = 1.1
-"""Hotspot factor max/mean j below which the report calls the current even (unless the case's
-``output.reference.uniform_below`` says otherwise)."""
 
 
 def _finite(value: object) -> bool:
