@@ -387,6 +387,10 @@ CASES: list[Hostile] = [
             key="base.physics.control.protocol.0.value",
             mutate=put("base.physics.control", {"mode": "galvanostatic", "protocol": [
                 {"kind": "pulse", "duration": "1 s", "value": "2 V"}]})),
+    Hostile(label="report: markup in the regime map's sweep path",
+            key="base.output.reference.regime_map.sweep",
+            mutate=put("base.output.reference", {"source": "paper", "regime_map": {
+                "sweep": "x.yaml) <script>alert(1)</script> (", "finding": "text"}})),
 
 ]
 
