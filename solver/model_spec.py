@@ -13,6 +13,8 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -206,7 +208,7 @@ class DiluteElectrolyte(_LibraryDefaults):
     @model_validator(mode="after")
     def _ionic_diffusivities(self) -> DiluteElectrolyte:
         # Resolve (D+, D-) from whatever was given, and check the rest against them.
-        from solver.transport import dilute_ionic_diffusivities
+        from solver.dilute import dilute_ionic_diffusivities
 
         dilute_ionic_diffusivities(self, temperature=library.T_REF)
         return self
@@ -377,10 +379,19 @@ class CounterConfig(StrictModel):
     )
 
 
-class ProtocolStep(StrictModel):
-    """One step of a time-dependent control protocol."""
+StepKind = Literal["constant", "pulse", "reverse_pulse", "rest"]
 
-    kind: Literal["constant", "pulse", "reverse_pulse", "rest"] = Field(
+
+class ProtocolStep(StrictModel):
+    """One step of a time-dependent control protocol: the config entry and the runtime step.
+
+    ``solver.timestepping.Protocol`` steps through these very objects. The fields may also be
+    given positionally, ``ProtocolStep("pulse", 2.0, 5.0)`` (kind, duration, value).
+    :class:`ControlConfig` converts a ``value`` written with units to SI (its dimension follows
+    the control mode); :attr:`applied` needs that SI number.
+    """
+
+    kind: StepKind = Field(
         default="constant",
         description=(
             "'constant'/'pulse' apply value, 'reverse_pulse' applies -value, 'rest' applies 0."
@@ -391,9 +402,29 @@ class ProtocolStep(StrictModel):
         default=0.0,
         description=(
             "Current density (galvanostatic, A/m^2, plating > 0) or Li potential phi_s "
-            "(potentiostatic, V); a number (SI) or a string with units."
+            "(potentiostatic, V); a number (SI) or a string with units. A rest step takes 0 "
+            "or no value."
         ),
     )
+
+    def __init__(self, *args: Any, **fields: Any) -> None:
+        """Validate the fields, given by keyword or positionally (kind, duration, value)."""
+        if len(args) > 3:
+            raise TypeError(f"ProtocolStep takes kind, duration and value, got {len(args)} values")
+        super().__init__(**dict(zip(("kind", "duration", "value"), args, strict=False)), **fields)
+
+    @field_validator("value")
+    @classmethod
+    def _rest_applies_zero(cls, value: float | str, info: ValidationInfo) -> float | str:
+        """A rest step applies zero (a value with units is checked once converted to SI)."""
+        if info.data.get("kind") == "rest" and not isinstance(value, str) and value != 0.0:
+            raise ValueError(f"a rest step applies zero (got {value:g}); allowed: 0 or no value")
+        return value
+
+    @property
+    def applied(self) -> float:
+        """The value applied during this step (SI): -value for a reverse pulse, 0 at rest."""
+        return -self.value if self.kind == "reverse_pulse" else self.value
 
 
 class ControlConfig(StrictModel):
@@ -429,8 +460,17 @@ class ControlConfig(StrictModel):
     def _value_given(self) -> ControlConfig:
         key = "current_density" if self.mode == "galvanostatic" else "potential"
         dimension = "current_density" if self.mode == "galvanostatic" else "voltage"
-        for step in self.protocol:
-            step.value = to_si(step.value, dimension)
+        for index, step in enumerate(self.protocol):
+            try:
+                step.value = to_si(step.value, dimension)  # validated again: a rest step's 0
+            except ValidationError as err:
+                reason = err.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ValueError(f"protocol.{index}.value: {reason}") from err
+            except ValueError as err:
+                raise ValueError(
+                    f"protocol.{index}.value: {err} (got {step.value!r}); allowed: a "
+                    f"{dimension.replace('_', ' ')}, a number (SI) or a string with units"
+                ) from err
         if not self.protocol and getattr(self, key) is None:
             raise ValueError(
                 f"control.{key} is required for mode '{self.mode}' (or give control.protocol)"

@@ -26,6 +26,10 @@ ALL_FIELDS: tuple[FieldName, ...] = (
     "potential", "concentration", "current_density", "field_strength", "surface_current"
 )
 
+UNIFORM_BELOW = 1.1
+"""Hotspot factor max/mean j below which the current counts as even: the default of
+``reference.uniform_below``, and the report's threshold for cases without a reference."""
+
 
 class FigureConfig(StrictModel):
     """Which figures the report draws (PNG files under ``<run>/figures``)."""
@@ -63,6 +67,23 @@ class ReferenceObservation(StrictModel):
     )
 
 
+class RegimeMapConfig(StrictModel):
+    """A sweep that maps where a reference's observations hold, and what it found."""
+
+    sweep: str = Field(
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*\.ya?ml$",
+        description="The sweep file, as a path in the lidep repository (e.g. "
+        "configs/sweeps/seed004_regime_map.yaml); docs/scenarios.md describes the showcases.",
+    )
+    finding: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Under which parameters the model reproduces the reference's observations, "
+        "as docs/scenarios.md states it (the report quotes it).",
+    )
+
+
 class ReferenceConfig(StrictModel):
     """Observations of a reference study that the report checks this case against."""
 
@@ -70,7 +91,7 @@ class ReferenceConfig(StrictModel):
         description="Citation of the reference, with figure (e.g. 'Li et al. 2024, Fig. 4g')."
     )
     uniform_below: float = Field(
-        1.1,
+        UNIFORM_BELOW,
         gt=1.0,
         description="Hotspot factor (max/mean j) below which the current counts as uniform "
         "when comparing with the reference.",
@@ -79,6 +100,11 @@ class ReferenceConfig(StrictModel):
         default_factory=list,
         description="What the reference reports for this case, each compared in the report "
         "with our hotspot factor at that time (agrees / disagrees).",
+    )
+    regime_map: RegimeMapConfig | None = Field(
+        default=None,
+        description="The sweep mapping where the observations hold; the report names it and "
+        "quotes its finding.",
     )
 
 

@@ -28,11 +28,12 @@ from mpi4py import MPI
 
 from solver.constants import FARADAY
 from solver.geometry.bundle import MeshBundle
+from solver.library.inorganic import LI_METAL
 from solver.output_spec import OutputConfig
 from solver.results import Snapshot, SurfaceSample
 
-LI_MOLAR_VOLUME = 1.30e-5
-"""Molar volume of Li metal V_m = M_Li / ρ_Li = 6.94e-3 / 534, m^3/mol."""
+LI_MOLAR_VOLUME = float(LI_METAL.properties["molar_volume_m3_mol"].value)
+"""Molar volume of Li metal V_m = M_Li / ρ_Li, m^3/mol (the parameter library's cited value)."""
 
 MAX_EDGES_LISTED = 8
 """Edges beyond this count enter only the union band numbers, not per-edge columns."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from solver.io import read_metrics, read_surface_profiles
+from solver.output_spec import UNIFORM_BELOW
 
 MAX_PROFILE_TIMES = 4
 """Profiles per case in the interface-current figure when no figure times are configured."""
@@ -368,11 +369,6 @@ def evolution_statement(case: CaseResult) -> str:
     return text + "."
 
 
-UNIFORM_BELOW = 1.1
-"""Hotspot factor max/mean j below which the report calls the current even (unless the case's
-``output.reference.uniform_below`` says otherwise)."""
-
-
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
@@ -491,6 +487,30 @@ def reference_statements(case: CaseResult) -> list[str]:
     return out
 
 
+def regime_map_statements(cases: list[CaseResult]) -> list[str]:
+    """Where the model reproduces the reference: each ``reference.regime_map`` once.
+
+    Text only: the sweep that maps the reference's observations over parameters (described in
+    ``docs/scenarios.md``) and its finding as the config states it.
+    """
+    maps: list[dict] = []
+    for case in cases:
+        reference = case.summary.get("output", {}).get("reference") or {}
+        regime_map = reference.get("regime_map")
+        if regime_map and regime_map not in maps:
+            maps.append(regime_map)
+    out = []
+    for regime_map in maps:
+        sweep = regime_map["sweep"]
+        out.append(
+            f"The regime map `{sweep}` sweeps the parameters over which the reference's "
+            f"observations are checked (docs/scenarios.md, Showcases; run it with "
+            f"`lidep sweep {sweep}` and tabulate it with `lidep collect`). "
+            f"{regime_map['finding']}"
+        )
+    return out
+
+
 @dataclass
 class _Document:
     """Blocks shared by the Markdown and the HTML renderings."""
@@ -579,6 +599,9 @@ def _write_report(
     reference = [text for c in cases for text in reference_statements(c)]
     if reference:
         blocks += [("heading", "Comparison with the reference"), *[("text", t) for t in reference]]
+    if regime_maps := regime_map_statements(cases):
+        blocks += [("heading", "Where the model reproduces the reference"),
+                   *[("text", t) for t in regime_maps]]
     blocks += [
         ("heading", "Metrics at the final output time"),
         ("text", "Hotspot: surface where j exceeds k times the mean surface current density "

@@ -1,5 +1,8 @@
 r"""Time integration building blocks: variable-step BDF1/BDF2, adaptive step control, protocols.
 
+A :class:`Protocol` steps through the control's validated config steps
+(:class:`solver.model_spec.ProtocolStep`, re-exported here): one class for both.
+
 The transient residual of the salt balance uses
 
 .. math::  \partial_t u(t_{n+1}) \approx a_0 u_{n+1} + a_1 u_n + a_2 u_{n-1},
@@ -58,13 +61,14 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import dolfinx
 import numpy as np
 import ufl
 from mpi4py import MPI
+
+from solver.model_spec import ProtocolStep
 
 __all__ = [
     "BDF",
@@ -76,7 +80,6 @@ __all__ = [
     "bdf_error_factor",
 ]
 
-StepKind = Literal["constant", "pulse", "reverse_pulse", "rest"]
 #: Default smallest step relative to the initial step (``time.dt_min``: dt / 1e4).
 DT_MIN_RATIO = 1e-4
 #: Default initial step relative to the end time (``time.dt``: t_end / 100).
@@ -585,40 +588,6 @@ class StepController:
         return True
 
 
-@dataclass(frozen=True)
-class ProtocolStep:
-    """One step of a control protocol.
-
-    Attributes:
-        kind: ``"constant"`` or ``"pulse"`` apply ``value``; ``"reverse_pulse"`` applies
-            ``-value`` (give it the value of the forward pulse); ``"rest"`` applies 0.
-        duration: Length of the step, s (> 0; ``math.inf`` for a step that never ends).
-        value: Current density (A/m^2, plating > 0) or electrode potential (V), depending on
-            the control mode.
-    """
-
-    kind: StepKind
-    duration: float
-    value: float = 0.0
-
-    def __post_init__(self):
-        """Check kind, duration and the value of a rest step."""
-        if self.kind not in ("constant", "pulse", "reverse_pulse", "rest"):
-            raise ValueError(
-                "protocol step kind must be constant, pulse, reverse_pulse or rest, "
-                f"got {self.kind!r}"
-            )
-        if not self.duration > 0.0:
-            raise ValueError(f"protocol step duration must be positive, got {self.duration}")
-        if self.kind == "rest" and self.value != 0.0:
-            raise ValueError(f"a rest step applies zero; got value = {self.value}")
-
-    @property
-    def applied(self) -> float:
-        """The value applied during this step."""
-        return -self.value if self.kind == "reverse_pulse" else self.value
-
-
 class Protocol:
     """A piecewise-constant control: a list of steps repeated ``cycles`` times.
 
@@ -646,7 +615,8 @@ class Protocol:
     @classmethod
     def constant(cls, value: float) -> Protocol:
         """A protocol that applies ``value`` forever."""
-        return cls([ProtocolStep("constant", math.inf, value)])
+        # A step that never ends: an infinite duration, which a config step cannot have.
+        return cls([ProtocolStep.model_construct(kind="constant", duration=math.inf, value=value)])
 
     @property
     def duration(self) -> float:

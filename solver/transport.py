@@ -24,6 +24,7 @@ import numpy as np
 import ufl
 
 from solver.constants import FARADAY, GAS_CONSTANT, arrhenius
+from solver.dilute import DiluteSalt, dilute_ionic_diffusivities
 
 if TYPE_CHECKING:
     from solver.model_spec import (
@@ -45,7 +46,6 @@ __all__ = [
     "arrhenius",
     "build_electrolyte",
     "check_property",
-    "dilute_ionic_diffusivities",
     "evaluate_property",
     "parse_expression",
     "property_ufl",
@@ -381,65 +381,6 @@ def check_property(
 
 
 # --------------------------------------------------------------------------------------------
-# Dilute-solution parameter sets
-# --------------------------------------------------------------------------------------------
-#: Relative tolerance of the dilute-solution consistency check of over-specified parameters.
-DILUTE_CONSISTENCY_RTOL = 0.02
-
-
-def dilute_ionic_diffusivities(cfg: DiluteElectrolyte, temperature: float) -> tuple[float, float]:
-    """Ionic diffusivities (D+, D-) at the reference temperature from a dilute parameter set.
-
-    Accepts (D+, D-) or two or three of (D, t+, kappa at c_bulk); every given key beyond what
-    determines (D+, D-) is checked against the dilute relations within
-    :data:`DILUTE_CONSISTENCY_RTOL`.
-
-    Raises:
-        ValueError: Under-specified set, or the name of the key that disagrees.
-    """
-    f_rt = FARADAY**2 * cfg.bulk_concentration / (GAS_CONSTANT * temperature)  # kappa / (D+ + D-)
-    dp, dm = cfg.cation_diffusivity, cfg.anion_diffusivity
-    if (dp is None) != (dm is None):
-        raise ValueError(
-            "electrolyte: give both cation_diffusivity and anion_diffusivity, or neither"
-        )
-    if dp is None:
-        given = {
-            k: getattr(cfg, k)
-            for k in ("diffusivity", "transference_number", "conductivity")
-            if getattr(cfg, k) is not None
-        }
-        if len(given) < 2:
-            raise ValueError(
-                "electrolyte: a dilute electrolyte needs (cation_diffusivity, anion_diffusivity) "
-                "or two of (diffusivity, transference_number, conductivity); got "
-                f"{sorted(given) or 'none'}"
-            )
-        d, tp, kappa = cfg.diffusivity, cfg.transference_number, cfg.conductivity
-        if tp is None:  # (D, kappa) give t+ (1 - t+) only: two roots
-            raise ValueError(
-                "electrolyte: (diffusivity, conductivity) leave t+ ambiguous in dilute theory "
-                "(t+ and 1 - t+ fit equally); give transference_number"
-            )
-        s = d / (2.0 * tp * (1.0 - tp)) if d is not None else kappa / f_rt
-        dp, dm = tp * s, (1.0 - tp) * s
-    derived = {
-        "diffusivity": 2.0 * dp * dm / (dp + dm),
-        "transference_number": dp / (dp + dm),
-        "conductivity": f_rt * (dp + dm),
-    }
-    for key, expected in derived.items():
-        value = getattr(cfg, key)
-        if value is not None and abs(value - expected) > DILUTE_CONSISTENCY_RTOL * abs(expected):
-            raise ValueError(
-                f"electrolyte.{key}: {value:.6g} disagrees with the dilute-solution value "
-                f"{expected:.6g} implied by the other parameters "
-                f"(tolerance {DILUTE_CONSISTENCY_RTOL:.0%})"
-            )
-    return dp, dm
-
-
-# --------------------------------------------------------------------------------------------
 # Flux laws
 # --------------------------------------------------------------------------------------------
 class ElectrolyteModel(Protocol):
@@ -529,9 +470,9 @@ def build_electrolyte(physics: PhysicsConfig) -> SingleIonConductor | BinaryElec
 
 def _dilute(cfg: DiluteElectrolyte, temp: float, t_ref: float) -> BinaryElectrolyte:
     factor = arrhenius(cfg.diffusivity_activation_energy, temp, t_ref)
-    dp, dm = (d * factor for d in dilute_ionic_diffusivities(cfg, t_ref))
-    k_over_c = FARADAY**2 * (dp + dm) / (GAS_CONSTANT * temp)
-    d_salt, t_plus = 2.0 * dp * dm / (dp + dm), dp / (dp + dm)
+    salt = DiluteSalt(*(d * factor for d in dilute_ionic_diffusivities(cfg, t_ref)))
+    k_over_c = salt.molar_conductivity(temp)
+    d_salt, t_plus = salt.diffusivity, salt.transference_number
     return BinaryElectrolyte(
         kappa=lambda c: k_over_c * c,
         diffusivity=lambda c: d_salt,

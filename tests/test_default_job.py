@@ -78,3 +78,15 @@ def test_tiny_default_job_end_to_end(tmp_path):
     for case in ("bare", "lif_rich"):
         assert (run_dir / case / "fields" / "domain.xdmf").is_file()
         assert (run_dir / case / "timeseries.csv").is_file()
+
+
+def test_default_report_points_to_the_regime_map():
+    """The main job's reference names the seed-004 regime map, an existing sweep file that
+    docs/scenarios.md describes, with the finding the report quotes."""
+    root = DEFAULT.parents[1]
+    for case in resolved_cases(load_config(DEFAULT)).values():
+        regime_map = case.output.reference.regime_map
+        assert regime_map.sweep == "configs/sweeps/seed004_regime_map.yaml"
+        assert (root / regime_map.sweep).is_file()
+        assert "regime" in regime_map.finding and "Wa" in regime_map.finding
+    assert "seed004_regime_map.yaml" in (root / "docs" / "scenarios.md").read_text()

@@ -378,6 +378,19 @@ CASES: list[Hostile] = [
             mutate=put("base.time.checkpoint_interval", "-5 s")),
     Hostile(label="time: checkpoint interval not a time", key="base.time.checkpoint_interval",
             mutate=put("base.time.checkpoint_interval", "5 m")),
+    Hostile(label="control: a rest step with a current",
+            key="base.physics.control.protocol.1.value",
+            mutate=put("base.physics.control", {"mode": "galvanostatic", "protocol": [
+                {"kind": "pulse", "duration": "1 s", "value": "1 mA/cm^2"},
+                {"kind": "rest", "duration": "1 s", "value": "1 mA/cm^2"}]})),
+    Hostile(label="control: a step value of another dimension",
+            key="base.physics.control.protocol.0.value",
+            mutate=put("base.physics.control", {"mode": "galvanostatic", "protocol": [
+                {"kind": "pulse", "duration": "1 s", "value": "2 V"}]})),
+    Hostile(label="report: markup in the regime map's sweep path",
+            key="base.output.reference.regime_map.sweep",
+            mutate=put("base.output.reference", {"source": "paper", "regime_map": {
+                "sweep": "x.yaml) <script>alert(1)</script> (", "finding": "text"}})),
 
 ]
 

@@ -249,3 +249,14 @@ def test_library_materials_resolve():
             electrolyte={"type": "single_ion", "conductivity": 1.0},
             interphase={"s": {"material": "nope"}},
         )
+
+
+def test_charge_transfer_resistance_has_one_formula():
+    """Kinetics' R_ct (property and function) is the linear regime of solver.dimensionless;
+    hand value RT/((alpha_a + alpha_c) F i0) at 310 K, i0 = 3 A/m^2: 8.9045777e-3 Ohm m^2."""
+    from solver.dimensionless import charge_transfer_resistance as with_regime
+
+    k = Kinetics("butler_volmer", i0=3.0, alpha_a=0.3, alpha_c=0.7, temperature=310.0)
+    assert k.charge_transfer_resistance == pytest.approx(8.9045777e-3, rel=1e-7)
+    assert with_regime(3.0, 0.3, 0.7, 310.0) == (k.charge_transfer_resistance, "linear")
+    assert charge_transfer_resistance(3.0, 0.3, 0.7, 310.0) == k.charge_transfer_resistance

@@ -266,3 +266,13 @@ def test_docs_materials_md_is_generated_from_the_library(capsys):
     assert main(["materials", "--markdown"]) == 0
     assert capsys.readouterr().out == committed
     assert all(f"## {name}\n" in committed for name in LIBRARY)
+
+
+def test_li_molar_volume_has_one_home():
+    """The deposit growth rates use the library's Li molar volume, M / rho = 6.94 g/mol /
+    0.534 g/cm^3 = 12.996 cm^3/mol (rounded to 13.0 in the record: 1e-3)."""
+    from solver.postprocess import LI_MOLAR_VOLUME
+
+    cited = LIBRARY["Li"].properties["molar_volume_m3_mol"]
+    assert LI_MOLAR_VOLUME == cited.value
+    assert LI_MOLAR_VOLUME == pytest.approx(6.94e-3 / 534.0, rel=1e-3)

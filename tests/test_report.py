@@ -1,5 +1,6 @@
 """Reports built from tiny synthetic run directories (files only, no solving)."""
 
+import json
 import math
 from pathlib import Path
 
@@ -255,3 +256,28 @@ def test_surface_lines_break_at_voids_and_steady_runs_have_no_time_plot(tmp_path
     s, j = _void_breaks(case, x[:, 0] * 1e6, np.ones(4))
     assert np.isnan(s[2]) and np.isnan(j[2]) and s.size == 5
     assert plot_enhancement([case], tmp_path / "enhancement.png") is None
+
+
+def test_regime_map_section_names_the_sweep_once(tmp_path):
+    """A reference with a regime map gives the report a section naming the sweep file and
+    quoting its finding, once for cases sharing it; without one there is no section."""
+    run = tmp_path / "demo"
+    make_run(run, {"bare": 1.0, "lif_rich": 0.3})
+    plain = build_report(run).read_text()
+    assert "## Where the model reproduces the reference" not in plain
+    regime_map = {"sweep": "configs/sweeps/seed004_regime_map.yaml",
+                  "finding": "Reproduced at radii of 50 um and above."}
+    metrics = run / "metrics.json"
+    document = json.loads(metrics.read_text())
+    for case in document["cases"].values():
+        case["summary"]["output"]["reference"] = {
+            "source": "paper", "uniform_below": 1.1, "observations": [],
+            "regime_map": regime_map}
+    metrics.write_text(json.dumps(document))
+    text = build_report(run).read_text()
+    assert "## Where the model reproduces the reference" in text
+    assert text.count("`configs/sweeps/seed004_regime_map.yaml`") == 1
+    assert "docs/scenarios.md" in text
+    assert text.count("Reproduced at radii of 50 um and above.") == 1
+    html = (run / "report.html").read_text()
+    assert "<h2>Where the model reproduces the reference</h2>" in html

@@ -16,6 +16,7 @@ import pytest
 import ufl
 from mpi4py import MPI
 
+from solver import model_spec
 from solver.timestepping import (
     BDF,
     Protocol,
@@ -285,3 +286,25 @@ def test_protocol_values_and_breakpoints():
         ProtocolStep("ramp", 1.0, 2.0)
     with pytest.raises(ValueError, match="duration"):
         ProtocolStep("pulse", 0.0, 2.0)
+
+
+def test_protocol_steps_are_the_validated_config_steps():
+    """One ProtocolStep class: the config's steps (values with units, in SI after validation)
+    are what the Protocol steps through; positional and keyword construction agree."""
+    assert ProtocolStep is model_spec.ProtocolStep
+    control = model_spec.ControlConfig.model_validate({
+        "mode": "galvanostatic", "cycles": 2,
+        "protocol": [{"kind": "pulse", "duration": "2 s", "value": "2 mA/cm^2"},
+                     {"kind": "reverse_pulse", "duration": "500 ms", "value": 5.0},
+                     {"kind": "rest", "duration": 1.5}]})
+    protocol = Protocol(control.protocol, control.cycles)
+    assert protocol.steps[0] is control.protocol[0]
+    assert [protocol.value(t) for t in (1.0, 2.4, 3.0, 5.0)] == [20.0, -5.0, 0.0, 20.0]
+    assert protocol.breakpoints(10.0) == pytest.approx([2.0, 2.5, 4.0, 6.0, 6.5])
+    assert ProtocolStep("pulse", 2.0, 20.0) == control.protocol[0]
+    assert ProtocolStep(kind="pulse", duration=2.0, value=20.0) == control.protocol[0]
+    potentiostatic = model_spec.ControlConfig.model_validate(
+        {"mode": "potentiostatic", "protocol": [{"duration": 1.0, "value": "-20 mV"}]})
+    assert potentiostatic.protocol[0].applied == pytest.approx(-0.02, rel=1e-15)
+    with pytest.raises(TypeError, match="kind, duration and value"):
+        ProtocolStep("pulse", 1.0, 2.0, 3.0)

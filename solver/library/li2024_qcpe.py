@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from solver.constants import FARADAY, GAS_CONSTANT
+from solver.dilute import DiluteSalt
 from solver.library.inorganic import LI2CO3, LI2O, LIF
 from solver.library.records import (
     CM2_PER_S,
@@ -238,10 +238,11 @@ def dilute_salt_diffusivity(
 ) -> float:
     """Salt diffusivity D = 2 D+ D- / (D+ + D-) implied by κ, t+ and c in dilute theory, m^2/s.
 
-    D+ + D- = κ R T / (F^2 c), D+ = t+ (D+ + D-), D- = (1 - t+) (D+ + D-).
+    The relations are those of :class:`solver.dilute.DiluteSalt` (their one home).
     """
-    total = conductivity * GAS_CONSTANT * temperature / (FARADAY**2 * concentration)
-    return 2.0 * transference_number * (1.0 - transference_number) * total
+    return DiluteSalt.from_conductivity(
+        conductivity, transference_number, concentration, temperature
+    ).diffusivity
 
 
 Case = Literal["bare", "lif_rich"]
