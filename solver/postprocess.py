@@ -28,11 +28,10 @@ from mpi4py import MPI
 
 from solver.constants import FARADAY
 from solver.geometry.bundle import MeshBundle
-from solver.library.inorganic import LI_METAL
+from solver.library.inorganic import LI_MOLAR_VOLUME
 from solver.output_spec import OutputConfig
 from solver.results import Snapshot, SurfaceSample
 
-LI_MOLAR_VOLUME = float(LI_METAL.properties["molar_volume_m3_mol"].value)
 """Molar volume of Li metal V_m = M_Li / ρ_Li, m^3/mol (the parameter library's cited value)."""
 
 MAX_EDGES_LISTED = 8

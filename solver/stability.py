@@ -49,7 +49,7 @@ from solver.config import (
 )
 from solver.constants import FARADAY, arrhenius
 from solver.kinetics import Kinetics
-from solver.library.inorganic import LI_METAL
+from solver.library.inorganic import LI_MOLAR_VOLUME
 from solver.logging_utils import PACKAGE_LOGGER
 from solver.rundir import RunDirectory
 
@@ -66,9 +66,6 @@ __all__ = [
     "spectrum",
     "stack_from_case",
 ]
-
-LI_MOLAR_VOLUME: float = float(LI_METAL.properties["molar_volume_m3_mol"].value)
-"""V_m of Li metal, m^3/mol (the cited library record)."""
 
 DEFAULT_SLOPE = 0.02
 """Default ε k of the smaller FE amplitude (the larger is twice it)."""

@@ -44,7 +44,7 @@ from dolfinx import fem, la
 from solver.constants import FARADAY
 from solver.geometry.bundle import MeshBundle
 from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
-from solver.library.inorganic import LI_METAL
+from solver.library.inorganic import LI_MOLAR_VOLUME
 
 __all__ = [
     "LI_MOLAR_VOLUME",
@@ -54,9 +54,6 @@ __all__ = [
     "normal_velocity",
     "side_dofs",
 ]
-
-LI_MOLAR_VOLUME: float = float(LI_METAL.properties["molar_volume_m3_mol"].value)
-"""Molar volume of Li metal, m^3/mol (the library's cited value, 1.30e-5)."""
 
 OFFSET_RTOL = 1e-2
 """Relative singular-value cutoff of the offset vectors' pseudo-inverse: facets whose normals

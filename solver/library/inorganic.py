@@ -25,7 +25,7 @@ from solver.library.sources import (
     SEED_004,
 )
 
-__all__ = ["LIF", "LI2CO3", "LI2O", "MATERIALS"]
+__all__ = ["LIF", "LI2CO3", "LI2O", "LI_METAL", "LI_MOLAR_VOLUME", "MATERIALS"]
 
 _NO_CONDUCTIVITY = (
     "Li+ conductivity and its activation energy: no number in the seeds and no reliable "
@@ -353,6 +353,9 @@ LI_METAL = Material(
     gaps="Surface energy: no reliable value at hand (not in the seeds); to be added with its "
     "source before a surface-energy term uses it.",
 )
+
+LI_MOLAR_VOLUME: float = float(LI_METAL.properties["molar_volume_m3_mol"].value)
+"""V_m of Li metal, m^3/mol: the one value the growth, stability and post-processing use."""
 
 MATERIALS: tuple[Material, ...] = (
     LLZO, LLZTO, LAGP, LI6PS5CL, LGPS,
