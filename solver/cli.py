@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
     _sweep_parsers(sub)
+    _homogenize_parser(sub)
     return parser
 
 
@@ -158,6 +159,21 @@ def _sweep_parsers(sub: Any) -> None:
                          help="metric of the maps and the ensemble statistics "
                          "(default: enhancement_max_over_mean, the hotspot factor)")
     collect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+
+
+def _homogenize_parser(sub: Any) -> None:
+    """``lidep homogenize`` (solver.studies.homogenize)."""
+    command = sub.add_parser(
+        "homogenize", help="effective conductivity of random metal | non-metal "
+        "microstructures by finite elements, percolation threshold by finite-size scaling, "
+        "leakage of a Li | MII | electrolyte stack (seed 000; configs/studies/)")
+    command.add_argument("study", type=Path, help="YAML study file")
+    command.add_argument("-o", "--output", type=Path, default=Path("results"),
+                         help="output root directory (default: results)")
+    command.add_argument("--overwrite", action="store_true",
+                         help="replace an existing run directory of the same name")
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
 
 
@@ -308,10 +324,19 @@ def _cmd_collect(args: argparse.Namespace, comm: MPI.Comm) -> int:
     return EXIT_OK
 
 
+def _cmd_homogenize(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.studies.homogenize import run_study
+
+    run_dir = run_study(args.study, args.output, overwrite=args.overwrite, comm=comm)
+    _say(comm, f"results: {run_dir}")
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, MPI.Comm], int]] = {
     "run": _cmd_run, "mesh": _cmd_mesh, "validate": _cmd_validate, "schema": _cmd_schema,
     "materials": _cmd_materials, "report": _cmd_report, "compare": _cmd_compare,
     "sweep": _cmd_sweep, "collect": _cmd_collect,
+    "homogenize": _cmd_homogenize,
 }
 
 

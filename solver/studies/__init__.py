@@ -1,0 +1,1 @@
+"""Studies of the seed papers: runnable scenarios built on the package (one module each)."""
