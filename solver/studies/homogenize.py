@@ -53,7 +53,13 @@ from solver.schema import StrictModel
 from solver.studies import leakage as leakage_model
 from solver.studies import percolation
 from solver.studies.effective import MAX_CONTRAST, ConductivityCell, hashin_shtrikman, wiener
-from solver.studies.microstructure import HARD_MAX_FRACTION, Packing, particles, spans
+from solver.studies.microstructure import (
+    HARD_MAX_FRACTION,
+    Packing,
+    continuum_spans,
+    particles,
+    spans,
+)
 from solver.units import Conductivity, CurrentDensity, Length, Temperature, Time
 
 __all__ = [
@@ -304,10 +310,16 @@ def _finite_element_samples(study: HomogenizeConfig, comm: MPI.Comm) -> list[Sam
     return samples
 
 
+SpanningModel = Literal["pixels", "continuum"]
+"""The pixel medium the finite elements see, or the continuum model (overlapping disks /
+spheres only)."""
+
+
 @dataclass(frozen=True)
 class SpanningLevel:
-    """Spanning counts of one box side and target fraction."""
+    """Spanning counts of one model, box side and target fraction."""
 
+    model: SpanningModel
     box: float
     target: float
     fraction: float
@@ -315,26 +327,43 @@ class SpanningLevel:
     samples: int
 
 
+def _spanning_models(study: HomogenizeConfig) -> list[SpanningModel]:
+    ms = study.microstructure
+    exact = ms.packing == "overlapping" and ms.aspect_ratio == 1.0
+    return ["pixels", "continuum"] if exact else ["pixels"]
+
+
+def _spans(study: HomogenizeConfig, model: SpanningModel, box: float, target: float,
+           seed: int) -> tuple[bool, float]:
+    """(spans, metal fraction) of one sample of ``model``."""
+    if model == "continuum":
+        return continuum_spans(box, study.microstructure.dimension, target, seed=seed), target
+    metal = _microstructure(study, box, target, seed)
+    return spans(metal), float(metal.mean())
+
+
 def _spanning_samples(study: HomogenizeConfig, pc: Percolation, comm: MPI.Comm
                       ) -> list[SpanningLevel]:
     """Spanning counts; the samples are dealt out over the ranks and the counts summed."""
     levels = []
     start = time.perf_counter()
-    total = len(pc.boxes) * len(pc.fractions)
-    for b, box in enumerate(pc.boxes):
-        for level, target in enumerate(pc.fractions):
-            counts = np.zeros(2)
-            for i in range(comm.rank, pc.seeds, comm.size):
-                metal = _microstructure(study, box, target, _seed(study, 1, b, level, i))
-                counts += (spans(metal), metal.mean())
-            counts = comm.allreduce(counts, op=MPI.SUM)
-            levels.append(SpanningLevel(box, target, counts[1] / pc.seeds, int(counts[0]),
-                                        pc.seeds))
-        done = (b + 1) * len(pc.fractions) / total
-        elapsed = time.perf_counter() - start
-        LOGGER.info("percolation: box %g radii (%d/%d), %d fractions x %d samples; %s "
-                    "elapsed, ETA %s", box, b + 1, len(pc.boxes), len(pc.fractions), pc.seeds,
-                    _clock(elapsed), _clock(elapsed * (1.0 - done) / done))
+    models = _spanning_models(study)
+    total = len(models) * len(pc.boxes)
+    for m, model in enumerate(models):
+        for b, box in enumerate(pc.boxes):
+            for level, target in enumerate(pc.fractions):
+                counts = np.zeros(2)
+                for i in range(comm.rank, pc.seeds, comm.size):
+                    counts += _spans(study, model, box, target, _seed(study, 1 + m, b, level, i))
+                counts = comm.allreduce(counts, op=MPI.SUM)
+                levels.append(SpanningLevel(model, box, target, counts[1] / pc.seeds,
+                                            int(counts[0]), pc.seeds))
+            done = (m * len(pc.boxes) + b + 1) / total
+            elapsed = time.perf_counter() - start
+            LOGGER.info("percolation (%s): box %g radii (%d/%d), %d fractions x %d samples; "
+                        "%s elapsed, ETA %s", model, box, b + 1, len(pc.boxes),
+                        len(pc.fractions), pc.seeds, _clock(elapsed),
+                        _clock(elapsed * (1.0 - done) / done))
     return levels
 
 
@@ -398,6 +427,13 @@ def _leakage_rows(study: HomogenizeConfig, leak: Leakage, samples: Sequence[Samp
                      "electronic_conductivity_ci95_S_m": e_half,
                      "ionic_conductivity_S_m": i_mean, **asdict(point)})
     return rows
+
+
+def _thresholds(study: HomogenizeConfig, levels: Sequence[SpanningLevel]
+                ) -> dict[str, dict[str, Any]]:
+    """The finite-size-scaling threshold of each spanning model that has data."""
+    models = dict.fromkeys(level.model for level in levels)
+    return {m: _threshold(study, [lv for lv in levels if lv.model == m]) for m in models}
 
 
 def _threshold(study: HomogenizeConfig, levels: Sequence[SpanningLevel]) -> dict[str, Any]:
@@ -469,16 +505,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def _threshold_band(ax: Any, threshold: Mapping[str, Any]) -> None:
-    phi_c, half = threshold["phi_c"], threshold["phi_c_ci95"]
-    if math.isfinite(phi_c):
-        ax.axvline(phi_c, color="k", ls=":", lw=1, label=f"φ_c = {phi_c:.3f} (FSS)")
-        if math.isfinite(half):
-            ax.axvspan(phi_c - half, phi_c + half, color="0.85", zorder=0)
+_STYLE = {"pixels": ("k", ":", "0.85"), "continuum": ("C3", "--", "mistyrose")}
+
+
+def _threshold_band(ax: Any, thresholds: Mapping[str, Mapping[str, Any]]) -> None:
+    for model, threshold in thresholds.items():
+        phi_c, half = threshold["phi_c"], threshold["phi_c_ci95"]
+        color, style, fill = _STYLE[model]
+        if math.isfinite(phi_c):
+            ax.axvline(phi_c, color=color, ls=style, lw=1,
+                       label=f"φ_c = {phi_c:.3f} ({model}, FSS)")
+            if math.isfinite(half):
+                ax.axvspan(phi_c - half, phi_c + half, color=fill, zorder=0)
 
 
 def _figure_conductivity(path: Path, study: HomogenizeConfig, summary: Sequence[Mapping],
-                         fit: percolation.PowerLaw | None, threshold: Mapping) -> None:
+                         fit: percolation.PowerLaw | None, thresholds: Mapping) -> None:
     plt = _pyplot()
     kappa = study.homogenization.contrast
     phi = np.array([r["fraction"] for r in summary])
@@ -499,7 +541,7 @@ def _figure_conductivity(path: Path, study: HomogenizeConfig, summary: Sequence[
         if kind == "electronic" and fit is not None:
             ax.plot(grid, kappa * fit(grid), "C3-", lw=1.5,
                     label=f"eqn (2) fit: V_p = {fit.threshold:.3f}, n = {fit.exponent:.2f}")
-        _threshold_band(ax, threshold)
+        _threshold_band(ax, thresholds)
         ax.set_yscale("log")
         ax.set_xlabel("metal volume fraction V_f")
         ax.set_ylabel(f"σ_eff,{kind[0]} / σ_matrix,{kind[0]}")
@@ -511,49 +553,57 @@ def _figure_conductivity(path: Path, study: HomogenizeConfig, summary: Sequence[
 
 
 def _figure_scaling(path: Path, study: HomogenizeConfig, levels: Sequence[SpanningLevel],
-                    threshold: Mapping[str, Any]) -> None:
+                    thresholds: Mapping[str, Mapping[str, Any]]) -> None:
     plt = _pyplot()
     d = study.microstructure.dimension
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    fits = {b["box"]: b for b in threshold["boxes"]}
-    for k, box in enumerate(dict.fromkeys(lv.box for lv in levels)):
-        rows = [lv for lv in levels if lv.box == box]
-        phi = np.array([r.fraction for r in rows])
-        left.plot(phi, [r.spanning / r.samples for r in rows], "o", color=f"C{k}", ms=4,
-                  label=f"L = {box:g} radii")
-        if box in fits:
-            grid = np.linspace(phi.min(), phi.max(), 200)
-            left.plot(grid, 0.5 * (1 + np.vectorize(math.erf)(
-                (grid - fits[box]["phi_L"]) / (math.sqrt(2) * fits[box]["width"]))),
-                color=f"C{k}", lw=1)
+    for model, threshold in thresholds.items():
+        marker = "o" if model == "pixels" else "s"
+        fits = {b["box"]: b for b in threshold["boxes"]}
+        boxes = dict.fromkeys(lv.box for lv in levels if lv.model == model)
+        for k, box in enumerate(boxes):
+            rows = [lv for lv in levels if lv.box == box and lv.model == model]
+            phi = np.array([r.fraction for r in rows])
+            left.plot(phi, [r.spanning / r.samples for r in rows], marker, color=f"C{k}",
+                      ms=4, label=f"{model}, L = {box:g} radii")
+            if box in fits:
+                grid = np.linspace(phi.min(), phi.max(), 200)
+                left.plot(grid, 0.5 * (1 + np.vectorize(math.erf)(
+                    (grid - fits[box]["phi_L"]) / (math.sqrt(2) * fits[box]["width"]))),
+                    color=f"C{k}", lw=1, ls="-" if model == "pixels" else "--")
+        if not threshold["boxes"]:
+            continue
+        nu = threshold["nu"]
+        x = np.array([b["box"] for b in threshold["boxes"]]) ** (-1 / nu)
+        right.errorbar(x, [b["phi_L"] for b in threshold["boxes"]], fmt=marker, capsize=3,
+                       yerr=[b["phi_L_ci95"] for b in threshold["boxes"]],
+                       color=_STYLE[model][0], label=f"{model}: φ_L (probit, 95 % CI)")
+        if math.isfinite(threshold["slope"]):
+            grid = np.linspace(0.0, x.max() * 1.05, 50)
+            right.plot(grid, threshold["phi_c"] + threshold["slope"] * grid,
+                       color=_STYLE[model][0], lw=1, label=f"{model}: φ_c = "
+                       f"{threshold['phi_c']:.4f} ± {threshold['phi_c_ci95']:.4f}")
+    literature = _literature(study)
+    if literature is not None:
+        right.axhline(literature[0], color="C2", ls="--", lw=1,
+                      label=f"literature {literature[0]}")
     left.axhline(0.5, color="0.6", lw=0.8)
     left.set_xlabel("metal volume fraction")
     left.set_ylabel("spanning probability")
-    left.legend(fontsize=8)
-    nu = threshold["nu"]
-    if threshold["boxes"]:
-        x = np.array([b["box"] for b in threshold["boxes"]]) ** (-1 / nu)
-        y = np.array([b["phi_L"] for b in threshold["boxes"]])
-        right.errorbar(x, y, yerr=[b["phi_L_ci95"] for b in threshold["boxes"]], fmt="o",
-                       capsize=3, label="φ_L (probit fit, 95 % CI)")
-        if math.isfinite(threshold["slope"]):
-            grid = np.linspace(0.0, x.max() * 1.05, 50)
-            right.plot(grid, threshold["phi_c"] + threshold["slope"] * grid, "C0-", lw=1,
-                       label=f"φ_c = {threshold['phi_c']:.4f} ± {threshold['phi_c_ci95']:.4f}")
-    if _literature(study) is not None:
-        right.axhline(_literature(study)[0], color="C3", ls="--", lw=1, label="literature")
-    right.set_xlabel(f"L^(-1/ν), ν = {nu:.4g} (L in particle radii)")
+    left.legend(fontsize=7)
+    right.set_xlabel(f"L^(-1/ν), ν = {percolation.NU[d]:.4g} (L in particle radii)")
     right.set_ylabel("φ_L")
-    right.legend(fontsize=8)
+    right.legend(fontsize=7)
     fig.suptitle(f"{d}D {study.microstructure.packing}, aspect ratio "
-                 f"{study.microstructure.aspect_ratio:g}")
+                 f"{study.microstructure.aspect_ratio:g}, {study.microstructure.resolution:g} "
+                 "pixels per radius")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def _figure_leakage(path: Path, rows: Sequence[Mapping[str, float]],
-                    threshold: Mapping[str, Any]) -> None:
+                    thresholds: Mapping[str, Mapping[str, Any]]) -> None:
     plt = _pyplot()
     phi = [r["fraction"] for r in rows]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6.5), sharex=True)
@@ -563,7 +613,7 @@ def _figure_leakage(path: Path, rows: Sequence[Mapping[str, float]],
     bottom.set_ylabel("Li lost per cycle, µm")
     bottom.set_xlabel("metal volume fraction V_f")
     for ax in (top, bottom):
-        _threshold_band(ax, threshold)
+        _threshold_band(ax, thresholds)
         ax.grid(alpha=0.3)
     top.legend(fontsize=8)
     fig.tight_layout()
@@ -582,7 +632,7 @@ def _fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if math.isfinite(value) else "n/a"
 
 
-def _report(study: HomogenizeConfig, summary: Sequence[Mapping], threshold: Mapping,
+def _report(study: HomogenizeConfig, summary: Sequence[Mapping], thresholds: Mapping,
             fit: percolation.PowerLaw | None, leakage_rows: Sequence[Mapping] | None) -> str:
     ms, fe, d = study.microstructure, study.homogenization, study.microstructure.dimension
     kappa = fe.contrast
@@ -612,16 +662,22 @@ def _report(study: HomogenizeConfig, summary: Sequence[Mapping], threshold: Mapp
                      f"± {fit.exponent_stderr:.2g} (standard errors; {fit.points} points). "
                      f"Lattice percolation: n = t ≈ {UNIVERSAL_EXPONENT[d]} in {d}D.")
     lines += ["", "## Percolation threshold (finite-size scaling)", ""]
-    if threshold["boxes"]:
+    if any(t["boxes"] for t in thresholds.values()):
         lines += ["![finite-size scaling](finite_size_scaling.png)", "",
-                  "| box L (radii) | φ_L | ± 95 % | probit width |", "| --- | --- | --- | --- |"]
-        lines += [f"| {b['box']:g} | {b['phi_L']:.4f} | {_fmt(b['phi_L_ci95'], 2)} | "
-                  f"{b['width']:.3g} |" for b in threshold["boxes"]]
-        lines += ["", f"φ_c = {threshold['phi_c']:.4f} ± {_fmt(threshold['phi_c_ci95'], 2)} "
-                  f"(95 %; φ_L = φ_c + a L^(-1/ν), ν = {threshold['nu']:.4g})."]
+                  "`pixels`: the pixel medium of the finite elements (connected through "
+                  "vertices); `continuum`: the overlap graph of the particles themselves.", "",
+                  "| model | box L (radii) | φ_L | ± 95 % | probit width |",
+                  "| --- | --- | --- | --- | --- |"]
+        for model, threshold in thresholds.items():
+            lines += [f"| {model} | {b['box']:g} | {b['phi_L']:.4f} | "
+                      f"{_fmt(b['phi_L_ci95'], 2)} | {b['width']:.3g} |"
+                      for b in threshold["boxes"]]
+        lines.append("")
+        lines += [f"- {model}: φ_c = {_fmt(t['phi_c'], 4)} ± {_fmt(t['phi_c_ci95'], 2)} (95 %; "
+                  f"φ_L = φ_c + a L^(-1/ν), ν = {t['nu']:.4g})" for model, t in thresholds.items()]
         literature = _literature(study)
         if literature is not None:
-            lines.append(f"Literature: {literature[0]} ({literature[1]}).")
+            lines.append(f"- literature: {literature[0]} ({literature[1]})")
     else:
         lines.append("No percolation section, or the spanning data do not bracket 1/2.")
     if leakage_rows is not None and study.leakage is not None:
@@ -676,11 +732,11 @@ def run_study(config: str | Path | Mapping[str, Any] | HomogenizeConfig,
             with rd.phase("percolation"):
                 levels = _spanning_samples(study, study.percolation, comm)
         summary = _summary(study, samples)
-        threshold = _threshold(study, levels)
-        fit = _power_law(study, summary, threshold["phi_c"])
+        thresholds = _thresholds(study, levels)
+        fit = _power_law(study, summary, thresholds.get("pixels", {}).get("phi_c", math.nan))
         leakage_rows = (None if study.leakage is None
                         else _leakage_rows(study, study.leakage, samples))
-        results = {"threshold": threshold, "literature_threshold": _literature(study),
+        results = {"thresholds": thresholds, "literature_threshold": _literature(study),
                    "power_law": None if fit is None else asdict(fit),
                    "summary": summary, "leakage": leakage_rows}
         rd.write_text("samples.csv", _csv([asdict(s) for s in samples]))
@@ -688,16 +744,17 @@ def run_study(config: str | Path | Mapping[str, Any] | HomogenizeConfig,
         rd.write_text("spanning.csv", _csv([asdict(lv) for lv in levels]))
         rd.write_text("leakage.csv", _csv(leakage_rows or []))
         rd.write_json("results.json", results)
-        rd.write_text("report.md", _report(study, summary, threshold, fit, leakage_rows))
+        rd.write_text("report.md", _report(study, summary, thresholds, fit, leakage_rows))
         with rd.phase("figures"):
             if comm.rank == 0:
                 _figure_conductivity(rd.path / "conductivity.png", study, summary, fit,
-                                     threshold)
+                                     thresholds)
                 if levels:
                     _figure_scaling(rd.path / "finite_size_scaling.png", study, levels,
-                                    threshold)
+                                    thresholds)
                 if leakage_rows is not None:
-                    _figure_leakage(rd.path / "leakage.png", leakage_rows, threshold)
-        LOGGER.info("homogenize: threshold %s, report %s", json.dumps(
-            {k: threshold[k] for k in ("phi_c", "phi_c_ci95")}), rd.target / "report.md")
+                    _figure_leakage(rd.path / "leakage.png", leakage_rows, thresholds)
+        LOGGER.info("homogenize: thresholds %s", json.dumps(
+            {m: [round(t["phi_c"], 4), round(t["phi_c_ci95"], 4)]
+             for m, t in thresholds.items()}))
     return rd.target

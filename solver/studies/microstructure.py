@@ -19,7 +19,12 @@ Models (all of one particle size, set by the semi-minor axis ``radius`` in pixel
 Connectivity (:func:`spans`) uses the full neighbourhood (8 neighbours in 2D, 26 in 3D): in the
 bilinear / trilinear finite-element problem of :mod:`solver.studies.effective`, two metal
 cells that share only a vertex are coupled through that vertex with metal-sized stiffness, so
-the discrete medium conducts through vertex contacts too. Only numpy and scipy are used.
+the discrete medium conducts through vertex contacts too. A pixel is metal when its centre lies
+in a particle, so particles whose gap is below about a pixel connect: the pixel medium
+percolates at a lower fraction than the continuum model, by O(1 / resolution) (measured in
+docs/scenarios.md, Study 2). :func:`continuum_spans` tests spanning of the continuum model
+itself (overlapping disks / spheres: the exact overlap graph), for comparison with the
+literature thresholds. Only numpy and scipy are used.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse, spatial
 
 __all__ = [
     "HARD_MAX_FRACTION",
     "Packing",
     "checkerboard",
+    "continuum_spans",
     "laminate",
     "particles",
     "spans",
@@ -175,3 +181,39 @@ def spans(metal: np.ndarray) -> bool:
     first = np.unique(labels[..., 0])
     last = np.unique(labels[..., -1])
     return bool(np.intersect1d(first[first > 0], last[last > 0]).size)
+
+
+def continuum_spans(box: float, dim: int, fraction: float, *, seed: int) -> bool:
+    """Whether overlapping unit disks / spheres (Boolean model) span a box of side ``box``.
+
+    Centres form a Poisson process of intensity η / v (v: particle volume, η = -ln(1 - φ),
+    so φ is the expected covered fraction) in the slab ``[0, box)^(d-1) x [-1, box + 1)``,
+    periodic across the sides; two particles connect when their centres are closer than 2
+    (exact overlap). The box spans when one cluster holds a particle touching the face
+    ``x_{d-1} = 0`` (centre below 1) and one touching ``x_{d-1} = box`` (centre above
+    ``box - 1``).
+
+    Args:
+        box: Box side in particle radii.
+        dim: 2 or 3.
+        fraction: φ, the expected covered fraction.
+        seed: Seed of the random generator.
+    """
+    rng = np.random.default_rng(seed)
+    eta = -math.log1p(-fraction)
+    height = box + 2.0
+    count = rng.poisson(eta * box ** (dim - 1) * height / _volume(dim, 1.0, 1.0))
+    low = np.array([0.0] * (dim - 1) + [0.0])
+    high = np.array([box] * (dim - 1) + [height])
+    centres = rng.uniform(low, high, (count, dim))
+    if count < 2:
+        return False
+    # periodic across the sides; along the flow axis the box is far larger than the slab
+    tree = spatial.cKDTree(centres, boxsize=np.array([box] * (dim - 1) + [4.0 * height]))
+    pairs = tree.query_pairs(2.0, output_type="ndarray")
+    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
+                              shape=(count, count))
+    _, labels = sparse.csgraph.connected_components(graph, directed=False)
+    first = labels[centres[:, -1] < 2.0]
+    last = labels[centres[:, -1] > height - 2.0]
+    return bool(np.intersect1d(first, last).size)
