@@ -146,7 +146,10 @@ class Leakage(StrictModel):
     @field_validator("metal")
     @classmethod
     def _library_metal(cls, name: str) -> str:
-        library.get(name, "metal")
+        try:
+            library.get(name, "metal")
+        except ValueError as err:
+            raise ValueError(str(err).removeprefix("material: ")) from None
         return name
 
     @field_validator("matrix_electronic_conductivity", "matrix_ionic_conductivity",
@@ -155,7 +158,7 @@ class Leakage(StrictModel):
     @classmethod
     def _positive(cls, value: float) -> float:
         if not value > 0.0:
-            raise ValueError(f"must be positive (got {value:g}); allowed: a positive quantity")
+            raise ValueError("must be positive")
         return value
 
     @property
