@@ -264,3 +264,22 @@ def test_two_rank_study_matches_serial(tmp_path_factory):
         differences += [(x, y) for x, y in zip(fit_a, fit_b, strict=True)
                         if not x == pytest.approx(y, rel=1e-5)]
     assert comm.bcast(differences) == []
+
+
+@pytest.mark.parametrize(("packing", "aspect_ratio", "fraction"),
+                         [("overlapping", 1.0, 0.5), ("overlapping", 4.0, 0.4), ("hard", 1.0, 0.3)])
+def test_microstructures_have_their_target_fraction(packing, aspect_ratio, fraction):
+    """Mean over 20 samples within 0.015 (sampling scatter about 0.005; pixel error < 0.01)."""
+    phis = [particles(64, 2, fraction, 4.0, seed=s, packing=packing,
+                      aspect_ratio=aspect_ratio).mean() for s in range(20)]
+    assert np.mean(phis) == pytest.approx(fraction, abs=0.015)
+
+
+def test_vertex_contacts_conduct_as_the_spanning_test_assumes(cell_2d):
+    """A chain of metal pixels touching only at vertices carries a metal-sized current."""
+    metal = np.eye(48, dtype=bool)
+    assert spans(metal)
+    assert cell_2d.solve(np.where(metal, 1e6, 1.0)) > 1e3
+    metal[24, 24] = False
+    assert not spans(metal)
+    assert cell_2d.solve(np.where(metal, 1e6, 1.0)) < 10.0
