@@ -283,3 +283,13 @@ def test_vertex_contacts_conduct_as_the_spanning_test_assumes(cell_2d):
     metal[24, 24] = False
     assert not spans(metal)
     assert cell_2d.solve(np.where(metal, 1e6, 1.0)) < 10.0
+
+
+def test_study_key_table_in_the_docs_is_fresh():
+    from solver.config.reference import key_table
+    from solver.studies.homogenize import HomogenizeConfig
+
+    text = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    begin, end = "<!-- study2-keys:begin -->\n", "<!-- study2-keys:end -->"
+    table = text[text.index(begin) + len(begin):text.index(end)]
+    assert table == key_table(HomogenizeConfig), "regenerate the Study 2 key table"

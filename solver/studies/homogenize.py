@@ -423,7 +423,7 @@ def _leakage_rows(study: HomogenizeConfig, leak: Leakage, samples: Sequence[Samp
         sigma = np.array([_physical(study, leak, s) for s in group])
         e_mean, e_half = percolation.mean_ci(sigma[:, 0])
         i_mean, _ = percolation.mean_ci(sigma[:, 1])
-        point = stack.leakage(e_mean, max(i_mean, 1e-300))
+        point = stack.leakage(e_mean, i_mean)
         rows.append({"target_fraction": target,
                      "fraction": float(np.mean([s.fraction for s in group])),
                      "electronic_conductivity_S_m": e_mean,
