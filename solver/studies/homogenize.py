@@ -48,6 +48,7 @@ from pydantic import Field, field_validator, model_validator
 
 from solver import library
 from solver.config import SafeName, read_yaml, validate
+from solver.logging_utils import _clock_text
 from solver.rundir import RunDirectory
 from solver.schema import StrictModel
 from solver.studies import leakage as leakage_model
@@ -80,6 +81,9 @@ MAX_PERCOLATION_PIXELS = 16_000_000
 #: Largest number of finite-element samples (fractions x seeds) and of spanning samples.
 MAX_FE_SAMPLES = 20_000
 MAX_SPANNING_SAMPLES = 2_000_000
+
+#: Relative slack of the per-sample Wiener check (the LU solve's round-off at contrast 1e9).
+_BOUND_TOLERANCE = 1e-8
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 """A volume fraction in [0, 1]."""
@@ -271,14 +275,6 @@ def _microstructure(study: HomogenizeConfig, box: float, fraction: float, seed: 
                      packing=ms.packing, aspect_ratio=ms.aspect_ratio)
 
 
-def _clock(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}"
-
-
 def _finite_element_samples(study: HomogenizeConfig, comm: MPI.Comm) -> list[Sample]:
     fe = study.homogenization
     kappa = fe.contrast
@@ -293,9 +289,8 @@ def _finite_element_samples(study: HomogenizeConfig, comm: MPI.Comm) -> list[Sam
                 phi = float(metal.mean())
                 electronic = cell.solve(np.where(metal, kappa, 1.0))
                 ionic = cell.solve(np.where(metal, 1.0 / kappa, 1.0))
-                tolerance = 1e-8
                 bounds = (wiener(phi, kappa, 1.0), wiener(phi, 1.0 / kappa, 1.0))
-                within = all(lo * (1 - tolerance) <= value <= hi * (1 + tolerance)
+                within = all(lo * (1 - _BOUND_TOLERANCE) <= value <= hi * (1 + _BOUND_TOLERANCE)
                              for value, (lo, hi) in zip((electronic, ionic), bounds,
                                                         strict=True))
                 samples.append(Sample(target, i, phi, spans(metal), electronic, ionic, within))
@@ -306,8 +301,8 @@ def _finite_element_samples(study: HomogenizeConfig, comm: MPI.Comm) -> list[Sam
             LOGGER.info("homogenize: V_f %.3f (%d/%d), %d samples: sigma_e/sigma_matrix = "
                         "%.3g +- %.2g, metal spans in %d; %s elapsed, ETA %s", target,
                         level + 1, len(fe.fractions), fe.seeds, mean, half,
-                        sum(s.metal_spans for s in level_samples), _clock(elapsed),
-                        _clock(elapsed * (1.0 - done) / done))
+                        sum(s.metal_spans for s in level_samples), _clock_text(elapsed),
+                        _clock_text(elapsed * (1.0 - done) / done))
     finally:
         cell.close()
     return samples
@@ -365,8 +360,8 @@ def _spanning_samples(study: HomogenizeConfig, pc: Percolation, comm: MPI.Comm
             elapsed = time.perf_counter() - start
             LOGGER.info("percolation (%s): box %g radii (%d/%d), %d fractions x %d samples; "
                         "%s elapsed, ETA %s", model, box, b + 1, len(pc.boxes),
-                        len(pc.fractions), pc.seeds, _clock(elapsed),
-                        _clock(elapsed * (1.0 - done) / done))
+                        len(pc.fractions), pc.seeds, _clock_text(elapsed),
+                        _clock_text(elapsed * (1.0 - done) / done))
     return levels
 
 
