@@ -293,3 +293,12 @@ def test_study_key_table_in_the_docs_is_fresh():
     begin, end = "<!-- study2-keys:begin -->\n", "<!-- study2-keys:end -->"
     table = text[text.index(begin) + len(begin):text.index(end)]
     assert table == key_table(HomogenizeConfig), "regenerate the Study 2 key table"
+
+
+def test_eqn_1_fit_is_exact_on_its_own_curve_and_misses_a_percolation_curve():
+    v = np.linspace(0.1, 0.9, 9)
+    fit = percolation.fit_mixing_rule(v, percolation.mixing_rule(v, 1e4, 1.0), 1.0)
+    assert fit.sigma_metal == pytest.approx(1e4, rel=1e-6)
+    assert fit.rms_decades < 1e-6
+    step = np.where(v < 0.6, 1.0 + v, 1e4 * (v - 0.5))  # matrix-like, then percolating
+    assert percolation.fit_mixing_rule(v, step, 1.0).rms_decades > 1.0

@@ -650,6 +650,11 @@ def _report(study: HomogenizeConfig, summary: Sequence[Mapping], thresholds: Map
               f"{_fmt(r['hs_electronic_lower'])} | {_fmt(r['hs_electronic_upper'])} | "
               f"{_fmt(r['mixing_rule_electronic'])} | {_fmt(r['ionic'])} | "
               f"{_fmt(r['ionic_ci95'], 2)} | {r['wiener_violations']} |" for r in summary]
+    mixing = percolation.fit_mixing_rule([r["fraction"] for r in summary],
+                                         [r["electronic"] for r in summary], 1.0)
+    lines += ["", f"Seed 000, eqn (1) with σ_M fitted to all the ensemble means (least squares on "
+              f"log σ): σ_M = {mixing.sigma_metal:.3g} σ_NM (κ = {kappa:.0e} in the samples), "
+              f"misfit {mixing.rms_decades:.2f} decades (root mean square)."]
     lines += ["", "Seed 000, eqn (2), σ = σ0 (V_f - V_p)^n, fitted to the ensemble means whose "
               "metal spans in at least half of the samples (σ / σ_M):", ""]
     if fit is None:
@@ -657,8 +662,9 @@ def _report(study: HomogenizeConfig, summary: Sequence[Mapping], thresholds: Map
     else:
         lines.append(f"σ0/σ_M = {fit.sigma0:.3g} ± {fit.sigma0_stderr:.2g}, V_p = "
                      f"{fit.threshold:.4f} ± {fit.threshold_stderr:.2g}, n = {fit.exponent:.3f} "
-                     f"± {fit.exponent_stderr:.2g} (standard errors; {fit.points} points). "
-                     f"Lattice percolation: n = t ≈ {UNIVERSAL_EXPONENT[d]} in {d}D.")
+                     f"± {fit.exponent_stderr:.2g} (standard errors; {fit.points} points), "
+                     f"misfit {fit.rms_decades:.2f} decades. Lattice percolation: n = t ≈ "
+                     f"{UNIVERSAL_EXPONENT[d]} in {d}D.")
     lines += ["", "## Percolation threshold (finite-size scaling)", ""]
     if any(t["boxes"] for t in thresholds.values()):
         lines += ["![finite-size scaling](finite_size_scaling.png)", "",
