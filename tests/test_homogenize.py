@@ -302,3 +302,14 @@ def test_eqn_1_fit_is_exact_on_its_own_curve_and_misses_a_percolation_curve():
     assert fit.rms_decades < 1e-6
     step = np.where(v < 0.6, 1.0 + v, 1e4 * (v - 0.5))  # matrix-like, then percolating
     assert percolation.fit_mixing_rule(v, step, 1.0).rms_decades > 1.0
+
+
+def test_hard_disk_study_runs_with_the_pixel_model_only(tmp_path):
+    tree = {"name": "hard", "microstructure": {"packing": "hard", "resolution": 4},
+            "homogenization": {"box": 8, "fractions": [0.2, 0.4], "seeds": 2},
+            "percolation": {"boxes": [8], "fractions": [0.3, 0.4, 0.45], "seeds": 6}}
+    run = run_study(tree, tmp_path)
+    results = json.loads((run / "results.json").read_text())
+    assert list(results["thresholds"]) == ["pixels"]  # no continuum threshold for hard disks
+    assert results["literature_threshold"] is None
+    assert all(row["wiener_violations"] == 0 for row in results["summary"])

@@ -591,7 +591,8 @@ def _figure_scaling(path: Path, study: HomogenizeConfig, levels: Sequence[Spanni
     left.legend(fontsize=7)
     right.set_xlabel(f"L^(-1/ν), ν = {percolation.NU[d]:.4g} (L in particle radii)")
     right.set_ylabel("φ_L")
-    right.legend(fontsize=7)
+    if right.get_legend_handles_labels()[0]:  # nothing to show when no box brackets 1/2
+        right.legend(fontsize=7)
     fig.suptitle(f"{d}D {study.microstructure.packing}, aspect ratio "
                  f"{study.microstructure.aspect_ratio:g}, {study.microstructure.resolution:g} "
                  "pixels per radius")
