@@ -1,1 +1,1 @@
-"""Studies of the seed papers: runnable scenarios built on the package (one module each)."""
+"""Studies: the seed papers' measurements as runnable scenarios (one module per study)."""
