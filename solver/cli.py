@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     _sweep_parsers(sub)
     _stability_parser(with_config)
     _study_parsers(sub)
+    _homogenize_parser(sub)
     return parser
 
 
@@ -200,6 +201,21 @@ def _study_parsers(sub: Any) -> None:
                        help="mesh cache directory (default: meshes)")
     study.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help=argparse.SUPPRESS)
+
+
+def _homogenize_parser(sub: Any) -> None:
+    """``lidep homogenize`` (solver.studies.homogenize)."""
+    command = sub.add_parser(
+        "homogenize", help="effective conductivity of random metal | non-metal "
+        "microstructures by finite elements, percolation threshold by finite-size scaling, "
+        "leakage of a Li | MII | electrolyte stack (seed 000; configs/studies/)")
+    command.add_argument("study", type=Path, help="YAML study file")
+    command.add_argument("-o", "--output", type=Path, default=Path("results"),
+                         help="output root directory (default: results)")
+    command.add_argument("--overwrite", action="store_true",
+                         help="replace an existing run directory of the same name")
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,6 +384,14 @@ def _cmd_stability(args: argparse.Namespace, comm: MPI.Comm) -> int:
     return EXIT_OK
 
 
+def _cmd_homogenize(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from solver.studies.homogenize import run_study
+
+    run_dir = run_study(args.study, args.output, overwrite=args.overwrite, comm=comm)
+    _say(comm, f"results: {run_dir}")
+    return EXIT_OK
+
+
 def _cmd_study(args: argparse.Namespace, comm: MPI.Comm) -> int:
     from solver.studies.contact import run_study
 
@@ -383,6 +407,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, MPI.Comm], int]] = {
     "sweep": _cmd_sweep, "collect": _cmd_collect,
     "stability": _cmd_stability,
     "study": _cmd_study,
+    "homogenize": _cmd_homogenize,
 }
 
 

@@ -395,6 +395,60 @@ CASES: list[Hostile] = [
 ]
 
 
+# --- lidep homogenize (study files; a case that slipped through could not write) -------------
+_STUDY = "name: h\nhomogenization: {fractions: [0.5], seeds: 2}\n"
+_LEAKAGE = ("leakage: {metal: Cu, matrix_electronic_conductivity: 1e-12 S/cm, "
+            "matrix_ionic_conductivity: 1e-6 S/cm, thickness: 100 nm, "
+            "current_density: 0.1 mA/cm^2, exchange_current_density: 1 mA/cm^2, "
+            "plating_time: 1 h}\n")
+_NOWHERE = ("-o", "/proc/lidep-hostile")
+CASES += [
+    Hostile(label="homogenize: fraction above 1", key="homogenization.fractions.0",
+            text="name: h\nhomogenization: {fractions: [1.5], seeds: 2}\n",
+            command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: negative fraction", key="homogenization.fractions.0",
+            text="name: h\nhomogenization: {fractions: [-0.1], seeds: 2}\n",
+            command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: negative conductivity",
+            key="leakage.matrix_electronic_conductivity",
+            text=_STUDY + _LEAKAGE.replace("1e-12 S/cm", "-1e-12 S/cm"),
+            command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: negative thickness", key="leakage.thickness",
+            text=_STUDY + _LEAKAGE.replace("100 nm", "-100 nm"), command="homogenize",
+            extra=_NOWHERE),
+    Hostile(label="homogenize: sample too large for memory", key="homogenization.box",
+            text="name: h\nmicrostructure: {resolution: 50}\nhomogenization: {box: 1000, "
+            "fractions: [0.5], seeds: 2}\n", command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: spanning box too large", key="percolation.boxes.0",
+            text=_STUDY + "percolation: {boxes: [10000], fractions: [0.6, 0.7], seeds: 10}\n",
+            command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: absurd seed count", key="homogenization.seeds",
+            text="name: h\nhomogenization: {fractions: [0.5], seeds: 1000000000}\n",
+            command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: too many samples in all", key="homogenization.seeds",
+            text="name: h\nhomogenization: {fractions: [" + ", ".join(["0.5"] * 200)
+            + "], seeds: 10000}\n", command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: hard disks beyond jamming", key="homogenization.fractions.0",
+            text="name: h\nmicrostructure: {packing: hard}\nhomogenization: "
+            "{fractions: [0.6], seeds: 2}\n", command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: elongated hard particles", key="microstructure.aspect_ratio",
+            text="name: h\nmicrostructure: {packing: hard, aspect_ratio: 3}\n"
+            "homogenization: {fractions: [0.3], seeds: 2}\n", command="homogenize",
+            extra=_NOWHERE),
+    Hostile(label="homogenize: contrast beyond the solver", key="homogenization.contrast",
+            text="name: h\nhomogenization: {fractions: [0.5], seeds: 2, contrast: 1e12}\n",
+            command="homogenize", extra=_NOWHERE),
+    Hostile(label="homogenize: physical contrast below the simulated",
+            key="leakage.matrix_electronic_conductivity",
+            text=_STUDY + _LEAKAGE.replace("1e-12 S/cm", "1 S/cm"), command="homogenize",
+            extra=_NOWHERE),
+    Hostile(label="homogenize: unknown metal", key="leakage.metal",
+            text=_STUDY + _LEAKAGE.replace("metal: Cu", "metal: Xx"), command="homogenize",
+            extra=_NOWHERE),
+    Hostile(label="homogenize: plating time not a time", key="leakage.plating_time",
+            text=_STUDY + _LEAKAGE.replace("1 h", "1 m"), command="homogenize", extra=_NOWHERE),
+]
+
 def _config_file(tmp_path: Path, case: Hostile) -> Path:
     path = tmp_path / "hostile.yaml"
     if isinstance(case.text, bytes):

@@ -23,7 +23,7 @@ from solver.config.loading import MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_DEP
 from solver.config.models import CaseConfig, RunConfig
 from solver.units import DIMENSIONS
 
-__all__ = ["markdown_reference"]
+__all__ = ["key_table", "markdown_reference"]
 
 
 def _default_text(info: FieldInfo) -> str:
@@ -125,3 +125,8 @@ def markdown_reference() -> str:
         out += ["", f"## `{name}`", "", " ".join((info.description or "").split()), ""]
         out += _table(_nested_rows(info.annotation, name, "", frozenset()))
     return "\n".join(out) + "\n"
+
+
+def key_table(model: type[BaseModel]) -> str:
+    """The key table (key, type, unit, default, description) of another file's schema."""
+    return "\n".join(_table(_rows(model, ""))) + "\n"
