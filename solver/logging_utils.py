@@ -74,7 +74,7 @@ def progress_interval() -> float:
     return value
 
 
-def _clock_text(seconds: float) -> str:
+def clock_text(seconds: float) -> str:
     """``h:mm:ss`` (or ``?`` when unknown)."""
     if not math.isfinite(seconds):
         return "?"
@@ -165,7 +165,7 @@ class Progress:
             parts.append(f"dt = {self._dt:.3g} s")
         if self._iterations is not None:
             parts.append(f"{self._iterations} Newton iterations")
-        parts.append(f"ETA {_clock_text(self.eta())}")
+        parts.append(f"ETA {clock_text(self.eta())}")
         self._logger.info("%s: %s", self._description, ", ".join(parts))
 
     def close(self) -> None:

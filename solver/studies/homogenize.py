@@ -47,8 +47,9 @@ from mpi4py import MPI
 from pydantic import Field, field_validator, model_validator
 
 from solver import library
+from solver.library.inorganic import LI_MOLAR_VOLUME
 from solver.config import SafeName, read_yaml, validate
-from solver.logging_utils import _clock_text
+from solver.logging_utils import clock_text
 from solver.rundir import RunDirectory
 from solver.schema import StrictModel
 from solver.studies import leakage as leakage_model
@@ -301,8 +302,8 @@ def _finite_element_samples(study: HomogenizeConfig, comm: MPI.Comm) -> list[Sam
             LOGGER.info("homogenize: V_f %.3f (%d/%d), %d samples: sigma_e/sigma_matrix = "
                         "%.3g +- %.2g, metal spans in %d; %s elapsed, ETA %s", target,
                         level + 1, len(fe.fractions), fe.seeds, mean, half,
-                        sum(s.metal_spans for s in level_samples), _clock_text(elapsed),
-                        _clock_text(elapsed * (1.0 - done) / done))
+                        sum(s.metal_spans for s in level_samples), clock_text(elapsed),
+                        clock_text(elapsed * (1.0 - done) / done))
     finally:
         cell.close()
     return samples
@@ -360,8 +361,8 @@ def _spanning_samples(study: HomogenizeConfig, pc: Percolation, comm: MPI.Comm
             elapsed = time.perf_counter() - start
             LOGGER.info("percolation (%s): box %g radii (%d/%d), %d fractions x %d samples; "
                         "%s elapsed, ETA %s", model, box, b + 1, len(pc.boxes),
-                        len(pc.fractions), pc.seeds, _clock_text(elapsed),
-                        _clock_text(elapsed * (1.0 - done) / done))
+                        len(pc.fractions), pc.seeds, clock_text(elapsed),
+                        clock_text(elapsed * (1.0 - done) / done))
     return levels
 
 
@@ -412,7 +413,7 @@ def _leakage_rows(study: HomogenizeConfig, leak: Leakage, samples: Sequence[Samp
     stack = leakage_model.Stack(
         leak.thickness, leak.current_density, leak.exchange_current_density, leak.temperature,
         leak.plating_time,
-        float(library.LIBRARY["Li"].properties["molar_volume_m3_mol"].value), leak.reservoir)
+        LI_MOLAR_VOLUME, leak.reservoir)
     rows = []
     for target, group in _levels(samples).items():
         sigma = np.array([_physical(study, leak, s) for s in group])
