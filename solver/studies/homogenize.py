@@ -47,8 +47,8 @@ from mpi4py import MPI
 from pydantic import Field, field_validator, model_validator
 
 from solver import library
-from solver.library.inorganic import LI_MOLAR_VOLUME
 from solver.config import SafeName, read_yaml, validate
+from solver.library.inorganic import LI_MOLAR_VOLUME
 from solver.logging_utils import clock_text
 from solver.rundir import RunDirectory
 from solver.schema import StrictModel
