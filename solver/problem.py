@@ -39,6 +39,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from solver.dimensionless import dimensionless_numbers
+from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
 from solver.kinetics import Kinetics
@@ -70,6 +71,12 @@ from solver.transport import (
 )
 
 __all__ = ["NewtonResult", "Simulation", "SimulationError"]
+
+#: Names of ``Domain`` attributes that a ``Simulation`` reads through (tests, notebooks).
+_DOMAIN_NAMES = frozenset(
+    {"x", "dx", "ds", "n", "weight", "facet_tags", "cell_region", "submesh", "sub_facet_tags",
+     "dS_it", "emap", "dx_e", "ds_e", "weight_e"}
+)
 
 
 @dataclass
@@ -112,8 +119,6 @@ class Simulation:
             i.n = j + g on li_surface), ``"li_salt"`` h (mol/(m^2 s), N_-.n = h there).
     """
 
-    SUB_LI, SUB_COUNTER, SUB_INTERFACE = 1, 2, 3  # facet tags of the electrolyte submesh
-
     def __init__(
         self,
         bundle: MeshBundle,
@@ -154,13 +159,13 @@ class Simulation:
                 "closed cell whose steady state depends on the salt inventory; run it with "
                 "time.mode 'transient'"
             )
-        self._setup_mesh_data()
+        self.domain = Domain(
+            bundle, comm, submesh=self.has_submesh, interface=list(self.transfer_resistance)
+        )
         self._setup_spaces()
         self._setup_parts()
-        if self.has_submesh:
-            self._setup_submesh_tags()
         if self.split:
-            self._setup_interface()
+            self._check_interface()
         self._setup_scales()
         self._secants: dict[int, tuple[Kinetics, fem.Constant]] = {}
         self._setup_forms()
@@ -176,7 +181,6 @@ class Simulation:
         #: Consumers of the snapshots whose state is checkpointed with the run's (``scalars()``
         #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
         self.observers: dict[str, Any] = {}
-        self._part_fractions: list[float] | None = None  # Li-area share of each surface part
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -207,27 +211,6 @@ class Simulation:
         if self.mesh.topology.dim == 1:
             raise SimulationError("mesh: 1D meshes are not supported; use a flat 2D cell")
 
-    def _setup_mesh_data(self) -> None:
-        msh, tdim = self.mesh, self.mesh.topology.dim
-        msh.topology.create_connectivity(tdim - 1, tdim)
-        msh.topology.create_connectivity(tdim, tdim - 1)
-        cmap = msh.topology.index_map(tdim)
-        n_cells = cmap.size_local + cmap.num_ghosts
-        self.cell_region = np.full(n_cells, -1, dtype=np.int32)
-        self.cell_region[self.bundle.cell_tags.indices] = self.bundle.cell_tags.values
-        self.x = ufl.SpatialCoordinate(msh)
-        self.axisym = self.bundle.coordinates == "axisymmetric"
-        self.weight = 2.0 * math.pi * self.x[0] if self.axisym else 1.0
-        self.dx = ufl.Measure("dx", domain=msh, subdomain_data=self.bundle.cell_tags)
-        self.n = ufl.FacetNormal(msh)
-
-    def _tag(self, name: str) -> int:
-        if name not in self.bundle.boundaries:
-            raise SimulationError(
-                f"mesh: the facet group '{name}' is missing (have {sorted(self.bundle.boundaries)})"
-            )
-        return self.bundle.boundaries[name]
-
     def _setup_spaces(self) -> None:
         p = self.numerics.degree
         self.V = fem.functionspace(self.mesh, ("Lagrange", p))
@@ -240,22 +223,14 @@ class Simulation:
         self.log_c = False
         if not self.has_submesh:
             return
-        tdim = self.mesh.topology.dim
-        cells = self.bundle.cell_tags.find(self.bundle.regions["electrolyte"])
-        self.submesh, self.emap, self.vertex_map, _ = dolfinx.mesh.create_submesh(
-            self.mesh, tdim, cells
-        )
-        xs = ufl.SpatialCoordinate(self.submesh)
-        self.weight_e = 2.0 * math.pi * xs[0] if self.axisym else 1.0
-        self.dx_e = ufl.Measure("dx", domain=self.submesh)
         if self.split:
             # its own space object: Dirichlet conditions are matched to blocks by space
-            self.Q_phi = fem.functionspace(self.submesh, ("Lagrange", p))
+            self.Q_phi = fem.functionspace(self.domain.submesh, ("Lagrange", p))
             self.phi_elyte = fem.Function(self.Q_phi, name="electrolyte_potential")
             self.potentials.append(self.phi_elyte)
         if not self.binary:
             return
-        self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
+        self.Q = fem.functionspace(self.domain.submesh, ("Lagrange", p))
         choice = self.numerics.concentration_variable
         self._set_concentration_variable(
             self.time.mode == "transient" if choice == "auto" else choice == "log_c"
@@ -275,7 +250,8 @@ class Simulation:
         if log_c:
             self.salt = fem.Function(self.Q, name="log_concentration")  # u = 0: c = c_bulk
             self.c_expr = self._concentration_of(self.salt)
-        self.bdf = BDF(self.submesh, [self.salt], order=1 if self.time.scheme == "bdf1" else 2)
+        order = 1 if self.time.scheme == "bdf1" else 2
+        self.bdf = BDF(self.domain.submesh, [self.salt], order=order)
 
     def _concentration_of(self, u: Any) -> Any:
         """The concentration (UFL) of the salt unknown or of one of its history levels."""
@@ -298,16 +274,6 @@ class Simulation:
         """The Li-reference potential unknown of a region: Phi, or Phi_elyte when split."""
         return self.potentials[self._block(region)]
 
-    @property
-    def _weight_plus(self) -> Any:
-        """The weight w on the "+" side of interior facets (w is continuous)."""
-        return self.weight("+") if self.axisym else 1.0
-
-    @property
-    def _maps(self) -> list[Any] | None:
-        """Entity maps for forms that mix the mesh and the electrolyte submesh."""
-        return [self.emap] if self.has_submesh else None
-
     def _region_kinetics(self, region: str, binary_side: bool) -> Kinetics:
         cfg = self.physics.kinetics
         if region != "electrolyte" and self.physics.interphase[region].kinetics is not None:
@@ -318,30 +284,14 @@ class Simulation:
         )
 
     def _setup_parts(self) -> None:
-        """Split li_surface by the region of the adjacent cell and retag the facets."""
-        msh, tdim = self.mesh, self.mesh.topology.dim
-        ft = self.bundle.facet_tags
-        f2c = msh.topology.connectivity(tdim - 1, tdim)
-        li = ft.find(self._tag("li_surface"))
-        adjacent = np.array([self.cell_region[f2c.links(f)[0]] for f in li], dtype=np.int32)
-        base = int(max(self.bundle.boundaries.values())) + 1
-        names = {tag: name for name, tag in self.bundle.regions.items()}
-        values = ft.values.copy()
-        position = {f: k for k, f in enumerate(ft.indices)}
+        """The kinetics of each Li-surface part (``Domain.parts``) and of a Li counter."""
         self.parts: list[_SurfacePart] = []
-        for k, (region_tag, name) in enumerate(sorted(names.items())):
-            tag = base + k
-            mine = li[adjacent == region_tag]
-            values[[position[f] for f in mine]] = tag
-            binary_side = self.binary and name == "electrolyte"
-            part = _SurfacePart(name, tag, self._region_kinetics(name, binary_side), binary_side)
-            owned = mine[mine < msh.topology.index_map(tdim - 1).size_local]
-            part.entities = fem.compute_integration_domains(
-                fem.IntegralType.exterior_facet, msh.topology, owned
-            ).reshape(-1, 2)
-            self.parts.append(part)
-        self.facet_tags = dolfinx.mesh.meshtags(msh, tdim - 1, ft.indices, values)
-        self.ds = ufl.Measure("ds", domain=msh, subdomain_data=self.facet_tags)
+        for part in self.domain.parts:
+            binary_side = self.binary and part.region == "electrolyte"
+            kinetics = self._region_kinetics(part.region, binary_side)
+            self.parts.append(
+                _SurfacePart(part.region, part.tag, kinetics, binary_side, part.entities)
+            )
         self.counter_kinetics = None
         if self.physics.counter.type == "li_electrode":
             # 'primary' is rejected here by PhysicsConfig's validation
@@ -350,56 +300,23 @@ class Simulation:
             self.counter_kinetics = Kinetics.from_config(
                 cfg, self.temperature, self.physics.reference_temperature, c_ref
             )
-
-    def _setup_submesh_tags(self) -> None:
-        """Facet tags of the electrolyte submesh: bare Li surface, counter, interphase boundary."""
-        tdim = self.submesh.topology.dim
-        self.submesh.topology.create_connectivity(tdim - 1, tdim)
-        bare = [p.tag for p in self.parts if p.region == "electrolyte"]
-        interface = self.bundle.boundaries.get("interphase_electrolyte")
-        groups = {
-            self.SUB_LI: np.concatenate([self.facet_tags.find(t) for t in bare]),
-            self.SUB_COUNTER: self.facet_tags.find(self._tag("counter")),
-            self.SUB_INTERFACE: (
-                self.facet_tags.find(interface)
-                if interface is not None
-                else np.zeros(0, dtype=np.int32)
-            ),
-        }
-        indices = {tag: self._submesh_facets(facets) for tag, facets in groups.items()}
-        order = np.argsort(np.concatenate(list(indices.values())))
-        self.sub_facet_tags = dolfinx.mesh.meshtags(
-            self.submesh,
-            tdim - 1,
-            np.concatenate(list(indices.values()))[order],
-            np.concatenate([np.full(len(v), k, dtype=np.int32) for k, v in indices.items()])[order],
-        )
-        self.ds_e = ufl.Measure("ds", domain=self.submesh, subdomain_data=self.sub_facet_tags)
         if self.binary:
+            tdim = self.mesh.topology.dim
             dofs = fem.locate_dofs_topological(
-                self.Q, tdim - 1, self.sub_facet_tags.find(self.SUB_INTERFACE)
+                self.Q, tdim - 1, self.domain.sub_facet_tags.find(Domain.SUB_INTERFACE)
             )
             self._interface_c_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
 
-    def _setup_interface(self) -> None:
-        """Group the interphase | electrolyte facets by the interphase region across them.
+    def _check_interface(self) -> None:
+        """Check the regions with an ion-transfer resistance R_it.
 
-        Each group becomes a subdomain (the region's cell tag) of an interior-facet measure, where
-        the jump condition i.n = (Phi - Phi_elyte) / R_it is integrated (interior facets of the
-        mesh, restriction "+" on the electrolyte side). Every region touching
-        the electrolyte needs R_it > 0 (a mixed jump/continuity boundary is not supported), and
-        only such regions may have one.
+        Every region touching the electrolyte needs R_it > 0 (a mixed jump/continuity
+        boundary is not supported), and only such regions may have one.
+
+        The jump condition i.n = (Phi - Phi_elyte) / R_it is integrated over
+        ``Domain.dS_it`` (restriction "+" on the electrolyte side).
         """
-        tdim = self.mesh.topology.dim
-        f2c = self.mesh.topology.connectivity(tdim - 1, tdim)
-        electrolyte = self.bundle.regions["electrolyte"]
-        facets = self.facet_tags.find(self._tag("interphase_electrolyte"))
-        # the cell tag across each facet from the electrolyte (both cells are local: shared_facet)
-        sides = [self.cell_region[f2c.links(f)] for f in facets]
-        across = np.array([r[r != electrolyte][0] for r in sides], dtype=np.int32)
-        names = {tag: name for name, tag in self.bundle.regions.items()}
-        local = {names[int(t)] for t in np.unique(across)}
-        touching = set().union(*self.comm.allgather(local))
+        touching = self.domain.interface_regions()
         for name, r_it in sorted(self.transfer_resistance.items()):
             if name not in touching:
                 raise SimulationError(
@@ -414,47 +331,41 @@ class Simulation:
                 "touching the electrolyte needs R_it > 0 when one has it (got 0 here, > 0 for "
                 f"{sorted(self.transfer_resistance)}); allowed: > 0 for all of them, or 0 for all"
             )
-        owned = facets < self.mesh.topology.index_map(tdim - 1).size_local
-        data = []
-        for name in self.transfer_resistance:  # every rank, also those without such facets
-            tag = self.bundle.regions[name]
-            entities = fem.compute_integration_domains(
-                fem.IntegralType.interior_facet, self.mesh.topology, facets[owned & (across == tag)]
-            ).reshape(-1, 4)
-            # (cell, local facet) pairs: the electrolyte side first, so that "+" is that side
-            swap = self.cell_region[entities[:, 0]] != electrolyte
-            entities[swap] = entities[swap][:, [2, 3, 0, 1]]
-            data.append((tag, entities.ravel()))
-        self.dS_it = ufl.Measure("dS", domain=self.mesh, subdomain_data=data)
 
     def _setup_scales(self) -> None:
-        """Projected area, reference current density and residual scales."""
-        counter = self.ds(self._tag("counter"))
-        self.area = self._integrate(self.weight * counter)
-        self.li_area = self._integrate(self.weight * self._li_measure())
+        """Reference current density and residual scales."""
         control = self.physics.control
         values = [abs(s.value) for s in control.protocol] or [abs(control.constant_value())]
         j_scale = max(values) if control.mode == "galvanostatic" else 0.0
         i0 = 0.0 if self.primary else max(p.kinetics.i0 for p in self.parts)
         kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        height = self._height()
-        self.i_ref = max(j_scale, i0, kappa / (self.f * height))
+        self.i_ref = max(j_scale, i0, kappa / (self.f * self.domain.height))
         self.scale_phi = 1.0 / (self.i_ref * self.area)
         self.scale_c = FARADAY / (self.i_ref * self.area)
 
-    def _li_measure(self) -> Any:
-        """The ds measure of the whole li_surface (all parts)."""
-        return sum((self.ds(p.tag) for p in self.parts[1:]), self.ds(self.parts[0].tag))
+    # Geometry of the domain (names kept for tests and notebooks)
+    @property
+    def area(self) -> float:
+        """Projected area A_proj (the counter boundary's weighted measure)."""
+        return self.domain.area
+
+    @property
+    def li_area(self) -> float:
+        """Weighted area of the whole Li surface."""
+        return self.domain.li_area
 
     def _height(self) -> float:
-        """Distance L of the counter boundary from the Li base plane (largest coordinate)."""
-        local = self.mesh.geometry.x[:, self.mesh.topology.dim - 1].max(initial=-np.inf)
-        return self.comm.allreduce(float(local), op=MPI.MAX)
+        """Distance L of the counter boundary from the Li base plane."""
+        return self.domain.height
 
     def _integrate(self, integrand: Any) -> float:
-        maps = self._maps
-        value = fem.assemble_scalar(fem.form(integrand, entity_maps=maps))
-        return self.comm.allreduce(value, op=MPI.SUM)
+        return self.domain.integrate(integrand)
+
+    def __getattr__(self, name: str) -> Any:
+        """Measures, coordinates and submesh data of the ``Domain`` (``sim.dx``, ``sim.x``)."""
+        if name in _DOMAIN_NAMES and "domain" in self.__dict__:
+            return getattr(self.domain, name)
+        raise AttributeError(name)
 
     # ------------------------------------------------------------------------------------------
     # Physics in UFL
@@ -503,7 +414,7 @@ class Simulation:
     def _surface_current(self, part: _SurfacePart, eta: Any) -> Any:
         """Normal Faradaic current density j on one part of li_surface (UFL)."""
         if self.primary:
-            return ufl.dot(self.current_density(part.region), self.n)
+            return ufl.dot(self.current_density(part.region), self.domain.n)
         return self._plating(part.kinetics, eta, self.c_expr if part.binary else None)
 
     def _charge_residuals(self, tests: list[Any], etas: list[Any]) -> list[Any]:
@@ -513,28 +424,29 @@ class Simulation:
         split potentials the jump flux g = (Phi - Phi_elyte) / R_it leaves the interphase block
         and enters the electrolyte block on the interphase | electrolyte boundary.
         """
-        w, src = self.weight, self.sources
+        w, src = self.domain.weight, self.sources
         res: list[Any] = [0] * len(tests)
         for name, tag in self.bundle.regions.items():
             k = self._block(name)
-            res[k] += -ufl.dot(self.current_density(name), ufl.grad(tests[k])) * w * self.dx(tag)
+            i = self.current_density(name)
+            res[k] += -ufl.dot(i, ufl.grad(tests[k])) * w * self.domain.dx(tag)
             if "charge" in src:
-                res[k] += -src["charge"](self.x) * tests[k] * w * self.dx(tag)
+                res[k] += -src["charge"](self.domain.x) * tests[k] * w * self.domain.dx(tag)
         for part in self.parts:
             k = self._block(part.region)
             if not self.primary:
                 j = self._surface_current(part, etas[k])
-                res[k] += j * tests[k] * w * self.ds(part.tag)
+                res[k] += j * tests[k] * w * self.domain.ds(part.tag)
             if "li_charge" in src:
-                res[k] += src["li_charge"](self.x) * tests[k] * w * self.ds(part.tag)
+                res[k] += src["li_charge"](self.domain.x) * tests[k] * w * self.domain.ds(part.tag)
         if self.counter_kinetics is not None:
             k = self._block("electrolyte")
             j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c_expr)
-            res[k] += j_c * tests[k] * w * self.ds(self._tag("counter"))
+            res[k] += j_c * tests[k] * w * self.domain.ds(self.domain.tag("counter"))
         for name, r_it in self.transfer_resistance.items():
             # Phi and v are continuous: either restriction is the interphase-side trace
-            g = (self.phi("+") - self.phi_elyte("+")) / r_it * self._weight_plus
-            dS = self.dS_it(self.bundle.regions[name])
+            g = (self.phi("+") - self.phi_elyte("+")) / r_it * self.domain.weight_plus
+            dS = self.domain.dS_it(self.bundle.regions[name])
             res[0] += g * tests[0]("+") * dS
             res[1] += -g * tests[1]("+") * dS
         return res
@@ -547,21 +459,21 @@ class Simulation:
     def _setup_forms(self) -> None:
         tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
         etas = [ufl.variable(self.phi_s - u) for u in self.potentials]
-        w = self.weight
+        w = self.domain.weight
         res_phi = self._charge_residuals(tests, etas)
         if self.split:
             # a zero term on every cell puts the diagonal of the Phi dofs outside the interphase
             # (fixed to 0) into the Jacobian's sparsity pattern
-            res_phi[0] += fem.Constant(self.mesh, 0.0) * self.phi * tests[0] * self.dx
+            res_phi[0] += fem.Constant(self.mesh, 0.0) * self.phi * tests[0] * self.domain.dx
         total, d_total = 0, 0
         d_res_phi: list[Any] = [0] * len(tests)
         for part in self.parts:
             k = self._block(part.region)
             j = self._surface_current(part, etas[k])
-            total += j * w * self.ds(part.tag)
+            total += j * w * self.domain.ds(part.tag)
             if not self.primary:
-                d_total += ufl.diff(j, etas[k]) * w * self.ds(part.tag)
-                d_res_phi[k] += ufl.diff(j, etas[k]) * tests[k] * w * self.ds(part.tag)
+                d_total += ufl.diff(j, etas[k]) * w * self.domain.ds(part.tag)
+                d_res_phi[k] += ufl.diff(j, etas[k]) * tests[k] * w * self.domain.ds(part.tag)
         if self.primary:
             # The Li current as the reaction of the Dirichlet rows (the residual tested with 1 on
             # the Li dofs), which the discrete charge balance carries exactly, instead of the
@@ -584,21 +496,25 @@ class Simulation:
         if self.binary:
             q = ufl.TestFunction(self.Q)
             flux = self.electrolyte.anion_flux(self.potential("electrolyte"), self.c_expr)
-            res_c = -ufl.dot(flux, ufl.grad(q)) * self.weight_e * self.dx_e
+            res_c = -ufl.dot(flux, ufl.grad(q)) * self.domain.weight_e * self.domain.dx_e
             if "salt" in src:
                 res_c += (
-                    -src["salt"](ufl.SpatialCoordinate(self.submesh))
+                    -src["salt"](ufl.SpatialCoordinate(self.domain.submesh))
                     * q
-                    * self.weight_e
-                    * self.dx_e
+                    * self.domain.weight_e
+                    * self.domain.dx_e
                 )
             if "li_salt" in src:
-                xs = ufl.SpatialCoordinate(self.submesh)
-                res_c += src["li_salt"](xs) * q * self.weight_e * self.ds_e(self.SUB_LI)
+                xs = ufl.SpatialCoordinate(self.domain.submesh)
+                ds_li = self.domain.ds_e(Domain.SUB_LI)
+                res_c += src["li_salt"](xs) * q * self.domain.weight_e * ds_li
             self.res_c_steady = self.scale_c * res_c
             self.res_c_transient = self.scale_c * (
                 res_c
-                + self.bdf.ddt(self.salt, self._concentration_of) * q * self.weight_e * self.dx_e
+                + self.bdf.ddt(self.salt, self._concentration_of)
+                * q
+                * self.domain.weight_e
+                * self.domain.dx_e
             )
         bcs_phi, bcs_w_phi = self._potential_bcs()
         # Potential-only system (c frozen): continuation stages and single-ion electrolytes.
@@ -645,14 +561,14 @@ class Simulation:
         """Local dofs of potentials[block] on the Li-surface parts whose potential it is."""
         mine = [p.tag for p in self.parts if self._block(p.region) == block]
         parent = np.concatenate(
-            [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
+            [np.zeros(0, dtype=np.int32)] + [self.domain.facet_tags.find(t) for t in mine]
         )
-        return self._boundary_dofs(block, parent, self.SUB_LI)
+        return self._boundary_dofs(block, parent, self.domain.SUB_LI)
 
     def _counter_dofs(self, block: int) -> np.ndarray:
         """Local dofs of potentials[block] on the counter boundary."""
-        parent = self.facet_tags.find(self._tag("counter"))
-        return self._boundary_dofs(block, parent, self.SUB_COUNTER)
+        parent = self.domain.facet_tags.find(self.domain.tag("counter"))
+        return self._boundary_dofs(block, parent, self.domain.SUB_COUNTER)
 
     def _boundary_dofs(self, block: int, parent_facets: np.ndarray, sub_tag: int) -> np.ndarray:
         """Local dofs of potentials[block] on a boundary.
@@ -660,14 +576,14 @@ class Simulation:
         The facets are ``parent_facets`` of the mesh for Phi (block 0), or those tagged
         ``sub_tag`` on the electrolyte submesh for Phi_elyte (block 1).
         """
-        facets = self.sub_facet_tags.find(sub_tag) if block == 1 else parent_facets
+        facets = self.domain.sub_facet_tags.find(sub_tag) if block == 1 else parent_facets
         space = self.potentials[block].function_space
         return fem.locate_dofs_topological(space, self.mesh.topology.dim - 1, facets)
 
     def _outside_interphase_dofs(self) -> np.ndarray:
         """Local dofs of V that belong to no interphase cell on any rank."""
         inside = fem.Function(self.V)
-        cells = np.flatnonzero(self.cell_region != self.bundle.regions["electrolyte"])
+        cells = np.flatnonzero(self.domain.cell_region != self.bundle.regions["electrolyte"])
         inside.x.array[np.unique(self.V.dofmap.list[cells])] = 1.0
         inside.x.scatter_reverse(dolfinx.la.InsertMode.add)
         inside.x.scatter_forward()
@@ -676,8 +592,8 @@ class Simulation:
     def _concentration_bcs(self) -> list[fem.DirichletBC]:
         if self.physics.counter.type != "reservoir":
             return []
-        tdim = self.submesh.topology.dim
-        facets = self.sub_facet_tags.find(self.SUB_COUNTER)
+        tdim = self.domain.submesh.topology.dim
+        facets = self.domain.sub_facet_tags.find(self.domain.SUB_COUNTER)
         dofs = fem.locate_dofs_topological(self.Q, tdim - 1, facets)
         return [fem.dirichletbc(0.0 if self.log_c else self.c_bulk, dofs, self.Q)]
 
@@ -685,11 +601,11 @@ class Simulation:
         """Electrolyte-submesh facet indices of the given parent facets (matched by vertices)."""
         tdim = self.mesh.topology.dim
         self.mesh.topology.create_connectivity(tdim - 1, 0)
-        self.submesh.topology.create_connectivity(tdim - 1, 0)
+        self.domain.submesh.topology.create_connectivity(tdim - 1, 0)
         f2v = self.mesh.topology.connectivity(tdim - 1, 0)
-        sub_f2v = self.submesh.topology.connectivity(tdim - 1, 0)
+        sub_f2v = self.domain.submesh.topology.connectivity(tdim - 1, 0)
         per_facet = len(f2v.links(0)) if len(f2v.offsets) > 1 else tdim
-        imap = self.submesh.topology.index_map(tdim - 1)
+        imap = self.domain.submesh.topology.index_map(tdim - 1)
         n_sub = imap.size_local + imap.num_ghosts
         sub_vertices = sub_f2v.array.reshape(n_sub, per_facet)
         parent_of = self.vertex_map.sub_topology_to_topology(
@@ -712,7 +628,7 @@ class Simulation:
         bcs_w: list[fem.DirichletBC],
     ) -> BorderedSystem:
         """Compile residual, Jacobian, phi_s-sensitivity and constraint forms of a system."""
-        maps = self._maps
+        maps = self.domain.maps
         jac = [[ufl.derivative(Fi, u) for u in unknowns] for Fi in forms]
         jac = [[None if a.empty() else a for a in row] for row in jac]
         d_phis = list(d_forms_phi) + [
@@ -782,10 +698,10 @@ class Simulation:
         when split; the last potential block) at the same points.
         """
         partner = len(self.potentials) - 1
-        cmap = self.submesh.topology.index_map(self.submesh.topology.dim)
+        cmap = self.domain.submesh.topology.index_map(self.domain.submesh.topology.dim)
         cells = np.arange(cmap.size_local + cmap.num_ghosts, dtype=np.int32)
-        if spaces[partner].mesh is not self.submesh:  # Phi on the mesh: the parent cells
-            cells = self.emap.sub_topology_to_topology(cells, False)
+        if spaces[partner].mesh is not self.domain.submesh:  # Phi on the mesh: the parent cells
+            cells = self.domain.emap.sub_topology_to_topology(cells, False)
         fixed = [
             np.concatenate([bc.dof_indices()[0] for bc in bcs] + [np.zeros(0, dtype=np.int32)])
             for bcs in bcs_by_field
@@ -905,7 +821,7 @@ class Simulation:
             if eta is None:
                 eta = -J * fastest.kinetics.charge_transfer_resistance
         kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        self.phi_s.value = eta - J * self._height() / kappa
+        self.phi_s.value = eta - J * self.domain.height / kappa
 
     def _solve_static(self, step: ProtocolStep | None) -> NewtonResult:
         """Steady solve (or the consistent initial potential at t = 0) with continuation."""
@@ -1127,7 +1043,7 @@ class Simulation:
         """
         values = [np.inf]
         if counter:
-            if self._counter_entities is not None:
+            if (-1, "c") in self._facet_expressions:
                 values.append(float(self._eval_facets(-1, "c").min(initial=np.inf)))
         else:
             for k, part in enumerate(self.parts):
@@ -1143,31 +1059,24 @@ class Simulation:
         points, self._facet_weights = basix.make_quadrature(
             facet_type, 2 * self.numerics.degree + 2
         )
-        maps = self._maps
+        maps = self.domain.maps
         detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
         self._facet_expressions: dict[tuple[int, str], fem.Expression] = {}
         for k, part in enumerate(self.parts):
             j = self._surface_current(part, self.phi_s - self.potential(part.region))
-            exprs = {"x": self.x, "detj": abs(detj), "j": j}
+            exprs = {"x": self.domain.x, "detj": abs(detj), "j": j}
             if part.binary:
                 exprs["c"] = self.c_expr
             for name, expr in exprs.items():
                 self._facet_expressions[k, name] = fem.Expression(expr, points, entity_maps=maps)
-        self._counter_entities = None
         if self.binary and self.counter_kinetics is not None:
-            tdim = self.mesh.topology.dim
-            facets = self.facet_tags.find(self._tag("counter"))
-            owned = facets[facets < self.mesh.topology.index_map(tdim - 1).size_local]
-            self._counter_entities = fem.compute_integration_domains(
-                fem.IntegralType.exterior_facet, self.mesh.topology, owned
-            ).reshape(-1, 2)
             self._facet_expressions[-1, "c"] = fem.Expression(
                 self.c_expr, points, entity_maps=maps
             )
 
     def _eval_facets(self, k: int, name: str) -> np.ndarray:
         """Values of a sampling Expression at the quadrature points of part k (rank-local)."""
-        entities = self._counter_entities if k == -1 else self.parts[k].entities
+        entities = self.domain.counter_entities if k == -1 else self.parts[k].entities
         expression = self._facet_expressions[k, name]
         width = int(np.prod(expression.value_shape, dtype=int))
         # eval is collective when coefficients live on the submesh: call it on every rank
@@ -1182,7 +1091,7 @@ class Simulation:
             weight = self._eval_facets(k, "detj").reshape(-1) * np.tile(
                 self._facet_weights, len(part.entities)
             )
-            if self.axisym:
+            if self.domain.axisym:
                 weight *= 2.0 * math.pi * x[:, 0]
             xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
             ws.append(weight)
@@ -1204,9 +1113,9 @@ class Simulation:
         u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
         # Scaled by 1/|cell| so that nanometre cells do not trip the factorisation's zero-pivot
         # threshold (the projection itself is unchanged).
-        scale = 1.0 / self._cell_volume()
-        a = scale * ufl.inner(u, v) * self.dx
-        maps = self._maps
+        scale = 1.0 / self.domain.cell_volume
+        a = scale * ufl.inner(u, v) * self.domain.dx
+        maps = self.domain.maps
         out = fem.Function(space, name=name)
         part = fem.Function(space)
         # One region at a time: the DG mass matrix is cell-diagonal, so each projection is zero
@@ -1214,7 +1123,7 @@ class Simulation:
         for region, expr in expressions.items():
             problem = dolfinx.fem.petsc.LinearProblem(
                 a,
-                scale * ufl.inner(expr, v) * self.dx(self.bundle.regions[region]),
+                scale * ufl.inner(expr, v) * self.domain.dx(self.bundle.regions[region]),
                 u=part,
                 petsc_options_prefix=f"lidep_projection_{name}_{region}_",
                 petsc_options={"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
@@ -1223,18 +1132,6 @@ class Simulation:
             problem.solve()
             out.x.array[:] += part.x.array
         return out
-
-    def _cell_volume(self) -> fem.Function:
-        """|cell| as a DG0 function (also for curved cells, where ufl.CellVolume is missing)."""
-        if getattr(self, "_volume", None) is None:
-            dg0 = fem.functionspace(self.mesh, ("DG", 0))
-            self._volume = fem.Function(dg0, name="cell_volume")
-            v0 = ufl.TestFunction(dg0)
-            dolfinx.fem.petsc.assemble_vector(
-                self._volume.x.petsc_vec, fem.form(v0 * ufl.dx(domain=self.mesh))
-            )
-            self._volume.x.scatter_forward()
-        return self._volume
 
     def _electrostatic_potential(self, region: str) -> Any:
         """Phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
@@ -1299,11 +1196,11 @@ class Simulation:
         out = fem.Function(self._potential_space, name="potential")
         owned = self.mesh.topology.index_map(tdim).size_local
         interphase = np.flatnonzero(
-            self.cell_region[:owned] != self.bundle.regions["electrolyte"]
+            self.domain.cell_region[:owned] != self.bundle.regions["electrolyte"]
         ).astype(np.int32)
         out.interpolate(self.phi, cells0=interphase, cells1=interphase)
-        sub = np.arange(self.submesh.topology.index_map(tdim).size_local, dtype=np.int32)
-        parent = self.emap.sub_topology_to_topology(sub, False).astype(np.int32)
+        sub = np.arange(self.domain.submesh.topology.index_map(tdim).size_local, dtype=np.int32)
+        parent = self.domain.emap.sub_topology_to_topology(sub, False).astype(np.int32)
         out.interpolate(self.phi_elyte, cells0=sub, cells1=parent)
         out.x.scatter_forward()
         return out
@@ -1311,20 +1208,21 @@ class Simulation:
     def scalars(self) -> dict[str, float]:
         """Global scalars (allreduced)."""
         eta = sum(
-            (self.phi_s - self.potential(p.region)) * self.weight * self.ds(p.tag)
+            (self.phi_s - self.potential(p.region)) * self.domain.weight * self.domain.ds(p.tag)
             for p in self.parts
         )
         out = {
             "cell_voltage": float(self.phi_s.value),
-            "current_mean": self._integrate(self.surface_current_form) / self.area,
-            "overpotential_mean": self._integrate(eta) / self.li_area,
+            "current_mean": self.domain.integrate(self.surface_current_form) / self.area,
+            "overpotential_mean": self.domain.integrate(eta) / self.li_area,
             "leakage_current": self.leakage_current(),
             "projected_area": self.area,
             "li_surface_area": self.li_area,
             "counter_current": self.counter_current(),
         }
         if self.binary:
-            out["salt_inventory"] = self._integrate(self.c_expr * self.weight_e * self.dx_e)
+            d = self.domain
+            out["salt_inventory"] = d.integrate(self.c_expr * d.weight_e * d.dx_e)
             out["min_surface_concentration"] = self._min_surface_concentration()
             if self.counter_kinetics is not None:
                 out["min_counter_concentration"] = self._min_surface_concentration(counter=True)
@@ -1342,13 +1240,14 @@ class Simulation:
         k = self._block("electrolyte")
         if self.physics.counter.type == "li_electrode":
             j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c_expr)
-            return -self._integrate(j_c * self.weight * self.ds(self._tag("counter"))) / self.area
+            d = self.domain
+            return -d.integrate(j_c * d.weight * d.ds(d.tag("counter"))) / self.area
         chi = fem.Function(self.potentials[k].function_space)
         chi.x.array[self._counter_dofs(k)] = 1.0
         tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
         tests[k] = chi
         etas = [self.phi_s - u for u in self.potentials]
-        return self._integrate(self._charge_residuals(tests, etas)[k]) / self.area
+        return self.domain.integrate(self._charge_residuals(tests, etas)[k]) / self.area
 
     def leakage_current(self) -> float:
         """Mean electronic leakage current density through leaky interphase regions, A/m^2.
@@ -1371,10 +1270,10 @@ class Simulation:
             self.V.dofmap.index_map.size_local + self.V.dofmap.index_map.num_ghosts, dtype=bool
         )
         free[np.unique(self.V.dofmap.list[cells])] = True
-        other_cells = np.setdiff1d(np.arange(len(self.cell_region)), cells)
+        other_cells = np.setdiff1d(np.arange(len(self.domain.cell_region)), cells)
         free[np.unique(self.V.dofmap.list[other_cells])] = False
         li_facets = np.concatenate(
-            [self.facet_tags.find(p.tag) for p in self.parts if p.region in leaky]
+            [self.domain.facet_tags.find(p.tag) for p in self.parts if p.region in leaky]
         )
         li_dofs = fem.locate_dofs_topological(self.V, tdim - 1, li_facets)
         free[li_dofs] = False
@@ -1387,17 +1286,17 @@ class Simulation:
         zero = fem.Constant(self.mesh, 0.0)
         # Stiffness scaled by 1/sigma_max; the zero mass term over the whole mesh puts the
         # diagonal of every (fixed) dof into the sparsity pattern.
-        a = zero * u * v * self.dx + sum(
+        a = zero * u * v * self.domain.dx + sum(
             (s / sigma_max)
             * ufl.dot(ufl.grad(u), ufl.grad(v))
-            * self.weight
-            * self.dx(self.bundle.regions[n])
+            * self.domain.weight
+            * self.domain.dx(self.bundle.regions[n])
             for n, s in leaky.items()
         )
         bc = fem.dirichletbc(phi_e.copy(), fixed)
         problem = dolfinx.fem.petsc.LinearProblem(
             a,
-            zero * v * self.dx,
+            zero * v * self.domain.dx,
             bcs=[bc],
             u=phi_e,
             petsc_options_prefix="lidep_leakage_",
@@ -1413,11 +1312,11 @@ class Simulation:
             if part.region in leaky:
                 flux += (
                     -leaky[part.region]
-                    * ufl.dot(ufl.grad(phi_e), self.n)
-                    * self.weight
-                    * self.ds(part.tag)
+                    * ufl.dot(ufl.grad(phi_e), self.domain.n)
+                    * self.domain.weight
+                    * self.domain.ds(part.tag)
                 )
-        return self._integrate(flux) / self.area
+        return self.domain.integrate(flux) / self.area
 
     def dimensionless(self, t: float, current_mean: float) -> dict[str, float]:
         """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless).
@@ -1425,32 +1324,28 @@ class Simulation:
         The charge-transfer resistance is that of the Li-surface parts in parallel, each with
         its own kinetics, weighted by its share of the Li area.
         """
-        if self._part_fractions is None:  # geometric constants, once
-            self._part_fractions = [
-                self._integrate(self.weight * self.ds(part.tag)) / self.li_area
-                for part in self.parts
-            ]
+        fractions = [a / self.li_area for a in self.domain.part_areas]
         surface_parts = [
             (f, math.inf if self.primary else p.kinetics.i0, p.kinetics.alpha_a,
              p.kinetics.alpha_c)
-            for f, p in zip(self._part_fractions, self.parts, strict=True)
+            for f, p in zip(fractions, self.parts, strict=True)
         ]
         kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        apex = self.bundle.landmarks.get("apex")
+        apex = self.domain.apex
         length = (
             float(apex[self.mesh.topology.dim - 1])
             if apex is not None and apex[self.mesh.topology.dim - 1] > 0
-            else self._height()
+            else self.domain.height
         )
-        layers = []
-        for name in self.bundle.regions:
-            if name != "electrolyte":
-                h = self._integrate(self.weight * self.dx(self.bundle.regions[name])) / self.li_area
-                layers.append((h, self._region_model(name).sigma))
+        layers = [
+            (volume / self.li_area, self._region_model(name).sigma)
+            for name, volume in self.domain.volumes.items()
+            if name != "electrolyte"
+        ]
         r_it = 0.0  # the boundary's conductance per Li area, inverted (phases in parallel)
         if self.split:
             conductance = sum(
-                self._integrate(self._weight_plus * self.dS_it(self.bundle.regions[name])) / r
+                self.domain.interface_areas[name] / r
                 for name, r in self.transfer_resistance.items()
             )
             r_it = self.li_area / conductance
@@ -1466,7 +1361,7 @@ class Simulation:
             D=self.electrolyte.bulk("diffusivity") if self.binary else None,
             c_bulk=self.c_bulk if self.binary else None,
             t_plus=self.electrolyte.bulk("t_plus") if self.binary else 1.0,
-            L=self._height(),
+            L=self.domain.height,
             cell="symmetric" if self.closed else "reservoir",
         )
         return numbers.as_dict()
