@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import basix
 import dolfinx
 import dolfinx.fem.petsc
 import numpy as np
@@ -37,7 +36,6 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from solver.dimensionless import dimensionless_numbers
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
@@ -49,6 +47,19 @@ from solver.linear import (
     migration_elimination,
 )
 from solver.newton import BorderedSystem, NewtonOptions, NewtonResult
+from solver.observers import (
+    CellVoltage,
+    CounterCurrent,
+    DimensionlessNumbers,
+    Fixed,
+    Integral,
+    LeakageCurrent,
+    MeanOverpotential,
+    MinSurfaceConcentration,
+    Observer,
+    SaltInventory,
+    SurfaceSampler,
+)
 from solver.periodic import PeriodicConstraint
 from solver.physics.conduction import IonicConduction
 from solver.physics.control import Control
@@ -59,7 +70,7 @@ from solver.physics.salt import SaltTransport
 from solver.physics.sources import ManufacturedSources
 from solver.physics.term import Term, Unknowns
 from solver.physics.transfer import IonTransfer
-from solver.results import Snapshot, SurfaceSample
+from solver.results import Snapshot
 from solver.state import Linearisation, State
 from solver.timestepping import Protocol, ProtocolStep, StepController
 from solver.transport import (
@@ -153,7 +164,7 @@ class Simulation:
         self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
         self._setup_scales()
         self._setup_forms()
-        self._setup_sampling()
+        self._setup_outputs()
         self.events: list[str] = []
         # Called after every accepted time step with (t, dt, Newton iterations) (progress).
         self.step_listeners: list[Callable[[float, float, int], None]] = []
@@ -429,6 +440,38 @@ class Simulation:
                 bcs_w_phi,
             )
 
+    def _setup_outputs(self) -> None:
+        """The surface sampler and the scalar observers of the terms present (collective)."""
+        u, d = self.unknowns, self.domain
+        self.sampler = SurfaceSampler(u, self.surface, self.counter.closed, self.numerics.degree)
+
+        def residuals(tests: list[Any]) -> list[Any]:
+            return self.charge_residuals(tests, [self.phi_s - p for p in self.potentials])
+
+        self.outputs: list[Observer] = [
+            CellVoltage(self.phi_s),
+            Integral("current_mean", d, lambda: self.surface_current_form, lambda: d.area),
+            MeanOverpotential(u),
+            LeakageCurrent(u, self.leakage),
+            Fixed("projected_area", lambda: d.area),
+            Fixed("li_surface_area", lambda: d.li_area),
+            CounterCurrent(u, self.counter, residuals),
+        ]
+        if u.salt is None:
+            self.outputs.append(Fixed("min_surface_concentration", lambda: math.nan))
+        else:
+            self.outputs += [SaltInventory(u), MinSurfaceConcentration(self.sampler)]
+            if self.counter.closed:
+                self.outputs.append(MinSurfaceConcentration(self.sampler, counter=True))
+            self.outputs.append(Fixed(
+                "depletion_time",
+                lambda: math.nan if self.depletion_time is None else self.depletion_time,
+            ))
+        self.numbers = DimensionlessNumbers(
+            u, self.surface, self.transfer, self.kappa_bulk, self.temperature,
+            u.salt is not None and self.counter.closed,
+        )
+
     def _make_system(
         self,
         unknowns: list[fem.Function],
@@ -683,7 +726,7 @@ class Simulation:
             return False
         self.unknowns.salt.set_variable(True)
         self._setup_forms()
-        self._setup_sampling()
+        self._setup_outputs()
         return True
 
     def _apply_bc_values(self) -> None:
@@ -811,83 +854,11 @@ class Simulation:
 
     def _min_surface_concentration_both(self) -> float:
         """Minimum surface concentration of the working and the counter electrode, mol/m^3."""
-        return min(self._min_surface_concentration(), self._min_surface_concentration(True))
+        return min(self.sampler.min_concentration(), self.sampler.min_concentration(True))
 
     # ------------------------------------------------------------------------------------------
     # Output
     # ------------------------------------------------------------------------------------------
-    def _min_surface_concentration(self, counter: bool = False) -> float:
-        """Minimum c at the Li-surface quadrature points (allreduced).
-
-        Args:
-            counter: Sample the Li counter electrode instead of the working side: the bare Li
-                surface (quadrature points) and the interphase | electrolyte boundary (dofs),
-                where Li+ leaves the electrolyte.
-        """
-        values = [np.inf]
-        if counter:
-            if (-1, "c") in self._facet_expressions:
-                values.append(float(self._eval_facets(-1, "c").min(initial=np.inf)))
-        else:
-            for k in range(len(self.parts)):
-                if (k, "c") in self._facet_expressions:
-                    values.append(float(self._eval_facets(k, "c").min(initial=np.inf)))
-            salt = self.unknowns.salt
-            values.append(float(salt.c.x.array[salt.interface_dofs].min(initial=np.inf)))
-        return self.comm.allreduce(min(values), op=MPI.MIN)
-
-    def _setup_sampling(self) -> None:
-        """Compile the Li-surface sampling Expressions (collective: on every rank, once)."""
-        tdim = self.mesh.topology.dim
-        facet_type = basix.cell.sub_entity_type(self.mesh.basix_cell(), tdim - 1, 0)
-        points, self._facet_weights = basix.make_quadrature(
-            facet_type, 2 * self.numerics.degree + 2
-        )
-        maps, u, d = self.domain.maps, self.unknowns, self.domain
-        detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
-        self._facet_expressions: dict[tuple[int, str], fem.Expression] = {}
-        for k, part in enumerate(self.parts):
-            j = self.surface.surface_current(u, k, self.phi_s - u.potential(part.region))
-            exprs = {"x": d.x, "detj": abs(detj), "j": j}
-            c_s = u.concentration(part.region)
-            if c_s is not None:
-                exprs["c"] = c_s
-            for name, expr in exprs.items():
-                self._facet_expressions[k, name] = fem.Expression(expr, points, entity_maps=maps)
-        c_counter = u.concentration("electrolyte")
-        if self.counter.closed and c_counter is not None:
-            self._facet_expressions[-1, "c"] = fem.Expression(c_counter, points, entity_maps=maps)
-
-    def _eval_facets(self, k: int, name: str) -> np.ndarray:
-        """Values of a sampling Expression at the quadrature points of part k (rank-local)."""
-        entities = self.domain.counter_entities if k == -1 else self.parts[k].entities
-        expression = self._facet_expressions[k, name]
-        width = int(np.prod(expression.value_shape, dtype=int))
-        # eval is collective when coefficients live on the submesh: call it on every rank
-        values = expression.eval(self.mesh, np.asarray(entities, dtype=np.int32).reshape(-1, 2))
-        return values.reshape(len(entities) * len(self._facet_weights), width)
-
-    def surface_sample(self) -> SurfaceSample:
-        """Rank-local quadrature-point sample of the Li surface."""
-        xs, ws, js, cs = [], [], [], []
-        for k, part in enumerate(self.parts):
-            x = self._eval_facets(k, "x")
-            weight = self._eval_facets(k, "detj").reshape(-1) * np.tile(
-                self._facet_weights, len(part.entities)
-            )
-            if self.domain.axisym:
-                weight *= 2.0 * math.pi * x[:, 0]
-            xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
-            ws.append(weight)
-            js.append(self._eval_facets(k, "j").reshape(-1))
-            if (k, "c") in self._facet_expressions:
-                cs.append(self._eval_facets(k, "c").reshape(-1))
-            else:
-                cs.append(np.full(weight.shape, np.nan))
-        return SurfaceSample(
-            np.vstack(xs), np.concatenate(ws), np.concatenate(js), np.concatenate(cs)
-        )
-
     def _project(
         self, expressions: dict[str, Any], shape: tuple[int, ...], name: str
     ) -> fem.Function:
@@ -940,7 +911,7 @@ class Simulation:
         if u.salt is not None:
             fields["concentration"] = u.salt.c.copy()
             fields["concentration"].name = "concentration"
-        sample = self.surface_sample()
+        sample = self.sampler.sample()
         scalars = self.scalars()
         return Snapshot(
             t=t,
@@ -977,74 +948,9 @@ class Simulation:
         return out
 
     def scalars(self) -> dict[str, float]:
-        """Global scalars (allreduced)."""
-        d, salt = self.domain, self.unknowns.salt
-        eta = sum(
-            (self.phi_s - self.potential(p.region)) * d.weight * d.ds(p.tag) for p in self.parts
-        )
-        out = {
-            "cell_voltage": float(self.phi_s.value),
-            "current_mean": d.integrate(self.surface_current_form) / self.area,
-            "overpotential_mean": d.integrate(eta) / self.li_area,
-            "leakage_current": self.leakage_current(),
-            "projected_area": self.area,
-            "li_surface_area": self.li_area,
-            "counter_current": self.counter_current(),
-        }
-        if salt is not None:
-            out["salt_inventory"] = d.integrate(salt.c_expr * d.weight_e * d.dx_e)
-            out["min_surface_concentration"] = self._min_surface_concentration()
-            if self.counter.closed:
-                out["min_counter_concentration"] = self._min_surface_concentration(counter=True)
-            out["depletion_time"] = math.nan if self.depletion_time is None else self.depletion_time
-        else:
-            out["min_surface_concentration"] = math.nan
-        return out
-
-    def counter_current(self) -> float:
-        """Mean current density through the counter boundary (plating on the working Li > 0)."""
-        etas = [self.phi_s - p for p in self.potentials]
-        form = self.counter.current(
-            self.unknowns, lambda tests: self.charge_residuals(tests, etas)
-        )
-        return self.domain.integrate(form) / self.area
-
-    def leakage_current(self) -> float:
-        """Mean electronic leakage current density through leaky interphase regions, A/m^2."""
-        return 0.0 if self.leakage is None else self.leakage.current(self.unknowns)
+        """Global scalars (allreduced): one observer each (``solver.observers``)."""
+        return {o.name: o.compute() for o in self.outputs}
 
     def dimensionless(self, t: float, current_mean: float) -> dict[str, float]:
-        """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless).
-
-        The charge-transfer resistance is that of the Li-surface parts in parallel, each with
-        its own kinetics, weighted by its share of the Li area.
-        """
-        d, u, salt = self.domain, self.unknowns, self.unknowns.salt
-        fractions = [a / self.li_area for a in d.part_areas]
-        apex = d.apex
-        length = (
-            float(apex[self.mesh.topology.dim - 1])
-            if apex is not None and apex[self.mesh.topology.dim - 1] > 0
-            else d.height
-        )
-        layers = [
-            (volume / self.li_area, u.conductors[name].sigma)
-            for name, volume in d.volumes.items()
-            if name != "electrolyte"
-        ]
-        numbers = dimensionless_numbers(
-            kappa=self.kappa_bulk,
-            length=length,
-            surface_parts=self.surface.wagner_parts(fractions),
-            temperature=self.temperature,
-            current_density=current_mean,
-            t=t,
-            layers=layers,
-            transfer_resistance=0.0 if self.transfer is None else self.transfer.resistance(d),
-            D=None if salt is None else salt.electrolyte.bulk("diffusivity"),
-            c_bulk=None if salt is None else salt.c_bulk,
-            t_plus=1.0 if salt is None else salt.electrolyte.bulk("t_plus"),
-            L=d.height,
-            cell="symmetric" if salt is not None and self.counter.closed else "reservoir",
-        )
-        return numbers.as_dict()
+        """Wagner numbers, J/J_lim and t/t_Sand (``solver.observers.DimensionlessNumbers``)."""
+        return self.numbers.compute(t, current_mean)
