@@ -36,6 +36,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from solver.continuation import Ramp, Reformulate, Stages
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
@@ -653,7 +654,13 @@ class Simulation:
         self.phi_s.value = eta - J * self.domain.height / self.kappa_bulk
 
     def _solve_static(self, step: ProtocolStep | None) -> NewtonResult:
-        """Steady solve (or the consistent initial potential at t = 0) with continuation."""
+        """Steady solve (or the consistent initial potential at t = 0) with continuation.
+
+        The potentials first, through the stages of theta (``solver.continuation.Stages``:
+        linearised rate laws, then the full ones) when the Li surface's kinetics is ramped;
+        then, when steady with a salt balance, the coupled system, retried in ln c by a ramp
+        of the control value from equilibrium if it fails (``Reformulate``, ``Ramp``).
+        """
         galvano = self.control.galvanostatic_at(step)
         stages = [1.0]
         if self.numerics.continuation and self.surface.ramped:
@@ -664,59 +671,42 @@ class Simulation:
         value = float(self.control_value.value)
         for term in self.terms:
             term.set_secants(value, galvano)
-        result = NewtonResult(True, 0, 0.0, "nothing to solve")
-        for theta in stages:
-            self.theta.value = theta
-            result = self.newton(self.sys_phi, galvano)
-            self.log.debug("potential stage theta=%g: %s", theta, result)
-            if not result.converged:
-                return result
+        result = Stages(self.theta, stages).run(
+            lambda: self.newton(self.sys_phi, galvano),
+            lambda theta, r: self.log.debug("potential stage theta=%g: %s", theta, r),
+        )
+        if not result.converged:
+            return result
         if self.sys_coupled is not None and self.time.mode == "steady":
             result = self.newton(self.sys_coupled, galvano)
             self.log.debug("coupled stage: %s", result)
-            if not result.converged and self._retry_in_log_c():
-                self.log.info(
-                    "steady solve with c as the unknown failed (%s); solving for ln c",
-                    result.reason,
-                )
-                result = self._ramp_control(galvano)
+            result = Reformulate(self._retry_in_log_c, lambda: self._ramp_control(galvano)).run(
+                result
+            )
         return result
 
     def _ramp_control(self, galvano: bool) -> NewtonResult:
         """Coupled steady solve by continuation in the control value from equilibrium.
 
-        Solves at lam times the applied value for lam rising from 0 (zero potentials, c =
-        c_bulk: the exact solution at zero current or potential) to 1, each solve starting from
-        the last; the increment doubles after a success and is quartered after a failure,
-        giving up below 1e-4.
+        Starts from zero potentials and c = c_bulk (the exact solution at zero current or
+        potential) and ramps the control value to the applied one (``Ramp``).
         """
         salt = self.unknowns.salt
-        target = float(self.control_value.value)
         for u in self.potentials:
             u.x.array[:] = 0.0
         self.phi_s.value = 0.0
         salt.salt.x.array[:] = salt.bulk_value
-        lam, increment = 0.0, 0.125
-        result = NewtonResult(True, 0, 0.0, "nothing to solve")
-        while lam < 1.0 and increment >= 1e-4:
-            saved = [u.x.array.copy() for u in self.sys_coupled.unknowns]
-            phis = float(self.phi_s.value)
-            trial = min(1.0, lam + increment)
-            self.control_value.value = trial * target
-            result = self.newton(self.sys_coupled, galvano)
-            self.log.debug("control continuation at %g of the applied value: %s", trial, result)
-            if result.converged:
-                lam, increment = trial, 2.0 * increment
-                continue
-            for u, values in zip(self.sys_coupled.unknowns, saved, strict=True):
-                u.x.array[:] = values
-            self.phi_s.value = phis
-            salt.sync()
-            increment /= 4.0
-        self.control_value.value = target
-        return result
+        return Ramp(self.control_value).run(
+            lambda: self.newton(self.sys_coupled, galvano),
+            self.sys_coupled.unknowns,
+            [self.phi_s],
+            salt.sync,
+            lambda lam, r: self.log.debug(
+                "control continuation at %g of the applied value: %s", lam, r
+            ),
+        )
 
-    def _retry_in_log_c(self) -> bool:
+    def _retry_in_log_c(self, failed: NewtonResult) -> bool:
         """Switch the salt unknown to ln c when numerics.concentration_variable allows it.
 
         Recompiles the forms with c = c_bulk exp(u), u = 0 (the state the coupled stage starts
@@ -724,6 +714,9 @@ class Simulation:
         """
         if self.log_c or self.numerics.concentration_variable != "auto":
             return False
+        self.log.info(
+            "steady solve with c as the unknown failed (%s); solving for ln c", failed.reason
+        )
         self.unknowns.salt.set_variable(True)
         self._setup_forms()
         self._setup_outputs()
