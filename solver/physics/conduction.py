@@ -35,7 +35,8 @@ class IonicConduction(Term):
 
     def __init__(self, region: str, model: SingleIonConductor):
         self.region, self.model = region, model
-        self.blocks = ("Phi_elyte",) if region == "electrolyte" else ("Phi",)
+        # the electrolyte's potential is Phi_elyte when an ion-transfer resistance splits it
+        self.blocks = ("Phi", "Phi_elyte") if region == "electrolyte" else ("Phi",)
 
     @property
     def sigma(self) -> float:
