@@ -74,7 +74,7 @@ def binary_case(
 def unknowns(simulation: Simulation) -> int:
     """Global number of unknowns (Phi, and c for a binary electrolyte)."""
     n = simulation.V.dofmap.index_map.size_global
-    if simulation.binary:
+    if simulation.Q is not None:
         n += simulation.Q.dofmap.index_map.size_global
     return n
 

@@ -1,21 +1,21 @@
-"""``Simulation``: function spaces, residuals, bordered Newton, control mode, time loop.
+"""``Simulation``: the terms of the model summed into bordered Newton systems, and a time loop.
 
 Unknowns (``docs/theory.md``): Phi (V) on every ionic cell of the mesh (electrolyte and
 interphase regions, continuous, Lagrange degree p), c (mol/m^3) on a submesh of the
 ``electrolyte`` cells for binary electrolytes (as c itself or as u = ln(c/c_bulk), with
 c = c_bulk exp(u) in every form: ``numerics.concentration_variable``), and the Li potential
-phi_s (V), a global scalar
-that is given (potentiostatic) or solved for (galvanostatic) with a bordered Newton method.
-With an interfacial ion-transfer resistance R_it > 0 the potential is split: Phi lives on the
-interphase cells and Phi_elyte on the electrolyte submesh, coupled by
-i.n = (Phi - Phi_elyte) / R_it on the interphase | electrolyte boundary.
+phi_s (V), a global scalar that is given (potentiostatic) or solved for (galvanostatic) with a
+bordered Newton method. With an interfacial ion-transfer resistance R_it > 0 the potential is
+split: Phi lives on the interphase cells and Phi_elyte on the electrolyte submesh.
 
-Residuals, scaled to be dimensionless (i_ref: reference current density, A_proj: projected Li
-area, w = 2 pi r in axisymmetric coordinates, 1 otherwise)::
+The model is the list of physics terms present (``solver.physics``: conduction per region,
+salt transport, Faradaic kinetics or primary contact, counter electrode, ion transfer,
+control, leakage); the residuals are their sums, scaled to be dimensionless (i_ref: reference
+current density, A_proj: projected Li area, w = 2 pi r in axisymmetric coordinates, 1
+otherwise)::
 
-    R_Phi = [ sum_regions int -i . grad(v) w dx + sum_parts int j(eta, c_s) v w ds_li
-              + int j_c v w ds_counter ] / (i_ref A_proj)
-    R_c   = [ int (dc/dt q - N_- . grad(q)) w dx_e ] F / (i_ref A_proj)
+    R_Phi = [ sum_terms (charge contributions) ] / (i_ref A_proj)
+    R_c   = [ sum_terms (salt contributions) + int dc/dt q w dx_e ] F / (i_ref A_proj)
     G     = [ int_li j w ds / A_proj - J ] / i_ref          (galvanostatic)
     G     = phi_s - V                                       (potentiostatic)
 """
@@ -25,11 +25,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import basix
 import dolfinx
 import dolfinx.fem.petsc
 import numpy as np
@@ -38,7 +36,8 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from solver.dimensionless import dimensionless_numbers
+from solver.continuation import Ramp, Reformulate, Stages
+from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
 from solver.kinetics import Kinetics
@@ -48,18 +47,33 @@ from solver.linear import (
     field_index_sets,
     migration_elimination,
 )
-from solver.newton import (
-    Border,
-    BorderedSystem,
-    ConstraintBorder,
-    FixedBorder,
-    NewtonOptions,
-    NewtonResult,
+from solver.newton import BorderedSystem, NewtonOptions, NewtonResult
+from solver.observers import (
+    CellVoltage,
+    CounterCurrent,
+    DimensionlessNumbers,
+    Fixed,
+    Integral,
+    LeakageCurrent,
+    MeanOverpotential,
+    MinSurfaceConcentration,
+    Observer,
+    SaltInventory,
+    SurfaceSampler,
 )
 from solver.periodic import PeriodicConstraint
-from solver.results import Snapshot, SurfaceSample
+from solver.physics.conduction import IonicConduction
+from solver.physics.control import Control
+from solver.physics.counter import LiCounter, ReservoirCounter
+from solver.physics.faradaic import FaradaicKinetics, PrimaryContact
+from solver.physics.leakage import ElectronicLeakage
+from solver.physics.salt import SaltTransport
+from solver.physics.sources import ManufacturedSources
+from solver.physics.term import Term, Unknowns
+from solver.physics.transfer import IonTransfer
+from solver.results import Snapshot
 from solver.state import Linearisation, State
-from solver.timestepping import BDF, Protocol, ProtocolStep, StepController
+from solver.timestepping import Protocol, ProtocolStep, StepController
 from solver.transport import (
     FARADAY,
     GAS_CONSTANT,
@@ -71,16 +85,11 @@ from solver.transport import (
 
 __all__ = ["NewtonResult", "Simulation", "SimulationError"]
 
-
-@dataclass
-class _SurfacePart:
-    """Li-surface facets adjacent to one ionic region, with their kinetics."""
-
-    region: str
-    tag: int
-    kinetics: Kinetics
-    binary: bool
-    entities: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int32))
+#: Names of ``Domain`` attributes that a ``Simulation`` reads through (tests, notebooks).
+_DOMAIN_NAMES = frozenset(
+    {"x", "dx", "ds", "n", "weight", "facet_tags", "cell_region", "submesh", "sub_facet_tags",
+     "dS_it", "emap", "dx_e", "ds_e", "weight_e"}
+)
 
 
 def _default_petsc_options(numerics: Any, coupled: bool, size: int) -> dict[str, Any]:
@@ -112,8 +121,6 @@ class Simulation:
             i.n = j + g on li_surface), ``"li_salt"`` h (mol/(m^2 s), N_-.n = h there).
     """
 
-    SUB_LI, SUB_COUNTER, SUB_INTERFACE = 1, 2, 3  # facet tags of the electrolyte submesh
-
     def __init__(
         self,
         bundle: MeshBundle,
@@ -127,44 +134,38 @@ class Simulation:
         self.physics, self.time, self.numerics = case.physics, case.time, case.numerics
         self.comm = comm
         self.log = logger or logging.getLogger("lidep.physics")
-        self.sources = dict(sources or {})
-        unknown = sorted(set(self.sources) - {"charge", "salt", "li_charge", "li_salt"})
-        if unknown:
-            raise ValueError(f"sources: unknown key(s) {unknown}")
+        self.sources = ManufacturedSources(sources) if sources else None
         self.mesh = bundle.mesh
         self._check_supported(case)
         self.temperature = self.physics.temperature
         self.f = FARADAY / (GAS_CONSTANT * self.temperature)
         self.electrolyte = build_electrolyte(self.physics)
-        self.binary = isinstance(self.electrolyte, BinaryElectrolyte)
+        binary = isinstance(self.electrolyte, BinaryElectrolyte)
         self.transfer_resistance = {
             name: mat.transfer_resistance
             for name, mat in self.physics.interphase.items()
             if mat.transfer_resistance > 0.0 and name in self.bundle.regions
         }
-        self.split = bool(self.transfer_resistance)  # Phi | Phi_elyte (R_it > 0)
-        self.has_submesh = self.binary or self.split
-        self.c_bulk = self.electrolyte.c_bulk if self.binary else math.nan
-        self.primary = self.physics.kinetics.model == "primary"
-        self.closed = self.binary and self.physics.counter.type == "li_electrode"
-        if self.closed and self.time.mode == "steady":
+        if binary and self.physics.counter.type == "li_electrode" and self.time.mode == "steady":
             raise SimulationError(
                 "time.mode: 'steady' with a binary electrolyte and counter.type 'li_electrode' "
                 "is a "
                 "closed cell whose steady state depends on the salt inventory; run it with "
                 "time.mode 'transient'"
             )
-        self._setup_mesh_data()
-        self._setup_spaces()
-        self._setup_parts()
-        if self.has_submesh:
-            self._setup_submesh_tags()
-        if self.split:
-            self._setup_interface()
+        self.domain = Domain(
+            bundle,
+            comm,
+            submesh=binary or bool(self.transfer_resistance),
+            interface=list(self.transfer_resistance),
+        )
+        self._setup_unknowns(binary)
+        self.terms = self._setup_terms()
+        #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
+        self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
         self._setup_scales()
-        self._secants: dict[int, tuple[Kinetics, fem.Constant]] = {}
         self._setup_forms()
-        self._setup_sampling()
+        self._setup_outputs()
         self.events: list[str] = []
         # Called after every accepted time step with (t, dt, Newton iterations) (progress).
         self.step_listeners: list[Callable[[float, float, int], None]] = []
@@ -176,7 +177,6 @@ class Simulation:
         #: Consumers of the snapshots whose state is checkpointed with the run's (``scalars()``
         #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
         self.observers: dict[str, Any] = {}
-        self._part_fractions: list[float] | None = None  # Li-area share of each surface part
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -207,259 +207,151 @@ class Simulation:
         if self.mesh.topology.dim == 1:
             raise SimulationError("mesh: 1D meshes are not supported; use a flat 2D cell")
 
-    def _setup_mesh_data(self) -> None:
-        msh, tdim = self.mesh, self.mesh.topology.dim
-        msh.topology.create_connectivity(tdim - 1, tdim)
-        msh.topology.create_connectivity(tdim, tdim - 1)
-        cmap = msh.topology.index_map(tdim)
-        n_cells = cmap.size_local + cmap.num_ghosts
-        self.cell_region = np.full(n_cells, -1, dtype=np.int32)
-        self.cell_region[self.bundle.cell_tags.indices] = self.bundle.cell_tags.values
-        self.x = ufl.SpatialCoordinate(msh)
-        self.axisym = self.bundle.coordinates == "axisymmetric"
-        self.weight = 2.0 * math.pi * self.x[0] if self.axisym else 1.0
-        self.dx = ufl.Measure("dx", domain=msh, subdomain_data=self.bundle.cell_tags)
-        self.n = ufl.FacetNormal(msh)
+    def _setup_unknowns(self, binary: bool) -> None:
+        """Phi (and Phi_elyte with R_it > 0), phi_s, and the salt-transport term.
 
-    def _tag(self, name: str) -> int:
-        if name not in self.bundle.boundaries:
-            raise SimulationError(
-                f"mesh: the facet group '{name}' is missing (have {sorted(self.bundle.boundaries)})"
-            )
-        return self.bundle.boundaries[name]
-
-    def _setup_spaces(self) -> None:
+        A binary electrolyte's term holds its unknown, c or u = ln(c/c_bulk).
+        """
         p = self.numerics.degree
         self.V = fem.functionspace(self.mesh, ("Lagrange", p))
         self.phi = fem.Function(self.V, name="potential")
         self.phi_s = fem.Constant(self.mesh, 0.0)
-        self.control_value = fem.Constant(self.mesh, 0.0)
         self.theta = fem.Constant(self.mesh, 1.0)  # 0: linearised kinetics (continuation), 1: full
         self.potentials = [self.phi]  # the potential unknowns: Phi (and Phi_elyte when split)
-        self.c = self.salt = None
-        self.log_c = False
-        if not self.has_submesh:
-            return
-        tdim = self.mesh.topology.dim
-        cells = self.bundle.cell_tags.find(self.bundle.regions["electrolyte"])
-        self.submesh, self.emap, self.vertex_map, _ = dolfinx.mesh.create_submesh(
-            self.mesh, tdim, cells
-        )
-        xs = ufl.SpatialCoordinate(self.submesh)
-        self.weight_e = 2.0 * math.pi * xs[0] if self.axisym else 1.0
-        self.dx_e = ufl.Measure("dx", domain=self.submesh)
-        if self.split:
+        if self.transfer_resistance:
             # its own space object: Dirichlet conditions are matched to blocks by space
-            self.Q_phi = fem.functionspace(self.submesh, ("Lagrange", p))
+            self.Q_phi = fem.functionspace(self.domain.submesh, ("Lagrange", p))
             self.phi_elyte = fem.Function(self.Q_phi, name="electrolyte_potential")
             self.potentials.append(self.phi_elyte)
-        if not self.binary:
-            return
-        self.Q = fem.functionspace(self.submesh, ("Lagrange", p))
-        choice = self.numerics.concentration_variable
-        self._set_concentration_variable(
-            self.time.mode == "transient" if choice == "auto" else choice == "log_c"
-        )
+        self.unknowns = Unknowns(self.domain, self.potentials, self.phi_s, self.f)
+        if binary:
+            choice = self.numerics.concentration_variable
+            log_c = self.time.mode == "transient" if choice == "auto" else choice == "log_c"
+            order = 1 if self.time.scheme == "bdf1" else 2
+            self.unknowns.salt = SaltTransport(self.electrolyte, self.domain, p, order, log_c)
 
-    def _set_concentration_variable(self, log_c: bool) -> None:
-        """Create the salt unknown at c = c_bulk: c itself, or u = ln(c/c_bulk).
+    def _setup_terms(self) -> list[Term]:
+        """The terms of the model, in the order their contributions are summed."""
+        u, physics = self.unknowns, self.physics
+        terms: list[Term] = []
+        for name in self.bundle.regions:
+            conductor = (
+                u.salt if name == "electrolyte" and u.salt is not None
+                else IonicConduction(name, self._region_model(name))
+            )
+            u.conductors[name] = conductor
+            terms.append(conductor)
+        c_ref = None if u.salt is None else u.salt.c_bulk
+        kinetics = [
+            self._region_kinetics(p.region, c_ref if p.region == "electrolyte" else None)
+            for p in self.domain.parts
+        ]
+        if physics.kinetics.model == "primary":
+            self.surface: FaradaicKinetics | PrimaryContact = PrimaryContact(
+                self.domain.parts, kinetics
+            )
+        else:
+            self.surface = FaradaicKinetics(self.domain.parts, kinetics, self.theta, self.mesh)
+        terms.append(self.surface)
+        if physics.counter.type == "li_electrode":
+            # 'primary' is rejected here by PhysicsConfig's validation
+            cfg = physics.counter.kinetics or physics.kinetics
+            counter_kinetics = Kinetics.from_config(
+                cfg, self.temperature, physics.reference_temperature, c_ref
+            )
+            self.counter: LiCounter | ReservoirCounter = LiCounter(
+                counter_kinetics, self.theta, self.mesh
+            )
+        else:
+            self.counter = ReservoirCounter()
+        terms.append(self.counter)
+        self.transfer = None
+        if self.transfer_resistance:
+            self.transfer = IonTransfer(self.transfer_resistance, self.domain)
+            terms.append(self.transfer)
+        if self.sources is not None:
+            terms.append(self.sources)
+        leaky = {
+            name: mat.electronic_conductivity
+            for name, mat in physics.interphase.items()
+            if mat.electronic_conductivity > 0.0 and name in self.bundle.regions
+        }
+        self.leakage = ElectronicLeakage(leaky) if leaky else None
+        self.control = Control(physics.control, self.mesh, self.phi_s)
+        return terms
 
-        ``salt`` is the unknown, ``c_expr`` the concentration in the forms (c, or
-        c_bulk exp(u)) and ``c`` a Function with its nodal values (the unknown itself when it
-        is c; kept current by :meth:`_sync_concentration` otherwise).
-        """
-        self.log_c = log_c
-        self.c = fem.Function(self.Q, name="concentration")
-        self.c.x.array[:] = self.c_bulk
-        self.salt, self.c_expr = self.c, self.c
-        if log_c:
-            self.salt = fem.Function(self.Q, name="log_concentration")  # u = 0: c = c_bulk
-            self.c_expr = self._concentration_of(self.salt)
-        self.bdf = BDF(self.submesh, [self.salt], order=1 if self.time.scheme == "bdf1" else 2)
+    # Names kept for tests, notebooks and benchmarks
+    @property
+    def salt_transport(self) -> SaltTransport | None:
+        """The salt-transport term (None without a salt balance)."""
+        return self.unknowns.salt
 
-    def _concentration_of(self, u: Any) -> Any:
-        """The concentration (UFL) of the salt unknown or of one of its history levels."""
-        return self.c_bulk * ufl.exp(u) if self.log_c else u
+    @property
+    def Q(self) -> fem.FunctionSpace | None:  # noqa: N802
+        """The space of c (None without a salt balance)."""
+        return None if self.unknowns.salt is None else self.unknowns.salt.Q
 
-    def _nodal_concentration(self, values: np.ndarray) -> np.ndarray:
-        """Nodal concentrations from nodal values of the salt unknown."""
-        return self.c_bulk * np.exp(values) if self.log_c else values
+    @property
+    def c(self) -> fem.Function | None:
+        """The nodal concentration (None without a salt balance)."""
+        return None if self.unknowns.salt is None else self.unknowns.salt.c
 
-    def _sync_concentration(self) -> None:
-        """Nodal c from u = ln(c/c_bulk) (nothing to do when c is the unknown)."""
-        if self.log_c:
-            self.c.x.array[:] = self._nodal_concentration(self.salt.x.array)
+    @property
+    def log_c(self) -> bool:
+        """Whether the salt unknown is u = ln(c/c_bulk)."""
+        return self.unknowns.salt is not None and self.unknowns.salt.log_c
 
-    def _block(self, region: str) -> int:
-        """Index in ``potentials`` of the potential of a region (1: Phi_elyte when split)."""
-        return 1 if self.split and region == "electrolyte" else 0
+    @property
+    def control_value(self) -> fem.Constant:
+        """The applied current density or potential now."""
+        return self.control.value
+
+    @property
+    def area(self) -> float:
+        """Projected area A_proj (the counter boundary's weighted measure)."""
+        return self.domain.area
+
+    @property
+    def li_area(self) -> float:
+        """Weighted area of the whole Li surface."""
+        return self.domain.li_area
+
+    @property
+    def parts(self) -> list[Any]:
+        """The Li-surface parts (``Domain.parts``)."""
+        return self.domain.parts
+
+    def _height(self) -> float:
+        """Distance L of the counter boundary from the Li base plane."""
+        return self.domain.height
+
+    def _integrate(self, integrand: Any) -> float:
+        return self.domain.integrate(integrand)
+
+    def __getattr__(self, name: str) -> Any:
+        """Measures, coordinates and submesh data of the ``Domain`` (``sim.dx``, ``sim.x``)."""
+        if name in _DOMAIN_NAMES and "domain" in self.__dict__:
+            return getattr(self.domain, name)
+        raise AttributeError(name)
 
     def potential(self, region: str) -> fem.Function:
         """The Li-reference potential unknown of a region: Phi, or Phi_elyte when split."""
-        return self.potentials[self._block(region)]
+        return self.unknowns.potential(region)
 
-    @property
-    def _weight_plus(self) -> Any:
-        """The weight w on the "+" side of interior facets (w is continuous)."""
-        return self.weight("+") if self.axisym else 1.0
+    def current_density(self, name: str) -> Any:
+        """UFL ionic current density i (A/m^2) in region ``name``."""
+        return self.unknowns.current_density(name)
 
-    @property
-    def _maps(self) -> list[Any] | None:
-        """Entity maps for forms that mix the mesh and the electrolyte submesh."""
-        return [self.emap] if self.has_submesh else None
-
-    def _region_kinetics(self, region: str, binary_side: bool) -> Kinetics:
+    def _region_kinetics(self, region: str, c_ref: float | None) -> Kinetics:
         cfg = self.physics.kinetics
         if region != "electrolyte" and self.physics.interphase[region].kinetics is not None:
             cfg = self.physics.interphase[region].kinetics
-        c_ref = self.c_bulk if binary_side else None
         return Kinetics.from_config(
             cfg, self.temperature, self.physics.reference_temperature, c_ref
         )
 
-    def _setup_parts(self) -> None:
-        """Split li_surface by the region of the adjacent cell and retag the facets."""
-        msh, tdim = self.mesh, self.mesh.topology.dim
-        ft = self.bundle.facet_tags
-        f2c = msh.topology.connectivity(tdim - 1, tdim)
-        li = ft.find(self._tag("li_surface"))
-        adjacent = np.array([self.cell_region[f2c.links(f)[0]] for f in li], dtype=np.int32)
-        base = int(max(self.bundle.boundaries.values())) + 1
-        names = {tag: name for name, tag in self.bundle.regions.items()}
-        values = ft.values.copy()
-        position = {f: k for k, f in enumerate(ft.indices)}
-        self.parts: list[_SurfacePart] = []
-        for k, (region_tag, name) in enumerate(sorted(names.items())):
-            tag = base + k
-            mine = li[adjacent == region_tag]
-            values[[position[f] for f in mine]] = tag
-            binary_side = self.binary and name == "electrolyte"
-            part = _SurfacePart(name, tag, self._region_kinetics(name, binary_side), binary_side)
-            owned = mine[mine < msh.topology.index_map(tdim - 1).size_local]
-            part.entities = fem.compute_integration_domains(
-                fem.IntegralType.exterior_facet, msh.topology, owned
-            ).reshape(-1, 2)
-            self.parts.append(part)
-        self.facet_tags = dolfinx.mesh.meshtags(msh, tdim - 1, ft.indices, values)
-        self.ds = ufl.Measure("ds", domain=msh, subdomain_data=self.facet_tags)
-        self.counter_kinetics = None
-        if self.physics.counter.type == "li_electrode":
-            # 'primary' is rejected here by PhysicsConfig's validation
-            cfg = self.physics.counter.kinetics or self.physics.kinetics
-            c_ref = self.c_bulk if self.binary else None
-            self.counter_kinetics = Kinetics.from_config(
-                cfg, self.temperature, self.physics.reference_temperature, c_ref
-            )
-
-    def _setup_submesh_tags(self) -> None:
-        """Facet tags of the electrolyte submesh: bare Li surface, counter, interphase boundary."""
-        tdim = self.submesh.topology.dim
-        self.submesh.topology.create_connectivity(tdim - 1, tdim)
-        bare = [p.tag for p in self.parts if p.region == "electrolyte"]
-        interface = self.bundle.boundaries.get("interphase_electrolyte")
-        groups = {
-            self.SUB_LI: np.concatenate([self.facet_tags.find(t) for t in bare]),
-            self.SUB_COUNTER: self.facet_tags.find(self._tag("counter")),
-            self.SUB_INTERFACE: (
-                self.facet_tags.find(interface)
-                if interface is not None
-                else np.zeros(0, dtype=np.int32)
-            ),
-        }
-        indices = {tag: self._submesh_facets(facets) for tag, facets in groups.items()}
-        order = np.argsort(np.concatenate(list(indices.values())))
-        self.sub_facet_tags = dolfinx.mesh.meshtags(
-            self.submesh,
-            tdim - 1,
-            np.concatenate(list(indices.values()))[order],
-            np.concatenate([np.full(len(v), k, dtype=np.int32) for k, v in indices.items()])[order],
-        )
-        self.ds_e = ufl.Measure("ds", domain=self.submesh, subdomain_data=self.sub_facet_tags)
-        if self.binary:
-            dofs = fem.locate_dofs_topological(
-                self.Q, tdim - 1, self.sub_facet_tags.find(self.SUB_INTERFACE)
-            )
-            self._interface_c_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
-
-    def _setup_interface(self) -> None:
-        """Group the interphase | electrolyte facets by the interphase region across them.
-
-        Each group becomes a subdomain (the region's cell tag) of an interior-facet measure, where
-        the jump condition i.n = (Phi - Phi_elyte) / R_it is integrated (interior facets of the
-        mesh, restriction "+" on the electrolyte side). Every region touching
-        the electrolyte needs R_it > 0 (a mixed jump/continuity boundary is not supported), and
-        only such regions may have one.
-        """
-        tdim = self.mesh.topology.dim
-        f2c = self.mesh.topology.connectivity(tdim - 1, tdim)
-        electrolyte = self.bundle.regions["electrolyte"]
-        facets = self.facet_tags.find(self._tag("interphase_electrolyte"))
-        # the cell tag across each facet from the electrolyte (both cells are local: shared_facet)
-        sides = [self.cell_region[f2c.links(f)] for f in facets]
-        across = np.array([r[r != electrolyte][0] for r in sides], dtype=np.int32)
-        names = {tag: name for name, tag in self.bundle.regions.items()}
-        local = {names[int(t)] for t in np.unique(across)}
-        touching = set().union(*self.comm.allgather(local))
-        for name, r_it in sorted(self.transfer_resistance.items()):
-            if name not in touching:
-                raise SimulationError(
-                    f"physics.interphase.{name}.transfer_resistance: the region does not touch "
-                    f"the electrolyte, so it has no ion-transfer boundary (got {r_it} ohm m^2); "
-                    "allowed: 0"
-                )
-        without = sorted(touching - set(self.transfer_resistance))
-        if without:
-            raise SimulationError(
-                f"physics.interphase.{without[0]}.transfer_resistance: every interphase region "
-                "touching the electrolyte needs R_it > 0 when one has it (got 0 here, > 0 for "
-                f"{sorted(self.transfer_resistance)}); allowed: > 0 for all of them, or 0 for all"
-            )
-        owned = facets < self.mesh.topology.index_map(tdim - 1).size_local
-        data = []
-        for name in self.transfer_resistance:  # every rank, also those without such facets
-            tag = self.bundle.regions[name]
-            entities = fem.compute_integration_domains(
-                fem.IntegralType.interior_facet, self.mesh.topology, facets[owned & (across == tag)]
-            ).reshape(-1, 4)
-            # (cell, local facet) pairs: the electrolyte side first, so that "+" is that side
-            swap = self.cell_region[entities[:, 0]] != electrolyte
-            entities[swap] = entities[swap][:, [2, 3, 0, 1]]
-            data.append((tag, entities.ravel()))
-        self.dS_it = ufl.Measure("dS", domain=self.mesh, subdomain_data=data)
-
-    def _setup_scales(self) -> None:
-        """Projected area, reference current density and residual scales."""
-        counter = self.ds(self._tag("counter"))
-        self.area = self._integrate(self.weight * counter)
-        self.li_area = self._integrate(self.weight * self._li_measure())
-        control = self.physics.control
-        values = [abs(s.value) for s in control.protocol] or [abs(control.constant_value())]
-        j_scale = max(values) if control.mode == "galvanostatic" else 0.0
-        i0 = 0.0 if self.primary else max(p.kinetics.i0 for p in self.parts)
-        kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        height = self._height()
-        self.i_ref = max(j_scale, i0, kappa / (self.f * height))
-        self.scale_phi = 1.0 / (self.i_ref * self.area)
-        self.scale_c = FARADAY / (self.i_ref * self.area)
-
-    def _li_measure(self) -> Any:
-        """The ds measure of the whole li_surface (all parts)."""
-        return sum((self.ds(p.tag) for p in self.parts[1:]), self.ds(self.parts[0].tag))
-
-    def _height(self) -> float:
-        """Distance L of the counter boundary from the Li base plane (largest coordinate)."""
-        local = self.mesh.geometry.x[:, self.mesh.topology.dim - 1].max(initial=-np.inf)
-        return self.comm.allreduce(float(local), op=MPI.MAX)
-
-    def _integrate(self, integrand: Any) -> float:
-        maps = self._maps
-        value = fem.assemble_scalar(fem.form(integrand, entity_maps=maps))
-        return self.comm.allreduce(value, op=MPI.SUM)
-
-    # ------------------------------------------------------------------------------------------
-    # Physics in UFL
-    # ------------------------------------------------------------------------------------------
-    def _region_model(self, name: str) -> SingleIonConductor | BinaryElectrolyte:
+    def _region_model(self, name: str) -> SingleIonConductor:
+        """The conductor of a single-ion region (the electrolyte's own, or an interphase's)."""
         if name == "electrolyte":
             return self.electrolyte
         mat = self.physics.interphase[name]
@@ -468,75 +360,24 @@ class Simulation:
         )
         return SingleIonConductor(mat.conductivity * factor)
 
-    def current_density(self, name: str) -> Any:
-        """UFL ionic current density i (A/m^2) in region ``name``."""
-        model = self._region_model(name)
-        return model.current_density(
-            self.potential(name), self.c_expr if self.binary and name == "electrolyte" else None
+    def _setup_scales(self) -> None:
+        """Reference current density and residual scales."""
+        i0 = self.surface.max_i0
+        self.i_ref = max(
+            self.control.current_scale, i0, self.kappa_bulk / (self.f * self.domain.height)
         )
+        self.scale_phi = 1.0 / (self.i_ref * self.area)
+        self.scale_c = FARADAY / (self.i_ref * self.area)
 
-    def _plating(self, kinetics: Kinetics, eta: Any, c_s: Any | None) -> Any:
-        """j(eta, c_s) blended by theta with the secant-scaled linearised law (continuation)."""
-        linear = Kinetics(
-            "linear", kinetics.i0, kinetics.alpha_a, kinetics.alpha_c, kinetics.temperature
-        )
-        full = kinetics.plating_current(eta, c_s)
-        if kinetics.model == "linear":
-            return full
-        secant = self._secants.setdefault(id(kinetics), (kinetics, fem.Constant(self.mesh, 1.0)))
-        return self.theta * full + (1.0 - self.theta) * secant[1] * linear.plating_current(eta)
-
-    def _set_secants(self, galvano: bool) -> None:
-        """Make each linearised law pass through its rate law at the expected overpotential.
-
-        Galvanostatic: the uniform overpotential of the applied J (-J at the counter);
-        potentiostatic: the applied potential (its negative at the counter), an upper bound.
-        Without this, J >> i0 would start the full kinetics at a linear-law overpotential of
-        J R_ct, where the exponentials overflow.
-        """
-        value = float(self.control_value.value)
-        for kinetics, factor in self._secants.values():
-            sign = -1.0 if kinetics is self.counter_kinetics else 1.0
-            eta = kinetics.overpotential(sign * value) if galvano else sign * value
-            factor.value = kinetics.secant_factor(eta)
-
-    def _surface_current(self, part: _SurfacePart, eta: Any) -> Any:
-        """Normal Faradaic current density j on one part of li_surface (UFL)."""
-        if self.primary:
-            return ufl.dot(self.current_density(part.region), self.n)
-        return self._plating(part.kinetics, eta, self.c_expr if part.binary else None)
-
-    def _charge_residuals(self, tests: list[Any], etas: list[Any]) -> list[Any]:
-        """Unscaled charge residuals, one per potential unknown (tests[k] tests potentials[k]).
-
-        Regions, Li-surface parts and the counter go to the block of their potential; with
-        split potentials the jump flux g = (Phi - Phi_elyte) / R_it leaves the interphase block
-        and enters the electrolyte block on the interphase | electrolyte boundary.
-        """
-        w, src = self.weight, self.sources
+    # ------------------------------------------------------------------------------------------
+    # Residuals: sums over the terms
+    # ------------------------------------------------------------------------------------------
+    def charge_residuals(self, tests: list[Any], etas: list[Any]) -> list[Any]:
+        """Unscaled charge residuals, one per potential unknown (tests[k] tests potentials[k])."""
         res: list[Any] = [0] * len(tests)
-        for name, tag in self.bundle.regions.items():
-            k = self._block(name)
-            res[k] += -ufl.dot(self.current_density(name), ufl.grad(tests[k])) * w * self.dx(tag)
-            if "charge" in src:
-                res[k] += -src["charge"](self.x) * tests[k] * w * self.dx(tag)
-        for part in self.parts:
-            k = self._block(part.region)
-            if not self.primary:
-                j = self._surface_current(part, etas[k])
-                res[k] += j * tests[k] * w * self.ds(part.tag)
-            if "li_charge" in src:
-                res[k] += src["li_charge"](self.x) * tests[k] * w * self.ds(part.tag)
-        if self.counter_kinetics is not None:
-            k = self._block("electrolyte")
-            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c_expr)
-            res[k] += j_c * tests[k] * w * self.ds(self._tag("counter"))
-        for name, r_it in self.transfer_resistance.items():
-            # Phi and v are continuous: either restriction is the interphase-side trace
-            g = (self.phi("+") - self.phi_elyte("+")) / r_it * self._weight_plus
-            dS = self.dS_it(self.bundle.regions[name])
-            res[0] += g * tests[0]("+") * dS
-            res[1] += -g * tests[1]("+") * dS
+        for term in self.terms:
+            for k, form in term.charge(self.unknowns, tests, etas):
+                res[k] += form
         return res
 
     def _zero_form(self, space: fem.FunctionSpace) -> Any:
@@ -545,163 +386,92 @@ class Simulation:
         return zero * ufl.TestFunction(space) * ufl.dx(domain=space.mesh)
 
     def _setup_forms(self) -> None:
-        tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
-        etas = [ufl.variable(self.phi_s - u) for u in self.potentials]
-        w = self.weight
-        res_phi = self._charge_residuals(tests, etas)
-        if self.split:
-            # a zero term on every cell puts the diagonal of the Phi dofs outside the interphase
-            # (fixed to 0) into the Jacobian's sparsity pattern
-            res_phi[0] += fem.Constant(self.mesh, 0.0) * self.phi * tests[0] * self.dx
-        total, d_total = 0, 0
+        u = self.unknowns
+        tests = u.tests()
+        etas = [ufl.variable(self.phi_s - p) for p in self.potentials]
+        res_phi = self.charge_residuals(tests, etas)
         d_res_phi: list[Any] = [0] * len(tests)
-        for part in self.parts:
-            k = self._block(part.region)
-            j = self._surface_current(part, etas[k])
-            total += j * w * self.ds(part.tag)
-            if not self.primary:
-                d_total += ufl.diff(j, etas[k]) * w * self.ds(part.tag)
-                d_res_phi[k] += ufl.diff(j, etas[k]) * tests[k] * w * self.ds(part.tag)
-        if self.primary:
-            # The Li current as the reaction of the Dirichlet rows (the residual tested with 1 on
-            # the Li dofs), which the discrete charge balance carries exactly, instead of the
-            # gradient flux int i.n ds, which misses it by the discretisation error.
-            indicators = []
-            for k, u in enumerate(self.potentials):
-                chi = fem.Function(u.function_space)
-                chi.x.array[self._li_dofs(k)] = 1.0
-                indicators.append(chi)
-            total = -sum(self._charge_residuals(indicators, etas))
-        for k, u in enumerate(self.potentials):
-            if self.primary or isinstance(d_res_phi[k], int):
-                # R_Phi does not depend on phi_s (primary: the Dirichlet rows do, via bcs_w)
-                d_res_phi[k] = self._zero_form(u.function_space)
+        for term in self.terms:
+            for k, form in term.pattern(u, tests):
+                res_phi[k] += form
+            for k, form in term.d_charge(u, tests, etas):
+                d_res_phi[k] += form
+        total, d_total = self.surface.li_current(
+            u, etas, lambda indicators: sum(self.charge_residuals(indicators, etas))
+        )
+        for k, p in enumerate(self.potentials):
+            if isinstance(d_res_phi[k], int):  # R_Phi does not depend on phi_s
+                d_res_phi[k] = self._zero_form(p.function_space)
         self.surface_current_form = total
-        self.d_surface_current_form = d_total
         forms_phi = [self.scale_phi * r for r in res_phi]
         d_forms_phi = [self.scale_phi * d for d in d_res_phi]
-        src = self.sources
-        if self.binary:
-            q = ufl.TestFunction(self.Q)
-            flux = self.electrolyte.anion_flux(self.potential("electrolyte"), self.c_expr)
-            res_c = -ufl.dot(flux, ufl.grad(q)) * self.weight_e * self.dx_e
-            if "salt" in src:
-                res_c += (
-                    -src["salt"](ufl.SpatialCoordinate(self.submesh))
-                    * q
-                    * self.weight_e
-                    * self.dx_e
-                )
-            if "li_salt" in src:
-                xs = ufl.SpatialCoordinate(self.submesh)
-                res_c += src["li_salt"](xs) * q * self.weight_e * self.ds_e(self.SUB_LI)
-            self.res_c_steady = self.scale_c * res_c
-            self.res_c_transient = self.scale_c * (
-                res_c
-                + self.bdf.ddt(self.salt, self._concentration_of) * q * self.weight_e * self.dx_e
+        maps = self.domain.maps
+        self._g_form = None
+        if self.control.constrained:
+            self._g_form = self.control.constraint(
+                total, d_total, 1.0 / (self.area * self.i_ref), maps
             )
-        bcs_phi, bcs_w_phi = self._potential_bcs()
+        fixes = [fix for term in self.terms for fix in term.dirichlet(u)]
+        n = len(self.potentials)
+        spaces = [p.function_space for p in self.potentials]
+        bcs_phi = [fem.dirichletbc(x.value, x.dofs, spaces[x.block]) for x in fixes if x.block < n]
+        bcs_w_phi = [
+            fem.dirichletbc(x.w_value, x.dofs, spaces[x.block]) for x in fixes if x.block < n
+        ]
         # Potential-only system (c frozen): continuation stages and single-ion electrolytes.
         self.sys_phi = self._make_system(
             list(self.potentials), forms_phi, d_forms_phi, bcs_phi, bcs_w_phi
         )
         self.sys_coupled = None
-        if self.binary:
+        salt = u.salt
+        if salt is not None:
+            q = ufl.TestFunction(salt.Q)
+            res_c = sum(
+                form for term in self.terms if (form := term.salt_balance(u, q)) is not None
+            )
+            self.res_c_steady = self.scale_c * res_c
+            self.res_c_transient = self.scale_c * (res_c + salt.storage(q))
             res = self.res_c_transient if self.time.mode == "transient" else self.res_c_steady
-            bcs_c = self._concentration_bcs()
+            bcs_c = [fem.dirichletbc(x.value, x.dofs, salt.Q) for x in fixes if x.block == n]
             self.sys_coupled = self._make_system(
-                [*self.potentials, self.salt],
+                [*self.potentials, salt.salt],
                 [*forms_phi, res],
                 d_forms_phi,
                 bcs_phi + bcs_c,
                 bcs_w_phi,
             )
 
-    def _potential_bcs(self) -> tuple[list[fem.DirichletBC], list[fem.DirichletBC]]:
-        """Dirichlet conditions on the potentials and the matching ones of the phi_s-sensitivity w.
+    def _setup_outputs(self) -> None:
+        """The surface sampler and the scalar observers of the terms present (collective)."""
+        u, d = self.unknowns, self.domain
+        self.sampler = SurfaceSampler(u, self.surface, self.counter.closed, self.numerics.degree)
 
-        Reservoir counter: Phi = 0 there (w = 0). Primary kinetics: Phi = phi_s on li_surface
-        (w = -1). Split potentials: Phi = 0 (w = 0) on the dofs outside every interphase cell,
-        where only Phi_elyte is an unknown.
-        """
-        bcs: list[fem.DirichletBC] = []
-        bcs_w: list[fem.DirichletBC] = []
+        def residuals(tests: list[Any]) -> list[Any]:
+            return self.charge_residuals(tests, [self.phi_s - p for p in self.potentials])
 
-        def fix(space: fem.FunctionSpace, dofs: np.ndarray, value: Any, w_value: float) -> None:
-            bcs.append(fem.dirichletbc(value, dofs, space))
-            bcs_w.append(fem.dirichletbc(w_value, dofs, space))
-
-        k = self._block("electrolyte")
-        if self.physics.counter.type == "reservoir":
-            fix(self.potentials[k].function_space, self._counter_dofs(k), 0.0, 0.0)
-        if self.split:
-            fix(self.V, self._outside_interphase_dofs(), 0.0, 0.0)
-        if self.primary:
-            for block, u in enumerate(self.potentials):
-                fix(u.function_space, self._li_dofs(block), self.phi_s, -1.0)
-        return bcs, bcs_w
-
-    def _li_dofs(self, block: int) -> np.ndarray:
-        """Local dofs of potentials[block] on the Li-surface parts whose potential it is."""
-        mine = [p.tag for p in self.parts if self._block(p.region) == block]
-        parent = np.concatenate(
-            [np.zeros(0, dtype=np.int32)] + [self.facet_tags.find(t) for t in mine]
+        self.outputs: list[Observer] = [
+            CellVoltage(self.phi_s),
+            Integral("current_mean", d, lambda: self.surface_current_form, lambda: d.area),
+            MeanOverpotential(u),
+            LeakageCurrent(u, self.leakage),
+            Fixed("projected_area", lambda: d.area),
+            Fixed("li_surface_area", lambda: d.li_area),
+            CounterCurrent(u, self.counter, residuals),
+        ]
+        if u.salt is None:
+            self.outputs.append(Fixed("min_surface_concentration", lambda: math.nan))
+        else:
+            self.outputs += [SaltInventory(u), MinSurfaceConcentration(self.sampler)]
+            if self.counter.closed:
+                self.outputs.append(MinSurfaceConcentration(self.sampler, counter=True))
+            self.outputs.append(Fixed(
+                "depletion_time",
+                lambda: math.nan if self.depletion_time is None else self.depletion_time,
+            ))
+        self.numbers = DimensionlessNumbers(
+            u, self.surface, self.transfer, self.kappa_bulk, self.temperature,
+            u.salt is not None and self.counter.closed,
         )
-        return self._boundary_dofs(block, parent, self.SUB_LI)
-
-    def _counter_dofs(self, block: int) -> np.ndarray:
-        """Local dofs of potentials[block] on the counter boundary."""
-        parent = self.facet_tags.find(self._tag("counter"))
-        return self._boundary_dofs(block, parent, self.SUB_COUNTER)
-
-    def _boundary_dofs(self, block: int, parent_facets: np.ndarray, sub_tag: int) -> np.ndarray:
-        """Local dofs of potentials[block] on a boundary.
-
-        The facets are ``parent_facets`` of the mesh for Phi (block 0), or those tagged
-        ``sub_tag`` on the electrolyte submesh for Phi_elyte (block 1).
-        """
-        facets = self.sub_facet_tags.find(sub_tag) if block == 1 else parent_facets
-        space = self.potentials[block].function_space
-        return fem.locate_dofs_topological(space, self.mesh.topology.dim - 1, facets)
-
-    def _outside_interphase_dofs(self) -> np.ndarray:
-        """Local dofs of V that belong to no interphase cell on any rank."""
-        inside = fem.Function(self.V)
-        cells = np.flatnonzero(self.cell_region != self.bundle.regions["electrolyte"])
-        inside.x.array[np.unique(self.V.dofmap.list[cells])] = 1.0
-        inside.x.scatter_reverse(dolfinx.la.InsertMode.add)
-        inside.x.scatter_forward()
-        return np.flatnonzero(inside.x.array == 0.0).astype(np.int32)
-
-    def _concentration_bcs(self) -> list[fem.DirichletBC]:
-        if self.physics.counter.type != "reservoir":
-            return []
-        tdim = self.submesh.topology.dim
-        facets = self.sub_facet_tags.find(self.SUB_COUNTER)
-        dofs = fem.locate_dofs_topological(self.Q, tdim - 1, facets)
-        return [fem.dirichletbc(0.0 if self.log_c else self.c_bulk, dofs, self.Q)]
-
-    def _submesh_facets(self, parent_facets: np.ndarray) -> np.ndarray:
-        """Electrolyte-submesh facet indices of the given parent facets (matched by vertices)."""
-        tdim = self.mesh.topology.dim
-        self.mesh.topology.create_connectivity(tdim - 1, 0)
-        self.submesh.topology.create_connectivity(tdim - 1, 0)
-        f2v = self.mesh.topology.connectivity(tdim - 1, 0)
-        sub_f2v = self.submesh.topology.connectivity(tdim - 1, 0)
-        per_facet = len(f2v.links(0)) if len(f2v.offsets) > 1 else tdim
-        imap = self.submesh.topology.index_map(tdim - 1)
-        n_sub = imap.size_local + imap.num_ghosts
-        sub_vertices = sub_f2v.array.reshape(n_sub, per_facet)
-        parent_of = self.vertex_map.sub_topology_to_topology(
-            sub_vertices.reshape(-1).astype(np.int32), False
-        ).reshape(n_sub, per_facet)
-        wanted = f2v.array.reshape(-1, per_facet)[parent_facets]
-
-        def keys(rows: np.ndarray) -> np.ndarray:
-            rows = np.ascontiguousarray(np.sort(rows, axis=1).astype(np.int64))
-            return rows.view(np.dtype((np.void, rows.dtype.itemsize * per_facet))).ravel()
-
-        return np.flatnonzero(np.isin(keys(parent_of), keys(wanted))).astype(np.int32)
 
     def _make_system(
         self,
@@ -712,27 +482,19 @@ class Simulation:
         bcs_w: list[fem.DirichletBC],
     ) -> BorderedSystem:
         """Compile residual, Jacobian, phi_s-sensitivity and constraint forms of a system."""
-        maps = self._maps
+        maps = self.domain.maps
         jac = [[ufl.derivative(Fi, u) for u in unknowns] for Fi in forms]
         jac = [[None if a.empty() else a for a in row] for row in jac]
         d_phis = list(d_forms_phi) + [
             self._zero_form(u.function_space) for u in unknowns[len(d_forms_phi) :]
         ]
-        galvano = self.physics.control.mode == "galvanostatic" or any(
-            s.kind == "rest" for s in self.physics.control.protocol
-        )
         dG = None
-        if galvano:
-            g_form = (1.0 / (self.area * self.i_ref)) * self.surface_current_form
-            dG = [fem.form(ufl.derivative(g_form, u), entity_maps=maps) for u in unknowns]
-            self.G_form = fem.form(g_form, entity_maps=maps)
-            self.dG_dphis_form = None
-            if not self.primary:
-                self.dG_dphis_form = fem.form(
-                    (1.0 / (self.area * self.i_ref)) * self.d_surface_current_form, entity_maps=maps
-                )
+        if self._g_form is not None:
+            dG = self.control.d_constraint(self._g_form, unknowns, maps)
+        salt = self.unknowns.salt
         names = [*self.potential_names, "u" if self.log_c else "c"][: len(unknowns)]
-        c_scale = 1.0 if self.log_c else self.c_bulk  # step norm: Phi in RT/F, c in c_bulk
+        # step norm: Phi in RT/F, c in c_bulk (u in 1)
+        c_scale = 1.0 if salt is None or salt.log_c else salt.c_bulk
         system = BorderedSystem(
             unknowns=unknowns,
             F=fem.form(forms, entity_maps=maps),
@@ -741,7 +503,9 @@ class Simulation:
             dG_du=dG,
             bcs=bcs,
             bcs_w=bcs_w,
-            scales=[c_scale if u is self.salt else self._volt_scale for u in unknowns],
+            scales=[self._volt_scale] * len(self.potentials) + [c_scale] * (
+                len(unknowns) - len(self.potentials)
+            ),
             border_scale=self._volt_scale,
             comm=self.comm,
             lin=Linearisation(unknowns, names),
@@ -758,7 +522,7 @@ class Simulation:
             except ValueError as err:
                 raise SimulationError(str(err)) from err
         size = sum(V.dofmap.index_map.size_global for V in spaces)
-        coupled = self.binary and len(unknowns) > len(self.potentials)
+        coupled = len(unknowns) > len(self.potentials)
         options = _default_petsc_options(self.numerics, coupled, size)
         transform, splits = None, []
         if coupled and options.get("ksp_type") != "preonly":
@@ -781,18 +545,18 @@ class Simulation:
         The c-rows take t_- times the rows of the electrolyte's potential (Phi, or Phi_elyte
         when split; the last potential block) at the same points.
         """
+        d = self.domain
         partner = len(self.potentials) - 1
-        cmap = self.submesh.topology.index_map(self.submesh.topology.dim)
+        cmap = d.submesh.topology.index_map(d.submesh.topology.dim)
         cells = np.arange(cmap.size_local + cmap.num_ghosts, dtype=np.int32)
-        if spaces[partner].mesh is not self.submesh:  # Phi on the mesh: the parent cells
-            cells = self.emap.sub_topology_to_topology(cells, False)
+        if spaces[partner].mesh is not d.submesh:  # Phi on the mesh: the parent cells
+            cells = d.emap.sub_topology_to_topology(cells, False)
         fixed = [
             np.concatenate([bc.dof_indices()[0] for bc in bcs] + [np.zeros(0, dtype=np.int32)])
             for bcs in bcs_by_field
         ]
-        transform = migration_elimination(
-            spaces, partner, cells, 1.0 - self.electrolyte.bulk("t_plus"), fixed, self.comm
-        )
+        t_minus = 1.0 - self.electrolyte.bulk("t_plus")
+        transform = migration_elimination(spaces, partner, cells, t_minus, fixed, self.comm)
         rows = field_index_sets(spaces, self.comm, None if periodic is None else periodic.P)
         potentials = PETSc.IS().createGeneral(
             np.concatenate([r.getIndices() for r in rows[:-1]]).astype(PETSc.IntType),
@@ -803,11 +567,6 @@ class Simulation:
     # ------------------------------------------------------------------------------------------
     # Bordered Newton
     # ------------------------------------------------------------------------------------------
-    def _galvanostatic_now(self, step: ProtocolStep | None) -> bool:
-        return self.physics.control.mode == "galvanostatic" or (
-            step is not None and step.kind == "rest"
-        )
-
     @property
     def _volt_scale(self) -> float:
         return 1.0 / self.f
@@ -823,14 +582,16 @@ class Simulation:
         num = self.numerics
         options = NewtonOptions(num.newton_max_it, num.newton_atol, num.newton_rtol,
                                 num.newton_stol, num.line_search == "backtracking")
-        result = sys.solve(self._border(galvano), options, reuse)
-        coupled = any(u is self.salt for u in sys.unknowns)
-        if coupled:
-            self._sync_concentration()
-        if result.converged and coupled:
-            n_owned = self.Q.dofmap.index_map.size_local
+        border = self.control.border(galvano, self.i_ref, self._volt_scale, self.comm)
+        result = sys.solve(border, options, reuse)
+        salt = self.unknowns.salt
+        if salt is None or not any(u is salt.salt for u in sys.unknowns):
+            return result
+        salt.sync()
+        if result.converged:
+            n_owned = salt.Q.dofmap.index_map.size_local
             c_min = self.comm.allreduce(
-                float(self.c.x.array[:n_owned].min(initial=np.inf)), op=MPI.MIN
+                float(salt.c.x.array[:n_owned].min(initial=np.inf)), op=MPI.MIN
             )
             if c_min < 0.0:
                 return NewtonResult(
@@ -842,19 +603,9 @@ class Simulation:
                 )
         return result
 
-    def _border(self, galvano: bool) -> Border:
-        """phi_s and its equation: the scaled galvanostatic constraint, or phi_s = V."""
-        if galvano:
-            return ConstraintBorder(self.phi_s, self.G_form,
-                                    lambda: float(self.control_value.value) / self.i_ref,
-                                    self.dG_dphis_form, self.comm)
-        return FixedBorder(self.phi_s, self.control_value, self._volt_scale)
-
     def _bdf_coefficients(self) -> list[float]:
         """The BDF coefficients in the forms now (the Jacobian depends on a0)."""
-        if not self.binary:
-            return []
-        return [float(a.value) for a in (self.bdf.a0, self.bdf.a1, self.bdf.a2)]
+        return [] if self.unknowns.salt is None else self.unknowns.salt.bdf_coefficients()
 
     def rebuild_linearisation(self) -> None:
         """Factorise the time steps' Jacobian at the loaded linearisation point (and take its w).
@@ -869,8 +620,9 @@ class Simulation:
             for u, point in zip(sys.unknowns, lin.point, strict=True):
                 u.x.array[:] = point.x.array
             self.phi_s.value = lin.phi_s
-            if self.binary:
-                self.bdf.a0.value, self.bdf.a1.value, self.bdf.a2.value = lin.coefficients
+            if self.unknowns.salt is not None:
+                bdf = self.unknowns.salt.bdf
+                bdf.a0.value, bdf.a1.value, bdf.a2.value = lin.coefficients
             w_current = lin.w_current
             sys.factorise(lin.phi_s)
             lin.w_current = w_current
@@ -884,7 +636,7 @@ class Simulation:
     @property
     def _transient_system(self) -> BorderedSystem:
         """The system the time steps solve: potentials and c, or the potentials alone."""
-        return self.sys_coupled if self.binary else self.sys_phi
+        return self.sys_phi if self.sys_coupled is None else self.sys_coupled
 
     # ------------------------------------------------------------------------------------------
     # Solution stages
@@ -898,77 +650,63 @@ class Simulation:
             self.phi_s.value = float(self.control_value.value)
             return
         J = float(self.control_value.value)
-        eta = 0.0
-        if not self.primary:
-            fastest = min(self.parts, key=lambda p: p.kinetics.charge_transfer_resistance)
-            eta = fastest.kinetics.overpotential(J)
-            if eta is None:
-                eta = -J * fastest.kinetics.charge_transfer_resistance
-        kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        self.phi_s.value = eta - J * self._height() / kappa
+        eta = self.surface.uniform_overpotential(J)
+        self.phi_s.value = eta - J * self.domain.height / self.kappa_bulk
 
     def _solve_static(self, step: ProtocolStep | None) -> NewtonResult:
-        """Steady solve (or the consistent initial potential at t = 0) with continuation."""
-        galvano = self._galvanostatic_now(step)
+        """Steady solve (or the consistent initial potential at t = 0) with continuation.
+
+        The potentials first, through the stages of theta (``solver.continuation.Stages``:
+        linearised rate laws, then the full ones) when the Li surface's kinetics is ramped;
+        then, when steady with a salt balance, the coupled system, retried in ln c by a ramp
+        of the control value from equilibrium if it fails (``Reformulate``, ``Ramp``).
+        """
+        galvano = self.control.galvanostatic_at(step)
         stages = [1.0]
-        if self.numerics.continuation and not self.primary:
+        if self.numerics.continuation and self.surface.ramped:
             stages = [0.0, 1.0]
         if np.all(np.isclose(self.phi.x.array, 0.0)):
             self._initial_phis(galvano)
             self._apply_bc_values()
-        self._set_secants(galvano)
-        result = NewtonResult(True, 0, 0.0, "nothing to solve")
-        for theta in stages:
-            self.theta.value = theta
-            result = self.newton(self.sys_phi, galvano)
-            self.log.debug("potential stage theta=%g: %s", theta, result)
-            if not result.converged:
-                return result
-        if self.binary and self.time.mode == "steady":
+        value = float(self.control_value.value)
+        for term in self.terms:
+            term.set_secants(value, galvano)
+        result = Stages(self.theta, stages).run(
+            lambda: self.newton(self.sys_phi, galvano),
+            lambda theta, r: self.log.debug("potential stage theta=%g: %s", theta, r),
+        )
+        if not result.converged:
+            return result
+        if self.sys_coupled is not None and self.time.mode == "steady":
             result = self.newton(self.sys_coupled, galvano)
             self.log.debug("coupled stage: %s", result)
-            if not result.converged and self._retry_in_log_c():
-                self.log.info(
-                    "steady solve with c as the unknown failed (%s); solving for ln c",
-                    result.reason,
-                )
-                result = self._ramp_control(galvano)
+            result = Reformulate(self._retry_in_log_c, lambda: self._ramp_control(galvano)).run(
+                result
+            )
         return result
 
     def _ramp_control(self, galvano: bool) -> NewtonResult:
         """Coupled steady solve by continuation in the control value from equilibrium.
 
-        Solves at lam times the applied value for lam rising from 0 (zero potentials, c =
-        c_bulk: the exact solution at zero current or potential) to 1, each solve starting from
-        the last; the increment doubles after a success and is quartered after a failure,
-        giving up below 1e-4.
+        Starts from zero potentials and c = c_bulk (the exact solution at zero current or
+        potential) and ramps the control value to the applied one (``Ramp``).
         """
-        target = float(self.control_value.value)
+        salt = self.unknowns.salt
         for u in self.potentials:
             u.x.array[:] = 0.0
         self.phi_s.value = 0.0
-        self.salt.x.array[:] = 0.0 if self.log_c else self.c_bulk
-        lam, increment = 0.0, 0.125
-        result = NewtonResult(True, 0, 0.0, "nothing to solve")
-        while lam < 1.0 and increment >= 1e-4:
-            saved = [u.x.array.copy() for u in self.sys_coupled.unknowns]
-            phis = float(self.phi_s.value)
-            trial = min(1.0, lam + increment)
-            self.control_value.value = trial * target
-            result = self.newton(self.sys_coupled, galvano)
-            self.log.debug("control continuation at %g of the applied value: %s", trial, result)
-            if result.converged:
-                lam, increment = trial, 2.0 * increment
-                continue
-            for u, values in zip(self.sys_coupled.unknowns, saved, strict=True):
-                u.x.array[:] = values
-            self.phi_s.value = phis
-            self._sync_concentration()
-            increment /= 4.0
-        self.control_value.value = target
-        return result
+        salt.salt.x.array[:] = salt.bulk_value
+        return Ramp(self.control_value).run(
+            lambda: self.newton(self.sys_coupled, galvano),
+            self.sys_coupled.unknowns,
+            [self.phi_s],
+            salt.sync,
+            lambda lam, r: self.log.debug(
+                "control continuation at %g of the applied value: %s", lam, r
+            ),
+        )
 
-    def _retry_in_log_c(self) -> bool:
+    def _retry_in_log_c(self, failed: NewtonResult) -> bool:
         """Switch the salt unknown to ln c when numerics.concentration_variable allows it.
 
         Recompiles the forms with c = c_bulk exp(u), u = 0 (the state the coupled stage starts
@@ -976,9 +714,12 @@ class Simulation:
         """
         if self.log_c or self.numerics.concentration_variable != "auto":
             return False
-        self._set_concentration_variable(True)
+        self.log.info(
+            "steady solve with c as the unknown failed (%s); solving for ln c", failed.reason
+        )
+        self.unknowns.salt.set_variable(True)
         self._setup_forms()
-        self._setup_sampling()
+        self._setup_outputs()
         return True
 
     def _apply_bc_values(self) -> None:
@@ -993,11 +734,7 @@ class Simulation:
     # Run
     # ------------------------------------------------------------------------------------------
     def _protocol(self) -> Protocol:
-        control = self.physics.control
-        if control.protocol:
-            steps = [ProtocolStep(s.kind, s.duration, s.value) for s in control.protocol]
-            return Protocol(steps, control.cycles)
-        return Protocol.constant(control.constant_value())
+        return self.control.protocol()
 
     def run(self) -> Iterator[Snapshot]:
         """Steady: one snapshot. Transient: snapshots at the output times (t_end included).
@@ -1052,17 +789,18 @@ class Simulation:
             return self.driver
         blocks = {name: u for name, u in zip(self.potential_names, self.potentials, strict=True)}
         events: dict[str, DepletionEvent] = {}
-        if self.binary:
-            blocks["u" if self.log_c else "c"] = self.salt
+        salt = self.unknowns.salt
+        if salt is not None:
+            blocks["u" if salt.log_c else "c"] = salt.salt
             events["depletion"] = DepletionEvent(
                 self._min_surface_concentration_both,
-                self.physics.events.depletion_fraction * self.c_bulk,
-                self.c_bulk,
+                self.physics.events.depletion_fraction * salt.c_bulk,
+                salt.c_bulk,
                 self.physics.events.on_depletion == "stop",
             )
         ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
         state = State(blocks, self.potential_names, self.phi_s,
-                      self.bdf if self.binary else None, ctrl, events)
+                      None if salt is None else salt.bdf, ctrl, events)
         state.messages = self.events  # one list: snapshots report the run's messages
         state.observers = self.observers
         state.linearisation = self._transient_system.lin
@@ -1073,7 +811,7 @@ class Simulation:
     @property
     def potential_names(self) -> list[str]:
         """Names of the potential blocks of the State: Phi (and Phi_elyte when split)."""
-        return ["Phi", "Phi_elyte"][: len(self.potentials)]
+        return self.unknowns.names
 
     @property
     def t(self) -> float:
@@ -1088,11 +826,7 @@ class Simulation:
 
     def apply_control(self, step: ProtocolStep) -> bool:
         """Set the control of a protocol step; True when phi_s is an unknown (galvanostatic)."""
-        self.control_value.value = step.applied
-        galvano = self._galvanostatic_now(step)
-        if not galvano:
-            self.phi_s.value = step.applied
-        return galvano
+        return self.control.apply(step)
 
     def solve_step(self, galvanostatic: bool) -> NewtonResult:
         """Newton solve of one time step from the predicted state."""
@@ -1101,100 +835,23 @@ class Simulation:
 
     def error_estimate(self) -> float | None:
         """Local error norm of the salt unknown's step (None when it is not controlled)."""
-        if not (self.binary and self.driver.state.controller.needs_error):
+        salt = self.unknowns.salt
+        if salt is None or not self.driver.state.controller.needs_error:
             return None
-        return self.bdf.error_estimate(self.time.rtol, self.time.atol, self._nodal_concentration)
+        return salt.bdf.error_estimate(self.time.rtol, self.time.atol, salt.nodal_concentration)
 
     def after_restore(self) -> None:
         """Nodal c after the salt unknown was restored or loaded."""
-        if self.binary:
-            self._sync_concentration()
+        if self.unknowns.salt is not None:
+            self.unknowns.salt.sync()
 
     def _min_surface_concentration_both(self) -> float:
         """Minimum surface concentration of the working and the counter electrode, mol/m^3."""
-        return min(self._min_surface_concentration(), self._min_surface_concentration(True))
+        return min(self.sampler.min_concentration(), self.sampler.min_concentration(True))
 
     # ------------------------------------------------------------------------------------------
     # Output
     # ------------------------------------------------------------------------------------------
-    def _min_surface_concentration(self, counter: bool = False) -> float:
-        """Minimum c at the Li-surface quadrature points (allreduced).
-
-        Args:
-            counter: Sample the Li counter electrode instead of the working side: the bare Li
-                surface (quadrature points) and the interphase | electrolyte boundary (dofs),
-                where Li+ leaves the electrolyte.
-        """
-        values = [np.inf]
-        if counter:
-            if self._counter_entities is not None:
-                values.append(float(self._eval_facets(-1, "c").min(initial=np.inf)))
-        else:
-            for k, part in enumerate(self.parts):
-                if part.binary:
-                    values.append(float(self._eval_facets(k, "c").min(initial=np.inf)))
-            values.append(float(self.c.x.array[self._interface_c_dofs].min(initial=np.inf)))
-        return self.comm.allreduce(min(values), op=MPI.MIN)
-
-    def _setup_sampling(self) -> None:
-        """Compile the Li-surface sampling Expressions (collective: on every rank, once)."""
-        tdim = self.mesh.topology.dim
-        facet_type = basix.cell.sub_entity_type(self.mesh.basix_cell(), tdim - 1, 0)
-        points, self._facet_weights = basix.make_quadrature(
-            facet_type, 2 * self.numerics.degree + 2
-        )
-        maps = self._maps
-        detj = ufl.classes.FacetJacobianDeterminant(self.mesh)
-        self._facet_expressions: dict[tuple[int, str], fem.Expression] = {}
-        for k, part in enumerate(self.parts):
-            j = self._surface_current(part, self.phi_s - self.potential(part.region))
-            exprs = {"x": self.x, "detj": abs(detj), "j": j}
-            if part.binary:
-                exprs["c"] = self.c_expr
-            for name, expr in exprs.items():
-                self._facet_expressions[k, name] = fem.Expression(expr, points, entity_maps=maps)
-        self._counter_entities = None
-        if self.binary and self.counter_kinetics is not None:
-            tdim = self.mesh.topology.dim
-            facets = self.facet_tags.find(self._tag("counter"))
-            owned = facets[facets < self.mesh.topology.index_map(tdim - 1).size_local]
-            self._counter_entities = fem.compute_integration_domains(
-                fem.IntegralType.exterior_facet, self.mesh.topology, owned
-            ).reshape(-1, 2)
-            self._facet_expressions[-1, "c"] = fem.Expression(
-                self.c_expr, points, entity_maps=maps
-            )
-
-    def _eval_facets(self, k: int, name: str) -> np.ndarray:
-        """Values of a sampling Expression at the quadrature points of part k (rank-local)."""
-        entities = self._counter_entities if k == -1 else self.parts[k].entities
-        expression = self._facet_expressions[k, name]
-        width = int(np.prod(expression.value_shape, dtype=int))
-        # eval is collective when coefficients live on the submesh: call it on every rank
-        values = expression.eval(self.mesh, np.asarray(entities, dtype=np.int32).reshape(-1, 2))
-        return values.reshape(len(entities) * len(self._facet_weights), width)
-
-    def surface_sample(self) -> SurfaceSample:
-        """Rank-local quadrature-point sample of the Li surface."""
-        xs, ws, js, cs = [], [], [], []
-        for k, part in enumerate(self.parts):
-            x = self._eval_facets(k, "x")
-            weight = self._eval_facets(k, "detj").reshape(-1) * np.tile(
-                self._facet_weights, len(part.entities)
-            )
-            if self.axisym:
-                weight *= 2.0 * math.pi * x[:, 0]
-            xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
-            ws.append(weight)
-            js.append(self._eval_facets(k, "j").reshape(-1))
-            if part.binary:
-                cs.append(self._eval_facets(k, "c").reshape(-1))
-            else:
-                cs.append(np.full(weight.shape, np.nan))
-        return SurfaceSample(
-            np.vstack(xs), np.concatenate(ws), np.concatenate(js), np.concatenate(cs)
-        )
-
     def _project(
         self, expressions: dict[str, Any], shape: tuple[int, ...], name: str
     ) -> fem.Function:
@@ -1204,9 +861,9 @@ class Simulation:
         u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
         # Scaled by 1/|cell| so that nanometre cells do not trip the factorisation's zero-pivot
         # threshold (the projection itself is unchanged).
-        scale = 1.0 / self._cell_volume()
-        a = scale * ufl.inner(u, v) * self.dx
-        maps = self._maps
+        scale = 1.0 / self.domain.cell_volume
+        a = scale * ufl.inner(u, v) * self.domain.dx
+        maps = self.domain.maps
         out = fem.Function(space, name=name)
         part = fem.Function(space)
         # One region at a time: the DG mass matrix is cell-diagonal, so each projection is zero
@@ -1214,7 +871,7 @@ class Simulation:
         for region, expr in expressions.items():
             problem = dolfinx.fem.petsc.LinearProblem(
                 a,
-                scale * ufl.inner(expr, v) * self.dx(self.bundle.regions[region]),
+                scale * ufl.inner(expr, v) * self.domain.dx(self.bundle.regions[region]),
                 u=part,
                 petsc_options_prefix=f"lidep_projection_{name}_{region}_",
                 petsc_options={"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
@@ -1224,55 +881,30 @@ class Simulation:
             out.x.array[:] += part.x.array
         return out
 
-    def _cell_volume(self) -> fem.Function:
-        """|cell| as a DG0 function (also for curved cells, where ufl.CellVolume is missing)."""
-        if getattr(self, "_volume", None) is None:
-            dg0 = fem.functionspace(self.mesh, ("DG", 0))
-            self._volume = fem.Function(dg0, name="cell_volume")
-            v0 = ufl.TestFunction(dg0)
-            dolfinx.fem.petsc.assemble_vector(
-                self._volume.x.petsc_vec, fem.form(v0 * ufl.dx(domain=self.mesh))
-            )
-            self._volume.x.scatter_forward()
-        return self._volume
-
-    def _electrostatic_potential(self, region: str) -> Any:
-        """Phi = Phi - (RT/F) ln(c/c_bulk) in a binary electrolyte, Phi in single-ion conductors."""
-        if self.binary and region == "electrolyte":
-            log_ratio = self.salt if self.log_c else ufl.ln(self.c / self.c_bulk)
-            return self.potential(region) - log_ratio / self.f
-        return self.potential(region)
-
     def snapshot(self, t: float) -> Snapshot:
         """Fields, surface sample, scalars, dimensionless numbers and events at time t."""
+        u = self.unknowns
         regions = list(self.bundle.regions)
         gdim = self.mesh.geometry.dim
         current = self._project(
             {r: self.current_density(r) for r in regions}, (gdim,), "current_density"
         )
-        strength = self._project(
-            {
-                r: ufl.sqrt(
-                    ufl.dot(
-                        ufl.grad(self._electrostatic_potential(r)),
-                        ufl.grad(self._electrostatic_potential(r)),
-                    )
-                )
-                for r in regions
-            },
-            (),
-            "field_strength",
-        )
+
+        def strength_of(region: str) -> Any:
+            phi = u.conductors[region].electrostatic_potential(u)
+            return ufl.sqrt(ufl.dot(ufl.grad(phi), ufl.grad(phi)))
+
+        strength = self._project({r: strength_of(r) for r in regions}, (), "field_strength")
         # copies: the live unknowns change with the next step
         fields = {
             "potential": self._potential_field(),
             "current_density": current,
             "field_strength": strength,
         }
-        if self.binary:
-            fields["concentration"] = self.c.copy()
+        if u.salt is not None:
+            fields["concentration"] = u.salt.c.copy()
             fields["concentration"].name = "concentration"
-        sample = self.surface_sample()
+        sample = self.sampler.sample()
         scalars = self.scalars()
         return Snapshot(
             t=t,
@@ -1289,7 +921,7 @@ class Simulation:
         The unknown itself, or, with split potentials, a discontinuous Lagrange field holding Phi
         in the interphase cells and Phi_elyte in the electrolyte cells.
         """
-        if not self.split:
+        if self.transfer is None:
             out = self.phi.copy()
             out.name = "potential"
             return out
@@ -1299,174 +931,19 @@ class Simulation:
         out = fem.Function(self._potential_space, name="potential")
         owned = self.mesh.topology.index_map(tdim).size_local
         interphase = np.flatnonzero(
-            self.cell_region[:owned] != self.bundle.regions["electrolyte"]
+            self.domain.cell_region[:owned] != self.bundle.regions["electrolyte"]
         ).astype(np.int32)
         out.interpolate(self.phi, cells0=interphase, cells1=interphase)
-        sub = np.arange(self.submesh.topology.index_map(tdim).size_local, dtype=np.int32)
-        parent = self.emap.sub_topology_to_topology(sub, False).astype(np.int32)
+        sub = np.arange(self.domain.submesh.topology.index_map(tdim).size_local, dtype=np.int32)
+        parent = self.domain.emap.sub_topology_to_topology(sub, False).astype(np.int32)
         out.interpolate(self.phi_elyte, cells0=sub, cells1=parent)
         out.x.scatter_forward()
         return out
 
     def scalars(self) -> dict[str, float]:
-        """Global scalars (allreduced)."""
-        eta = sum(
-            (self.phi_s - self.potential(p.region)) * self.weight * self.ds(p.tag)
-            for p in self.parts
-        )
-        out = {
-            "cell_voltage": float(self.phi_s.value),
-            "current_mean": self._integrate(self.surface_current_form) / self.area,
-            "overpotential_mean": self._integrate(eta) / self.li_area,
-            "leakage_current": self.leakage_current(),
-            "projected_area": self.area,
-            "li_surface_area": self.li_area,
-            "counter_current": self.counter_current(),
-        }
-        if self.binary:
-            out["salt_inventory"] = self._integrate(self.c_expr * self.weight_e * self.dx_e)
-            out["min_surface_concentration"] = self._min_surface_concentration()
-            if self.counter_kinetics is not None:
-                out["min_counter_concentration"] = self._min_surface_concentration(counter=True)
-            out["depletion_time"] = math.nan if self.depletion_time is None else self.depletion_time
-        else:
-            out["min_surface_concentration"] = math.nan
-        return out
-
-    def counter_current(self) -> float:
-        """Mean current density through the counter boundary (plating on the working Li > 0).
-
-        For a reservoir this is the reaction of the charge equation at the counter dofs (the
-        residual without boundary conditions tested with 1 there), exact to solver tolerance.
-        """
-        k = self._block("electrolyte")
-        if self.physics.counter.type == "li_electrode":
-            j_c = self._plating(self.counter_kinetics, -self.potentials[k], self.c_expr)
-            return -self._integrate(j_c * self.weight * self.ds(self._tag("counter"))) / self.area
-        chi = fem.Function(self.potentials[k].function_space)
-        chi.x.array[self._counter_dofs(k)] = 1.0
-        tests = [ufl.TestFunction(u.function_space) for u in self.potentials]
-        tests[k] = chi
-        etas = [self.phi_s - u for u in self.potentials]
-        return self._integrate(self._charge_residuals(tests, etas)[k]) / self.area
-
-    def leakage_current(self) -> float:
-        """Mean electronic leakage current density through leaky interphase regions, A/m^2.
-
-        Solves div(sigma_e grad(phi_e)) = 0 in the regions with sigma_e > 0, phi_e = phi_s on
-        their Li surface, phi_e = Phi where they touch the electrolyte (deposition there at
-        equilibrium), insulating elsewhere; returns int -sigma_e grad(phi_e).n over li_surface /
-        A_proj (positive when electrons leave the Li, i.e. reduction at the outer surface).
-        """
-        leaky = {
-            name: mat.electronic_conductivity
-            for name, mat in self.physics.interphase.items()
-            if mat.electronic_conductivity > 0.0 and name in self.bundle.regions
-        }
-        if not leaky:
-            return 0.0
-        tdim = self.mesh.topology.dim
-        cells = np.concatenate([self.bundle.cell_tags.find(self.bundle.regions[n]) for n in leaky])
-        free = np.zeros(
-            self.V.dofmap.index_map.size_local + self.V.dofmap.index_map.num_ghosts, dtype=bool
-        )
-        free[np.unique(self.V.dofmap.list[cells])] = True
-        other_cells = np.setdiff1d(np.arange(len(self.cell_region)), cells)
-        free[np.unique(self.V.dofmap.list[other_cells])] = False
-        li_facets = np.concatenate(
-            [self.facet_tags.find(p.tag) for p in self.parts if p.region in leaky]
-        )
-        li_dofs = fem.locate_dofs_topological(self.V, tdim - 1, li_facets)
-        free[li_dofs] = False
-        fixed = np.flatnonzero(~free).astype(np.int32)
-        phi_e = fem.Function(self.V, name="electronic_potential")
-        phi_e.x.array[:] = self.phi.x.array
-        phi_e.x.array[li_dofs] = float(self.phi_s.value)
-        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        sigma_max = max(leaky.values())
-        zero = fem.Constant(self.mesh, 0.0)
-        # Stiffness scaled by 1/sigma_max; the zero mass term over the whole mesh puts the
-        # diagonal of every (fixed) dof into the sparsity pattern.
-        a = zero * u * v * self.dx + sum(
-            (s / sigma_max)
-            * ufl.dot(ufl.grad(u), ufl.grad(v))
-            * self.weight
-            * self.dx(self.bundle.regions[n])
-            for n, s in leaky.items()
-        )
-        bc = fem.dirichletbc(phi_e.copy(), fixed)
-        problem = dolfinx.fem.petsc.LinearProblem(
-            a,
-            zero * v * self.dx,
-            bcs=[bc],
-            u=phi_e,
-            petsc_options_prefix="lidep_leakage_",
-            petsc_options={
-                "ksp_type": "preonly",
-                "pc_type": "lu",
-                "pc_factor_mat_solver_type": "mumps",
-            },
-        )
-        problem.solve()
-        flux = 0
-        for part in self.parts:
-            if part.region in leaky:
-                flux += (
-                    -leaky[part.region]
-                    * ufl.dot(ufl.grad(phi_e), self.n)
-                    * self.weight
-                    * self.ds(part.tag)
-                )
-        return self._integrate(flux) / self.area
+        """Global scalars (allreduced): one observer each (``solver.observers``)."""
+        return {o.name: o.compute() for o in self.outputs}
 
     def dimensionless(self, t: float, current_mean: float) -> dict[str, float]:
-        """Wagner numbers, J/J_lim and t/t_Sand (solver.dimensionless).
-
-        The charge-transfer resistance is that of the Li-surface parts in parallel, each with
-        its own kinetics, weighted by its share of the Li area.
-        """
-        if self._part_fractions is None:  # geometric constants, once
-            self._part_fractions = [
-                self._integrate(self.weight * self.ds(part.tag)) / self.li_area
-                for part in self.parts
-            ]
-        surface_parts = [
-            (f, math.inf if self.primary else p.kinetics.i0, p.kinetics.alpha_a,
-             p.kinetics.alpha_c)
-            for f, p in zip(self._part_fractions, self.parts, strict=True)
-        ]
-        kappa = self.electrolyte.bulk("kappa") if self.binary else self.electrolyte.sigma
-        apex = self.bundle.landmarks.get("apex")
-        length = (
-            float(apex[self.mesh.topology.dim - 1])
-            if apex is not None and apex[self.mesh.topology.dim - 1] > 0
-            else self._height()
-        )
-        layers = []
-        for name in self.bundle.regions:
-            if name != "electrolyte":
-                h = self._integrate(self.weight * self.dx(self.bundle.regions[name])) / self.li_area
-                layers.append((h, self._region_model(name).sigma))
-        r_it = 0.0  # the boundary's conductance per Li area, inverted (phases in parallel)
-        if self.split:
-            conductance = sum(
-                self._integrate(self._weight_plus * self.dS_it(self.bundle.regions[name])) / r
-                for name, r in self.transfer_resistance.items()
-            )
-            r_it = self.li_area / conductance
-        numbers = dimensionless_numbers(
-            kappa=kappa,
-            length=length,
-            surface_parts=surface_parts,
-            temperature=self.temperature,
-            current_density=current_mean,
-            t=t,
-            layers=layers,
-            transfer_resistance=r_it,
-            D=self.electrolyte.bulk("diffusivity") if self.binary else None,
-            c_bulk=self.c_bulk if self.binary else None,
-            t_plus=self.electrolyte.bulk("t_plus") if self.binary else 1.0,
-            L=self._height(),
-            cell="symmetric" if self.closed else "reservoir",
-        )
-        return numbers.as_dict()
+        """Wagner numbers, J/J_lim and t/t_Sand (``solver.observers.DimensionlessNumbers``)."""
+        return self.numbers.compute(t, current_mean)
