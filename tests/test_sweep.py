@@ -289,13 +289,16 @@ def test_sigterm_interrupts_a_task_and_marks_its_run(tmp_path):
     config, points, trees = load_sweep(write(tmp_path, tree))
     layout = prepare(config, points, trees, tmp_path / "out")
     task = subprocess.Popen([sys.executable, "-m", "solver.executors", "task",
-                             str(layout.root), "0"], env=os.environ | {"PYTHONPATH": str(ROOT)})
+                             str(layout.root), "0"],
+                            env=os.environ | {"PYTHONPATH": str(ROOT),
+                                              "LIDEP_PROGRESS_INTERVAL": "0.2"})
     log = layout.log_file("s-0")
     deadline = time.monotonic() + 120
-    while "setting up the problem" not in (log.read_text() if log.exists() else ""):
+    # the signal must reach a run that is stepping (a run stopped while it is still being set
+    # up has nothing to checkpoint): wait for its first progress line
+    while " s (" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline and task.poll() is None
-        time.sleep(0.5)
-    time.sleep(2)
+        time.sleep(0.2)
     task.send_signal(signal.SIGTERM)
     code = task.wait(timeout=60)
     diagnosis = f"{layout.status('s-0')}\n{log.read_text()[-2000:]}"
