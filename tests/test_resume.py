@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -89,10 +90,12 @@ def numbers(tree, path=""):
         yield path, float(tree)
 
 
-def assert_metrics_equal(a: Path, b: Path, rel: float) -> None:
+def assert_metrics_equal(a: Path, b: Path, rel: float,
+                         scale_of: Callable[[str], str] = lambda name: name) -> None:
     """Every number of two metrics.json files equal to ``rel`` times the largest magnitude of
     that quantity over the output times (quantities that vanish during the rest periods are
-    compared at the scale of the pulses)."""
+    compared at the scale of the pulses); ``scale_of`` names the quantity whose largest
+    magnitude is a quantity's scale (default: itself)."""
     na, nb = dict(numbers(json.loads(a.read_text()))), dict(numbers(json.loads(b.read_text())))
     assert na.keys() == nb.keys()
     scale: dict[str, float] = {}
@@ -105,7 +108,7 @@ def assert_metrics_equal(a: Path, b: Path, rel: float) -> None:
         if math.isnan(value):
             assert math.isnan(other), key
             continue
-        bound = rel * (scale[key.rsplit("/", 1)[-1]] or 1.0)
+        bound = rel * (scale[scale_of(key.rsplit("/", 1)[-1])] or 1.0)
         assert abs(value - other) <= bound, (key, value, other)
 
 
