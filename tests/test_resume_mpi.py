@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from test_resume import CONFIG, TIMEOUT, assert_metrics_equal
+from test_resume import CONFIG, TIMEOUT, assert_metrics_equal, assert_series_equal
 
 pytestmark = pytest.mark.slow
 
@@ -190,6 +190,7 @@ def test_sigterm_to_mpiexec_checkpoints_and_resumes(setup, tmp_path):
     assert_metrics_equal(reference / "metrics.json", resumed / "metrics.json", 1e-10,
                          spread_at_mean)
     assert_final_fields_equal(reference, resumed, 1e-10)
+    assert_series_equal(reference, resumed, 1e-10)
 
 
 def test_sigterm_to_one_rank_checkpoints_and_resumes_on_one_rank(setup, tmp_path):
@@ -202,6 +203,7 @@ def test_sigterm_to_one_rank_checkpoints_and_resumes_on_one_rank(setup, tmp_path
     assert_metrics_equal(reference / "metrics.json", resumed / "metrics.json", 1e-8,
                          spread_at_mean)
     assert_final_fields_equal(reference, resumed, 1e-8)
+    assert_series_equal(reference, resumed, None)
 
 
 def test_start_on_one_rank_resume_on_two(setup, tmp_path):
@@ -213,6 +215,7 @@ def test_start_on_one_rank_resume_on_two(setup, tmp_path):
     assert_metrics_equal(reference / "metrics.json", resumed / "metrics.json", 1e-8,
                          spread_at_mean)
     assert_final_fields_equal(reference, resumed, 1e-8)
+    assert_series_equal(reference, resumed, None)
 
 
 def test_sigkill_of_a_rank_resumes_from_the_last_checkpoint(setup, tmp_path):
@@ -228,3 +231,4 @@ def test_sigkill_of_a_rank_resumes_from_the_last_checkpoint(setup, tmp_path):
     assert_metrics_equal(reference / "metrics.json", resumed / "metrics.json", 1e-8,
                          spread_at_mean)
     assert_final_fields_equal(reference, resumed, 1e-8)
+    assert_series_equal(reference, resumed, None)
