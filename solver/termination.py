@@ -160,6 +160,9 @@ def interrupt_on_signals(
     recorded for the driver to take at the next step boundary; a second signal, or ``grace``
     seconds without the driver taking it, runs the immediate path described here (``stop`` is
     then called from the timer's thread: the main thread may be stuck in a long native call).
+    Python runs signal handlers only between bytecodes of the main thread, so the timer is
+    armed by a thread woken through :func:`signal.set_wakeup_fd` as soon as the signal
+    arrives, even while the main thread waits in a native call (an MPI collective).
 
     With ``forward_to`` (MPI ranks other than 0 on rank 0's host) the signal is passed on to
     that process instead: rank 0 alone stops the run, marks the directory and aborts the job.
@@ -208,10 +211,23 @@ def interrupt_on_signals(
             stop(Interrupted(signum))
         raise Interrupted(signum)
 
+    def wake(fd: int) -> None:
+        """Arm the fallback when a signal arrives (its number is written to ``fd``)."""
+        while data := os.read(fd, 64):  # waits without the GIL; b"" once the pipe is closed
+            for signum in data:
+                if signum in signals and _deferred.depth:
+                    _deferred.arm(signum, grace, fallback)
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.signal(sig, handler) for sig in signals}
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    waker = threading.Thread(target=wake, args=(read_end,), name="lidep-signal-wake",
+                             daemon=True)
+    waker.start()
     _deferred.reset()
     try:
         yield
@@ -219,6 +235,10 @@ def interrupt_on_signals(
         _deferred.reset()
         for sig, old in previous.items():
             signal.signal(sig, old)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(write_end)
+        waker.join(timeout=1.0)
+        os.close(read_end)
 
 
 class _Deferred:
@@ -235,25 +255,34 @@ class _Deferred:
         self.signum: int | None = None
         self.taken = False
         self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
 
     def defer(self, signum: int, grace: float, fallback: Callable[[int], None]) -> None:
-        """Record ``signum``; call ``fallback(signum)`` after ``grace`` s unless taken first."""
+        """Record ``signum`` (the handler) and arm the fallback."""
         self.signum = signum
-        self._timer = threading.Timer(grace, fallback, (signum,))
-        self._timer.daemon = True
-        self._timer.start()
+        self.arm(signum, grace, fallback)
+
+    def arm(self, signum: int, grace: float, fallback: Callable[[int], None]) -> None:
+        """Call ``fallback(signum)`` after ``grace`` s unless taken first (once per stop)."""
+        with self._lock:
+            if self._timer is None and not self.taken:
+                self._timer = threading.Timer(grace, fallback, (signum,))
+                self._timer.daemon = True
+                self._timer.start()
 
     def take(self) -> None:
         """The driver stops now: cancel the fallback, ignore later signals."""
-        self.taken = True
-        if self._timer is not None:
-            self._timer.cancel()
+        with self._lock:
+            self.taken = True
+            if self._timer is not None:
+                self._timer.cancel()
 
     def reset(self) -> None:
         """Forget any deferred signal (a new run)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self.signum, self.taken, self._timer = None, False, None
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self.signum, self.taken, self._timer = None, False, None
 
 
 _deferred = _Deferred()

@@ -11,6 +11,7 @@ takes a few seconds.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -187,6 +188,20 @@ def test_signal_not_taken_in_time_calls_stop_from_the_timer():
         assert called.wait(5)
     assert [err.signum for err in stopped] == [signal.SIGTERM]
     assert threading.current_thread() is threading.main_thread()
+
+
+def test_fallback_is_armed_while_the_main_thread_waits_in_native_code():
+    """Python runs signal handlers only between bytecodes of the main thread. A rank waiting
+    in a native call (libc's system("sleep 1") here, standing in for an MPI collective) is
+    still stopped after the grace time: a thread woken through signal.set_wakeup_fd arms the
+    timer, which calls ``stop`` while the main thread is still waiting."""
+    stopped_at: list[float] = []
+    with interrupt_on_signals(stop=lambda err: stopped_at.append(time.monotonic()), grace=0.2):
+        with stop_at_step_boundaries():
+            threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM)).start()
+            ctypes.CDLL(None).system(b"sleep 1")
+            returned_at = time.monotonic()
+    assert len(stopped_at) == 1 and stopped_at[0] < returned_at - 0.3
 
 
 def test_interruption_in_process_is_marked(tmp_path):
