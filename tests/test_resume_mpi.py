@@ -3,11 +3,14 @@
 Serial tests that launch ``mpiexec -n 2 lidep run`` themselves (like ``test_signals``), all
 ``slow``. The case is test_resume's cell with a shorter protocol: 2 s steps to 1600 s, 400 s at
 0.1 mA/cm^2 then 400 s at 0.05 mA/cm^2, twice (the control switches at 400, 800 and 1200 s),
-outputs every 400 s. (No rest: at zero current a flat cell's current ratios and hotspot metrics
-are ratios of round-off, which differ across rank counts.) A run is interrupted 0.3 s after its
-first output's checkpoint (t = 400 s, some 80 steps on; the next output is 200 steps away), so
-the resumed run crosses the later switches; it is then resumed and compared with the
-uninterrupted 2-rank run:
+outputs at 600, 1200 and 1600 s. (No rest: at zero current a flat cell's current ratios and
+hotspot metrics are ratios of round-off, which differ across rank counts; and the outputs fall
+in pulses of different current, so that the time of the peak enhancement, 1 + 1.3e-11 at
+0.1 mA/cm^2 against 1 + 0.6e-11, is not decided by round-off.) A run is interrupted 0.05 s after
+its first output's checkpoint appeared (t = 600 s; the stop comes a few steps later, the next
+output is 300 steps away: about 0.4 s on an idle machine, more under load), so the resumed run
+crosses the switches at 800 and 1200 s; it is then resumed and compared with the uninterrupted
+2-rank run:
 
 - on the same rank count, ``metrics.json``, ``surface.npz`` and the final state (the checkpoint
   at 1600 s) equal to 1e-10 relative to each quantity's largest magnitude, as the serial
@@ -50,9 +53,10 @@ MPI_CONFIG = json.loads(json.dumps(CONFIG))
 MPI_CONFIG["base"]["physics"]["control"]["protocol"] = [
     {"kind": "pulse", "duration": "400 s", "value": "0.1 mA/cm^2"},
     {"kind": "pulse", "duration": "400 s", "value": "0.05 mA/cm^2"}]
-MPI_CONFIG["base"]["time"].update({"t_end": "1600 s", "dt": "2 s", "output_interval": "400 s"})
-#: Seconds between the first output's checkpoint and the signal (about 80 steps on 2 ranks).
-AFTER_OUTPUT_S = 0.3
+MPI_CONFIG["base"]["time"].update({"t_end": "1600 s", "dt": "2 s", "output_interval": "600 s"})
+#: Seconds between the first output's checkpoint and the signal: the stop comes at least a step
+#: after that output and long before the next one (300 steps).
+AFTER_OUTPUT_S = 0.05
 
 
 def spread_at_mean(name: str) -> str:
@@ -174,8 +178,8 @@ def assert_stopped_by_sigterm(failed: Path, returncode: int, err: str, ranks: in
     t = checkpoint_time(failed / "a" / "checkpoint.h5")
     assert f"interrupted: checkpoint of t = {t:.6g} s" in said[0]
     with np.load(failed / "a" / "surface.npz") as surface:
-        assert surface["t"].tolist() == [400.0]  # the outputs written before the signal
-    assert 400.0 < t < 800.0  # a checkpoint of its own, in the rest after the first switch
+        assert surface["t"].tolist() == [600.0]  # the outputs written before the signal
+    assert 600.0 < t < 800.0  # a checkpoint of its own, before the switch at 800 s
     return t
 
 
@@ -221,12 +225,12 @@ def test_start_on_one_rank_resume_on_two(setup, tmp_path):
 def test_sigkill_of_a_rank_resumes_from_the_last_checkpoint(setup, tmp_path):
     """kill -9 of rank 1: mpiexec kills rank 0 at once, the watcher marks the directory
     resumable, and the run resumes (on 1 rank, the cheaper) from the checkpoint of the last
-    output (t = 400 s) to the uninterrupted results (1e-8)."""
+    output (t = 600 s) to the uninterrupted results (1e-8)."""
     _, cache, reference = setup
     failed, returncode, _ = interrupt(setup, tmp_path, 2, "rank 1", signal.SIGKILL)
     assert returncode != 0
     assert "killed by a signal" in (failed / "FAILED").read_text().splitlines()[0]
-    assert checkpoint_time(failed / "a" / "checkpoint.h5") == 400.0
+    assert checkpoint_time(failed / "a" / "checkpoint.h5") == 600.0
     resumed = resume(failed, 1, cache)
     assert_metrics_equal(reference / "metrics.json", resumed / "metrics.json", 1e-8,
                          spread_at_mean)
