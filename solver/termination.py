@@ -34,7 +34,8 @@ every rank writes the restart checkpoint collectively and raises :class:`Interru
 ``collective=True``: the ranks unwind together (their collective calls match), rank 0 marks the
 directory ``RESUMABLE``, and every rank exits with 143 (130). This works whether mpiexec
 forwarded the signal to every rank (MPICH's hydra does; so does SLURM at the time limit) or only
-one rank got it. Fallback for a rank stuck in a long step: a second signal, or
+one rank got it. Fallback for a rank stuck in a long step: a second signal (later than
+:data:`SAME_REQUEST_S` after the first: SLURM and mpiexec each deliver one), or
 :data:`STOP_GRACE_S` seconds without the stop being taken, takes the immediate path below.
 
 Immediate path (outside time stepping, and the fallback): under mpiexec ranks other than 0 pass
@@ -56,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
 import re
 import signal
@@ -109,6 +111,10 @@ _LEGACY_TMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # hidden work directories of
 #: Seconds a signal deferred to the next step boundary waits to be taken before the immediate
 #: path runs (a rank stuck in a long step); SLURM's default KillWait (SIGTERM to SIGKILL) is 30 s.
 STOP_GRACE_S = 20.0
+#: A signal within this many seconds of the deferred one is the same request, not a second one:
+#: at the time limit SLURM signals every process of the job step, and mpiexec forwards the
+#: signal it got to the ranks again; Ctrl-C reaches every process of the terminal's group.
+SAME_REQUEST_S = 2.0
 _SIGNAL_TEXT = {signal.SIGINT: "interrupted by SIGINT (Ctrl-C)",
                 signal.SIGTERM: "terminated by SIGTERM"}
 
@@ -157,9 +163,10 @@ def interrupt_on_signals(
     cannot install handlers) nothing is installed.
 
     While the time driver steps (:func:`stop_at_step_boundaries`) the first signal is only
-    recorded for the driver to take at the next step boundary; a second signal, or ``grace``
-    seconds without the driver taking it, runs the immediate path described here (``stop`` is
-    then called from the timer's thread: the main thread may be stuck in a long native call).
+    recorded for the driver to take at the next step boundary; a second signal (not a repeat
+    within :data:`SAME_REQUEST_S`), or ``grace`` seconds without the driver taking it, runs
+    the immediate path described here (``stop`` is then called from the timer's thread: the
+    main thread may be stuck in a long native call).
     Python runs signal handlers only between bytecodes of the main thread, so the timer is
     armed by a thread woken through :func:`signal.set_wakeup_fd` as soon as the signal
     arrives, even while the main thread waits in a native call (an MPI collective).
@@ -190,6 +197,7 @@ def interrupt_on_signals(
         if stop is not None:
             stop(Interrupted(signum))
         else:  # the handler below, in the main thread, as for a second signal
+            _deferred.expire()
             os.kill(os.getpid(), signum)
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -198,6 +206,8 @@ def interrupt_on_signals(
         if _deferred.depth and _deferred.signum is None:
             _deferred.defer(signum, grace, fallback)
             return
+        if _deferred.depth and _deferred.repeated():
+            return  # the same request again (SLURM signals every process, mpiexec forwards)
         if forward_to is not None:
             with contextlib.suppress(OSError):
                 os.kill(forward_to, signum)
@@ -254,13 +264,22 @@ class _Deferred:
         self.depth = 0
         self.signum: int | None = None
         self.taken = False
+        self._since = -math.inf
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
     def defer(self, signum: int, grace: float, fallback: Callable[[int], None]) -> None:
         """Record ``signum`` (the handler) and arm the fallback."""
-        self.signum = signum
+        self.signum, self._since = signum, time.monotonic()
         self.arm(signum, grace, fallback)
+
+    def repeated(self) -> bool:
+        """A signal now is a repeat of the deferred one (see :data:`SAME_REQUEST_S`)."""
+        return time.monotonic() - self._since < SAME_REQUEST_S
+
+    def expire(self) -> None:
+        """The next signal is a second one whenever it comes (the fallback sends it)."""
+        self._since = -math.inf
 
     def arm(self, signum: int, grace: float, fallback: Callable[[int], None]) -> None:
         """Call ``fallback(signum)`` after ``grace`` s unless taken first (once per stop)."""
@@ -283,6 +302,7 @@ class _Deferred:
             if self._timer is not None:
                 self._timer.cancel()
             self.signum, self.taken, self._timer = None, False, None
+            self._since = -math.inf
 
 
 _deferred = _Deferred()

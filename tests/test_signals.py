@@ -27,6 +27,7 @@ import yaml
 from mpi4py import MPI
 
 import solver  # noqa: F401  (MPI import order)
+from solver import termination
 from solver.cli import main
 from solver.rundir import RunDirectory
 from solver.termination import (
@@ -153,7 +154,18 @@ def test_signal_while_stepping_waits_for_the_step_boundary():
     assert stop_requested() == 0  # a new run starts clean
 
 
-def test_second_signal_while_stepping_stops_at_once():
+def test_repeated_signal_while_stepping_is_the_same_request():
+    """SLURM signals every process of the job step and mpiexec forwards its own signal to the
+    ranks again: a signal within SAME_REQUEST_S of the first is not a second one."""
+    with interrupt_on_signals(), stop_at_step_boundaries():
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+        assert stop_requested() == signal.SIGTERM
+
+
+def test_second_signal_while_stepping_stops_at_once(monkeypatch):
+    monkeypatch.setattr(termination, "SAME_REQUEST_S", 0.1)
     with pytest.raises(Interrupted) as info:
         with interrupt_on_signals(), stop_at_step_boundaries():
             os.kill(os.getpid(), signal.SIGINT)
