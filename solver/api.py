@@ -241,16 +241,19 @@ def _run_case(name: str, case: CaseConfig, rd: RunDirectory, pipeline: Pipeline,
         # the bar advances with every accepted time step where the simulation reports them
         getattr(simulation, "step_listeners", []).append(bar.step)
         snapshots = iter(simulation.run())
-        while True:
-            with rd.phase(f"{name}/solve"):
-                snapshot = next(snapshots, None)
-            if snapshot is None:
-                break
-            with rd.phase(f"{name}/output"):
-                writer.write(snapshot)
-                metrics(snapshot)
-            bar.update(snapshot.t)
-            for event in snapshot.events:
-                logger.info("case '%s', t = %.4g s: %s", name, snapshot.t, event)
+        try:
+            while True:
+                with rd.phase(f"{name}/solve"):
+                    snapshot = next(snapshots, None)
+                if snapshot is None:
+                    break
+                with rd.phase(f"{name}/output"):
+                    writer.write(snapshot)
+                    metrics(snapshot)
+                bar.update(snapshot.t)
+                for event in snapshot.events:
+                    logger.info("case '%s', t = %.4g s: %s", name, snapshot.t, event)
+        finally:  # a failed output leaves no suspended time driver (it defers signals)
+            getattr(snapshots, "close", lambda: None)()
     return metrics
 

@@ -15,9 +15,12 @@ Exit codes:
 
 Tracebacks only with ``--debug``. The configuration stack (pydantic) is imported after the
 arguments are parsed and DOLFINx only by the commands that mesh or solve, so ``--help``,
-``validate`` and ``schema`` start fast. Under mpiexec, ranks on rank 0's host pass SIGINT/SIGTERM on
-to rank 0, which marks the run directory and ends the MPI job with ``MPI.Abort`` and the same
-code (other ranks may be blocked in a collective operation).
+``validate`` and ``schema`` start fast. While a transient run steps, SIGINT/SIGTERM (to mpiexec,
+which forwards it to every rank, or to any one rank) stops every rank at the next step boundary
+with a restart checkpoint, and every rank exits with the same code (:mod:`solver.termination`).
+Otherwise (and as the fallback when that stop does not come in time), under mpiexec, ranks on
+rank 0's host pass SIGINT/SIGTERM on to rank 0, which marks the run directory and ends the MPI
+job with ``MPI.Abort`` and the same code (other ranks may be blocked in a collective operation).
 """
 
 from __future__ import annotations
@@ -478,7 +481,8 @@ def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int
         if args.debug:
             raise
         _error(comm, "", _interruption_line(args.command, err))
-        _end_job(comm, err.exit_code)
+        if not err.collective:  # the other ranks did not stop with this one
+            _end_job(comm, err.exit_code)
         return err.exit_code
     except ConfigError as err:
         if args.debug:

@@ -8,15 +8,23 @@ Run sequence of one transient run (``TimeDriver.run``)::
     consistent initial potentials at t = 0 (the problem's static solve)   [not on resume]
     snapshot at t = 0 if it is an output time
     while the controller is not finished:
+        stop here if any rank was signalled (one allreduce): checkpoint, raise Interrupted
         dt = controller.propose(); the protocol step at t + dt sets the control
         predictor (State.extrapolate); Newton solve (the problem)
         diverged: State.restore, controller.reject (SolverDivergence when exhausted)
         error estimate; controller.accept or State.restore and retry
         State.accept; step listeners; events; snapshot at output times or a stopping event
         checkpoint at output times and every ``checkpoint_interval`` seconds of wall time
+    stop if any rank was signalled since the last boundary
 
 A run resumed from a checkpoint (:meth:`TimeDriver.resume`) loads the state and enters the
 loop: the next step is the one the uninterrupted run took.
+
+SIGTERM/SIGINT while stepping (``solver.termination``): the signal handler only records it; at
+the next step boundary every rank learns (one collective) that some rank was signalled, the
+ranks write the checkpoint of the accepted state together and raise
+:class:`~solver.termination.Interrupted` with ``collective=True`` together, so that everything
+they do while unwinding (closing field files) stays collective. The same on one rank.
 """
 
 from __future__ import annotations
@@ -32,7 +40,13 @@ from mpi4py import MPI
 from solver.checkpoint import read_checkpoint, write_checkpoint
 from solver.results import Snapshot
 from solver.state import State
-from solver.termination import Interrupted, signals_held
+from solver.termination import (
+    Interrupted,
+    signals_held,
+    stop_at_step_boundaries,
+    stop_requested,
+    take_stop,
+)
 from solver.timestepping import Protocol as ControlProtocol
 from solver.timestepping import ProtocolStep, SolverDivergence
 
@@ -177,21 +191,45 @@ class TimeDriver:
         Raises:
             SimulationError: A step failed after all retries (the last good state is handed
                 out first, as an extra snapshot unless it was just output).
+            Interrupted: A rank was signalled (SIGTERM, SIGINT): the checkpoint is written.
         """
         try:
-            yield from self._steps()
-        except Interrupted:
-            self._checkpoint_on_signal()
+            with stop_at_step_boundaries():
+                yield from self._steps()
+            self._stop_if_requested()  # a signal after the last step boundary
+        except Interrupted as err:
+            if not err.collective:
+                self._checkpoint_on_signal()
             raise
 
-    def _checkpoint_on_signal(self) -> None:
-        """SIGTERM/SIGINT during a step: checkpoint the last accepted state (serial runs).
+    def _stop_if_requested(self) -> None:
+        """At a step boundary: if any rank was signalled, checkpoint and stop (collective).
 
-        The signal reaches the driver while it solves (the accepted state is changed only
-        while signals are held back), so the last accepted state is restored and written.
-        Under MPI only rank 0 sees the signal and the other ranks may wait in a collective
-        call: no checkpoint can be written there; the last one (output times,
-        ``checkpoint_interval``) stands.
+        Every rank calls this at the same boundaries (the loop is the same on every rank), so
+        the one reduction always matches.
+
+        Raises:
+            Interrupted: With ``collective=True``, on every rank.
+        """
+        signum = self.comm.allreduce(stop_requested(), op=MPI.MAX)
+        if not signum:
+            return
+        take_stop()
+        if self.checkpoint is not None:
+            self.write_checkpoint()
+            if self.comm.rank == 0:
+                self.log.warning("interrupted: checkpoint of t = %.6g s written to %s",
+                                 self.state.t, self.checkpoint)
+        raise Interrupted(signum, collective=True)
+
+    def _checkpoint_on_signal(self) -> None:
+        """A signal raised in the middle of a step: checkpoint the last accepted state (serial).
+
+        The immediate path of ``solver.termination`` (a second signal, or a deferred one not
+        taken in time) raises while the driver solves; the accepted state is changed only
+        while signals are held back, so the last accepted state is restored and written.
+        Under MPI that path raises on one rank while the others may wait in a collective
+        call: no checkpoint can be written there; the last one stands.
         """
         if self.checkpoint is None or self.comm.size > 1:
             return
@@ -209,6 +247,7 @@ class TimeDriver:
             yield problem.snapshot(state.t)
             state.last_output = state.t
         while not ctrl.finished:
+            self._stop_if_requested()
             dt = ctrl.propose()
             step = self.protocol.step_at(ctrl.t + dt)
             galvano = problem.apply_control(step)

@@ -10,6 +10,9 @@ Layout of a run directory (schema in docs/outputs.md)::
     <run>/<case>/fields/surface.xdmf   (+ .h5) the current density on the Li-surface mesh
     <run>/<case>/fields/paraview_state.py  opens both in ParaView with colour maps
     <run>/<case>/fields/<field>.bp     ADIOS2 VTX time series, the field's own Lagrange degree
+    <run>/<case>/fields.part-<k>/      a resumed run: the series written before interruption k;
+                                       fields/domain.xdmf and surface.xdmf then index every
+                                       part's times (merge_field_parts)
 
 The XDMF files hold one temporal collection whose grids carry their mesh and all fields of that
 time, the layout that ParaView's Xdmf3 readers (Debian's ParaView 5.11), pyvista and meshio read
@@ -20,10 +23,14 @@ Field writers are collective on the mesh communicator; JSON, CSV and NPZ are wri
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import csv
 import json
 import logging
 import math
+import os
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +38,7 @@ from typing import Any
 
 import basix.ufl
 import dolfinx
+import h5py
 import numpy as np
 from mpi4py import MPI
 
@@ -102,6 +110,109 @@ def merge_xdmf_times(path: Path, name: str) -> None:
     tmp.replace(path)
 
 
+FIELD_PARTS = "fields.part-*"
+"""Folders of a resumed case holding the field series written before each interruption."""
+
+
+def _field_parts(case_dir: Path) -> list[Path]:
+    """``fields.part-1``, ``fields.part-2``, ... then ``fields``: the series in run order."""
+    parts = sorted(case_dir.glob(FIELD_PARTS), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    return [*parts, case_dir / "fields"]
+
+
+def _series_grids(path: Path, name: str) -> list[tuple[float, ET.Element]]:
+    """(time, grid) of every time of one part's XDMF series whose data can be read.
+
+    The grids' HDF5 paths are made relative to ``fields``. A grid whose HDF5 data is missing or
+    unreadable (a kill while it was written) is left out, with a warning.
+    """
+    try:
+        merge_xdmf_times(path, name)  # the part may have stopped before its last rewrite
+        series = ET.parse(path).getroot().find("Domain/Grid[@GridType='Collection']")
+    except (OSError, ET.ParseError, AttributeError):
+        logger.warning("field series %s cannot be read; left out of the merged series", path)
+        return []
+    fields = path.parent.parent / "fields"
+    grids = []
+    with contextlib.ExitStack() as stack:
+        files: dict[Path, h5py.File | None] = {}
+
+        def readable(file: Path, dataset: str) -> bool:
+            if file not in files:
+                try:
+                    files[file] = stack.enter_context(h5py.File(file, "r"))
+                except OSError:
+                    files[file] = None
+            return files[file] is not None and dataset in files[file]
+
+        for grid in [] if series is None else series.findall("Grid"):
+            grid = copy.deepcopy(grid)
+            t = float(grid.find("Time").get("Value"))
+            ok = True
+            for item in grid.iter("DataItem"):
+                file, sep, dataset = (item.text or "").strip().partition(":")
+                if sep:
+                    ok = ok and readable(path.parent / file, dataset)
+                    item.text = f"{os.path.relpath(path.parent / file, fields)}:{dataset}"
+            if ok:
+                grids.append((t, grid))
+            else:
+                logger.warning("field series %s: the data of t = %g s cannot be read; left "
+                               "out of the merged series", path, t)
+    return grids
+
+
+def merge_field_parts(case_dir: Path) -> list[Path]:
+    """Index the field series of every part of a resumed case as one time series.
+
+    A resumed run writes its fields anew from the checkpoint's time on into ``fields``; those
+    written before each interruption are in ``fields.part-<k>`` (``solver.api``). This rewrites
+    ``fields/domain.xdmf`` and ``fields/surface.xdmf`` to hold the grids of every part in time
+    order, each pointing at its own part's HDF5 file by a relative path (so ParaView's Xdmf3
+    readers, pyvista and meshio read one series; nothing is copied, and the parts must stay
+    next to ``fields``). A time written by a part and again by a later one (outputs after the
+    checkpoint the later part resumed from) is taken from the later part. ADIOS2 VTX series
+    (``.bp``) are not merged: each part keeps its own. Run on one rank, after the fields were
+    written and closed; a case without parts is left as it is.
+
+    Args:
+        case_dir: ``<run>/<case>``.
+
+    Returns:
+        The XDMF files written.
+    """
+    parts = _field_parts(case_dir)
+    if len(parts) == 1:
+        return []
+    written = []
+    for name in ("domain", "surface"):
+        kept: list[ET.Element] = []
+        later = math.inf  # first time of the later parts
+        for part in reversed(parts):
+            grids = _series_grids(part / f"{name}.xdmf", name) if (
+                part / f"{name}.xdmf").is_file() else []
+            kept[:0] = [grid for t, grid in sorted(grids, key=lambda g: g[0]) if t < later]
+            later = min([later, *(t for t, _ in grids)])
+        if not kept:
+            continue
+        root = ET.Element("Xdmf", Version="3.0")
+        series = ET.SubElement(ET.SubElement(root, "Domain"), "Grid", Name=name,
+                               GridType="Collection", CollectionType="Temporal")
+        series.extend(kept)
+        ET.indent(root)
+        path = case_dir / "fields" / f"{name}.xdmf"
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".xdmf.tmp")
+        ET.ElementTree(root).write(tmp, xml_declaration=True, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    state = case_dir / "fields" / "paraview_state.py"
+    older = [p / state.name for p in parts[:-1] if (p / state.name).is_file()]
+    if written and not state.is_file() and older:  # no output since the resume
+        shutil.copy2(older[-1], state)
+    return written
+
+
 def region_function(bundle: MeshBundle) -> dolfinx.fem.Function:
     """DG0 function holding each cell's region tag (0 for an untagged cell)."""
     region = dolfinx.fem.Function(
@@ -168,6 +279,7 @@ class _XdmfSeries:
             if name not in self._transfers:
                 self._transfers[name] = _Transfer(name, f, self.mesh)
             self._file.write_function(self._transfers[name](f), t)
+        self._file.flush()  # readable up to here after a kill (a part of a resumed run)
         self._merge()
 
     def _merge(self) -> None:
@@ -332,6 +444,9 @@ def write_paraview_state(field_dir: Path, fields: list[str], two_d: bool) -> Pat
 class FieldWriter:
     """Writes one case's fields and surface profiles at each output time.
 
+    Used as a context manager; leaving it without an exception also indexes the series of a
+    resumed case's earlier parts with its own (:func:`merge_field_parts`).
+
     Args:
         bundle: The case's mesh.
         case_dir: ``<run>/<case>``; created if missing.
@@ -366,8 +481,10 @@ class FieldWriter:
     def __enter__(self) -> FieldWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
+        if exc_type is None and self.comm.rank == 0:  # a resumed case: one series of all parts
+            merge_field_parts(self.case_dir)
 
     def write(self, snapshot: Snapshot) -> None:
         """Append ``snapshot`` to every field series and to ``surface.npz``. Collective."""
@@ -405,7 +522,8 @@ class FieldWriter:
     def scalars(self) -> dict[str, Any]:
         """The surface profiles so far, for a restart checkpoint (``solver.driver``).
 
-        The field series of an interrupted run are kept as they are (``solver.api``).
+        The field series of an interrupted run are kept as they are (``fields.part-<k>``,
+        ``solver.api``) and indexed with the resumed run's at its end (:func:`merge_field_parts`).
         """
         points = None if self._points is None else {"x": self._points.x,
                                                      "weight": self._points.weight}

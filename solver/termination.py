@@ -26,14 +26,28 @@ Details that matter: PETSc (at import) and ``gmsh.initialize`` replace the handl
 and SIGSEGV below Python's back, so the run directory takes them back at the end of every phase
 (:func:`restore_python_handlers`, and :mod:`faulthandler` enabled again). A signal that arrives
 while the directory is being finished is held back until it is done (:func:`signals_held`).
-Under mpiexec (which forwards SIGINT and SIGTERM to every rank) ranks other than 0 pass the
-signal on to rank 0 instead of stopping, so that rank 0 is never left blocked in a collective
-operation; rank 0 marks the directory and the CLI aborts the job.
 
-Restart: a transient run checkpoints its state (``solver.driver``) at output times and every
-``time.checkpoint_interval``; a serial run also at SIGTERM/SIGINT. :func:`mark_failed` (in
-process or by the watcher) marks a directory holding a checkpoint ``RESUMABLE``, and
-``lidep run --resume <dir>`` continues it.
+Time stepping (serial and under MPI): while the time driver steps (:func:`stop_at_step_boundaries`)
+the first SIGINT/SIGTERM of a rank only sets a flag (:func:`stop_requested`). At every step
+boundary the driver asks all ranks at once (one ``allreduce``) whether any was signalled; if so
+every rank writes the restart checkpoint collectively and raises :class:`Interrupted` with
+``collective=True``: the ranks unwind together (their collective calls match), rank 0 marks the
+directory ``RESUMABLE``, and every rank exits with 143 (130). This works whether mpiexec
+forwarded the signal to every rank (MPICH's hydra does; so does SLURM at the time limit) or only
+one rank got it. Fallback for a rank stuck in a long step: a second signal (later than
+:data:`SAME_REQUEST_S` after the first: SLURM and mpiexec each deliver one), or
+:data:`STOP_GRACE_S` seconds without the stop being taken, takes the immediate path below.
+
+Immediate path (outside time stepping, and the fallback): under mpiexec ranks other than 0 pass
+the signal on to rank 0 instead of stopping, so that rank 0 is never left blocked in a collective
+operation; rank 0 marks the directory and the CLI aborts the job; the last checkpoint (output
+times, ``time.checkpoint_interval``) stands. A serial run raises :class:`Interrupted` at once and
+checkpoints its last accepted state on the way out.
+
+Restart: a transient run checkpoints its state (``solver.driver``) at output times, every
+``time.checkpoint_interval`` and when it stops at a signal. :func:`mark_failed` (in process or by
+the watcher) marks a directory holding a checkpoint ``RESUMABLE``, and ``lidep run --resume
+<dir>`` continues it.
 
 This module imports only the standard library (it runs as ``python -I -S termination.py``).
 """
@@ -43,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
 import re
 import signal
@@ -61,6 +76,7 @@ __all__ = [
     "FAILED",
     "RESUMABLE",
     "RUNNING",
+    "STOP_GRACE_S",
     "Interrupted",
     "Stale",
     "Watcher",
@@ -70,6 +86,9 @@ __all__ = [
     "restore_python_handlers",
     "signals_held",
     "stale_directories",
+    "stop_at_step_boundaries",
+    "stop_requested",
+    "take_stop",
     "write_running",
 ]
 
@@ -89,6 +108,13 @@ _UNMARKED_GRACE_S = 60.0
 _LOG_TAIL = 1 << 16
 _INCOMPLETE = re.compile(r".+\.incomplete-[0-9a-f]{8}")
 _LEGACY_TMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # hidden work directories of lidep <= 0.1
+#: Seconds a signal deferred to the next step boundary waits to be taken before the immediate
+#: path runs (a rank stuck in a long step); SLURM's default KillWait (SIGTERM to SIGKILL) is 30 s.
+STOP_GRACE_S = 20.0
+#: A signal within this many seconds of the deferred one is the same request, not a second one:
+#: at the time limit SLURM signals every process of the job step, and mpiexec forwards the
+#: signal it got to the ranks again; Ctrl-C reaches every process of the terminal's group.
+SAME_REQUEST_S = 2.0
 _SIGNAL_TEXT = {signal.SIGINT: "interrupted by SIGINT (Ctrl-C)",
                 signal.SIGTERM: "terminated by SIGTERM"}
 
@@ -104,15 +130,19 @@ class Interrupted(BaseException):  # noqa: N818  (like KeyboardInterrupt: not an
 
     Attributes:
         signum: The signal number.
+        collective: Raised on every rank at the same point (a stop at a step boundary): the
+            ranks unwind together and exit normally; otherwise (one rank, from a signal
+            handler) the job is aborted.
     """
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, collective: bool = False):
         self.signum = int(signum)
+        self.collective = collective
         super().__init__(_SIGNAL_TEXT.get(self.signum,
                                           f"stopped by {signal.Signals(self.signum).name}"))
 
-    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:
-        return type(self), (self.signum,)
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int, bool]]:
+        return type(self), (self.signum, self.collective)
 
     @property
     def exit_code(self) -> int:
@@ -124,12 +154,22 @@ class Interrupted(BaseException):  # noqa: N818  (like KeyboardInterrupt: not an
 def interrupt_on_signals(
         signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM), *,
         forward_to: int | None = None,
-        stop: Callable[[Interrupted], None] | None = None) -> Iterator[None]:
+        stop: Callable[[Interrupted], None] | None = None,
+        grace: float = STOP_GRACE_S) -> Iterator[None]:
     """Raise :class:`Interrupted` in the main thread at the first of ``signals``.
 
     Later signals are ignored so that marking the run directory cannot be interrupted in
     turn; the previous handlers are restored on exit. Outside the main thread (where Python
     cannot install handlers) nothing is installed.
+
+    While the time driver steps (:func:`stop_at_step_boundaries`) the first signal is only
+    recorded for the driver to take at the next step boundary; a second signal (not a repeat
+    within :data:`SAME_REQUEST_S`), or ``grace`` seconds without the driver taking it, runs
+    the immediate path described here (``stop`` is then called from the timer's thread: the
+    main thread may be stuck in a long native call).
+    Python runs signal handlers only between bytecodes of the main thread, so the timer is
+    armed by a thread woken through :func:`signal.set_wakeup_fd` as soon as the signal
+    arrives, even while the main thread waits in a native call (an MPI collective).
 
     With ``forward_to`` (MPI ranks other than 0 on rank 0's host) the signal is passed on to
     that process instead: rank 0 alone stops the run, marks the directory and aborts the job.
@@ -145,11 +185,29 @@ def interrupt_on_signals(
         signals: The signals handled.
         forward_to: Process id to pass the signals on to, or None to raise here.
         stop: Ends the job at once (it does not return), or None to raise here.
+        grace: Seconds a deferred signal waits to be taken (see above).
 
     Yields:
         Nothing; the body runs with the handlers installed.
     """
+    def fallback(signum: int) -> None:
+        """The deferred signal was not taken in time: the immediate path (timer thread)."""
+        if _deferred.taken:
+            return
+        if stop is not None:
+            stop(Interrupted(signum))
+        else:  # the handler below, in the main thread, as for a second signal
+            _deferred.expire()
+            os.kill(os.getpid(), signum)
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        if _deferred.taken:
+            return  # stopping in order at a step boundary: the checkpoint is being written
+        if _deferred.depth and _deferred.signum is None:
+            _deferred.defer(signum, grace, fallback)
+            return
+        if _deferred.depth and _deferred.repeated():
+            return  # the same request again (SLURM signals every process, mpiexec forwards)
         if forward_to is not None:
             with contextlib.suppress(OSError):
                 os.kill(forward_to, signum)
@@ -163,15 +221,119 @@ def interrupt_on_signals(
             stop(Interrupted(signum))
         raise Interrupted(signum)
 
+    def wake(fd: int) -> None:
+        """Arm the fallback when a signal arrives (its number is written to ``fd``)."""
+        while data := os.read(fd, 64):  # waits without the GIL; b"" once the pipe is closed
+            for signum in data:
+                if signum in signals and _deferred.depth:
+                    _deferred.arm(signum, grace, fallback)
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.signal(sig, handler) for sig in signals}
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    waker = threading.Thread(target=wake, args=(read_end,), name="lidep-signal-wake",
+                             daemon=True)
+    waker.start()
+    _deferred.reset()
     try:
         yield
     finally:
+        _deferred.reset()
         for sig, old in previous.items():
             signal.signal(sig, old)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(write_end)
+        waker.join(timeout=1.0)
+        os.close(read_end)
+
+
+class _Deferred:
+    """State of :func:`stop_at_step_boundaries`: a signal waiting for the next step boundary.
+
+    Attributes:
+        depth: Nesting depth of :func:`stop_at_step_boundaries` (0: signals act at once).
+        signum: The deferred signal, or None.
+        taken: The time driver took the stop (later signals are ignored).
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.signum: int | None = None
+        self.taken = False
+        self._since = -math.inf
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def defer(self, signum: int, grace: float, fallback: Callable[[int], None]) -> None:
+        """Record ``signum`` (the handler) and arm the fallback."""
+        self.signum, self._since = signum, time.monotonic()
+        self.arm(signum, grace, fallback)
+
+    def repeated(self) -> bool:
+        """A signal now is a repeat of the deferred one (see :data:`SAME_REQUEST_S`)."""
+        return time.monotonic() - self._since < SAME_REQUEST_S
+
+    def expire(self) -> None:
+        """The next signal is a second one whenever it comes (the fallback sends it)."""
+        self._since = -math.inf
+
+    def arm(self, signum: int, grace: float, fallback: Callable[[int], None]) -> None:
+        """Call ``fallback(signum)`` after ``grace`` s unless taken first (once per stop)."""
+        with self._lock:
+            if self._timer is None and not self.taken:
+                self._timer = threading.Timer(grace, fallback, (signum,))
+                self._timer.daemon = True
+                self._timer.start()
+
+    def take(self) -> None:
+        """The driver stops now: cancel the fallback, ignore later signals."""
+        with self._lock:
+            self.taken = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def reset(self) -> None:
+        """Forget any deferred signal (a new run)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self.signum, self.taken, self._timer = None, False, None
+            self._since = -math.inf
+
+
+_deferred = _Deferred()
+
+
+@contextlib.contextmanager
+def stop_at_step_boundaries() -> Iterator[None]:
+    """Defer the first SIGINT/SIGTERM to the time driver's next step boundary (see above).
+
+    The driver polls :func:`stop_requested` at every step boundary (a collective reduction of
+    it over the ranks) and calls :func:`take_stop` before it checkpoints and stops. Without the
+    handlers of :func:`interrupt_on_signals` (a notebook) nothing is deferred.
+
+    Yields:
+        Nothing.
+    """
+    _deferred.depth += 1
+    try:
+        yield
+    finally:
+        _deferred.depth -= 1
+
+
+def stop_requested() -> int:
+    """The signal number deferred by this process and not yet taken, or 0."""
+    return 0 if _deferred.taken or _deferred.signum is None else _deferred.signum
+
+
+def take_stop() -> None:
+    """The time driver stops at this step boundary: no fallback, later signals are ignored."""
+    _deferred.take()
 
 
 class _Held:

@@ -24,12 +24,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import yaml
+from test_resume_fields import read_series
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300.0
@@ -89,10 +91,12 @@ def numbers(tree, path=""):
         yield path, float(tree)
 
 
-def assert_metrics_equal(a: Path, b: Path, rel: float) -> None:
+def assert_metrics_equal(a: Path, b: Path, rel: float,
+                         scale_of: Callable[[str], str] = lambda name: name) -> None:
     """Every number of two metrics.json files equal to ``rel`` times the largest magnitude of
     that quantity over the output times (quantities that vanish during the rest periods are
-    compared at the scale of the pulses)."""
+    compared at the scale of the pulses); ``scale_of`` names the quantity whose largest
+    magnitude is a quantity's scale (default: itself)."""
     na, nb = dict(numbers(json.loads(a.read_text()))), dict(numbers(json.loads(b.read_text())))
     assert na.keys() == nb.keys()
     scale: dict[str, float] = {}
@@ -105,7 +109,7 @@ def assert_metrics_equal(a: Path, b: Path, rel: float) -> None:
         if math.isnan(value):
             assert math.isnan(other), key
             continue
-        bound = rel * (scale[key.rsplit("/", 1)[-1]] or 1.0)
+        bound = rel * (scale[scale_of(key.rsplit("/", 1)[-1])] or 1.0)
         assert abs(value - other) <= bound, (key, value, other)
 
 
@@ -123,6 +127,22 @@ def assert_fields_equal(a: Path, b: Path, rel: float) -> None:
             if name in names:
                 scale = float(np.max(np.abs(names[name]))) or 1.0
                 np.testing.assert_allclose(other[name], names[name], rtol=0, atol=rel * scale)
+
+
+def assert_series_equal(a: Path, b: Path, rel: float | None) -> None:
+    """The field series of case ``a``: ``fields/domain.xdmf`` of the resumed run indexes the
+    same times as the uninterrupted run's (each once, the earlier parts' through their relative
+    paths) and, with ``rel`` (same rank count: same node order), potential and concentration
+    equal to ``rel`` times their largest magnitude."""
+    for name in ("potential", "concentration"):
+        sa = read_series(a / "a" / "fields" / "domain.xdmf", name)
+        sb = read_series(b / "a" / "fields" / "domain.xdmf", name)
+        assert list(sb) == list(sa)
+        scale = max(float(np.max(np.abs(v))) for _, v in sa.values())
+        for t, (x, values) in sa.items() if rel is not None else ():
+            np.testing.assert_array_equal(sb[t][0], x)
+            np.testing.assert_allclose(sb[t][1], values, rtol=0, atol=rel * scale,
+                                       err_msg=f"{name} at {t}")
 
 
 def interrupted_run(setup, out: Path, sig: signal.Signals, checkpoints: int) -> Path:
@@ -176,6 +196,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_results(setup, tmp_path, si
     assert_metrics_equal(reference / "metrics.json", resumed / "metrics.json", 1e-10)
     assert_fields_equal(reference, resumed, 1e-10)
     assert (resumed / "a" / "fields.part-1").is_dir()  # the series written before the kill
+    assert_series_equal(reference, resumed, 1e-10)
     assert (failed / "RESUMED").read_text().strip() == f"resumed into {resumed}"
     assert not (failed / "RESUMABLE").exists()
 

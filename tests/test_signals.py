@@ -11,12 +11,14 @@ takes a few seconds.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,9 +27,17 @@ import yaml
 from mpi4py import MPI
 
 import solver  # noqa: F401  (MPI import order)
+from solver import termination
 from solver.cli import main
 from solver.rundir import RunDirectory
-from solver.termination import Interrupted, interrupt_on_signals, signals_held
+from solver.termination import (
+    Interrupted,
+    interrupt_on_signals,
+    signals_held,
+    stop_at_step_boundaries,
+    stop_requested,
+    take_stop,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
@@ -128,6 +138,82 @@ def test_signal_is_held_while_the_directory_is_finished():
             time.sleep(0.2)  # the handler has run by now, and held the signal back
             done.append(True)
     assert done == [True]
+
+
+def test_signal_while_stepping_waits_for_the_step_boundary():
+    """While the time driver steps the first signal is only recorded; once the driver took it,
+    later signals are ignored (it is writing the checkpoint); nothing is raised."""
+    with interrupt_on_signals(), stop_at_step_boundaries():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the handler has run
+        assert stop_requested() == signal.SIGTERM
+        take_stop()
+        assert stop_requested() == 0
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+    assert stop_requested() == 0  # a new run starts clean
+
+
+def test_repeated_signal_while_stepping_is_the_same_request():
+    """SLURM signals every process of the job step and mpiexec forwards its own signal to the
+    ranks again: a signal within SAME_REQUEST_S of the first is not a second one."""
+    with interrupt_on_signals(), stop_at_step_boundaries():
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+        assert stop_requested() == signal.SIGTERM
+
+
+def test_second_signal_while_stepping_stops_at_once(monkeypatch):
+    monkeypatch.setattr(termination, "SAME_REQUEST_S", 0.1)
+    with pytest.raises(Interrupted) as info:
+        with interrupt_on_signals(), stop_at_step_boundaries():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises within the sleep
+    assert info.value.signum == signal.SIGTERM and not info.value.collective
+
+
+def test_signal_not_taken_in_time_stops_at_once():
+    """A serial run stuck in a long step: after the grace time the immediate path raises."""
+    start = time.monotonic()
+    with pytest.raises(Interrupted):
+        with interrupt_on_signals(grace=0.3), stop_at_step_boundaries():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises within the sleep
+    assert 0.3 <= time.monotonic() - start < 5
+
+
+def test_signal_not_taken_in_time_calls_stop_from_the_timer():
+    """Rank 0 of a job stuck in a long step: after the grace time ``stop`` (mark the directory,
+    abort the job) is called from the timer's thread: the main thread may be stuck in C."""
+    stopped: list[Interrupted] = []
+    called = threading.Event()
+
+    def stop(err: Interrupted) -> None:
+        stopped.append(err)
+        called.set()
+
+    with interrupt_on_signals(stop=stop, grace=0.3), stop_at_step_boundaries():
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert called.wait(5)
+    assert [err.signum for err in stopped] == [signal.SIGTERM]
+    assert threading.current_thread() is threading.main_thread()
+
+
+def test_fallback_is_armed_while_the_main_thread_waits_in_native_code():
+    """Python runs signal handlers only between bytecodes of the main thread. A rank waiting
+    in a native call (libc's system("sleep 1") here, standing in for an MPI collective) is
+    still stopped after the grace time: a thread woken through signal.set_wakeup_fd arms the
+    timer, which calls ``stop`` while the main thread is still waiting."""
+    stopped_at: list[float] = []
+    with interrupt_on_signals(stop=lambda err: stopped_at.append(time.monotonic()), grace=0.2):
+        with stop_at_step_boundaries():
+            threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM)).start()
+            ctypes.CDLL(None).system(b"sleep 1")
+            returned_at = time.monotonic()
+    assert len(stopped_at) == 1 and stopped_at[0] < returned_at - 0.3
 
 
 def test_interruption_in_process_is_marked(tmp_path):
