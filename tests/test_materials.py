@@ -37,7 +37,7 @@ CONFIG_UNITS = {
 }
 #: Unit named by the suffix of a further property (longest suffix first).
 SUFFIX_UNITS = {
-    "_m3_mol": "m^3/mol", "_ohm_m2": "ohm m^2", "_A_m2": "A/m^2",
+    "_m3_mol": "m^3/mol", "_ohm_m2": "ohm m^2", "_A_m2": "A/m^2", "_J_m2": "J/m^2",
     "_m2_s": "m^2/s", "_J_mol": "J/mol", "_S_m": "S/m", "_m2": "m^2", "_ohm": "ohm",
     "_ratio": "1", "_A": "A", "_m": "m", "_s": "s",
 }
@@ -46,7 +46,7 @@ RANGES = {
     "S/m": (1e-12, 1e3), "J/mol": (0.0, 2.0e5), "mol/m^3": (1.0, 1e5), "m^2/s": (1e-20, 1e-8),
     "1": (0.0, 10.0), "ohm m^2": (1e-6, 1.0), "A/m^2": (0.1, 1e3), "m": (1e-10, 1e-2),
     "m^2": (1e-8, 1e-2), "m^3/mol": (1e-6, 1e-4), "A": (1e-15, 1e-3), "ohm": (1.0, 1e5),
-    "s": (1.0, 1e8),
+    "s": (1.0, 1e8), "J/m^2": (0.05, 5.0),
 }
 ELECTRONIC_METAL_RANGE = (1e5, 1e9)  # S/m: metals (Cu 6e7, Li 1e7)
 
@@ -276,3 +276,40 @@ def test_li_molar_volume_has_one_home():
     cited = LIBRARY["Li"].properties["molar_volume_m3_mol"]
     assert LI_MOLAR_VOLUME == cited.value
     assert LI_MOLAR_VOLUME == pytest.approx(6.94e-3 / 534.0, rel=1e-3)
+
+
+# (material, key, SI value, the number as the source prints it, words of the source quoted)
+LITERATURE_VALUES = [
+    ("Li6PS5Cl", "conductivity", 1e-3 * 100, "mS cm-1 range", "doi:10.1039/c9cp00664h"),
+    ("Li3N", "conductivity", 1e-3 * 100, "ca. 10-3 S cm-1", "doi:10.1038/s41467-020-17951-6"),
+    ("Mg", "electronic_conductivity_S_m", 1 / 43.9e-9, "43.9 nOhm m", "CRC Handbook"),
+    ("In", "electronic_conductivity_S_m", 1 / 83.7e-9, "83.7 nOhm m", "CRC Handbook"),
+]
+
+
+@pytest.mark.parametrize(("name", "key", "si", "printed", "reference"), LITERATURE_VALUES,
+                         ids=[f"{n}.{k}" for n, k, *_ in LITERATURE_VALUES])
+def test_added_literature_values(name, key, si, printed, reference):
+    """Values added from literature text: the number as printed, converted here to SI by hand
+    (1 S/cm = 100 S/m; sigma = 1 / rho): rel 1e-12. The note quotes the printed number and the
+    source names the reference, so a value cannot lose its provenance."""
+    parameter = LIBRARY[name].entries()[key]
+    assert parameter.value == pytest.approx(si, rel=1e-12, abs=0)
+    assert parameter.status == "literature"
+    assert reference in parameter.source
+    assert printed in parameter.note
+
+
+def test_li_surface_energy_is_davisons_liquid_value_at_the_melting_point():
+    """gamma = 0.447 - 1.07e-4 T - 1.351e-8 T^2 N/m (Davison 1968) at T_m = 180.50 C = 453.65 K:
+    0.447 - 0.0485406 - 0.0027803 = 0.395679 J/m^2, recomputed here (rel 1e-12), one home."""
+    from solver.library.inorganic import LI_SURFACE_ENERGY
+
+    t_m = 453.65
+    cited = LIBRARY["Li"].properties["surface_energy_J_m2"]
+    assert cited.value == pytest.approx(0.447 - 1.07e-4 * t_m - 1.351e-8 * t_m**2, rel=1e-12)
+    assert cited.value == pytest.approx(0.395679, abs=5e-7)
+    assert LI_SURFACE_ENERGY == cited.value
+    assert cited.unit == "J/m^2" and cited.status == "derived"
+    assert "TN D-4650" in cited.source and "0.3957" in cited.note
+    assert "liquid" in cited.note and "per facet" in LIBRARY["Li"].gaps

@@ -17,15 +17,19 @@ from solver.library.records import (
 )
 from solver.library.sources import (
     CRC_RESISTIVITY,
+    DAVISON_1968,
+    HANGHOFER_2019,
     KAMAYA_2011,
     SEED_000,
     SEED_001,
     SEED_002,
     SEED_003,
     SEED_004,
+    TAPIA_RUIZ_2020,
 )
 
-__all__ = ["LIF", "LI2CO3", "LI2O", "LI_METAL", "LI_MOLAR_VOLUME", "MATERIALS"]
+__all__ = ["LIF", "LI2CO3", "LI2O", "LI_METAL", "LI_MOLAR_VOLUME", "LI_SURFACE_ENERGY",
+           "MATERIALS"]
 
 _NO_CONDUCTIVITY = (
     "Li+ conductivity and its activation energy: no number in the seeds and no reliable "
@@ -194,7 +198,17 @@ LI6PS5CL = Material(
     "Argyrodite LPSC. Seed 000 forms metal-incorporated interphases from LPSC:LGPS 16:1 and "
     "4:1 (Fig. 2); seed 001 (citing W. Ji et al., J. Mater. Chem. A 9 (2021) 15012) reports "
     f"that against Li it forms Li3P, LiCl and Li2S ({SEED_000}; {SEED_001}).",
-    gaps=_NO_CONDUCTIVITY,
+    parameters={
+        "conductivity": Parameter(
+            1e-3 * S_PER_CM, "S/m", f"{HANGHOFER_2019}, abstract", "literature",
+            "'ionic conductivities, at least if Li6PS5Br and Li6PS5Cl are considered, in the "
+            "mS cm-1 range at room temperature': 1e-3 S/cm, an order of magnitude as quoted "
+            "(the lower end of seed 001's Table 1 range for sulfides, 1e-3 to 1e-2 S/cm).",
+        ),
+    },
+    gaps="Activation energy: no source text with a number found (Kraft et al. 2017 and "
+    "Deiseroth et al. 2008 were looked for); give `conductivity_activation_energy` next to "
+    "`material:`.",
 )
 
 LGPS = Material(
@@ -276,7 +290,17 @@ LI3N = Material(
     "interphase",
     "Li3N, from LiNO3 additives or N2 treatment of Li; the seeds call it a fast Li+ conductor "
     f"(\"highly conductive Li3N\") without a number ({SEED_003}, sections 3.1 and 3.2.1).",
-    gaps=_NO_CONDUCTIVITY,
+    parameters={
+        "conductivity": Parameter(
+            1e-3 * S_PER_CM, "S/m", f"{TAPIA_RUIZ_2020}, introduction (citing its ref. 1)",
+            "literature",
+            "'exceptional ionic conductivity at room temperature (ca. 10-3 S cm-1)': an order "
+            "of magnitude as quoted, for bulk Li3N; transport in the layered crystal is "
+            "anisotropic (faster Li diffusion within the Li2N layers).",
+        ),
+    },
+    gaps="Activation energy and the in-plane / out-of-plane values of the single crystal "
+    "(Alpen, Rabenau, Talat 1977 not found as text).",
 )
 
 LI3P = Material(
@@ -319,8 +343,16 @@ LI2S = Material(
 # -- Metals of metal-incorporated interphases (seed 000) and Li metal ---------------------------
 
 
-def _metal(name: str, resistivity_ohm_m: float, role: str) -> Material:
-    """A metal of a metal-incorporated interphase, with its electronic conductivity."""
+def _metal(name: str, resistivity_ohm_m: float, role: str, checked: str = "") -> Material:
+    """A metal of a metal-incorporated interphase, with its electronic conductivity.
+
+    Args:
+        name: Library name (the element symbol).
+        resistivity_ohm_m: Resistivity at 20 C, ohm m.
+        role: Where the metal comes from in the interphase.
+        checked: A further text read that states the same resistivity (appended to the note).
+    """
+    note = f"1 / resistivity, {resistivity_ohm_m * 1e9:g} nOhm m at 20 C."
     return Material(
         name,
         "metal",
@@ -328,10 +360,20 @@ def _metal(name: str, resistivity_ohm_m: float, role: str) -> Material:
         properties={
             "electronic_conductivity_S_m": Parameter(
                 1.0 / resistivity_ohm_m, "S/m", CRC_RESISTIVITY, "literature",
-                f"1 / resistivity, {resistivity_ohm_m * 1e9:g} nOhm m at 20 C.",
+                f"{note} {checked}".strip(),
             ),
         },
     )
+
+
+def _infobox(copy: str, printed: str) -> str:
+    """The note of a resistivity checked against a copy of the element's Wikipedia infobox."""
+    return f"Checked: the Wikipedia element infobox ({copy}) states '{printed} (at 20 C)'."
+
+
+#: Melting point of Li, K (180.50 C, the value livapordata/lithium.py gives with the
+#: correlation of DAVISON_1968).
+_LI_MELTING_POINT = 273.15 + 180.50
 
 
 LI_METAL = Material(
@@ -349,20 +391,36 @@ LI_METAL = Material(
             1.0 / 92.8e-9, "S/m", CRC_RESISTIVITY, "literature",
             "1 / resistivity, 92.8 nOhm m at 20 C.",
         ),
+        "surface_energy_J_m2": Parameter(
+            0.447 - 1.07e-4 * _LI_MELTING_POINT - 1.351e-8 * _LI_MELTING_POINT**2, "J/m^2",
+            DAVISON_1968, "derived",
+            "Surface tension of liquid Li at its melting point (453.65 K) from the correlation, "
+            "0.3957 N/m = J/m^2, taken as gamma of the solid surface at room temperature. The "
+            "solid's value differs: experimental surface energies of solids are mostly liquid "
+            "surface tensions extrapolated to zero temperature (Vitos et al., Surf. Sci. 411 "
+            "(1998) 186, introduction), and they are facet-averaged.",
+        ),
     },
-    gaps="Surface energy: no reliable value at hand (not in the seeds); to be added with its "
-    "source before a surface-energy term uses it.",
+    gaps="Surface energy per facet and of the solid at room temperature (DFT: Tran et al. 2016, "
+    "Sci. Data 3, 160080; Doll, Harrison, Saunders 1999, cond-mat/9907031; experiment: Tyson "
+    "and Miller 1977): looked for, their numbers not found as text.",
 )
 
 LI_MOLAR_VOLUME: float = float(LI_METAL.properties["molar_volume_m3_mol"].value)
 """V_m of Li metal, m^3/mol: the one value the growth, stability and post-processing use."""
 
+LI_SURFACE_ENERGY: float = float(LI_METAL.properties["surface_energy_J_m2"].value)
+"""γ of the Li surface, J/m^2 (liquid Li at its melting point: see the record's note)."""
+
 MATERIALS: tuple[Material, ...] = (
     LLZO, LLZTO, LAGP, LI6PS5CL, LGPS,
     LIF, LI2O, LI2CO3, LII, LI3N, LI3P, LICL, LI2S, REDUCED_LLZO,
     _metal("Cu", 16.78e-9, "Copper, the metal from Cu+-doped LPSC"),
-    _metal("Mg", 43.9e-9, "Magnesium, the metal from Mg2+-doped LPSC"),
-    _metal("In", 83.7e-9, "Indium, the metal from LPSC mixed with Li3InCl6"),
+    _metal("Mg", 43.9e-9, "Magnesium, the metal from Mg2+-doped LPSC",
+           _infobox("copy at en.wikihussain.com, Template:Infobox magnesium",
+                    "Electrical resistivity 43.9 nOhm m")),
+    _metal("In", 83.7e-9, "Indium, the metal from LPSC mixed with Li3InCl6",
+           _infobox("copy at andhao.com, indium", "Electrical resistivity 83.7 nOhm m")),
     LI_METAL,
 )
 """The records of this module, in table order."""

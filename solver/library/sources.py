@@ -10,6 +10,8 @@ from __future__ import annotations
 __all__ = [
     "CRC_RESISTIVITY",
     "CRYO_EM",
+    "DAVISON_1968",
+    "HANGHOFER_2019",
     "KAMAYA_2011",
     "LABELS",
     "SEED_000",
@@ -17,6 +19,7 @@ __all__ = [
     "SEED_002",
     "SEED_003",
     "SEED_004",
+    "TAPIA_RUIZ_2020",
     "VALOEN_2005",
     "abbreviate",
 ]
@@ -59,6 +62,22 @@ CRC_RESISTIVITY = (
     "CRC Handbook of Chemistry and Physics, table 'Electrical resistivity of pure metals' "
     "(value at 293 K)"
 )
+DAVISON_1968 = (
+    "H. W. Davison, 'Complication [sic] of Thermophysical Properties of Liquid Lithium', NASA "
+    "Technical Note TN D-4650, Lewis Research Center (1968), surface-tension correlation "
+    "sigma = 0.447 - 1.07e-4 T - 1.351e-8 T^2 N/m (T in K; standard deviation of the data "
+    "+-1.9 %, maximum difference +5.2 %), as transcribed with that quotation in "
+    "github.com/cfe316/livapordata, livapordata/lithium.py (function surface_tension)"
+)
+HANGHOFER_2019 = (
+    "I. Hanghofer et al., 'Substitutional disorder: structure and ion dynamics of the "
+    "argyrodites Li6PS5Cl, Li6PS5Br and Li6PS5I', Phys. Chem. Chem. Phys. (2019), "
+    "doi:10.1039/c9cp00664h (RSC article c9cp00664h)"
+)
+TAPIA_RUIZ_2020 = (
+    "N. Tapia-Ruiz et al., 'Low dimensional nanostructures of fast ion conducting lithium "
+    "nitride', Nat. Commun. 11 (2020) 4492, doi:10.1038/s41467-020-17951-6"
+)
 CRYO_EM = (
     "Y. Li et al., 'Atomic structure of sensitive battery materials and interfaces revealed by "
     "cryo-electron microscopy', Science 358 (2017) 506 (SEI tens of nm on Li)"
@@ -74,6 +93,9 @@ LABELS: dict[str, str] = {
     KAMAYA_2011: "[Kamaya 2011]",
     CRC_RESISTIVITY: "[CRC]",
     CRYO_EM: "[cryo-EM 2017]",
+    DAVISON_1968: "[Davison 1968]",
+    HANGHOFER_2019: "[Hanghofer 2019]",
+    TAPIA_RUIZ_2020: "[Tapia-Ruiz 2020]",
 }
 """Short label of each full reference, for compact listings (with the legend below them)."""
 
