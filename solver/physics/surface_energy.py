@@ -53,7 +53,6 @@ class SurfaceEnergy(Term):
     """
 
     blocks = ("Phi", "Phi_elyte")
-    outputs = ("mean_curvature",)
 
     def __init__(
         self,
