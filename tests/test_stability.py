@@ -384,3 +384,15 @@ def test_parallel_equals_serial():
     serial = fe_current_amplitude(case, wavelength, amplitude, MPI.COMM_SELF, None)
     assert MPI.COMM_WORLD.size == 2
     assert world == pytest.approx(serial, rel=1e-8)
+
+
+@pytest.mark.mpi
+def test_parallel_equals_serial_with_surface_energy():
+    """ĵ with the surface-energy term (curvature gathered across ranks) equals the serial one."""
+    case = _case(False, surface_energy={"gamma": GAMMA})
+    wavelength = 1e-6
+    amplitude = 0.02 * wavelength / (2 * math.pi)
+    world = fe_current_amplitude(case, wavelength, amplitude, MPI.COMM_WORLD, None)
+    serial = fe_current_amplitude(case, wavelength, amplitude, MPI.COMM_SELF, None)
+    assert MPI.COMM_WORLD.size == 2 and world < 0.0  # stable: γ dominates at 1 µm
+    assert world == pytest.approx(serial, rel=1e-8)
