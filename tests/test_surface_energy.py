@@ -98,6 +98,19 @@ def test_shift_cancels_on_a_hemispherical_cap():
     assert cap < 8e-3 and flat < 1e-12
 
 
+def test_residual_carries_the_shift():
+    """The Newton system's Li current (the rate law at the variables eta of the residual) equals
+    the sampled one (1e-12), and differs from the unshifted j(phi_s) A_Li (by the cap's share)."""
+    sim = _simulation(_case(protrusion=True))
+    sim.phi_s.value = -GAMMA * LI_MOLAR_VOLUME / (R * FARADAY)
+    s = sim.sampler.sample()
+    total = sim.domain.integrate(sim.surface_current_form)
+    assert total == pytest.approx(float(np.sum(s.weight * s.j)), rel=1e-12)
+    kinetics = sim.surface.laws[0].kinetics
+    unshifted = -I0 * kinetics.f * (kinetics.alpha_a + kinetics.alpha_c) * sim.phi_s.value
+    assert total < 0.7 * unshifted * sim.li_area
+
+
 def _solved(case: CaseConfig, comm: MPI.Comm = MPI.COMM_SELF) -> tuple[float, np.ndarray]:
     sim = _simulation(case, comm)
     snapshot = next(iter(sim.run()))
