@@ -4,6 +4,8 @@ Each check returns problem lines in the form of :mod:`solver.config`,
 ``<key path>: <what is wrong> (got <value>); allowed: <what is allowed>``, so that every
 problem of every case is reported at once.
 
+* The surface-energy term (``physics.surface_energy``) needs ``geometry.mesh.order`` 2: the
+  mean curvature of straight facets is not defined.
 * Arrhenius factors exp(-E_a/R (1/T - 1/T_ref)) of every activation energy in ``physics`` must
   lie within 1e-30..1e30 (``PROPERTY_MAGNITUDE_LIMIT``): an overflow would stop the run after
   meshing, an underflow would zero a conductivity or an exchange current.
@@ -68,12 +70,23 @@ def case_problems(case: CaseConfig, prefix: str) -> list[str]:
         Problem lines (empty when the case is fine).
     """
     physics, key = case.physics, f"{prefix}.physics"
-    problems = _arrhenius_problems(physics, key)
+    problems = _arrhenius_problems(physics, key) + _surface_energy_problems(case, prefix)
     if not problems and physics.electrolyte.type == "concentrated":
         problems += _property_problems(physics.electrolyte, physics, f"{key}.electrolyte")
     if not problems:
         problems += _limiting_current_problems(case, prefix)
     return problems
+
+
+def _surface_energy_problems(case: CaseConfig, prefix: str) -> list[str]:
+    """The surface-energy term needs the curvature of the curved second-order geometry."""
+    order = case.geometry.mesh.order
+    if case.physics.surface_energy is None or order == 2:
+        return []
+    return [
+        f"{prefix}.geometry.mesh.order: physics.surface_energy needs the mean curvature of the "
+        f"curved second-order geometry (got {order}); allowed: 2, or no physics.surface_energy"
+    ]
 
 
 def _activation_energies(physics: PhysicsConfig) -> dict[str, float]:

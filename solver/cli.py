@@ -141,7 +141,9 @@ def _stability_parser(with_config: Callable[..., argparse.ArgumentParser]) -> No
     """``lidep stability`` (solver.stability)."""
     stability = with_config("stability", "growth rate of a sinusoidal perturbation of the flat "
                             "Li surface against its wavelength (finite elements and the "
-                            "analytic dispersion relation)")
+                            "analytic dispersion relation; the surface energy is "
+                            "physics.surface_energy.gamma, e.g. --set "
+                            "physics.surface_energy.gamma=0.5)")
     stability.add_argument("-o", "--output", type=Path, default=Path("results"),
                            help="output root; results go to OUTPUT/<name>.stability")
     stability.add_argument("--overwrite", action="store_true",
@@ -152,9 +154,6 @@ def _stability_parser(with_config: Callable[..., argparse.ArgumentParser]) -> No
                            help="wavelength range, e.g. 1um 100um (default: L/16 to 4 L)")
     stability.add_argument("--points", type=int, default=8,
                            help="number of wavelengths, log-spaced (default: 8)")
-    stability.add_argument("--surface-energy", type=float, default=0.0, metavar="GAMMA",
-                           help="surface energy of Li, J/m^2, for the analytic curve "
-                           "(default: 0)")
     stability.add_argument("--slope", type=float, default=0.02,
                            help="amplitude x wavenumber of the smaller FE perturbation "
                            "(default: 0.02; the larger is twice it)")
@@ -381,7 +380,7 @@ def _cmd_stability(args: argparse.Namespace, comm: MPI.Comm) -> int:
             raise ConfigError([f"--wavelengths: {err} (got {' '.join(args.wavelengths)}); "
                                "allowed: two lengths, e.g. 1um 100um"]) from err
     run_dir = run(args.config, args.output, overrides=args.overrides, wavelengths=wavelengths,
-                  points=args.points, surface_energy=args.surface_energy, slope=args.slope,
+                  points=args.points, slope=args.slope,
                   overwrite=args.overwrite, comm=comm, mesh_cache=args.mesh_cache)
     _say(comm, f"results: {run_dir}")
     return EXIT_OK

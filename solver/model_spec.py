@@ -29,6 +29,7 @@ from solver.units import (
     CurrentDensity,
     Diffusivity,
     MolarEnergy,
+    SurfaceEnergy,
     Temperature,
     Time,
     Voltage,
@@ -48,6 +49,7 @@ __all__ = [
     "PhysicsConfig",
     "ProtocolStep",
     "SingleIonElectrolyte",
+    "SurfaceEnergyConfig",
     "TableProperty",
     "TimeConfig",
 ]
@@ -501,6 +503,19 @@ class EventsConfig(StrictModel):
     )
 
 
+class SurfaceEnergyConfig(StrictModel):
+    """The surface energy of the Li surface (docs/theory.md, "Surface energy")."""
+
+    gamma: SurfaceEnergy = Field(
+        gt=0,
+        description=(
+            "Surface energy gamma of Li against the interphase or electrolyte, J/m^2: the "
+            "overpotential at the Li surface gains gamma V_m K / F (K the mean curvature). "
+            "Needs geometry.mesh.order 2."
+        ),
+    )
+
+
 class PhysicsConfig(StrictModel):
     """Electrolyte, interphase materials, kinetics, counter boundary, control and temperature."""
 
@@ -527,6 +542,10 @@ class PhysicsConfig(StrictModel):
         description="Control mode and value or protocol.",
     )
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event detection.")
+    surface_energy: SurfaceEnergyConfig | None = Field(
+        default=None,
+        description="Surface-energy term at the Li surface (absent: no surface energy).",
+    )
 
     @model_validator(mode="after")
     def _counter_kinetics(self) -> PhysicsConfig:

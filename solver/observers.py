@@ -93,14 +93,14 @@ class Integral:
 
 
 class MeanOverpotential(Integral):
-    """The mean of eta = phi_s - Phi over the Li surface, V."""
+    """The mean of eta = phi_s - Phi (+ the surface-energy shift) over the Li surface, V."""
 
     def __init__(self, u: Unknowns):
         d = u.domain
 
         def form() -> Any:
             return sum(
-                (u.phi_s - u.potential(p.region)) * d.weight * d.ds(p.tag) for p in d.parts
+                u.overpotential(p.region) * d.weight * d.ds(p.tag) for p in d.parts
             )
 
         super().__init__("overpotential_mean", d, form, lambda: d.li_area)
@@ -162,7 +162,7 @@ class SurfaceSampler:
         detj = ufl.classes.FacetJacobianDeterminant(msh)
         self.expressions: dict[tuple[int, str], fem.Expression] = {}
         for k, part in enumerate(d.parts):
-            j = surface.surface_current(u, k, u.phi_s - u.potential(part.region))
+            j = surface.surface_current(u, k, u.overpotential(part.region))
             exprs = {"x": d.x, "detj": abs(detj), "j": j}
             c_s = u.concentration(part.region)
             if c_s is not None:

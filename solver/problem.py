@@ -69,6 +69,7 @@ from solver.physics.faradaic import FaradaicKinetics, PrimaryContact
 from solver.physics.leakage import ElectronicLeakage
 from solver.physics.salt import SaltTransport
 from solver.physics.sources import ManufacturedSources
+from solver.physics.surface_energy import SurfaceEnergy
 from solver.physics.term import Term, Unknowns
 from solver.physics.transfer import IonTransfer
 from solver.results import Snapshot
@@ -277,6 +278,10 @@ class Simulation:
             if mat.electronic_conductivity > 0.0 and name in self.bundle.regions
         }
         self.leakage = ElectronicLeakage(leaky) if leaky else None
+        if physics.surface_energy is not None:
+            terms.append(SurfaceEnergy(physics.surface_energy.gamma, self.bundle))
+        shifts = [s for term in terms if (s := term.overpotential_shift(u)) is not None]
+        u.eta_shift = sum(shifts[1:], shifts[0]) if shifts else None
         self.control = Control(physics.control, self.mesh, self.phi_s)
         return terms
 
@@ -388,7 +393,7 @@ class Simulation:
     def _setup_forms(self) -> None:
         u = self.unknowns
         tests = u.tests()
-        etas = [ufl.variable(self.phi_s - p) for p in self.potentials]
+        etas = [ufl.variable(u.eta(k)) for k in range(len(self.potentials))]
         res_phi = self.charge_residuals(tests, etas)
         d_res_phi: list[Any] = [0] * len(tests)
         for term in self.terms:
@@ -447,7 +452,7 @@ class Simulation:
         self.sampler = SurfaceSampler(u, self.surface, self.counter.closed, self.numerics.degree)
 
         def residuals(tests: list[Any]) -> list[Any]:
-            return self.charge_residuals(tests, [self.phi_s - p for p in self.potentials])
+            return self.charge_residuals(tests, [u.eta(k) for k in range(len(self.potentials))])
 
         self.outputs: list[Observer] = [
             CellVoltage(self.phi_s),

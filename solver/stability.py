@@ -5,8 +5,8 @@ Two routes to the same number (docs/theory.md, "Linear stability of a flat Li su
 * :class:`FlatStack` holds the flat Li | interphase layers | electrolyte stack (SI) and gives
   the analytic dispersion relation ω(k) = V_m ĵ(k) / F of the ohmic-kinetic model (single-ion
   conductors, linearised kinetics with the differential charge-transfer resistance at the mean
-  current j0, optional ion-transfer resistance and surface energy γ), its critical and
-  fastest-growing wavenumbers;
+  current j0, optional ion-transfer resistance and surface energy γ from
+  ``physics.surface_energy``), its critical and fastest-growing wavenumbers;
 * :func:`fe_current_amplitude` solves the finite-element model (:class:`solver.problem.Simulation`,
   steady) on a ``sinusoidal`` Li surface y = A (1 + cos kx) of small amplitude in a
   half-wavelength cell with mirror sides, and projects the surface current on cos kx.
@@ -17,9 +17,10 @@ wavelength: the ratio checks linearity, Richardson extrapolation removes the O(�
 (``<output_root>/<name>.stability``: ``<case>/spectrum.csv``, ``<case>/spectrum.png``,
 ``stability.json``). ``lidep stability CONFIG`` calls :func:`run`.
 
-The finite-element model has no surface-energy term yet: its ω(k) is that of γ = 0, compared
-with the analytic ω(k) of γ = 0; the analytic curve with γ (``surface_energy``) is written
-alongside.
+Both routes hold the same physics: the case's ``physics.surface_energy`` (absent: γ = 0) is
+the surface-energy term of the FE model (:class:`solver.physics.surface_energy.SurfaceEnergy`,
+the discrete curvature of the second-order sinusoid) and the γ of the analytic curve. A γ other
+than the configuration's is set with ``--set physics.surface_energy.gamma=...``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import io
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,12 @@ SURFACE_CELLS = {1: 8.0, 2: 4.0}
 """Far-field element size of the FE solves is at most λ / this (by element degree); the Li
 surface is meshed four times finer (λ/32 for P1, λ/16 for P2; measured at mesh.refinement 1:
 ω within 2e-4 of the analytic value with P2, 4e-3 with P1)."""
+
+CURVATURE_REFINEMENT = 2.0
+"""With a surface energy the element sizes are divided by this as well: the γ term rests on the
+discrete curvature of the P2 surface, second-order accurate (P2, bare, γ = 0.5 J/m², λ = 0.5
+and 1 µm: ω within 1.0e-2 and 1.2e-2 of the analytic value at λ/16, 2.5e-3 and 2.9e-3 at λ/32;
+with a 20 nm layer 2.1e-2 and 6.0e-3 at λ = 1 µm)."""
 
 GRID_POINTS = 2001
 """Points of the log-spaced k grid on which the analytic curve's roots and maximum are bracketed."""
@@ -218,8 +225,7 @@ def _problem(key: str, what: str, got: object, allowed: str) -> str:
     return f"{key}: {what} (got {got}); allowed: {allowed}"
 
 
-def stack_from_case(case: CaseConfig, *, prefix: str = "base",
-                    surface_energy: float = 0.0) -> FlatStack:
+def stack_from_case(case: CaseConfig, *, prefix: str = "base") -> FlatStack:
     """The flat stack of a case: its layers, domain length and physics at its temperature.
 
     The geometry's dimension, coordinates, surface shape, protrusions and voids are not used:
@@ -229,7 +235,6 @@ def stack_from_case(case: CaseConfig, *, prefix: str = "base",
     Args:
         case: A validated case.
         prefix: Key prefix of the case in error messages (``base`` or ``cases.<name>``).
-        surface_energy: γ, J/m^2 (0: none).
 
     Raises:
         ConfigError: The case is outside the model of the analysis (a binary electrolyte, a
@@ -258,9 +263,6 @@ def stack_from_case(case: CaseConfig, *, prefix: str = "base",
             problems.append(_problem(f"{prefix}.geometry.layers.{i}.kind", "the stability "
                                      "analysis needs uniform layers", f"'{layer.kind}'",
                                      "uniform"))
-    if not math.isfinite(surface_energy) or surface_energy < 0.0:
-        problems.append(_problem("--surface-energy", "not a non-negative surface energy",
-                                 surface_energy, "a number >= 0, J/m^2"))
     if problems:
         raise ConfigError(problems)
     T, T_ref = physics.temperature, physics.reference_temperature
@@ -288,7 +290,7 @@ def stack_from_case(case: CaseConfig, *, prefix: str = "base",
         charge_transfer_resistance=r_ct,
         layers=tuple(layers),
         transfer_resistance=outer.transfer_resistance if outer is not None else 0.0,
-        surface_energy=surface_energy,
+        surface_energy=0.0 if physics.surface_energy is None else physics.surface_energy.gamma,
     )
 
 
@@ -303,7 +305,8 @@ def fe_case(case: CaseConfig, wavelength: float, amplitude: float) -> CaseConfig
     Mirror sides at the crest (x = 0) and the trough (x = λ/2); the layers and the mean
     electrolyte thickness are those of ``case`` (the domain grows by A); the far-field element
     size is at most λ / :data:`SURFACE_CELLS` (before ``mesh.refinement``), so that the surface
-    (a quarter of it) is resolved by λ/32 (P1) or λ/16 (P2).
+    (a quarter of it) is resolved by λ/32 (P1) or λ/16 (P2); with a surface energy
+    (``physics.surface_energy``) :data:`CURVATURE_REFINEMENT` times finer.
     """
     tree = case.model_dump(mode="json")
     geometry = tree["geometry"]
@@ -317,8 +320,10 @@ def fe_case(case: CaseConfig, wavelength: float, amplitude: float) -> CaseConfig
         protrusions=[],
         voids=None,
     )
-    geometry["mesh"]["far_field_size"] = min(far, wavelength / SURFACE_CELLS[
-        case.numerics.degree])
+    cells = SURFACE_CELLS[case.numerics.degree]
+    if case.physics.surface_energy is not None:
+        cells *= CURVATURE_REFINEMENT
+    geometry["mesh"]["far_field_size"] = min(far, wavelength / cells)
     tree["time"] = {"mode": "steady"}
     return validate(CaseConfig, tree, ["stability"])
 
@@ -356,8 +361,7 @@ class SpectrumPoint:
         omega_small: FE ω at the amplitude ε (ε k = ``slope``).
         omega_large: FE ω at 2ε.
         omega_fe: Richardson extrapolation to ε → 0, (4 ω(ε) - ω(2ε)) / 3.
-        omega_model: Analytic ω of the FE model's physics (γ = 0).
-        omega_analytic: Analytic ω with the surface energy γ.
+        omega_model: Analytic ω of the FE model's physics (with its γ).
     """
 
     wavelength: float
@@ -365,7 +369,6 @@ class SpectrumPoint:
     omega_large: float
     omega_fe: float
     omega_model: float
-    omega_analytic: float
 
     @property
     def wavenumber(self) -> float:
@@ -384,8 +387,7 @@ class SpectrumPoint:
 
 
 CSV_COLUMNS = ("wavelength_m", "wavenumber_1_m", "omega_fe_1_s", "omega_model_1_s",
-               "relative_difference", "omega_eps_1_s", "omega_2eps_1_s", "linearity",
-               "omega_analytic_1_s")
+               "relative_difference", "omega_eps_1_s", "omega_2eps_1_s", "linearity")
 """Columns of ``spectrum.csv`` (SI units in the names)."""
 
 
@@ -395,7 +397,7 @@ class Spectrum:
 
     Attributes:
         case: Case name.
-        stack: The analytic model (with γ).
+        stack: The analytic model of the FE physics (with γ).
         slope: ε k of the smaller FE amplitude.
         points: One per wavelength, in increasing λ.
         k_range: (k_min, k_max) of the analytic curve, 1/m.
@@ -407,10 +409,6 @@ class Spectrum:
     points: list[SpectrumPoint] = field(default_factory=list)
     k_range: tuple[float, float] = (math.nan, math.nan)
 
-    def model(self) -> FlatStack:
-        """The analytic model of the FE physics: the stack without surface energy."""
-        return replace(self.stack, surface_energy=0.0)
-
     def csv_text(self) -> str:
         """The table (one row per wavelength, :data:`CSV_COLUMNS`)."""
         out = io.StringIO()
@@ -419,7 +417,7 @@ class Spectrum:
         for p in self.points:
             writer.writerow([f"{v:.10g}" for v in (
                 p.wavelength, p.wavenumber, p.omega_fe, p.omega_model, p.relative_difference,
-                p.omega_small, p.omega_large, p.linearity, p.omega_analytic)])
+                p.omega_small, p.omega_large, p.linearity)])
         return out.getvalue()
 
     def fe_brackets(self) -> dict[str, list[float] | None]:
@@ -435,28 +433,25 @@ class Spectrum:
     def summary(self) -> dict[str, Any]:
         """The critical and fastest-growing wavelengths, FE agreement and stack (JSON-ready).
 
-        Critical and fastest-growing wavelengths of the analytic curves with and without γ,
-        the FE brackets, the largest FE/analytic difference and nonlinearity.
+        Critical and fastest-growing wavelengths of the analytic curve (γ included), the FE
+        brackets, the largest FE/analytic difference and nonlinearity.
         """
         k_min, k_max = self.k_range
-        curves = {}
-        for name, stack in (("analytic", self.stack), ("model", self.model())):
-            fastest = stack.fastest_wavenumber(k_min, k_max)
-            curves[name] = {
+        stack = self.stack
+        fastest = stack.fastest_wavenumber(k_min, k_max)
+        k_c = stack.capillary_wavenumber()
+        return {
+            "stack": asdict(stack),
+            "slope": self.slope,
+            "wavelength_range_m": [2 * math.pi / k_max, 2 * math.pi / k_min],
+            "analytic": {
                 "critical_wavelengths_m": [2 * math.pi / k
                                            for k in stack.critical_wavenumbers(k_min, k_max)],
                 "fastest_wavelength_m": None if fastest is None else 2 * math.pi / fastest,
                 "fastest_growth_rate_1_s": None if fastest is None
                 else float(stack.growth_rate(fastest)),
-            }
-        k_c = self.stack.capillary_wavenumber()
-        return {
-            "stack": asdict(self.stack),
-            "slope": self.slope,
-            "wavelength_range_m": [2 * math.pi / k_max, 2 * math.pi / k_min],
-            "analytic": curves["analytic"] | {
-                "capillary_wavelength_m": None if k_c is None else 2 * math.pi / k_c},
-            "model": curves["model"],
+                "capillary_wavelength_m": None if k_c is None else 2 * math.pi / k_c,
+            },
             "fe": self.fe_brackets() | {
                 "max_relative_difference": max((abs(p.relative_difference)
                                                 for p in self.points), default=math.nan),
@@ -464,7 +459,7 @@ class Spectrum:
         }
 
     def plot(self, path: Path) -> Path:
-        """ω against λ: FE points, the analytic model (γ = 0) and the analytic curve with γ."""
+        """ω against λ: the analytic curve (with γ), its critical and fastest λ, the FE points."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -474,19 +469,17 @@ class Spectrum:
         k = np.geomspace(k_min, k_max, 400)
         lam_um = 2e6 * math.pi / k
         figure, axis = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-        axis.plot(lam_um, self.model().growth_rate(k), "-", color="C0",
-                  label="analytic, model of the FE (γ = 0)")
-        if self.stack.surface_energy > 0.0:
-            axis.plot(lam_um, self.stack.growth_rate(k), "--", color="C1",
-                      label=f"analytic, γ = {self.stack.surface_energy:g} J/m²")
-            for root in self.stack.critical_wavenumbers(k_min, k_max):
-                axis.axvline(2e6 * math.pi / root, color="C1", lw=0.8, ls=":")
-            fastest = self.stack.fastest_wavenumber(k_min, k_max)
-            if fastest is not None:
-                axis.plot(2e6 * math.pi / fastest, self.stack.growth_rate(fastest), "*",
-                          color="C1", ms=10, label="fastest growing (γ)")
+        gamma = self.stack.surface_energy
+        axis.plot(lam_um, self.stack.growth_rate(k), "-", color="C0",
+                  label=f"analytic, γ = {gamma:g} J/m²")
+        for root in self.stack.critical_wavenumbers(k_min, k_max):
+            axis.axvline(2e6 * math.pi / root, color="C0", lw=0.8, ls=":")
+        fastest = self.stack.fastest_wavenumber(k_min, k_max)
+        if fastest is not None:
+            axis.plot(2e6 * math.pi / fastest, self.stack.growth_rate(fastest), "*",
+                      color="C1", ms=10, label="fastest growing")
         axis.plot([p.wavelength * 1e6 for p in self.points], [p.omega_fe for p in self.points],
-                  "o", color="C3", label="finite elements (γ = 0)")
+                  "o", color="C3", label="finite elements")
         axis.axhline(0.0, color="0.5", lw=0.8)
         axis.set_xscale("log")
         axis.set_xlabel("wavelength λ (µm)")
@@ -501,8 +494,8 @@ class Spectrum:
 
 
 def spectrum(case: CaseConfig, wavelengths: Sequence[float], comm: MPI.Comm, *,
-             name: str = DEFAULT_CASE, prefix: str = "base", surface_energy: float = 0.0,
-             slope: float = DEFAULT_SLOPE, mesh_cache: Path | None = None,
+             name: str = DEFAULT_CASE, prefix: str = "base", slope: float = DEFAULT_SLOPE,
+             mesh_cache: Path | None = None,
              fe_amplitude: Callable[..., float] = fe_current_amplitude) -> Spectrum:
     """The FE and analytic growth rates of one case at each wavelength.
 
@@ -512,7 +505,6 @@ def spectrum(case: CaseConfig, wavelengths: Sequence[float], comm: MPI.Comm, *,
         comm: Communicator of the FE solves.
         name: Case name (labels).
         prefix: Key prefix of the case in error messages.
-        surface_energy: γ of the analytic curve, J/m^2.
         slope: ε k of the smaller amplitude (the larger is 2 ε).
         mesh_cache: Mesh cache directory (None: no caching).
         fe_amplitude: ``(case, λ, A, comm, mesh_cache) -> ĵ`` (default the FE model).
@@ -521,7 +513,7 @@ def spectrum(case: CaseConfig, wavelengths: Sequence[float], comm: MPI.Comm, *,
         ConfigError: The case is outside the analysis' model, or a wavelength or the slope is
             not usable.
     """
-    stack = stack_from_case(case, prefix=prefix, surface_energy=surface_energy)
+    stack = stack_from_case(case, prefix=prefix)
     lam = sorted(float(v) for v in wavelengths)
     if not lam or not all(math.isfinite(v) and v > 0 for v in lam):
         raise ConfigError([_problem("--wavelengths", "not positive lengths", lam,
@@ -531,14 +523,13 @@ def spectrum(case: CaseConfig, wavelengths: Sequence[float], comm: MPI.Comm, *,
                                     slope, "0 < ε k <= 0.1 (linear regime)")])
     result = Spectrum(name, stack, slope,
                       k_range=(2 * math.pi / lam[-1], 2 * math.pi / lam[0]))
-    model = result.model()
     v_m = stack.molar_volume / FARADAY
     for wavelength in lam:
         k = 2.0 * math.pi / wavelength
         small, large = (v_m * fe_amplitude(case, wavelength, s / k, comm, mesh_cache)
                         for s in (slope, 2.0 * slope))
         point = SpectrumPoint(wavelength, small, large, (4.0 * small - large) / 3.0,
-                              float(model.growth_rate(k)), float(stack.growth_rate(k)))
+                              float(stack.growth_rate(k)))
         _LOG.info("case '%s': λ = %.4g um: ω_FE = %.6g 1/s, analytic %.6g 1/s (%+.2e), "
                   "linearity %.1e", name, wavelength * 1e6, point.omega_fe, point.omega_model,
                   point.relative_difference, point.linearity)
@@ -559,7 +550,7 @@ def default_wavelengths(stack: FlatStack, points: int) -> list[float]:
 
 def run(config: RunConfig | str | Path | dict, output_root: str | Path = Path("results"), *,
         overrides: Iterable[str] = (), wavelengths: tuple[float, float] | None = None,
-        points: int = 8, surface_energy: float = 0.0, slope: float = DEFAULT_SLOPE,
+        points: int = 8, slope: float = DEFAULT_SLOPE,
         overwrite: bool = False, comm: MPI.Comm | None = None,
         mesh_cache: str | Path = Path("meshes"),
         fe_amplitude: Callable[..., float] = fe_current_amplitude) -> Path:
@@ -576,7 +567,6 @@ def run(config: RunConfig | str | Path | dict, output_root: str | Path = Path("r
         overrides: ``KEY=VALUE`` strings (as ``--set``).
         wavelengths: (λ_min, λ_max), m (default L/16 to 4 L of each case).
         points: Number of wavelengths, log-spaced.
-        surface_energy: γ of the analytic curve, J/m^2.
         slope: ε k of the smaller FE amplitude.
         overwrite: Replace an existing run directory of the same name (on success).
         comm: Communicator (default ``MPI.COMM_SELF``).
@@ -604,8 +594,7 @@ def run(config: RunConfig | str | Path | dict, output_root: str | Path = Path("r
     stacks = {}
     for name, case in cases.items():
         try:
-            stacks[name] = stack_from_case(case, prefix=prefixes[name],
-                                           surface_energy=surface_energy)
+            stacks[name] = stack_from_case(case, prefix=prefixes[name])
         except ConfigError as err:
             problems += err.problems
     if problems:
@@ -615,13 +604,12 @@ def run(config: RunConfig | str | Path | dict, output_root: str | Path = Path("r
         rd.write_text("config.resolved.yaml",
                       yaml.safe_dump(resolved_tree(run_config), sort_keys=False))
         summary: dict[str, Any] = {"name": run_config.name, "points": points, "slope": slope,
-                                   "surface_energy_J_m2": surface_energy, "cases": {}}
+                                   "cases": {}}
         for name, case in cases.items():
             lam = (default_wavelengths(stacks[name], points) if wavelengths is None
                    else [float(v) for v in np.geomspace(*wavelengths, points)])
             with rd.phase(f"{name}/spectrum"):
-                result = spectrum(case, lam, comm, name=name, prefix=prefixes[name],
-                                  surface_energy=surface_energy, slope=slope,
+                result = spectrum(case, lam, comm, name=name, prefix=prefixes[name], slope=slope,
                                   mesh_cache=Path(mesh_cache), fe_amplitude=fe_amplitude)
             rd.write_text(f"{name}/spectrum.csv", result.csv_text())
             if comm.rank == 0:

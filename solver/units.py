@@ -41,6 +41,7 @@ __all__ = [
     "Dimensionless",
     "Length",
     "MolarEnergy",
+    "SurfaceEnergy",
     "Temperature",
     "Time",
     "Voltage",
@@ -244,6 +245,7 @@ DIMENSIONS: dict[str, tuple[tuple[int, ...], str, str]] = {
         "diffusivity": ("m^2/s", "3e-10 m^2/s"),
         "molar_energy": ("J/mol", "0.16 eV"),
         "asr": ("ohm*m^2", "10 ohm cm^2"),
+        "surface_energy": ("J/m^2", "0.5 J/m^2"),
     }.items()
 }
 
@@ -350,3 +352,4 @@ Concentration = quantity("concentration")
 Diffusivity = quantity("diffusivity")
 MolarEnergy = quantity("molar_energy")
 ASR = quantity("asr")
+SurfaceEnergy = quantity("surface_energy")

@@ -447,6 +447,15 @@ CASES += [
             extra=_NOWHERE),
     Hostile(label="homogenize: plating time not a time", key="leakage.plating_time",
             text=_STUDY + _LEAKAGE.replace("1 h", "1 m"), command="homogenize", extra=_NOWHERE),
+    Hostile(label="surface energy not positive", key="base.physics.surface_energy.gamma",
+            mutate=put("base.physics.surface_energy", {"gamma": -0.5})),
+    Hostile(label="surface energy without gamma", key="base.physics.surface_energy.gamma",
+            mutate=put("base.physics.surface_energy", {})),
+    Hostile(label="surface energy in the wrong unit", key="base.physics.surface_energy.gamma",
+            mutate=put("base.physics.surface_energy", {"gamma": "0.5 J/m"})),
+    Hostile(label="surface energy on first-order geometry", key="base.geometry.mesh.order",
+            mutate=lambda tree: (put("base.physics.surface_energy", {"gamma": "0.5 J/m^2"})(tree),
+                                 put("base.geometry.mesh", {"order": 1})(tree))),
 ]
 
 def _config_file(tmp_path: Path, case: Hostile) -> Path:

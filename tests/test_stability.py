@@ -211,6 +211,8 @@ def test_stack_from_case():
     assert stack.transfer_resistance == 2e-4 and stack.current_density == J0
     bv = Kinetics("butler_volmer", 1000.0, 0.5, 0.5, 298.15)
     assert stack.charge_transfer_resistance == pytest.approx(differential_resistance(bv, J0))
+    assert stack.surface_energy == 0.0
+    assert stack_from_case(_case(surface_energy={"gamma": "500 mJ/m^2"})).surface_energy == 0.5
 
 
 def test_stack_rejects_what_the_analysis_does_not_model():
@@ -246,7 +248,7 @@ def test_stack_rejects_what_the_analysis_does_not_model():
     ids=["bare", "interphase", "stripping"],
 )
 def test_fe_matches_analytic(layer, physics, wavelengths, tmp_path):
-    """FE ω(k) within 2 % of the analytic ω(k) (γ = 0: the FE model has no surface energy)."""
+    """FE ω(k) within 2 % of the analytic ω(k), without surface energy (γ = 0)."""
     result = spectrum(_case(layer, **physics), wavelengths, MPI.COMM_WORLD,
                       mesh_cache=tmp_path)
     for p in result.points:
@@ -254,6 +256,36 @@ def test_fe_matches_analytic(layer, physics, wavelengths, tmp_path):
         assert p.linearity < 0.01, p
         assert np.sign(p.omega_fe) == np.sign(physics.get("control", {}).get(
             "current_density", J0))
+
+
+@pytest.mark.parametrize(
+    ("layer", "physics", "wavelengths"),
+    [
+        # bare: λ_c = 2.31 um; stable (Γ-dominated) 0.5, 1.5 um, unstable 3.5 um
+        (False, {}, [0.5e-6, 1.5e-6, 3.5e-6]),
+        # 20 nm layer with R_it: λ_c = 1.67 um
+        pytest.param(
+            True, {"interphase": {"sei": {"conductivity": 1e-4, "transfer_resistance": 2e-4}}},
+            [0.5e-6, 1e-6, 5e-6], marks=pytest.mark.slow),
+    ],
+    ids=["bare", "interphase"],
+)
+def test_fe_matches_analytic_with_surface_energy(layer, physics, wavelengths, tmp_path):
+    """With γ = 0.5 J/m² (the FE surface-energy term on the discrete curvature of the sinusoid):
+    FE ω(k) within 2 % of the analytic ω(k) across stable and unstable wavelengths (measured
+    below 0.6 %: the curvature's second-order error, :data:`solver.stability
+    .CURVATURE_REFINEMENT`), and the FE sign change brackets the analytic critical wavelength."""
+    case = _case(layer, surface_energy={"gamma": GAMMA}, **physics)
+    result = spectrum(case, wavelengths, MPI.COMM_WORLD, mesh_cache=tmp_path)
+    assert result.stack.surface_energy == GAMMA
+    for p in result.points:
+        assert p.omega_fe == pytest.approx(p.omega_model, rel=0.02), p
+        assert p.linearity < 0.01, p
+    omega = [p.omega_fe for p in result.points]
+    assert omega[0] < 0 < omega[-1]  # short waves decay (γ), long waves grow
+    low, high = result.fe_brackets()["sign_change"]
+    (k_c,) = result.stack.critical_wavenumbers(2 * math.pi / high, 2 * math.pi / low)
+    assert low < 2 * math.pi / k_c < high
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -273,7 +305,8 @@ def test_command_end_to_end(tmp_path, capsys):
     """``lidep stability``: the table, the plot and the summary; the critical λ of γ."""
     code = main(["stability", str(_config(tmp_path)), "-o", str(tmp_path / "out"),
                  "--mesh-cache", str(tmp_path / "meshes"), "--wavelengths", "1um", "30um",
-                 "--points", "3", "--surface-energy", str(GAMMA)], comm=MPI.COMM_SELF)
+                 "--points", "3", "--set", f"physics.surface_energy.gamma={GAMMA}"],
+                comm=MPI.COMM_SELF)
     out, _ = capsys.readouterr()
     run_dir = tmp_path / "out" / "flat.stability"
     assert code == 0 and f"results: {run_dir}" in out
@@ -284,11 +317,12 @@ def test_command_end_to_end(tmp_path, capsys):
     assert all(abs(float(r["relative_difference"])) < 0.02 for r in rows)
     assert (run_dir / "main" / "spectrum.png").stat().st_size > 10_000
     summary = json.loads((run_dir / "stability.json").read_text())["cases"]["main"]
-    stack = stack_from_case(_case(), surface_energy=GAMMA)
+    stack = stack_from_case(_case(surface_energy={"gamma": GAMMA}))
     (critical,) = summary["analytic"]["critical_wavelengths_m"]
     assert 2 * math.pi / critical == pytest.approx(stack.critical_wavenumbers(2e5, 7e6)[0],
                                                    rel=1e-9)
-    assert summary["model"]["critical_wavelengths_m"] == []  # γ = 0: no stable wavelength
+    low, high = summary["fe"]["sign_change"]  # the FE model holds γ: it brackets λ_c
+    assert low < critical < high
     assert not list(tmp_path.glob("out/*.incomplete-*"))
 
 
@@ -311,7 +345,8 @@ def test_command_rejects_binary_electrolyte(tmp_path, capsys):
         (["--wavelengths", "1um", "1 kg"], "--wavelengths: "),
         (["--wavelengths", "10um", "1um"], "--wavelengths: not an increasing pair"),
         (["--points", "1"], "--points: number of wavelengths out of range (got 1)"),
-        (["--surface-energy", "-1"], "--surface-energy: not a non-negative surface energy"),
+        (["--set", "physics.surface_energy.gamma=-1"],
+         "base.physics.surface_energy.gamma: Input should be greater than 0 (got -1)"),
     ],
 )
 def test_command_rejects_bad_options(tmp_path, capsys, argv, message):
@@ -348,4 +383,16 @@ def test_parallel_equals_serial():
     world = fe_current_amplitude(case, wavelength, amplitude, MPI.COMM_WORLD, None)
     serial = fe_current_amplitude(case, wavelength, amplitude, MPI.COMM_SELF, None)
     assert MPI.COMM_WORLD.size == 2
+    assert world == pytest.approx(serial, rel=1e-8)
+
+
+@pytest.mark.mpi
+def test_parallel_equals_serial_with_surface_energy():
+    """ĵ with the surface-energy term (curvature gathered across ranks) equals the serial one."""
+    case = _case(False, surface_energy={"gamma": GAMMA})
+    wavelength = 1e-6
+    amplitude = 0.02 * wavelength / (2 * math.pi)
+    world = fe_current_amplitude(case, wavelength, amplitude, MPI.COMM_WORLD, None)
+    serial = fe_current_amplitude(case, wavelength, amplitude, MPI.COMM_SELF, None)
+    assert MPI.COMM_WORLD.size == 2 and world < 0.0  # stable: γ dominates at 1 µm
     assert world == pytest.approx(serial, rel=1e-8)

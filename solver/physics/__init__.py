@@ -11,5 +11,6 @@ contribution to the residuals, its Dirichlet conditions, and the outputs it prov
 * :mod:`~solver.physics.counter`: the counter electrode (reservoir or Li);
 * :mod:`~solver.physics.control`: galvanostatic constraint or potentiostatic control;
 * :mod:`~solver.physics.leakage`: electronic leakage (a post-processing solve);
-* :mod:`~solver.physics.sources`: manufactured sources (verification).
+* :mod:`~solver.physics.sources`: manufactured sources (verification);
+* :mod:`~solver.physics.surface_energy`: the surface-energy shift of the overpotential.
 """

@@ -92,6 +92,13 @@ class Term:
     def set_secants(self, value: float, galvanostatic: bool) -> None:
         """Prepare the continuation's linearised rate laws at the control value."""
 
+    def overpotential_shift(self, u: Unknowns) -> Any | None:
+        """A shift added to the overpotential eta of every Li-surface part (UFL), or None."""
+        return None
+
+    def update_geometry(self) -> None:
+        """Refresh what the term derived from the mesh geometry (after the mesh moved)."""
+
 
 class Unknowns:
     """The unknowns and symbols the terms' forms are written in.
@@ -105,6 +112,8 @@ class Unknowns:
     Attributes:
         salt: The salt-transport term (its c, u = ln(c/c_bulk)), None without a salt balance.
         conductors: Region name -> the term giving the region's ionic current density.
+        eta_shift: The sum of the terms' overpotential shifts at the Li surface (UFL), None
+            without any (the surface energy's gamma V_m K / F).
     """
 
     def __init__(
@@ -113,6 +122,7 @@ class Unknowns:
         self.domain, self.potentials, self.phi_s, self.f = domain, potentials, phi_s, f
         self.salt: SaltTransport | None = None
         self.conductors: dict[str, Any] = {}
+        self.eta_shift: Any | None = None
 
     @property
     def names(self) -> list[str]:
@@ -126,6 +136,15 @@ class Unknowns:
     def potential(self, region: str) -> fem.Function:
         """The Li-reference potential unknown of a region: Phi, or Phi_elyte when split."""
         return self.potentials[self.block(region)]
+
+    def eta(self, block: int) -> Any:
+        """The overpotential at the Li surface of a block: phi_s - potential (+ eta_shift)."""
+        eta = self.phi_s - self.potentials[block]
+        return eta if self.eta_shift is None else eta + self.eta_shift
+
+    def overpotential(self, region: str) -> Any:
+        """The overpotential at the Li surface next to a region (see :meth:`eta`)."""
+        return self.eta(self.block(region))
 
     def concentration(self, region: str) -> Any | None:
         """The concentration (UFL) in a region: c in a binary electrolyte, else None."""
