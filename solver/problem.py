@@ -73,6 +73,7 @@ from solver.physics.term import Term, Unknowns
 from solver.physics.transfer import IonTransfer
 from solver.results import Snapshot
 from solver.state import Linearisation, State
+from solver.surface_flux import ResidualFlux
 from solver.timestepping import Protocol, ProtocolStep, StepController
 from solver.transport import (
     FARADAY,
@@ -444,10 +445,26 @@ class Simulation:
     def _setup_outputs(self) -> None:
         """The surface sampler and the scalar observers of the terms present (collective)."""
         u, d = self.unknowns, self.domain
-        self.sampler = SurfaceSampler(u, self.surface, self.counter.closed, self.numerics.degree)
 
         def residuals(tests: list[Any]) -> list[Any]:
             return self.charge_residuals(tests, [self.phi_s - p for p in self.potentials])
+
+        flux = None
+        if self.physics.kinetics.model == "primary":  # the Li surface is a Dirichlet boundary
+            blocks = range(len(self.potentials))
+            tags = [tuple(p.tag for p in d.parts if u.block(p.region) == k) for k in blocks]
+            flux = ResidualFlux(
+                [p.function_space for p in self.potentials],
+                [u.li_dofs(k) for k in blocks],
+                [d.ds(t) if t else None for t in tags],
+                residuals(u.tests()),
+                d.weight,
+                d.maps,
+                self.comm,
+            )
+        self.sampler = SurfaceSampler(
+            u, self.surface, self.counter.closed, self.numerics.degree, flux
+        )
 
         self.outputs: list[Observer] = [
             CellVoltage(self.phi_s),
