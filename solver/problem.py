@@ -71,7 +71,7 @@ from solver.physics.salt import SaltTransport
 from solver.physics.sources import ManufacturedSources
 from solver.physics.term import Term, Unknowns
 from solver.physics.transfer import IonTransfer
-from solver.results import Snapshot
+from solver.results import LazyFields, Snapshot
 from solver.state import Linearisation, State
 from solver.surface_flux import ResidualFlux
 from solver.timestepping import Protocol, ProtocolStep, StepController
@@ -898,29 +898,61 @@ class Simulation:
             out.x.array[:] += part.x.array
         return out
 
+    def _at_this_state(self, compute: Callable[[], fem.Function]) -> Callable[[], fem.Function]:
+        """``compute`` deferred: run later, on the unknowns as they are now.
+
+        The unknowns' values are copied now; when called after the state moved on (a later
+        time step), they are put back for ``compute`` and the newer state restored after.
+        """
+        live = [*self.potentials]
+        salt = self.unknowns.salt
+        if salt is not None:
+            live += [salt.salt, salt.c]
+        saved = [f.x.array.copy() for f in live]
+
+        def deferred() -> fem.Function:
+            now = [f.x.array.copy() for f in live]
+            for f, values in zip(live, saved, strict=True):
+                f.x.array[:] = values
+            try:
+                return compute()
+            finally:
+                for f, values in zip(live, now, strict=True):
+                    f.x.array[:] = values
+
+        return deferred
+
     def snapshot(self, t: float) -> Snapshot:
-        """Fields, surface sample, scalars, dimensionless numbers and events at time t."""
+        """Fields, surface sample, scalars, dimensionless numbers and events at time t.
+
+        The current density and |E| are projected only if a consumer reads them
+        (:class:`~solver.results.LazyFields`).
+        """
         u = self.unknowns
         regions = list(self.bundle.regions)
         gdim = self.mesh.geometry.dim
-        current = self._project(
-            {r: self.current_density(r) for r in regions}, (gdim,), "current_density"
-        )
+
+        def current() -> fem.Function:
+            return self._project(
+                {r: self.current_density(r) for r in regions}, (gdim,), "current_density"
+            )
 
         def strength_of(region: str) -> Any:
             phi = u.conductors[region].electrostatic_potential(u)
             return ufl.sqrt(ufl.dot(ufl.grad(phi), ufl.grad(phi)))
 
-        strength = self._project({r: strength_of(r) for r in regions}, (), "field_strength")
+        def strength() -> fem.Function:
+            return self._project({r: strength_of(r) for r in regions}, (), "field_strength")
+
         # copies: the live unknowns change with the next step
-        fields = {
-            "potential": self._potential_field(),
-            "current_density": current,
-            "field_strength": strength,
-        }
+        ready = {"potential": self._potential_field()}
         if u.salt is not None:
-            fields["concentration"] = u.salt.c.copy()
-            fields["concentration"].name = "concentration"
+            ready["concentration"] = u.salt.c.copy()
+            ready["concentration"].name = "concentration"
+        fields = LazyFields(ready, {
+            "current_density": self._at_this_state(current),
+            "field_strength": self._at_this_state(strength),
+        })
         sample = self.sampler.sample()
         scalars = self.scalars()
         return Snapshot(
