@@ -93,18 +93,25 @@ _DOMAIN_NAMES = frozenset(
 )
 
 
-def _default_petsc_options(numerics: Any, coupled: bool, size: int) -> dict[str, Any]:
+def _default_petsc_options(
+    numerics: Any, coupled: bool, size: int, symmetric: bool = False
+) -> dict[str, Any]:
     """Linear-solver options (``solver.linear.default_options``) with the user's merged over.
 
     Args:
         numerics: The NumericsConfig.
         coupled: Whether the system holds c (potentials and c) or the potentials alone.
         size: Global number of unknowns (resolves ``linear_solver: auto``).
+        symmetric: The Jacobian is symmetric positive definite: CG instead of GMRES.
     """
     kind = numerics.linear_solver
     if kind == "auto":
         kind = "direct" if size <= numerics.direct_max_unknowns else "iterative"
-    return {**default_options(kind, coupled, numerics.linear_rtol), **numerics.petsc_options}
+    options = default_options(kind, coupled, numerics.linear_rtol)
+    if symmetric and options["ksp_type"] == "gmres":
+        options = {k: v for k, v in options.items() if not k.startswith("ksp_gmres")}
+        options["ksp_type"] = "cg"
+    return {**options, **numerics.petsc_options}
 
 
 class Simulation:
@@ -162,6 +169,8 @@ class Simulation:
         )
         self._setup_unknowns(binary)
         self.terms = self._setup_terms()
+        #: R_Phi is linear in the potentials: one symmetric positive definite Jacobian, kept.
+        self.linear = self._is_linear()
         #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
         self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
         self._setup_scales()
@@ -280,6 +289,24 @@ class Simulation:
         self.leakage = ElectronicLeakage(leaky) if leaky else None
         self.control = Control(physics.control, self.mesh, self.phi_s)
         return terms
+
+    def _is_linear(self) -> bool:
+        """Whether the potentials' problem is linear (and its Jacobian symmetric, constant).
+
+        A single-ion electrolyte with linear or primary kinetics on every Li surface (per-region
+        laws and a Li counter's included): conduction, the linear laws' Robin terms and
+        Dirichlet rows eliminated symmetrically. The Newton method then keeps its first
+        Jacobian (and preconditioner) and needs no continuation stages.
+        """
+        physics = self.physics
+        laws = [physics.kinetics] + [
+            m.kinetics for m in physics.interphase.values() if m.kinetics is not None
+        ]
+        if physics.counter.type == "li_electrode":
+            laws.append(physics.counter.kinetics or physics.kinetics)
+        return self.unknowns.salt is None and all(
+            law.model in ("linear", "primary") for law in laws
+        )
 
     # Names kept for tests, notebooks and benchmarks
     @property
@@ -540,7 +567,7 @@ class Simulation:
                 raise SimulationError(str(err)) from err
         size = sum(V.dofmap.index_map.size_global for V in spaces)
         coupled = len(unknowns) > len(self.potentials)
-        options = _default_petsc_options(self.numerics, coupled, size)
+        options = _default_petsc_options(self.numerics, coupled, size, self.linear and not coupled)
         transform, splits = None, []
         if coupled and options.get("ksp_type") != "preonly":
             # Krylov solves of the coupled system work on L J (solver.linear): same solution.
@@ -680,7 +707,7 @@ class Simulation:
         """
         galvano = self.control.galvanostatic_at(step)
         stages = [1.0]
-        if self.numerics.continuation and self.surface.ramped:
+        if self.numerics.continuation and self.surface.ramped and not self.linear:
             stages = [0.0, 1.0]
         if np.all(np.isclose(self.phi.x.array, 0.0)):
             self._initial_phis(galvano)
@@ -689,7 +716,7 @@ class Simulation:
         for term in self.terms:
             term.set_secants(value, galvano)
         result = Stages(self.theta, stages).run(
-            lambda: self.newton(self.sys_phi, galvano),
+            lambda: self.newton(self.sys_phi, galvano, reuse=self.linear),
             lambda theta, r: self.log.debug("potential stage theta=%g: %s", theta, r),
         )
         if not result.converged:
