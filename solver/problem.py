@@ -84,7 +84,12 @@ from solver.transport import (
     build_electrolyte,
 )
 
-__all__ = ["NewtonResult", "Simulation", "SimulationError"]
+__all__ = ["TRANSIENT_NEWTON_FRACTION", "NewtonResult", "Simulation", "SimulationError"]
+
+#: A time step's Newton iteration stops when its scaled update (Phi in RT/F, c in c_bulk) is
+#: below this fraction of ``time.rtol`` (the local error tolerance of BDF): its error is then
+#: far below the time-discretisation error the step controller accepts.
+TRANSIENT_NEWTON_FRACTION = 1e-3
 
 #: Names of ``Domain`` attributes that a ``Simulation`` reads through (tests, notebooks).
 _DOMAIN_NAMES = frozenset(
@@ -169,6 +174,11 @@ class Simulation:
         )
         self._setup_unknowns(binary)
         self.terms = self._setup_terms()
+        #: Newton's step tolerance in a time step: TRANSIENT_NEWTON_FRACTION of the local
+        #: time-error tolerance (no tighter than BDF's error needs), never below newton_stol.
+        self.transient_stol = max(
+            self.numerics.newton_stol, TRANSIENT_NEWTON_FRACTION * self.time.rtol
+        )
         #: R_Phi is linear in the potentials: one symmetric positive definite Jacobian, kept.
         self.linear = self._is_linear()
         #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
@@ -615,17 +625,26 @@ class Simulation:
     def _volt_scale(self) -> float:
         return 1.0 / self.f
 
-    def newton(self, sys: BorderedSystem, galvano: bool, reuse: bool = False) -> NewtonResult:
+    def newton(
+        self, sys: BorderedSystem, galvano: bool, reuse: bool = False, stol: float | None = None
+    ) -> NewtonResult:
         """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
 
         With c as the unknown, beyond the limiting current a spurious branch with negative
         concentrations exists (kappa ~ c changes sign); rejecting it makes a transient step be
         cut and a steady run fail (or retry in ln c) with that reason instead of returning an
         unphysical state. With u = ln(c/c_bulk) it cannot occur. Updates the nodal c.
+
+        Args:
+            sys: The system.
+            galvano: Whether phi_s is found from the current constraint.
+            reuse: Chord iterations (keep the Jacobian while it contracts).
+            stol: The step tolerance (default ``numerics.newton_stol``).
         """
         num = self.numerics
         options = NewtonOptions(num.newton_max_it, num.newton_atol, num.newton_rtol,
-                                num.newton_stol, num.line_search == "backtracking")
+                                num.newton_stol if stol is None else stol,
+                                num.line_search == "backtracking")
         border = self.control.border(galvano, self.i_ref, self._volt_scale, self.comm)
         result = sys.solve(border, options, reuse)
         salt = self.unknowns.salt
@@ -875,7 +894,7 @@ class Simulation:
     def solve_step(self, galvanostatic: bool) -> NewtonResult:
         """Newton solve of one time step from the predicted state."""
         return self.newton(self._transient_system, galvanostatic,
-                           reuse=self.numerics.reuse_jacobian)
+                           reuse=self.numerics.reuse_jacobian, stol=self.transient_stol)
 
     def error_estimate(self) -> float | None:
         """Local error norm of the salt unknown's step (None when it is not controlled)."""
