@@ -40,6 +40,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--degree", type=int, default=2, choices=(1, 2))
     parser.add_argument("--solver", default="direct", choices=("direct", "iterative", "auto"))
+    parser.add_argument(
+        "--before", action="store_true",
+        help="time steps with the steady Newton step tolerance numerics.newton_stol (1e-10), "
+        "as before the tolerance was matched to the time error",
+    )
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
     width, length = 10e-6, 40e-6
@@ -57,6 +62,8 @@ def main() -> None:
     comm.Barrier()
     start = time.perf_counter()
     simulation = Simulation(bundle, case, comm)
+    if args.before:
+        simulation.transient_stol = numerics.newton_stol
     comm.Barrier()
     t_setup = time.perf_counter() - start
     records = instrument_newton(simulation)
@@ -77,6 +84,7 @@ def main() -> None:
         "degree": args.degree,
         "linear_solver": args.solver,
         "time_steps": args.steps,
+        "newton_stol_in_steps": simulation.transient_stol,
         "newton_solves": len(records),
         "newton_iterations": iterations,
         "t_end_s": last.t,

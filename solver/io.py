@@ -490,10 +490,15 @@ class FieldWriter:
         """Append ``snapshot`` to every field series and to ``surface.npz``. Collective."""
         t = float(snapshot.t)
         surface = gather_surface(snapshot.surface, self.comm)
-        fields = dict(snapshot.fields)
-        if self._surface is not None:
-            fields[SURFACE_FIELD] = self._surface.update(surface)
-        fields = {n: fields[n] for n in self.config.fields if fields.get(n) is not None}
+        names = self.config.written_fields
+
+        def field(name: str) -> dolfinx.fem.Function | None:
+            # read only what is written: derived fields are projected when read (LazyFields)
+            if name == SURFACE_FIELD:
+                return None if self._surface is None else self._surface.update(surface)
+            return snapshot.fields.get(name)
+
+        fields = {n: f for n in names if (f := field(n)) is not None}
         if "xdmf" in self.config.formats:
             domain = {n: f for n, f in fields.items() if n != SURFACE_FIELD}
             if domain:

@@ -24,6 +24,7 @@ from solver.dimensionless import dimensionless_numbers
 from solver.domain import Domain
 from solver.physics.term import Unknowns
 from solver.results import SurfaceSample
+from solver.surface_flux import ResidualFlux
 
 __all__ = [
     "CellVoltage",
@@ -152,17 +153,26 @@ class SurfaceSampler:
         surface: The Li-surface term (its ``surface_current``).
         closed: Whether the counter is a Li electrode (sample c there).
         degree: The element degree (quadrature degree 2 p + 2).
+        flux: Where the Li surface is a Dirichlet boundary (primary kinetics): its
+            residual-based flux, sampled as j instead of the term's ``surface_current``.
     """
 
-    def __init__(self, u: Unknowns, surface: Any, closed: bool, degree: int):
+    def __init__(
+        self, u: Unknowns, surface: Any, closed: bool, degree: int,
+        flux: ResidualFlux | None = None,
+    ):
         self.u, d = u, u.domain
+        self.flux = flux
         msh = d.mesh
         facet_type = basix.cell.sub_entity_type(msh.basix_cell(), d.tdim - 1, 0)
         points, self.weights = basix.make_quadrature(facet_type, 2 * degree + 2)
         detj = ufl.classes.FacetJacobianDeterminant(msh)
         self.expressions: dict[tuple[int, str], fem.Expression] = {}
         for k, part in enumerate(d.parts):
-            j = surface.surface_current(u, k, u.overpotential(part.region))
+            j = (
+                surface.surface_current(u, k, u.overpotential(part.region))
+                if flux is None else flux.functions[u.block(part.region)]
+            )
             exprs = {"x": d.x, "detj": abs(detj), "j": j}
             c_s = u.concentration(part.region)
             if c_s is not None:
@@ -184,7 +194,9 @@ class SurfaceSampler:
         return values.reshape(len(entities) * len(self.weights), width)
 
     def sample(self) -> SurfaceSample:
-        """Rank-local quadrature-point sample of the Li surface."""
+        """Rank-local quadrature-point sample of the Li surface (collective)."""
+        if self.flux is not None:
+            self.flux.update()
         xs, ws, js, cs = [], [], [], []
         for k, part in enumerate(self.u.domain.parts):
             x = self.eval(k, "x")

@@ -163,6 +163,11 @@ class OutputConfig(StrictModel):
         description="Build report.md and report.html (with figures) after the run.",
     )
 
+    @property
+    def written_fields(self) -> list[str]:
+        """The fields written to files: ``fields``, or none when ``formats`` is empty."""
+        return list(self.fields) if self.formats else []
+
     @field_validator("fields", "formats")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ Surface statistics, with w the quadrature weights of the samples on the Li surfa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -424,17 +424,27 @@ def _global_extreme(values: np.ndarray, comm: MPI.Comm, op: MPI.Op) -> float:
 
 
 def field_metrics(
-    fields: dict[str, dolfinx.fem.Function], bundle: MeshBundle, comm: MPI.Comm
+    fields: Mapping[str, dolfinx.fem.Function],
+    bundle: MeshBundle,
+    comm: MPI.Comm,
+    derived: Collection[str] = ("field_strength", "current_density"),
 ) -> dict[str, float]:
     """Extrema of the fields at their nodes, per cell group where the field lives on the mesh.
 
     ``E_max_<region>`` from ``field_strength`` and ``i_max_<region>`` (norm) from
     ``current_density``; ``c_min``/``c_max`` from ``concentration``. Nodes on a region boundary
     count for both regions. Nodal maxima of P2 fields may miss an interior peak by O(h^3).
+
+    Args:
+        fields: The snapshot's fields.
+        bundle: The mesh.
+        comm: The communicator.
+        derived: Which of the projected fields (``field_strength``, ``current_density``) to
+            read: a run reads those it writes, so that no projection runs for a metric alone.
     """
     result: dict[str, float] = {}
     for name, prefix in (("field_strength", "E_max"), ("current_density", "i_max")):
-        f = fields.get(name)
+        f = fields.get(name) if name in derived else None
         if f is None:
             continue
         result[prefix] = _global_extreme(_local_dof_values(f, None), comm, MPI.MAX)
@@ -545,7 +555,7 @@ class CaseMetrics:
         if depleted:
             self.depletion_time = event
         row |= edge_metrics(surface, self.edges, cfg.edge_band)
-        row |= field_metrics(snapshot.fields, self.bundle, self.comm)
+        row |= field_metrics(snapshot.fields, self.bundle, self.comm, cfg.written_fields)
         row |= {k: float(v) for k, v in snapshot.scalars.items()}
         current = row.get("current_mean", math.nan)
         row["asr"] = abs(_ratio(row.get("cell_voltage", math.nan), current))

@@ -72,8 +72,9 @@ from solver.physics.sources import ManufacturedSources
 from solver.physics.surface_energy import SurfaceEnergy
 from solver.physics.term import Term, Unknowns
 from solver.physics.transfer import IonTransfer
-from solver.results import Snapshot
+from solver.results import LazyFields, Snapshot
 from solver.state import Linearisation, State
+from solver.surface_flux import ResidualFlux
 from solver.timestepping import Protocol, ProtocolStep, StepController
 from solver.transport import (
     FARADAY,
@@ -84,7 +85,12 @@ from solver.transport import (
     build_electrolyte,
 )
 
-__all__ = ["NewtonResult", "Simulation", "SimulationError"]
+__all__ = ["TRANSIENT_NEWTON_FRACTION", "NewtonResult", "Simulation", "SimulationError"]
+
+#: A time step's Newton iteration stops when its scaled update (Phi in RT/F, c in c_bulk) is
+#: below this fraction of ``time.rtol`` (the local error tolerance of BDF): its error is then
+#: far below the time-discretisation error the step controller accepts.
+TRANSIENT_NEWTON_FRACTION = 1e-3
 
 #: Names of ``Domain`` attributes that a ``Simulation`` reads through (tests, notebooks).
 _DOMAIN_NAMES = frozenset(
@@ -93,18 +99,25 @@ _DOMAIN_NAMES = frozenset(
 )
 
 
-def _default_petsc_options(numerics: Any, coupled: bool, size: int) -> dict[str, Any]:
+def _default_petsc_options(
+    numerics: Any, coupled: bool, size: int, symmetric: bool = False
+) -> dict[str, Any]:
     """Linear-solver options (``solver.linear.default_options``) with the user's merged over.
 
     Args:
         numerics: The NumericsConfig.
         coupled: Whether the system holds c (potentials and c) or the potentials alone.
         size: Global number of unknowns (resolves ``linear_solver: auto``).
+        symmetric: The Jacobian is symmetric positive definite: CG instead of GMRES.
     """
     kind = numerics.linear_solver
     if kind == "auto":
         kind = "direct" if size <= numerics.direct_max_unknowns else "iterative"
-    return {**default_options(kind, coupled, numerics.linear_rtol), **numerics.petsc_options}
+    options = default_options(kind, coupled, numerics.linear_rtol)
+    if symmetric and options["ksp_type"] == "gmres":
+        options = {k: v for k, v in options.items() if not k.startswith("ksp_gmres")}
+        options["ksp_type"] = "cg"
+    return {**options, **numerics.petsc_options}
 
 
 class Simulation:
@@ -162,6 +175,13 @@ class Simulation:
         )
         self._setup_unknowns(binary)
         self.terms = self._setup_terms()
+        #: Newton's step tolerance in a time step: TRANSIENT_NEWTON_FRACTION of the local
+        #: time-error tolerance (no tighter than BDF's error needs), never below newton_stol.
+        self.transient_stol = max(
+            self.numerics.newton_stol, TRANSIENT_NEWTON_FRACTION * self.time.rtol
+        )
+        #: R_Phi is linear in the potentials: one symmetric positive definite Jacobian, kept.
+        self.linear = self._is_linear()
         #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
         self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
         self._setup_scales()
@@ -284,6 +304,24 @@ class Simulation:
         u.eta_shift = sum(shifts[1:], shifts[0]) if shifts else None
         self.control = Control(physics.control, self.mesh, self.phi_s)
         return terms
+
+    def _is_linear(self) -> bool:
+        """Whether the potentials' problem is linear (and its Jacobian symmetric, constant).
+
+        A single-ion electrolyte with linear or primary kinetics on every Li surface (per-region
+        laws and a Li counter's included): conduction, the linear laws' Robin terms and
+        Dirichlet rows eliminated symmetrically. The Newton method then keeps its first
+        Jacobian (and preconditioner) and needs no continuation stages.
+        """
+        physics = self.physics
+        laws = [physics.kinetics] + [
+            m.kinetics for m in physics.interphase.values() if m.kinetics is not None
+        ]
+        if physics.counter.type == "li_electrode":
+            laws.append(physics.counter.kinetics or physics.kinetics)
+        return self.unknowns.salt is None and all(
+            law.model in ("linear", "primary") for law in laws
+        )
 
     # Names kept for tests, notebooks and benchmarks
     @property
@@ -449,10 +487,26 @@ class Simulation:
     def _setup_outputs(self) -> None:
         """The surface sampler and the scalar observers of the terms present (collective)."""
         u, d = self.unknowns, self.domain
-        self.sampler = SurfaceSampler(u, self.surface, self.counter.closed, self.numerics.degree)
 
         def residuals(tests: list[Any]) -> list[Any]:
             return self.charge_residuals(tests, [u.eta(k) for k in range(len(self.potentials))])
+
+        flux = None
+        if self.physics.kinetics.model == "primary":  # the Li surface is a Dirichlet boundary
+            blocks = range(len(self.potentials))
+            tags = [tuple(p.tag for p in d.parts if u.block(p.region) == k) for k in blocks]
+            flux = ResidualFlux(
+                [p.function_space for p in self.potentials],
+                [u.li_dofs(k) for k in blocks],
+                [d.ds(t) if t else None for t in tags],
+                residuals(u.tests()),
+                d.weight,
+                d.maps,
+                self.comm,
+            )
+        self.sampler = SurfaceSampler(
+            u, self.surface, self.counter.closed, self.numerics.degree, flux
+        )
 
         self.outputs: list[Observer] = [
             CellVoltage(self.phi_s),
@@ -528,7 +582,7 @@ class Simulation:
                 raise SimulationError(str(err)) from err
         size = sum(V.dofmap.index_map.size_global for V in spaces)
         coupled = len(unknowns) > len(self.potentials)
-        options = _default_petsc_options(self.numerics, coupled, size)
+        options = _default_petsc_options(self.numerics, coupled, size, self.linear and not coupled)
         transform, splits = None, []
         if coupled and options.get("ksp_type") != "preonly":
             # Krylov solves of the coupled system work on L J (solver.linear): same solution.
@@ -576,17 +630,26 @@ class Simulation:
     def _volt_scale(self) -> float:
         return 1.0 / self.f
 
-    def newton(self, sys: BorderedSystem, galvano: bool, reuse: bool = False) -> NewtonResult:
+    def newton(
+        self, sys: BorderedSystem, galvano: bool, reuse: bool = False, stol: float | None = None
+    ) -> NewtonResult:
         """Newton solve; a converged state with c < 0 anywhere is reported as not converged.
 
         With c as the unknown, beyond the limiting current a spurious branch with negative
         concentrations exists (kappa ~ c changes sign); rejecting it makes a transient step be
         cut and a steady run fail (or retry in ln c) with that reason instead of returning an
         unphysical state. With u = ln(c/c_bulk) it cannot occur. Updates the nodal c.
+
+        Args:
+            sys: The system.
+            galvano: Whether phi_s is found from the current constraint.
+            reuse: Chord iterations (keep the Jacobian while it contracts).
+            stol: The step tolerance (default ``numerics.newton_stol``).
         """
         num = self.numerics
         options = NewtonOptions(num.newton_max_it, num.newton_atol, num.newton_rtol,
-                                num.newton_stol, num.line_search == "backtracking")
+                                num.newton_stol if stol is None else stol,
+                                num.line_search == "backtracking")
         border = self.control.border(galvano, self.i_ref, self._volt_scale, self.comm)
         result = sys.solve(border, options, reuse)
         salt = self.unknowns.salt
@@ -668,7 +731,7 @@ class Simulation:
         """
         galvano = self.control.galvanostatic_at(step)
         stages = [1.0]
-        if self.numerics.continuation and self.surface.ramped:
+        if self.numerics.continuation and self.surface.ramped and not self.linear:
             stages = [0.0, 1.0]
         if np.all(np.isclose(self.phi.x.array, 0.0)):
             self._initial_phis(galvano)
@@ -677,7 +740,7 @@ class Simulation:
         for term in self.terms:
             term.set_secants(value, galvano)
         result = Stages(self.theta, stages).run(
-            lambda: self.newton(self.sys_phi, galvano),
+            lambda: self.newton(self.sys_phi, galvano, reuse=self.linear),
             lambda theta, r: self.log.debug("potential stage theta=%g: %s", theta, r),
         )
         if not result.converged:
@@ -836,7 +899,7 @@ class Simulation:
     def solve_step(self, galvanostatic: bool) -> NewtonResult:
         """Newton solve of one time step from the predicted state."""
         return self.newton(self._transient_system, galvanostatic,
-                           reuse=self.numerics.reuse_jacobian)
+                           reuse=self.numerics.reuse_jacobian, stol=self.transient_stol)
 
     def error_estimate(self) -> float | None:
         """Local error norm of the salt unknown's step (None when it is not controlled)."""
@@ -886,29 +949,61 @@ class Simulation:
             out.x.array[:] += part.x.array
         return out
 
+    def _at_this_state(self, compute: Callable[[], fem.Function]) -> Callable[[], fem.Function]:
+        """``compute`` deferred: run later, on the unknowns as they are now.
+
+        The unknowns' values are copied now; when called after the state moved on (a later
+        time step), they are put back for ``compute`` and the newer state restored after.
+        """
+        live = [*self.potentials]
+        salt = self.unknowns.salt
+        if salt is not None:
+            live += [salt.salt, salt.c]
+        saved = [f.x.array.copy() for f in live]
+
+        def deferred() -> fem.Function:
+            now = [f.x.array.copy() for f in live]
+            for f, values in zip(live, saved, strict=True):
+                f.x.array[:] = values
+            try:
+                return compute()
+            finally:
+                for f, values in zip(live, now, strict=True):
+                    f.x.array[:] = values
+
+        return deferred
+
     def snapshot(self, t: float) -> Snapshot:
-        """Fields, surface sample, scalars, dimensionless numbers and events at time t."""
+        """Fields, surface sample, scalars, dimensionless numbers and events at time t.
+
+        The current density and |E| are projected only if a consumer reads them
+        (:class:`~solver.results.LazyFields`).
+        """
         u = self.unknowns
         regions = list(self.bundle.regions)
         gdim = self.mesh.geometry.dim
-        current = self._project(
-            {r: self.current_density(r) for r in regions}, (gdim,), "current_density"
-        )
+
+        def current() -> fem.Function:
+            return self._project(
+                {r: self.current_density(r) for r in regions}, (gdim,), "current_density"
+            )
 
         def strength_of(region: str) -> Any:
             phi = u.conductors[region].electrostatic_potential(u)
             return ufl.sqrt(ufl.dot(ufl.grad(phi), ufl.grad(phi)))
 
-        strength = self._project({r: strength_of(r) for r in regions}, (), "field_strength")
+        def strength() -> fem.Function:
+            return self._project({r: strength_of(r) for r in regions}, (), "field_strength")
+
         # copies: the live unknowns change with the next step
-        fields = {
-            "potential": self._potential_field(),
-            "current_density": current,
-            "field_strength": strength,
-        }
+        ready = {"potential": self._potential_field()}
         if u.salt is not None:
-            fields["concentration"] = u.salt.c.copy()
-            fields["concentration"].name = "concentration"
+            ready["concentration"] = u.salt.c.copy()
+            ready["concentration"].name = "concentration"
+        fields = LazyFields(ready, {
+            "current_density": self._at_this_state(current),
+            "field_strength": self._at_this_state(strength),
+        })
         sample = self.sampler.sample()
         scalars = self.scalars()
         return Snapshot(
