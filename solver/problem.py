@@ -40,6 +40,7 @@ from solver.continuation import Ramp, Reformulate, Stages
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
+from solver.growth.coupling import SurfaceGrowth
 from solver.kinetics import Kinetics
 from solver.linear import (
     LinearSolver,
@@ -163,6 +164,7 @@ class Simulation:
         self.terms = self._setup_terms()
         #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
         self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
+        self.growth = self._setup_growth(case)
         self._setup_scales()
         self._setup_forms()
         self._setup_outputs()
@@ -177,6 +179,9 @@ class Simulation:
         #: Consumers of the snapshots whose state is checkpointed with the run's (``scalars()``
         #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
         self.observers: dict[str, Any] = {}
+        if self.growth is not None:
+            # first: the snapshot of the step and later listeners see the moved mesh
+            self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(dt))
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -279,6 +284,21 @@ class Simulation:
         self.leakage = ElectronicLeakage(leaky) if leaky else None
         self.control = Control(physics.control, self.mesh, self.phi_s)
         return terms
+
+    def _setup_growth(self, case: Any) -> SurfaceGrowth | None:
+        """The moving Li surface of a transient run with ``physics.growth.enabled`` (or None).
+
+        The salt balance then takes its ALE form (``SaltTransport.moving``).
+        """
+        config = self.physics.growth
+        if not config.enabled or self.time.mode != "transient":
+            return None
+        growth = SurfaceGrowth(
+            self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality
+        )
+        if self.unknowns.salt is not None:
+            self.unknowns.salt.moving = growth.history
+        return growth
 
     # Names kept for tests, notebooks and benchmarks
     @property
@@ -798,6 +818,8 @@ class Simulation:
                 salt.c_bulk,
                 self.physics.events.on_depletion == "stop",
             )
+        if self.growth is not None:
+            events["mesh_quality"] = self.growth.quality_event()
         ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
         state = State(blocks, self.potential_names, self.phi_s,
                       None if salt is None else salt.bdf, ctrl, events)
@@ -844,6 +866,7 @@ class Simulation:
         """Nodal c after the salt unknown was restored or loaded."""
         if self.unknowns.salt is not None:
             self.unknowns.salt.sync()
+
 
     def _min_surface_concentration_both(self) -> float:
         """Minimum surface concentration of the working and the counter electrode, mol/m^3."""

@@ -1,0 +1,220 @@
+"""The moving Li surface in the time loop: the deposit moves the mesh (docs/theory.md).
+
+One time step from t_n to t_{n+1} = t_n + dt with growth (``physics.growth.enabled``):
+
+1. the step is solved on the mesh as it is (configuration Omega^n), the salt balance in ALE
+   form with the mass of each history level on the configuration it was solved on
+   (:class:`MeshHistory`), so a closed cell keeps its salt inventory to the solver tolerance;
+2. once the step is accepted (:meth:`SurfaceGrowth.accept_step`, the first step listener,
+   before the snapshot): the Li-surface nodes move by d = v_n dt m with v_n = j V_m / F, j the
+   Faradaic current density of the accepted state at the nodes (the current over the step
+   just taken: for a piecewise constant protocol the plated charge is exact, Q = sum j dt;
+   first order in dt for the position of a non-uniform surface); the interphase rides on the
+   Li, the electrolyte's mesh follows (``MeshMotion``), the domain's geometric caches
+   (``Domain.update_geometry``) and the nodal normals are refreshed.
+
+A rejected step never moved the mesh, so nothing is undone.
+
+The nodal current density is the lumped L2 projection of the surface current onto the
+geometry's Lagrange space on the Li facets, j_i = int j psi_i w ds / int psi_i w ds, so that
+the volume swept by the nodes, sum_i d_i . n int psi_i w ds, equals V_m / F int j w ds dt on a
+flat surface (P1 and P2 in 2D and axisymmetric sections). Where the lumped mass int psi_i ds
+vanishes (the vertices of second-order triangles in 3D) the P1 lumped projection is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import ufl
+from dolfinx import fem, la
+from mpi4py import MPI
+
+from solver.domain import Domain
+from solver.growth.kinematics import SurfaceKinematics
+from solver.growth.motion import MeshMotion
+from solver.growth.quality import MeshQuality
+from solver.growth.space import DisplacementSpace
+from solver.physics.term import Unknowns
+
+__all__ = ["MeshHistory", "QualityEvent", "SurfaceGrowth"]
+
+_STIFFENING = {"harmonic": 0.0, "stiffened": 1.0}
+"""The stiffening exponent chi of each ``physics.growth.mesh_motion``."""
+
+
+class MeshHistory:
+    """Displacements from the configurations of the BDF history levels to the current one.
+
+    ``back[k]`` is x - x^{n-k} for the history level u_{n-k} (k = 0, 1): the nodes of a history
+    level sit where they were when it was accepted. A form on the current configuration then
+    reproduces integrals over the old ones exactly (the same reference cells):
+
+        int_{Omega^{n-k}} f w dx = int_{Omega} f w(x - W_k) det(I - grad W_k) dx.
+
+    Args:
+        space: The displacement space of the mesh.
+        axisymmetric: Whether the weight is w = 2 pi r (else 1).
+    """
+
+    def __init__(self, space: DisplacementSpace, axisymmetric: bool) -> None:
+        self.space = space
+        self.axisymmetric = axisymmetric
+        self.back = [fem.Function(space.V, name=f"mesh_history_{k}") for k in range(2)]
+
+    def volume_ratio(self, level: int, x: Any) -> Any:
+        """w(x^{n-level}) det(dx^{n-level}/dx) (UFL; x the spatial coordinate of the form)."""
+        W = self.back[level]
+        identity = ufl.Identity(self.space.gdim)
+        factor = ufl.det(identity - ufl.grad(W))
+        if self.axisymmetric:
+            factor = 2.0 * np.pi * (x[0] - W[0]) * factor
+        return factor
+
+    def velocity(self, a1: fem.Constant, a2: fem.Constant) -> Any:
+        """The BDF mesh velocity a0 x + a1 x^n + a2 x^{n-1} = -(a1 W_0 + a2 W_1) (UFL, m/s)."""
+        return -(a1 * self.back[0] + a2 * self.back[1])
+
+    def accept(self, w: fem.Function) -> None:
+        """A step was accepted (its state is history level n) and the mesh then moved by w."""
+        self.back[1].x.array[:] = self.back[0].x.array + w.x.array
+        self.back[0].x.array[:] = w.x.array
+
+
+class SurfaceGrowth:
+    """The moving Li surface of a transient run.
+
+    Args:
+        domain: The domain (its mesh moves; its geometric caches are refreshed).
+        unknowns: The unknowns (the potentials and c in the surface current).
+        surface: The Li-surface term (its ``surface_current(u, part, eta)``).
+        mesh_motion: ``"harmonic"`` or ``"stiffened"``.
+        min_quality: Stop threshold of the cell quality (radius ratio).
+
+    Attributes:
+        history: The displacements of the BDF levels' configurations (the ALE salt balance).
+        j_nodes: Faradaic current density at the Li-surface nodes (``kinematics.dofs``
+            order) of the newest accepted state, A/m^2.
+        threshold: The quality below which the run stops: min(min_quality, half the
+            initial minimum).
+    """
+
+    def __init__(
+        self,
+        domain: Domain,
+        unknowns: Unknowns,
+        surface: Any,
+        mesh_motion: str = "harmonic",
+        min_quality: float = 0.05,
+    ) -> None:
+        self.domain = domain
+        bundle = domain.bundle
+        self.space = DisplacementSpace(domain.mesh)
+        self.kinematics = SurfaceKinematics(bundle, self.space)
+        self.motion = MeshMotion(bundle, self.space, stiffening=_STIFFENING[mesh_motion])
+        self.quality = MeshQuality(domain.mesh)
+        self.threshold = min(min_quality, 0.5 * self.quality.minimum())
+        self.history = MeshHistory(self.space, domain.axisym)
+        mesh = domain.mesh
+        spaces = [
+            fem.functionspace(mesh, ("Lagrange", mesh.geometry.cmaps[0].degree)),
+            fem.functionspace(mesh, ("Lagrange", 1)),
+        ]
+        #: the block dof (geometry node) of every dof of the geometry-degree space and of P1:
+        #: their cell dofs list the cell's geometry nodes in the same order (vertices first)
+        self._blocks = []
+        for space in spaces:
+            cell_dofs = space.dofmap.list
+            nodes = mesh.geometry.dofmaps[0][:, : cell_dofs.shape[1]]
+            index_map = space.dofmap.index_map
+            block = np.empty(index_map.size_local + index_map.num_ghosts, dtype=np.int64)
+            block[cell_dofs.ravel()] = self.space.node_dof[nodes.ravel()]
+            self._blocks.append(block)
+        w = domain.weight
+        forms: list[Any] = []
+        for space in spaces:
+            psi = ufl.TestFunction(space)
+            numerator: Any = 0
+            mass: Any = 0
+            for k, part in enumerate(domain.parts):
+                eta = unknowns.phi_s - unknowns.potential(part.region)
+                j = surface.surface_current(unknowns, k, eta)
+                numerator += j * psi * w * domain.ds(part.tag)
+                mass += psi * w * domain.ds(part.tag)
+            forms += [numerator, mass]
+        self._forms = [fem.form(f, entity_maps=domain.maps) for f in forms]
+        self.j_nodes = np.zeros(self.kinematics.dofs.size)
+
+    def _assemble(self, form: fem.Form) -> np.ndarray:
+        """A facet vector summed over ranks, ghosts up to date (local array)."""
+        vector = fem.assemble_vector(form)
+        vector.scatter_reverse(la.InsertMode.add)
+        vector.scatter_forward()
+        return vector.array
+
+    def measure(self) -> None:
+        """J at the Li-surface nodes from the current fields and geometry (collective)."""
+        nodal = np.zeros(self.space.num_dofs)
+        # P1 first (every vertex), then the geometry degree where its lumped mass is positive
+        for index in (1, 0):
+            numerator, mass = (self._assemble(f) for f in self._forms[2 * index : 2 * index + 2])
+            scale = self.domain.comm.allreduce(np.max(mass, initial=0.0), op=MPI.MAX)
+            good = mass > 1e-12 * scale
+            nodal[self._blocks[index][good]] = numerator[good] / mass[good]
+        self.j_nodes = nodal[self.kinematics.dofs]
+
+    def accept_step(self, dt: float) -> None:
+        """After an accepted step of length dt: move the Li surface and the mesh (collective).
+
+        The surface moves by d = v_n dt m with j of the accepted state (the current over the
+        step just taken), the layers ride on it, the electrolyte's mesh follows, the history
+        of configurations shifts and the geometric caches are refreshed.
+        """
+        self.measure()
+        d = self.kinematics.displacement(self.j_nodes, dt)
+        w = self.motion.step(d)
+        self.history.accept(w)
+        self.domain.update_geometry()
+        self.kinematics.update()
+
+    def quality_event(self) -> QualityEvent:
+        """The event that stops the run when the moved mesh's quality is too low."""
+        return QualityEvent(self.quality, self.threshold)
+
+
+class QualityEvent:
+    """The smallest cell quality of the moved mesh falls below a threshold: the run stops.
+
+    Remeshing is not done in the run: the accepted state before the quality got too low
+    is output as the last snapshot and the run ends (a clean stop).
+
+    Attributes:
+        time: Time of the event, s (None before it happened).
+        stop: Always True.
+    """
+
+    stop = True
+
+    def __init__(self, quality: MeshQuality, threshold: float) -> None:
+        self.quality, self.threshold = quality, threshold
+        self.time: float | None = None
+
+    def check(self, t_prev: float, t: float) -> str | None:
+        """Test the accepted step; the event's message when the quality is too low (collective)."""
+        if self.time is not None:
+            return None
+        q = self.quality.minimum()
+        if q >= self.threshold:
+            return None
+        self.time = t
+        return (f"mesh quality {q:.3g} below {self.threshold:.3g} at t={t:.6g} s: the moving "
+                "Li surface stops here (remeshing is not available)")
+
+    def scalars(self) -> dict[str, Any]:
+        """The event time (for a checkpoint)."""
+        return {"time": self.time}
+
+    def set_scalars(self, scalars: dict[str, Any]) -> None:
+        """Take the values :meth:`scalars` returned."""
+        self.time = scalars["time"]
