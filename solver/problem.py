@@ -22,6 +22,7 @@ otherwise)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -820,6 +821,8 @@ class Simulation:
             )
         if self.growth is not None:
             events["mesh_quality"] = self.growth.quality_event()
+        if self.growth is not None:
+            blocks.update(self.growth.checkpoint_functions())
         ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
         state = State(blocks, self.potential_names, self.phi_s,
                       None if salt is None else salt.bdf, ctrl, events)
@@ -863,9 +866,17 @@ class Simulation:
         return salt.bdf.error_estimate(self.time.rtol, self.time.atol, salt.nodal_concentration)
 
     def after_restore(self) -> None:
-        """Nodal c after the salt unknown was restored or loaded."""
+        """Nodal c after the salt unknown was restored or loaded; a loaded grown mesh's nodes."""
         if self.unknowns.salt is not None:
             self.unknowns.salt.sync()
+        if self.growth is not None:
+            self.growth.apply_position()
+
+    def checkpoint_geometry(self) -> contextlib.AbstractContextManager[None]:
+        """The mesh as checkpoints are keyed to it: a grown mesh at its initial coordinates."""
+        return contextlib.nullcontext() if self.growth is None else (
+            self.growth.reference_geometry()
+        )
 
 
     def _min_surface_concentration_both(self) -> float:

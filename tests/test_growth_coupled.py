@@ -185,8 +185,7 @@ def _closed_wavy_run(comm: MPI.Comm) -> tuple[np.ndarray | None, float, float]:
         update={"counter": case.physics.counter.model_copy(update={"type": "li_electrode"})}
     )
     simulation = Simulation(_wavy_cell(comm, 0.3e-6), case, comm)
-    for snapshot in simulation.run():
-        pass
+    *_, snapshot = simulation.run()
     profile = surface_profile(simulation.growth.kinematics)
     return profile, snapshot.scalars["cell_voltage"], snapshot.scalars["min_surface_concentration"]
 
@@ -200,3 +199,44 @@ def test_two_ranks_equal_serial():
     if comm.rank == 0:
         np.testing.assert_allclose(parallel[0], serial[0], rtol=1e-8, atol=1e-8 * HEIGHT)
     assert parallel[1:] == pytest.approx(serial[1:], rel=1e-8)
+
+
+def _closed_wavy_simulation(t_end: float, output_times: list[float]) -> Simulation:
+    """The closed wavy cell of the conservation test on one rank."""
+    case = _case(
+        {"type": "dilute", "bulk_concentration": 1000.0, "cation_diffusivity": 1e-10,
+         "anion_diffusivity": 1.5e-10},
+        {"mode": "galvanostatic", "current_density": 200.0},
+        {"t_end": t_end, "dt": 0.5, "output_times": output_times},
+    )
+    case.physics = case.physics.model_copy(
+        update={"counter": case.physics.counter.model_copy(update={"type": "li_electrode"})}
+    )
+    return Simulation(_wavy_cell(MPI.COMM_SELF, 0.3e-6), case, MPI.COMM_SELF)
+
+
+def _record(simulation: Simulation, snapshot) -> np.ndarray:
+    return np.concatenate([
+        [snapshot.t, snapshot.scalars["cell_voltage"], snapshot.scalars["salt_inventory"]],
+        np.sort(simulation.growth.kinematics.points()[:, 1]),
+    ])
+
+
+def test_resume_continues_on_the_moved_mesh(tmp_path):
+    """A grown run stopped after its checkpoint at t = 2 s and resumed from it repeats the
+    uninterrupted run: times, cell voltage, salt inventory and every Li node's height at
+    3 and 4 s to 1e-10 relative (the checkpoint holds the node positions and the ALE history;
+    it is keyed to the initial mesh, which the resumed run rebuilds)."""
+    outputs = [1.0, 2.0, 3.0, 4.0]
+    reference = _closed_wavy_simulation(4.0, outputs)
+    expected = [_record(reference, s) for s in reference.run()]
+    first = _closed_wavy_simulation(4.0, outputs)
+    first.checkpoint = tmp_path / "checkpoint.h5"
+    for snapshot in first.run():
+        if snapshot.t == 3.0:  # stopped before the checkpoint at 3 s: the one of 2 s stands
+            break
+    resumed = _closed_wavy_simulation(4.0, outputs)
+    resumed.resume_from = first.checkpoint
+    records = [_record(resumed, s) for s in resumed.run()]
+    assert len(records) == 2
+    np.testing.assert_allclose(records, expected[2:], rtol=1e-10, atol=0.0)

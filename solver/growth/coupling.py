@@ -24,6 +24,8 @@ vanishes (the vertices of second-order triangles in 3D) the P1 lumped projection
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -145,6 +147,11 @@ class SurfaceGrowth:
             forms += [numerator, mass]
         self._forms = [fem.form(f, entity_maps=domain.maps) for f in forms]
         self.j_nodes = np.zeros(self.kinematics.dofs.size)
+        #: The initial node coordinates (the mesh a checkpoint is keyed to).
+        self.reference_x = domain.mesh.geometry.x.copy()
+        #: The current node coordinates as a function (checkpointed with the state).
+        self.position = fem.Function(self.space.V, name="position")
+        self._store_position()
 
     def _assemble(self, form: fem.Form) -> np.ndarray:
         """A facet vector summed over ranks, ghosts up to date (local array)."""
@@ -175,8 +182,57 @@ class SurfaceGrowth:
         d = self.kinematics.displacement(self.j_nodes, dt)
         w = self.motion.step(d)
         self.history.accept(w)
+        self._store_position()
+        self._refresh()
+
+    def _store_position(self) -> None:
+        gdim = self.space.gdim
+        self.position.x.array.reshape(-1, gdim)[:] = self.space.dof_coordinates()
+
+    def _refresh(self) -> None:
         self.domain.update_geometry()
         self.kinematics.update()
+
+    def checkpoint_functions(self) -> dict[str, fem.Function]:
+        """The functions a checkpoint holds: the node positions and the history's moves."""
+        return {
+            "growth/position": self.position,
+            "growth/history0": self.history.back[0],
+            "growth/history1": self.history.back[1],
+        }
+
+    def apply_position(self) -> None:
+        """Put the nodes where :attr:`position` says (after a checkpoint was read; collective).
+
+        Nothing happens when they are there already (a rejected step never moved them).
+        """
+        gdim = self.space.gdim
+        x = self.domain.mesh.geometry.x
+        new = self.position.x.array.reshape(-1, gdim)[self.space.node_dof]
+        moved = not np.array_equal(x[:, :gdim], new)
+        if self.domain.comm.allreduce(moved, op=MPI.LOR):
+            x[:, :gdim] = new
+            self._refresh()
+
+    @contextlib.contextmanager
+    def reference_geometry(self) -> Iterator[None]:
+        """The nodes (and the electrolyte submesh's) at their initial coordinates for a while.
+
+        Checkpoints are keyed to the initial mesh, which a resumed run rebuilds.
+
+        The current coordinates are put back exactly afterwards.
+        """
+        d = self.domain
+        meshes = [d.mesh] + ([] if d.submesh is None else [d.submesh])
+        current = [m.geometry.x.copy() for m in meshes]
+        d.mesh.geometry.x[:] = self.reference_x
+        if d.submesh is not None:
+            d.submesh.geometry.x[:] = self.reference_x[d.geom_map]
+        try:
+            yield
+        finally:
+            for m, x in zip(meshes, current, strict=True):
+                m.geometry.x[:] = x
 
     def quality_event(self) -> QualityEvent:
         """The event that stops the run when the moved mesh's quality is too low."""
