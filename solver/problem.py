@@ -181,6 +181,7 @@ class Simulation:
         #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
         self.observers: dict[str, Any] = {}
         if self.growth is not None:
+            self.observers["growth"] = self.growth  # its morphology series
             # first: the snapshot of the step and later listeners see the moved mesh
             self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(dt))
 
@@ -940,6 +941,8 @@ class Simulation:
             fields["concentration"].name = "concentration"
         sample = self.sampler.sample()
         scalars = self.scalars()
+        if self.growth is not None:
+            scalars.update(self.growth.observe(t))
         return Snapshot(
             t=t,
             fields=fields,

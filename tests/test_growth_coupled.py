@@ -66,13 +66,17 @@ def test_flat_surface_rises_by_plated_charge_and_recedes():
     )
     simulation = Simulation(bundle, case, comm)
     rise = J * 4.0 * LI_MOLAR_VOLUME / FARADAY
-    heights = []
-    layer = []
+    heights, layer, scalars = [], [], []
     for snapshot in simulation.run():
         heights.append(_li_heights(simulation))
         layer.append(simulation.domain.volumes["sei"])
-        del snapshot
+        scalars.append(snapshot.scalars)
     plated, stripped = heights[-2], heights[-1]
+    # the morphology outputs: apex = flat = the rise, no roughness, rates -rise/4 s at 8 s
+    assert scalars[-2]["li_apex_height"] == pytest.approx(rise, rel=1e-10)
+    assert scalars[-2]["li_flat_height"] == pytest.approx(rise, rel=1e-10)
+    assert scalars[-2]["li_roughness_rms"] < 1e-10 * rise
+    assert scalars[-1]["flat_growth_rate"] == pytest.approx(-rise / 4.0, rel=1e-8)
     assert np.allclose(plated, rise, rtol=1e-10, atol=0.0)
     assert np.allclose(stripped, 0.0, rtol=0.0, atol=1e-10 * rise)
     assert layer[-2] == pytest.approx(LAYER * WIDTH, rel=1e-10)

@@ -25,6 +25,7 @@ vanishes (the vertices of second-order triangles in 3D) the P1 lumped projection
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ from mpi4py import MPI
 
 from solver.domain import Domain
 from solver.growth.kinematics import SurfaceKinematics
+from solver.growth.morphology import MorphologySeries, apex_height, surface_profile
 from solver.growth.motion import MeshMotion
 from solver.growth.quality import MeshQuality
 from solver.growth.space import DisplacementSpace
@@ -152,6 +154,12 @@ class SurfaceGrowth:
         #: The current node coordinates as a function (checkpointed with the state).
         self.position = fem.Function(self.space.V, name="position")
         self._store_position()
+        landmark = bundle.landmarks.get("far_field")
+        width = domain.comm.allreduce(float(np.max(domain.mesh.geometry.x[:, 0])), op=MPI.MAX)
+        #: The 2D Li profiles at the output times (rank 0).
+        self.series = MorphologySeries(
+            width if landmark is None else float(landmark[0]), bundle.coordinates
+        )
 
     def _assemble(self, form: fem.Form) -> np.ndarray:
         """A facet vector summed over ranks, ghosts up to date (local array)."""
@@ -233,6 +241,40 @@ class SurfaceGrowth:
         finally:
             for m, x in zip(meshes, current, strict=True):
                 m.geometry.x[:] = x
+
+    def observe(self, t: float) -> dict[str, float]:
+        """Morphology scalars of the Li surface at an output time t (collective).
+
+        ``li_apex_height`` (highest node), and in 2D sections ``li_flat_height`` (at the
+        ``far_field`` landmark, else the largest x), ``li_roughness_rms``, the growth rates
+        ``tip_growth_rate``, ``flat_growth_rate`` (second-order differences over the output
+        times so far; nan at the first) and their ratio ``tip_flat_rate_ratio``; m, m/s.
+        The profile at t is kept (:attr:`series`, checkpointed with the run's observers).
+        """
+        profile = surface_profile(self.kinematics)
+        values: dict[str, float] = {}
+        if profile is not None:
+            values["li_apex_height"] = apex_height(profile)
+            if profile.shape[1] == 2:
+                if not self.series.times or t > self.series.times[-1]:
+                    self.series.add(t, profile)
+                values["li_flat_height"] = float(self.series.flat_heights()[-1])
+                values["li_roughness_rms"] = float(self.series.roughness()[-1])
+                rates = len(self.series.times) > 1
+                for name, rate in (("tip_growth_rate", self.series.tip_rate),
+                                   ("flat_growth_rate", self.series.flat_rate),
+                                   ("tip_flat_rate_ratio", self.series.rate_ratio)):
+                    values[name] = float(rate()[-1]) if rates else math.nan
+        return self.domain.comm.bcast(values, root=0)
+
+    def scalars(self) -> dict[str, Any]:
+        """The recorded profiles (rank 0) for a checkpoint."""
+        return {"times": self.series.times, "profiles": self.series.profiles}
+
+    def set_scalars(self, scalars: dict[str, Any]) -> None:
+        """Continue the profiles of :meth:`scalars`."""
+        self.series.times = [float(t) for t in scalars["times"]]
+        self.series.profiles = [np.asarray(p, dtype=float) for p in scalars["profiles"]]
 
     def quality_event(self) -> QualityEvent:
         """The event that stops the run when the moved mesh's quality is too low."""
