@@ -24,6 +24,7 @@ import csv
 import json
 import logging
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,18 +75,29 @@ def merge_xdmf_times(path: Path, name: str) -> None:
     DOLFINx writes the mesh as its own grid and one temporal collection per function, which
     ParaView shows as separate blocks (and pyvista's XDMF reader crashes on its XInclude). The
     rewritten file has, for every time, one grid with the mesh's topology and geometry and one
-    attribute per field, pointing to the same HDF5 data. Run on one rank, after DOLFINx wrote;
+    attribute per field, pointing to the same HDF5 data. A moving mesh (the growing Li
+    surface) is written anew at each time it moved; each time's grid then takes the mesh its
+    fields were written on. Run on one rank, after DOLFINx wrote;
     a file rewritten already (no separate mesh grid) is left as it is.
     """
     domain = ET.parse(path).getroot().find("Domain")
-    mesh = domain.find("Grid[@GridType='Uniform']")
-    if mesh is None:
+    meshes = {grid.get("Name"): grid for grid in domain.findall("Grid[@GridType='Uniform']")}
+    if not meshes:
         return
+    first = next(iter(meshes.values()))
     times: dict[str, list[ET.Element]] = {}
+    mesh_at: dict[str, ET.Element] = {}
     for collection in domain.findall("Grid[@GridType='Collection']"):
         for grid in collection.findall("Grid"):
             attributes = grid.findall("Attribute")
-            times.setdefault(grid.find("Time").get("Value"), []).extend(attributes)
+            time = grid.find("Time").get("Value")
+            times.setdefault(time, []).extend(attributes)
+            # a moving mesh is written once per time: the grid names the mesh it refers to
+            pointer = " ".join(
+                child.get("xpointer", "") for child in grid if child.tag.endswith("include")
+            )
+            named = re.search(r"Grid\[@Name='([^']+)'\]", pointer)
+            mesh_at[time] = meshes.get(named.group(1), first) if named else first
     root = ET.Element("Xdmf", Version="3.0")
     series = ET.SubElement(
         ET.SubElement(root, "Domain"),
@@ -93,6 +105,7 @@ def merge_xdmf_times(path: Path, name: str) -> None:
     )
     for time, attributes in times.items():
         grid = ET.SubElement(series, "Grid", Name=name, GridType="Uniform")
+        mesh = mesh_at[time]
         grid.extend([mesh.find("Topology"), mesh.find("Geometry")])
         ET.SubElement(grid, "Time", Value=time)
         grid.extend(attributes)
@@ -159,15 +172,35 @@ class _XdmfSeries:
         self._file = dolfinx.io.XDMFFile(mesh.comm, self.path, "w")
         self._file.write_mesh(mesh)
         self._transfers: dict[str, _Transfer] = {}
+        self._written_x = mesh.geometry.x.copy()
+        self._mesh_xpath = f"/Xdmf/Domain/Grid[@Name='{mesh.name}']"
+        self._moves = 0
+
+    def _write_moved_mesh(self) -> None:
+        """Write the mesh again when its nodes moved since it was last written (collective)."""
+        x = self.mesh.geometry.x
+        moved = not np.array_equal(x, self._written_x)
+        if not self.mesh.comm.allreduce(moved, op=MPI.LOR):
+            return
+        self._moves += 1
+        name = self.mesh.name
+        self.mesh.name = f"{name}_{self._moves}"
+        try:
+            self._file.write_mesh(self.mesh)
+        finally:
+            self._mesh_xpath = f"/Xdmf/Domain/Grid[@Name='{self.mesh.name}']"
+            self.mesh.name = name
+        self._written_x = x.copy()
 
     def write(self, fields: dict[str, dolfinx.fem.Function], t: float) -> None:
         """Append the fields at time ``t`` (s). Collective."""
         if not fields:
             return
+        self._write_moved_mesh()
         for name, f in fields.items():
             if name not in self._transfers:
                 self._transfers[name] = _Transfer(name, f, self.mesh)
-            self._file.write_function(self._transfers[name](f), t)
+            self._file.write_function(self._transfers[name](f), t, self._mesh_xpath)
         self._merge()
 
     def _merge(self) -> None:
@@ -217,18 +250,32 @@ class SurfaceCurrent:
         fdim = mesh.topology.dim - 1
         mesh.topology.create_connectivity(fdim, mesh.topology.dim)
         facets = bundle.facet_tags.find(bundle.boundaries["li_surface"])
-        self.mesh = dolfinx.mesh.create_submesh(mesh, fdim, facets)[0]
+        self.mesh, _, _, self._geom_map = dolfinx.mesh.create_submesh(mesh, fdim, facets)
+        self._parent = mesh
         self.function = dolfinx.fem.Function(
             dolfinx.fem.functionspace(self.mesh, ("DG", 0)), name="surface_current"
         )
         tdim = self.mesh.topology.dim
         index_map = self.mesh.topology.index_map(tdim)
         self._cells = np.arange(index_map.size_local + index_map.num_ghosts, dtype=np.int32)
+        self._build_trees()
+
+    def _build_trees(self) -> None:
+        tdim = self.mesh.topology.dim
         self._tree = dolfinx.geometry.bb_tree(self.mesh, tdim, entities=self._cells)
         self._midpoints = dolfinx.geometry.create_midpoint_tree(self.mesh, tdim, self._cells)
 
+    def _follow_parent(self) -> None:
+        """Take the parent's node coordinates when they moved (a growing Li surface)."""
+        x = self._parent.geometry.x[self._geom_map]
+        moved = not np.array_equal(self.mesh.geometry.x, x)
+        if self.mesh.comm.allreduce(moved, op=MPI.LOR):
+            self.mesh.geometry.x[:] = x
+            self._build_trees()
+
     def update(self, surface: SurfaceSample) -> dolfinx.fem.Function:
         """Set the facet averages of j from the gathered ``surface``; returns the function."""
+        self._follow_parent()
         comm = self.mesh.comm
         points = np.ascontiguousarray(surface.x, dtype=np.float64).reshape(-1, 3)
         values = self.function.x.array

@@ -244,3 +244,38 @@ def test_resume_continues_on_the_moved_mesh(tmp_path):
     records = [_record(resumed, s) for s in resumed.run()]
     assert len(records) == 2
     np.testing.assert_allclose(records, expected[2:], rtol=1e-10, atol=0.0)
+
+
+def test_moving_mesh_xdmf_reads_back(tmp_path):
+    """domain.xdmf holds the mesh of every output time once it moves: read back (pyvista), the
+    points at t = 1 are the moved nodes (y + 1e-7 (1 - y/L)) and those at t = 0 the initial
+    ones, each to 1e-12 m; the field follows its nodes (u = x, exact)."""
+    import dolfinx
+    import pyvista
+
+    from solver.io import FieldWriter
+    from solver.output_spec import OutputConfig
+    from solver.results import Snapshot, SurfaceSample
+
+    comm = MPI.COMM_SELF
+    bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (2, 4))
+    mesh = bundle.mesh
+    u = dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, ("Lagrange", 1)))
+    u.interpolate(lambda x: x[0])
+    sample = SurfaceSample(np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0))
+    config = OutputConfig(fields=["potential"], formats=["xdmf"])
+    initial = mesh.geometry.x.copy()
+    with FieldWriter(bundle, tmp_path, config, comm) as writer:
+        writer.write(Snapshot(t=0.0, fields={"potential": u}, surface=sample))
+        mesh.geometry.x[:, 1] += 1e-7 * (1.0 - mesh.geometry.x[:, 1] / HEIGHT)
+        writer.write(Snapshot(t=1.0, fields={"potential": u}, surface=sample))
+    reader = pyvista.get_reader(tmp_path / "fields" / "domain.xdmf")
+    assert list(reader.time_values) == [0.0, 1.0]
+    for t, nodes in ((0.0, initial), (1.0, mesh.geometry.x)):
+        reader.set_active_time_value(t)
+        grid = reader.read()
+        grid = grid[0] if isinstance(grid, pyvista.MultiBlock) else grid
+        order = np.lexsort(grid.points[:, :2].T)
+        expected = nodes[np.lexsort(nodes[:, :2].T)]
+        np.testing.assert_allclose(grid.points[order], expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(grid.point_data["potential"], grid.points[:, 0], atol=1e-12)
