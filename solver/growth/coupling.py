@@ -154,6 +154,9 @@ class SurfaceGrowth:
         #: The current node coordinates as a function (checkpointed with the state).
         self.position = fem.Function(self.space.V, name="position")
         self._store_position()
+        self._spacing = (
+            SurfaceSpacing(bundle, self.space, self.kinematics) if self.space.gdim == 2 else None
+        )
         landmark = bundle.landmarks.get("far_field")
         width = domain.comm.allreduce(float(np.max(domain.mesh.geometry.x[:, 0])), op=MPI.MAX)
         #: The 2D Li profiles at the output times (rank 0).
@@ -188,6 +191,8 @@ class SurfaceGrowth:
         """
         self.measure()
         d = self.kinematics.displacement(self.j_nodes, dt)
+        if self._spacing is not None:
+            self._spacing.redistribute(d)
         w = self.motion.step(d)
         self.history.accept(w)
         self._store_position()
@@ -279,6 +284,88 @@ class SurfaceGrowth:
     def quality_event(self) -> QualityEvent:
         """The event that stops the run when the moved mesh's quality is too low."""
         return QualityEvent(self.quality, self.threshold)
+
+
+class SurfaceSpacing:
+    """Tangential redistribution of the 2D Li-surface nodes that keeps their initial spacing.
+
+    The normal motion alone squeezes the surface edges next to a concave corner (the foot of a
+    protrusion: both faces' offset lines run into the corner, whose node moves to their
+    intersection) until the cells there fold. After the normal displacement d, each vertex
+    node (not a corner, where the facets meet at more than ~16 degrees, nor on a side or the
+    axis) slides along its tangent to the point between its two neighbours that divides them
+    in the ratio of the initial edge lengths,
+
+        target = sum_f x_f / L0_f / sum_f 1/L0_f     (x_f the neighbour across facet f),
+
+    and a second-order facet's mid-edge node to the middle of its vertices (the tangential part
+    only). Where the spacing ratios did not change (uniform growth of a flat or a circle) the
+    shift is 0. The shape changes only by the curvature over the small tangential shift,
+    O(kappa s^2) per step. Sums are accumulated through ghost exchanges (rank-consistent).
+
+    Args:
+        bundle: The mesh and its ``li_surface`` facets.
+        space: The displacement space.
+        kinematics: The surface kinematics (normals, offset vectors, dofs).
+    """
+
+    CORNER = 1.01
+    """|m| above which a node is a corner (facets meeting at more than ~16 degrees): fixed."""
+
+    def __init__(self, bundle: Any, space: DisplacementSpace, kinematics: SurfaceKinematics):
+        from solver.growth.kinematics import side_dofs
+        from solver.growth.space import facet_nodes, tagged_facets
+
+        self.space, self.kinematics = space, kinematics
+        nodes = facet_nodes(bundle.mesh, tagged_facets(bundle, "li_surface", owned=True))
+        self._dofs = space.node_dof[nodes]  # (facets, 2 or 3) block dofs, vertices first
+        x = space.dof_coordinates()
+        length = np.linalg.norm(x[self._dofs[:, 1]] - x[self._dofs[:, 0]], axis=1)
+        self._weight = 1.0 / length
+        sides = side_dofs(bundle, space)
+        self._fixed = np.unique(np.concatenate(list(sides.values())))
+
+    def _sum(self, values: np.ndarray) -> np.ndarray:
+        """Per-dof values summed over ranks (shape (dofs, gdim))."""
+        f = fem.Function(self.space.V)
+        f.x.array[:] = values.ravel()
+        f.x.scatter_reverse(la.InsertMode.add)
+        f.x.scatter_forward()
+        return f.x.array.reshape(values.shape)
+
+    def redistribute(self, d: fem.Function) -> None:
+        """Add the tangential shifts to the surface displacement ``d`` (collective)."""
+        gdim = self.space.gdim
+        kin = self.kinematics
+        moved = self.space.dof_coordinates() + d.x.array.reshape(-1, gdim)
+        a, b = self._dofs[:, 0], self._dofs[:, 1]
+        weighted = np.zeros_like(moved)
+        total = np.zeros_like(moved)
+        w = self._weight[:, None]
+        np.add.at(weighted, a, w * moved[b])
+        np.add.at(weighted, b, w * moved[a])
+        np.add.at(total[:, 0], a, self._weight)
+        np.add.at(total[:, 0], b, self._weight)
+        weighted, total = self._sum(weighted), self._sum(total)
+        values = d.x.array.reshape(-1, gdim)
+        tangent = np.stack([-kin.normals[:, 1], kin.normals[:, 0]], axis=1)
+        free = np.linalg.norm(kin.offsets, axis=1) < self.CORNER
+        free &= ~np.isin(kin.dofs, self._fixed) & (total[kin.dofs, 0] > 0)
+        free &= ~np.isin(kin.dofs, self._dofs[:, 2:].ravel())  # vertices first
+        dofs = kin.dofs[free]
+        target = weighted[dofs] / total[dofs, :1]
+        shift = np.einsum("ij,ij->i", target - moved[dofs], tangent[free])[:, None]
+        values[dofs] += shift * tangent[free]
+        if self._dofs.shape[1] > 2:  # mid-edge nodes: the middle of their (moved) vertices
+            moved = self.space.dof_coordinates() + values
+            middle = self._dofs[:, 2]
+            chord = moved[b] - moved[a]
+            along = chord / np.linalg.norm(chord, axis=1)[:, None]
+            gap = 0.5 * (moved[a] + moved[b]) - moved[middle]
+            mid_shift = np.zeros_like(moved)
+            mid_shift[middle] = np.einsum("ij,ij->i", gap, along)[:, None] * along
+            values += self._sum(mid_shift)
+        d.x.scatter_forward()
 
 
 class QualityEvent:
