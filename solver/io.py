@@ -177,11 +177,15 @@ class _XdmfSeries:
         self._moves = 0
 
     def _write_moved_mesh(self) -> None:
-        """Write the mesh again when its nodes moved since it was last written (collective)."""
+        """Write the mesh again when its nodes moved since it was last written (collective).
+
+        The transfers are then rebuilt: interpolation data hold the old physical points.
+        """
         x = self.mesh.geometry.x
         moved = not np.array_equal(x, self._written_x)
         if not self.mesh.comm.allreduce(moved, op=MPI.LOR):
             return
+        self._transfers.clear()
         self._moves += 1
         name = self.mesh.name
         self.mesh.name = f"{name}_{self._moves}"
