@@ -520,12 +520,12 @@ class GrowthConfig(StrictModel):
         ),
     )
     min_quality: float = Field(
-        default=0.05,
+        default=0.2,
         gt=0,
         lt=1.0,
         description=(
             "The run stops cleanly (with the last good state as its last snapshot) when the "
-            "smallest cell quality (radius ratio) falls below this value."
+            "smallest cell quality (radius ratio) falls below this fraction of its initial value."
         ),
     )
 

@@ -350,6 +350,46 @@ def comparison_statement(cases: list[CaseResult]) -> str:
     return text
 
 
+def _tip_flat(case: CaseResult) -> tuple[float, float, float, float] | None:
+    """Apex rise, flat rise, their ratio and the time span of a growing case (or None).
+
+    Between its first and last output times with ``li_apex_height`` and ``li_flat_height``.
+    """
+    rows = [r for r in case.rows
+            if _finite(r.get("li_apex_height")) and _finite(r.get("li_flat_height"))]
+    if len(rows) < 2:
+        return None
+    first, last = rows[0], rows[-1]
+    tip = last["li_apex_height"] - first["li_apex_height"]
+    flat = last["li_flat_height"] - first["li_flat_height"]
+    ratio = tip / flat if flat else math.nan
+    return tip, flat, ratio, last["t"] - first["t"]
+
+
+def growth_statement(cases: list[CaseResult]) -> str | None:
+    """Which interface grows the tip faster than its flat surface, and by how much.
+
+    From the apex and flat heights of the moving Li surface between the first and the last
+    output time (``physics.growth``); None when no case grows.
+    """
+    measured = [(m, c) for c in cases if (m := _tip_flat(c)) is not None]
+    if not measured:
+        return None
+    parts = [
+        f"{c.label}: the apex rose {_format(tip * 1e9)} nm and the flat {_format(flat * 1e9)} nm "
+        f"in {_format(span)} s (tip/flat growth ratio {_format(ratio)})"
+        for (tip, flat, ratio, span), c in measured
+    ]
+    text = "With the moving Li surface, " + "; ".join(parts) + "."
+    ranked = sorted((m[2], c) for m, c in measured if _finite(m[2]))
+    if len(ranked) >= 2:
+        (low, slow), (high, fast) = ranked[0], ranked[-1]
+        text += (f" The {fast.label} interface grows the tip faster relative to its flat "
+                 f"surface: {_format(high)} against {_format(low)} for {slow.label} "
+                 f"({100.0 * (high - low) / low:.1f} % more).")
+    return text
+
+
 def evolution_statement(case: CaseResult) -> str:
     """How the hotspot factor of a case changes from its first to its last output time."""
     if len(case.rows) < 2:
@@ -596,6 +636,8 @@ def _write_report(
         *[("text", evolution_statement(c)) for c in cases],
         *[("text", text) for c in cases if (text := regime_statement(c)) is not None],
     ]
+    if (growth := growth_statement(cases)) is not None:
+        blocks += [("heading", "How the tip grows"), ("text", growth)]
     reference = [text for c in cases for text in reference_statements(c)]
     if reference:
         blocks += [("heading", "Comparison with the reference"), *[("text", t) for t in reference]]

@@ -94,14 +94,14 @@ class SurfaceGrowth:
         unknowns: The unknowns (the potentials and c in the surface current).
         surface: The Li-surface term (its ``surface_current(u, part, eta)``).
         mesh_motion: ``"harmonic"`` or ``"stiffened"``.
-        min_quality: Stop threshold of the cell quality (radius ratio).
+        min_quality: Stop threshold of the cell quality, relative to the initial minimum.
 
     Attributes:
         history: The displacements of the BDF levels' configurations (the ALE salt balance).
         j_nodes: Faradaic current density at the Li-surface nodes (``kinematics.dofs``
             order) of the newest accepted state, A/m^2.
-        threshold: The quality below which the run stops: min(min_quality, half the
-            initial minimum).
+        threshold: The quality below which the run stops: min_quality times the initial
+            minimum.
     """
 
     def __init__(
@@ -110,7 +110,7 @@ class SurfaceGrowth:
         unknowns: Unknowns,
         surface: Any,
         mesh_motion: str = "harmonic",
-        min_quality: float = 0.05,
+        min_quality: float = 0.2,
     ) -> None:
         self.domain = domain
         bundle = domain.bundle
@@ -118,7 +118,7 @@ class SurfaceGrowth:
         self.kinematics = SurfaceKinematics(bundle, self.space)
         self.motion = MeshMotion(bundle, self.space, stiffening=_STIFFENING[mesh_motion])
         self.quality = MeshQuality(domain.mesh)
-        self.threshold = min(min_quality, 0.5 * self.quality.minimum())
+        self.threshold = min_quality * self.quality.minimum()
         self.history = MeshHistory(self.space, domain.axisym)
         mesh = domain.mesh
         spaces = [
