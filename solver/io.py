@@ -130,8 +130,11 @@ class _Transfer:
     """Puts a field onto the output function of a series' mesh.
 
     On the same mesh: Lagrange of the geometry degree (nodal values at the geometry nodes), or
-    the field's own space when it is cell-wise constant. From another mesh (the electrolyte
-    submesh): interpolated at the nodes it covers, NaN elsewhere (e.g. in the interphase).
+    the field's own space when it is cell-wise constant. From the electrolyte submesh: each of
+    its cells is matched to the cell of the series' mesh with the same geometry nodes (a
+    submesh keeps its parent's input node indices) and interpolated cell by cell, NaN
+    elsewhere (e.g. in the interphase). The cell-by-cell interpolation needs no pull-back of
+    points, so it also holds on a moved mesh whose curved cells are strongly deformed.
     """
 
     def __init__(self, name: str, template: dolfinx.fem.Function, mesh: dolfinx.mesh.Mesh):
@@ -142,24 +145,34 @@ class _Transfer:
             degree = mesh.geometry.cmaps[0].degree
             space = _output_space(mesh, tuple(template.ufl_shape), degree, discontinuous=False)
         self.function = dolfinx.fem.Function(space, name=name)
-        self._cells = self._data = self._outside = None
+        self._cells: tuple[np.ndarray, np.ndarray] | None = None
         if source.mesh is not mesh:
-            index_map = mesh.topology.index_map(mesh.topology.dim)
-            self._cells = np.arange(index_map.size_local + index_map.num_ghosts, dtype=np.int32)
-            self._data = dolfinx.fem.create_interpolation_data(space, source, self._cells)
-            marker = dolfinx.fem.Function(source)
-            marker.x.array[:] = 1.0
-            self.function.interpolate_nonmatching(marker, self._cells, self._data)
-            self._outside = self.function.x.array < 0.5
+            self._cells = _matching_cells(source.mesh, mesh)
 
     def __call__(self, f: dolfinx.fem.Function) -> dolfinx.fem.Function:
-        if self._data is None:
+        if self._cells is None:
             self.function.interpolate(f)
         else:
-            self.function.interpolate_nonmatching(f, self._cells, self._data)
-            self.function.x.array[self._outside] = np.nan
+            self.function.x.array[:] = np.nan
+            self.function.interpolate(f, cells0=self._cells[0], cells1=self._cells[1])
         self.function.x.scatter_forward()
         return self.function
+
+
+def _matching_cells(
+    sub: dolfinx.mesh.Mesh, parent: dolfinx.mesh.Mesh
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local cells of a submesh and the cells of its parent with the same geometry nodes."""
+
+    def keys(msh: dolfinx.mesh.Mesh) -> np.ndarray:
+        nodes = msh.geometry.input_global_indices[msh.geometry.dofmaps[0]]
+        return np.sort(nodes, axis=1)
+
+    parent_keys, sub_keys = keys(parent), keys(sub)
+    index = {row.tobytes(): cell for cell, row in enumerate(parent_keys)}
+    found = [(cell, index.get(row.tobytes(), -1)) for cell, row in enumerate(sub_keys)]
+    pairs = np.array([pair for pair in found if pair[1] >= 0], dtype=np.int32).reshape(-1, 2)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
 class _XdmfSeries:
@@ -177,15 +190,11 @@ class _XdmfSeries:
         self._moves = 0
 
     def _write_moved_mesh(self) -> None:
-        """Write the mesh again when its nodes moved since it was last written (collective).
-
-        The transfers are then rebuilt: interpolation data hold the old physical points.
-        """
+        """Write the mesh again when its nodes moved since it was last written (collective)."""
         x = self.mesh.geometry.x
         moved = not np.array_equal(x, self._written_x)
         if not self.mesh.comm.allreduce(moved, op=MPI.LOR):
             return
-        self._transfers.clear()
         self._moves += 1
         name = self.mesh.name
         self.mesh.name = f"{name}_{self._moves}"
