@@ -280,3 +280,28 @@ def test_moving_mesh_xdmf_reads_back(tmp_path):
         expected = nodes[np.lexsort(nodes[:, :2].T)]
         np.testing.assert_allclose(grid.points[order], expected, rtol=0, atol=1e-12)
         np.testing.assert_allclose(grid.point_data["potential"], grid.points[:, 0], atol=1e-12)
+
+
+def _tip_flat_ratio(conductivity: float, i0: float) -> float:
+    """Tip/flat growth-rate ratio of the bare semicircle after 2 s at 200 A/m^2."""
+    case = _case(
+        {"type": "single_ion", "conductivity": conductivity},
+        {"mode": "galvanostatic", "current_density": 200.0},
+        {"t_end": 2.0, "dt": 0.25, "adaptivity": "none", "output_times": [1.0, 2.0]},
+    )
+    case.physics = case.physics.model_copy(update={"kinetics": case.physics.kinetics.model_copy(
+        update={"exchange_current_density": i0})})
+    simulation = Simulation(_protrusion(MPI.COMM_WORLD), case, MPI.COMM_WORLD)
+    *_, snapshot = simulation.run()
+    return snapshot.scalars["tip_flat_rate_ratio"]
+
+
+def test_tip_outgrows_the_flat_only_where_the_current_focuses():
+    """Wa = kappa R_ct / R: at Wa ~ 1e-4 (1e-4 S/m, i0 = 1e5 A/m^2, near-primary current) the
+    apex of a 0.5 um semicircle grows faster than the flat (ratio > 1.2); at Wa ~ 5e3 (10 S/m,
+    i0 = 0.01 A/m^2, kinetics-limited, uniform j) no faster: ratio 1 within 2 %. Measured
+    2.50 and 1.0002."""
+    focused = _tip_flat_ratio(1e-4, 1e5)
+    uniform = _tip_flat_ratio(10.0, 0.01)
+    assert focused > 1.2
+    assert uniform == pytest.approx(1.0, abs=0.02)
