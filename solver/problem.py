@@ -293,8 +293,13 @@ class Simulation:
         The salt balance then takes its ALE form (``SaltTransport.moving``).
         """
         config = self.physics.growth
-        if not config.enabled or self.time.mode != "transient":
+        if not config.enabled:
             return None
+        if self.time.mode != "transient":
+            raise SimulationError(
+                "physics.growth.enabled: the Li surface moves only in transient runs (got "
+                "true with time.mode 'steady'); allowed: false, or time.mode 'transient'"
+            )
         growth = SurfaceGrowth(
             self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality
         )

@@ -449,6 +449,13 @@ CASES += [
             text=_STUDY + _LEAKAGE.replace("1 h", "1 m"), command="homogenize", extra=_NOWHERE),
 ]
 
+CASES += [  # the moving Li surface (issue 11)
+    Hostile(label="growth in a steady run", key="base.physics.growth.enabled",
+            mutate=put("base.physics.growth", {"enabled": True})),
+    Hostile(label="growth quality threshold out of range", key="physics.growth.min_quality",
+            mutate=put("base.physics.growth", {"min_quality": 1.5})),
+]
+
 def _config_file(tmp_path: Path, case: Hostile) -> Path:
     path = tmp_path / "hostile.yaml"
     if isinstance(case.text, bytes):

@@ -35,11 +35,12 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from solver.domain import Domain
-from solver.growth.kinematics import SurfaceKinematics
+from solver.geometry.bundle import MeshBundle
+from solver.growth.kinematics import SurfaceKinematics, side_dofs
 from solver.growth.morphology import MorphologySeries, apex_height, surface_profile
 from solver.growth.motion import MeshMotion
 from solver.growth.quality import MeshQuality
-from solver.growth.space import DisplacementSpace
+from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
 from solver.physics.term import Unknowns
 
 __all__ = ["MeshHistory", "QualityEvent", "SurfaceGrowth"]
@@ -312,10 +313,9 @@ class SurfaceSpacing:
     CORNER = 1.01
     """|m| above which a node is a corner (facets meeting at more than ~16 degrees): fixed."""
 
-    def __init__(self, bundle: Any, space: DisplacementSpace, kinematics: SurfaceKinematics):
-        from solver.growth.kinematics import side_dofs
-        from solver.growth.space import facet_nodes, tagged_facets
-
+    def __init__(
+        self, bundle: MeshBundle, space: DisplacementSpace, kinematics: SurfaceKinematics
+    ) -> None:
         self.space, self.kinematics = space, kinematics
         nodes = facet_nodes(bundle.mesh, tagged_facets(bundle, "li_surface", owned=True))
         self._dofs = space.node_dof[nodes]  # (facets, 2 or 3) block dofs, vertices first
