@@ -305,3 +305,28 @@ def test_tip_outgrows_the_flat_only_where_the_current_focuses():
     uniform = _tip_flat_ratio(10.0, 0.01)
     assert focused > 1.2
     assert uniform == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("coordinates", ["axisymmetric", "3d"])
+def test_flat_surface_rises_by_plated_charge_axisymmetric_and_3d(coordinates):
+    """Plating 4 s at 50 A/m^2 with a 50 nm layer: every Li node and the apex output at
+    Q V_m/F within 1e-10 relative (axisymmetric section: weights 2 pi r in the nodal current;
+    3D: P1 tetrahedra, no node redistribution)."""
+    comm = MPI.COMM_WORLD
+    if coordinates == "3d":
+        bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (2, 2, 6), layer=("sei", LAYER, 2))
+    else:
+        bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2),
+                                  coordinates="axisymmetric")
+    case = _case(
+        {"type": "single_ion", "conductivity": 1e-2},
+        {"mode": "galvanostatic", "current_density": J},
+        {"t_end": 4.0, "dt": 0.5, "adaptivity": "none", "output_times": [4.0]},
+    )
+    simulation = Simulation(bundle, case, comm)
+    *_, snapshot = simulation.run()
+    rise = J * 4.0 * LI_MOLAR_VOLUME / FARADAY
+    points = simulation.growth.kinematics.points()
+    heights = np.concatenate(comm.allgather(points[:, -1]))
+    assert np.allclose(heights, rise, rtol=1e-10, atol=0.0)
+    assert snapshot.scalars["li_apex_height"] == pytest.approx(rise, rel=1e-10)
