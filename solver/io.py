@@ -421,6 +421,7 @@ class FieldWriter:
         self._times: list[float] = []
         self._j: list[np.ndarray] = []
         self._c: list[np.ndarray] = []
+        self._x: list[np.ndarray] = []  # the sample points at every time (a moving surface)
         self._points: SurfaceSample | None = None
 
     def __enter__(self) -> FieldWriter:
@@ -469,13 +470,14 @@ class FieldWriter:
         """
         points = None if self._points is None else {"x": self._points.x,
                                                      "weight": self._points.weight}
-        return {"times": self._times, "j": self._j, "c": self._c, "points": points}
+        return {"times": self._times, "j": self._j, "c": self._c, "x": self._x, "points": points}
 
     def set_scalars(self, scalars: Mapping[str, Any]) -> None:
         """Continue the surface profiles of :meth:`scalars` (on any number of ranks)."""
         self._times = [float(t) for t in scalars["times"]]
         self._j = [np.asarray(a) for a in scalars["j"]]
         self._c = [np.asarray(a) for a in scalars["c"]]
+        self._x = [np.asarray(a) for a in scalars.get("x", [])]
         points = scalars["points"]
         if points is not None:
             x = np.asarray(points["x"])
@@ -488,6 +490,7 @@ class FieldWriter:
         if permutation is not None:
             self._j = [j[permutation] for j in self._j]
             self._c = [c[permutation] for c in self._c]
+            self._x = [x[permutation] for x in self._x]
             self._points = surface
 
     def _record_surface(self, t: float, surface: SurfaceSample) -> None:
@@ -497,6 +500,7 @@ class FieldWriter:
         self._times.append(t)
         self._j.append(surface.j)
         self._c.append(surface.c_surface)
+        self._x.append(surface.x)
         if self.comm.rank == 0:
             write_surface_profiles(
                 self.case_dir / "surface.npz",
@@ -504,6 +508,7 @@ class FieldWriter:
                 self._points,
                 np.array(self._j),
                 np.array(self._c),
+                np.array(self._x),
             )
 
     def close(self) -> None:
@@ -515,11 +520,17 @@ class FieldWriter:
 
 
 def write_surface_profiles(
-    path: Path, t: np.ndarray, points: SurfaceSample, j: np.ndarray, c_surface: np.ndarray
+    path: Path, t: np.ndarray, points: SurfaceSample, j: np.ndarray, c_surface: np.ndarray,
+    x_t: np.ndarray | None = None,
 ) -> None:
-    """Write ``surface.npz``: t (nt,), x (n, 3), weight (n,), j (nt, n), c_surface (nt, n)."""
+    """Write ``surface.npz`` (the surface samples at the output times).
+
+    Arrays: t (nt,), x (n, 3), weight (n,), j (nt, n), c_surface (nt, n), and x_t (nt, n, 3),
+    the points at every time (they move with a growing Li surface).
+    """
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, t=t, x=points.x, weight=points.weight, j=j, c_surface=c_surface)
+    extra = {} if x_t is None else {"x_t": x_t}
+    np.savez(tmp, t=t, x=points.x, weight=points.weight, j=j, c_surface=c_surface, **extra)
     tmp.replace(path)
 
 

@@ -189,6 +189,33 @@ def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_surface_profiles(cases: list[CaseResult], path: Path) -> Path | None:
+    """Overlay the Li-surface shape (height against x, nm) at the figure times of each case.
+
+    Only cases whose surface moved (``physics.growth``: ``surface.npz`` holds the sample points
+    of every time, ``x_t``) in 2D sections; None when there are none.
+    """
+    grown = [
+        c for c in cases
+        if c.profiles is not None and "x_t" in c.profiles and len(c.profiles["x_t"]) > 1
+        and not np.array_equal(c.profiles["x_t"][0], c.profiles["x_t"][-1])
+        and not np.any(c.profiles["x_t"][..., 2])
+    ]
+    if not grown:
+        return None
+    fig, axes = _pyplot().subplots(1, len(grown), figsize=(5 * len(grown), 3.8), squeeze=False,
+                                   sharex=True, sharey=True)
+    for ax, case in zip(axes[0], grown, strict=True):
+        for k in _profile_times(case):
+            points = case.profiles["x_t"][k]
+            order = np.argsort(points[:, 0], kind="stable")
+            ax.plot(1e6 * points[order, 0], 1e9 * points[order, 1],
+                    label=f"t = {case.profiles['t'][k]:.4g} s")
+        ax.set_title(case.label)
+        _label_axes(ax, "x (um)", "Li surface height (nm)")
+    return _save(fig, path)
+
+
 def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
     """Enhancement factors max/mean (solid) and tip/far field (dashed) against time.
 
@@ -612,6 +639,9 @@ def _figures(cases: list[CaseResult], figure_dir: Path) -> list[Path]:
         )),
         ("enhancement", lambda: plot_enhancement(
             [c for c in cases if c.figure_enabled("enhancement")], figure_dir / "enhancement.png"
+        )),
+        ("surface_profiles", lambda: plot_surface_profiles(
+            cases, figure_dir / "surface_profiles.png"
         )),
     ]
     for toggle, field, label, scale in FIELD_MAPS:
