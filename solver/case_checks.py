@@ -75,6 +75,11 @@ def case_problems(case: CaseConfig, prefix: str) -> list[str]:
         problems += _property_problems(physics.electrolyte, physics, f"{key}.electrolyte")
     if not problems:
         problems += _limiting_current_problems(case, prefix)
+    if physics.growth.enabled and case.time.mode != "transient":
+        problems.append(
+            f"{key}.growth.enabled: the Li surface moves only in transient runs (got true with "
+            f"time.mode {case.time.mode!r}); allowed: false, or time.mode 'transient'"
+        )
     return problems
 
 

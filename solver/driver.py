@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,6 +72,9 @@ class TransientProblem(Protocol):
 
     def after_restore(self) -> None:
         """Bring derived fields up to date after the state was restored or loaded."""
+
+    def checkpoint_geometry(self) -> AbstractContextManager[None]:
+        """The mesh as checkpoints are keyed to it while writing or reading one."""
 
     def rebuild_linearisation(self) -> None:
         """After a load: factorise the reused Jacobian at the State's linearisation point."""
@@ -153,8 +157,9 @@ class TimeDriver:
         """Write the state to :attr:`checkpoint` (collective; atomic)."""
         if self.checkpoint is None:
             return
-        write_checkpoint(self.checkpoint, self.state.functions(), self.state.scalars(),
-                         self.comm)
+        with self.problem.checkpoint_geometry():
+            write_checkpoint(self.checkpoint, self.state.functions(), self.state.scalars(),
+                             self.comm)
         self._last_checkpoint = time.monotonic()
         self.log.debug("checkpoint at t = %.6g s written to %s", self.state.t, self.checkpoint)
 
@@ -165,10 +170,11 @@ class TimeDriver:
             CheckpointError: The file is missing, damaged or of another mesh or element.
         """
         functions = self.state.functions()
-        scalars = read_checkpoint(path, {k: v for k, v in functions.items()
-                                         if not k.startswith("level")}, self.comm)
-        levels = self.state.level_functions(scalars)
-        read_checkpoint(path, levels, self.comm)
+        with self.problem.checkpoint_geometry():
+            scalars = read_checkpoint(path, {k: v for k, v in functions.items()
+                                             if not k.startswith("level")}, self.comm)
+            levels = self.state.level_functions(scalars)
+            read_checkpoint(path, levels, self.comm)
         self.state.load({**functions, **levels}, scalars)
         self.problem.after_restore()
         self.problem.rebuild_linearisation()

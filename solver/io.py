@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -82,18 +83,29 @@ def merge_xdmf_times(path: Path, name: str) -> None:
     DOLFINx writes the mesh as its own grid and one temporal collection per function, which
     ParaView shows as separate blocks (and pyvista's XDMF reader crashes on its XInclude). The
     rewritten file has, for every time, one grid with the mesh's topology and geometry and one
-    attribute per field, pointing to the same HDF5 data. Run on one rank, after DOLFINx wrote;
+    attribute per field, pointing to the same HDF5 data. A moving mesh (the growing Li
+    surface) is written anew at each time it moved; each time's grid then takes the mesh its
+    fields were written on. Run on one rank, after DOLFINx wrote;
     a file rewritten already (no separate mesh grid) is left as it is.
     """
     domain = ET.parse(path).getroot().find("Domain")
-    mesh = domain.find("Grid[@GridType='Uniform']")
-    if mesh is None:
+    meshes = {grid.get("Name"): grid for grid in domain.findall("Grid[@GridType='Uniform']")}
+    if not meshes:
         return
+    first = next(iter(meshes.values()))
     times: dict[str, list[ET.Element]] = {}
+    mesh_at: dict[str, ET.Element] = {}
     for collection in domain.findall("Grid[@GridType='Collection']"):
         for grid in collection.findall("Grid"):
             attributes = grid.findall("Attribute")
-            times.setdefault(grid.find("Time").get("Value"), []).extend(attributes)
+            time = grid.find("Time").get("Value")
+            times.setdefault(time, []).extend(attributes)
+            # a moving mesh is written once per time: the grid names the mesh it refers to
+            pointer = " ".join(
+                child.get("xpointer", "") for child in grid if child.tag.endswith("include")
+            )
+            named = re.search(r"Grid\[@Name='([^']+)'\]", pointer)
+            mesh_at[time] = meshes.get(named.group(1), first) if named else first
     root = ET.Element("Xdmf", Version="3.0")
     series = ET.SubElement(
         ET.SubElement(root, "Domain"),
@@ -101,6 +113,7 @@ def merge_xdmf_times(path: Path, name: str) -> None:
     )
     for time, attributes in times.items():
         grid = ET.SubElement(series, "Grid", Name=name, GridType="Uniform")
+        mesh = mesh_at[time]
         grid.extend([mesh.find("Topology"), mesh.find("Geometry")])
         ET.SubElement(grid, "Time", Value=time)
         grid.extend(attributes)
@@ -228,8 +241,11 @@ class _Transfer:
     """Puts a field onto the output function of a series' mesh.
 
     On the same mesh: Lagrange of the geometry degree (nodal values at the geometry nodes), or
-    the field's own space when it is cell-wise constant. From another mesh (the electrolyte
-    submesh): interpolated at the nodes it covers, NaN elsewhere (e.g. in the interphase).
+    the field's own space when it is cell-wise constant. From the electrolyte submesh: each of
+    its cells is matched to the cell of the series' mesh with the same geometry nodes (a
+    submesh keeps its parent's input node indices) and interpolated cell by cell, NaN
+    elsewhere (e.g. in the interphase). The cell-by-cell interpolation needs no pull-back of
+    points, so it also holds on a moved mesh whose curved cells are strongly deformed.
     """
 
     def __init__(self, name: str, template: dolfinx.fem.Function, mesh: dolfinx.mesh.Mesh):
@@ -240,24 +256,34 @@ class _Transfer:
             degree = mesh.geometry.cmaps[0].degree
             space = _output_space(mesh, tuple(template.ufl_shape), degree, discontinuous=False)
         self.function = dolfinx.fem.Function(space, name=name)
-        self._cells = self._data = self._outside = None
+        self._cells: tuple[np.ndarray, np.ndarray] | None = None
         if source.mesh is not mesh:
-            index_map = mesh.topology.index_map(mesh.topology.dim)
-            self._cells = np.arange(index_map.size_local + index_map.num_ghosts, dtype=np.int32)
-            self._data = dolfinx.fem.create_interpolation_data(space, source, self._cells)
-            marker = dolfinx.fem.Function(source)
-            marker.x.array[:] = 1.0
-            self.function.interpolate_nonmatching(marker, self._cells, self._data)
-            self._outside = self.function.x.array < 0.5
+            self._cells = _matching_cells(source.mesh, mesh)
 
     def __call__(self, f: dolfinx.fem.Function) -> dolfinx.fem.Function:
-        if self._data is None:
+        if self._cells is None:
             self.function.interpolate(f)
         else:
-            self.function.interpolate_nonmatching(f, self._cells, self._data)
-            self.function.x.array[self._outside] = np.nan
+            self.function.x.array[:] = np.nan
+            self.function.interpolate(f, cells0=self._cells[0], cells1=self._cells[1])
         self.function.x.scatter_forward()
         return self.function
+
+
+def _matching_cells(
+    sub: dolfinx.mesh.Mesh, parent: dolfinx.mesh.Mesh
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local cells of a submesh and the cells of its parent with the same geometry nodes."""
+
+    def keys(msh: dolfinx.mesh.Mesh) -> np.ndarray:
+        nodes = msh.geometry.input_global_indices[msh.geometry.dofmaps[0]]
+        return np.sort(nodes, axis=1)
+
+    parent_keys, sub_keys = keys(parent), keys(sub)
+    index = {row.tobytes(): cell for cell, row in enumerate(parent_keys)}
+    found = [(cell, index.get(row.tobytes(), -1)) for cell, row in enumerate(sub_keys)]
+    pairs = np.array([pair for pair in found if pair[1] >= 0], dtype=np.int32).reshape(-1, 2)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
 class _XdmfSeries:
@@ -270,15 +296,35 @@ class _XdmfSeries:
         self._file = dolfinx.io.XDMFFile(mesh.comm, self.path, "w")
         self._file.write_mesh(mesh)
         self._transfers: dict[str, _Transfer] = {}
+        self._written_x = mesh.geometry.x.copy()
+        self._mesh_xpath = f"/Xdmf/Domain/Grid[@Name='{mesh.name}']"
+        self._moves = 0
+
+    def _write_moved_mesh(self) -> None:
+        """Write the mesh again when its nodes moved since it was last written (collective)."""
+        x = self.mesh.geometry.x
+        moved = not np.array_equal(x, self._written_x)
+        if not self.mesh.comm.allreduce(moved, op=MPI.LOR):
+            return
+        self._moves += 1
+        name = self.mesh.name
+        self.mesh.name = f"{name}_{self._moves}"
+        try:
+            self._file.write_mesh(self.mesh)
+        finally:
+            self._mesh_xpath = f"/Xdmf/Domain/Grid[@Name='{self.mesh.name}']"
+            self.mesh.name = name
+        self._written_x = x.copy()
 
     def write(self, fields: dict[str, dolfinx.fem.Function], t: float) -> None:
         """Append the fields at time ``t`` (s). Collective."""
         if not fields:
             return
+        self._write_moved_mesh()
         for name, f in fields.items():
             if name not in self._transfers:
                 self._transfers[name] = _Transfer(name, f, self.mesh)
-            self._file.write_function(self._transfers[name](f), t)
+            self._file.write_function(self._transfers[name](f), t, self._mesh_xpath)
         self._file.flush()  # readable up to here after a kill (a part of a resumed run)
         self._merge()
 
@@ -329,18 +375,32 @@ class SurfaceCurrent:
         fdim = mesh.topology.dim - 1
         mesh.topology.create_connectivity(fdim, mesh.topology.dim)
         facets = bundle.facet_tags.find(bundle.boundaries["li_surface"])
-        self.mesh = dolfinx.mesh.create_submesh(mesh, fdim, facets)[0]
+        self.mesh, _, _, self._geom_map = dolfinx.mesh.create_submesh(mesh, fdim, facets)
+        self._parent = mesh
         self.function = dolfinx.fem.Function(
             dolfinx.fem.functionspace(self.mesh, ("DG", 0)), name="surface_current"
         )
         tdim = self.mesh.topology.dim
         index_map = self.mesh.topology.index_map(tdim)
         self._cells = np.arange(index_map.size_local + index_map.num_ghosts, dtype=np.int32)
+        self._build_trees()
+
+    def _build_trees(self) -> None:
+        tdim = self.mesh.topology.dim
         self._tree = dolfinx.geometry.bb_tree(self.mesh, tdim, entities=self._cells)
         self._midpoints = dolfinx.geometry.create_midpoint_tree(self.mesh, tdim, self._cells)
 
+    def _follow_parent(self) -> None:
+        """Take the parent's node coordinates when they moved (a growing Li surface)."""
+        x = self._parent.geometry.x[self._geom_map]
+        moved = not np.array_equal(self.mesh.geometry.x, x)
+        if self.mesh.comm.allreduce(moved, op=MPI.LOR):
+            self.mesh.geometry.x[:] = x
+            self._build_trees()
+
     def update(self, surface: SurfaceSample) -> dolfinx.fem.Function:
         """Set the facet averages of j from the gathered ``surface``; returns the function."""
+        self._follow_parent()
         comm = self.mesh.comm
         points = np.ascontiguousarray(surface.x, dtype=np.float64).reshape(-1, 3)
         values = self.function.x.array
@@ -476,6 +536,7 @@ class FieldWriter:
         self._times: list[float] = []
         self._j: list[np.ndarray] = []
         self._c: list[np.ndarray] = []
+        self._x: list[np.ndarray] = []  # the sample points at every time (a moving surface)
         self._points: SurfaceSample | None = None
 
     def __enter__(self) -> FieldWriter:
@@ -532,13 +593,14 @@ class FieldWriter:
         """
         points = None if self._points is None else {"x": self._points.x,
                                                      "weight": self._points.weight}
-        return {"times": self._times, "j": self._j, "c": self._c, "points": points}
+        return {"times": self._times, "j": self._j, "c": self._c, "x": self._x, "points": points}
 
     def set_scalars(self, scalars: Mapping[str, Any]) -> None:
         """Continue the surface profiles of :meth:`scalars` (on any number of ranks)."""
         self._times = [float(t) for t in scalars["times"]]
         self._j = [np.asarray(a) for a in scalars["j"]]
         self._c = [np.asarray(a) for a in scalars["c"]]
+        self._x = [np.asarray(a) for a in scalars.get("x", [])]
         points = scalars["points"]
         if points is not None:
             x = np.asarray(points["x"])
@@ -551,6 +613,7 @@ class FieldWriter:
         if permutation is not None:
             self._j = [j[permutation] for j in self._j]
             self._c = [c[permutation] for c in self._c]
+            self._x = [x[permutation] for x in self._x]
             self._points = surface
 
     def _record_surface(self, t: float, surface: SurfaceSample) -> None:
@@ -560,6 +623,7 @@ class FieldWriter:
         self._times.append(t)
         self._j.append(surface.j)
         self._c.append(surface.c_surface)
+        self._x.append(surface.x)
         if self.comm.rank == 0:
             write_surface_profiles(
                 self.case_dir / "surface.npz",
@@ -567,6 +631,7 @@ class FieldWriter:
                 self._points,
                 np.array(self._j),
                 np.array(self._c),
+                np.array(self._x),
             )
 
     def close(self) -> None:
@@ -578,11 +643,17 @@ class FieldWriter:
 
 
 def write_surface_profiles(
-    path: Path, t: np.ndarray, points: SurfaceSample, j: np.ndarray, c_surface: np.ndarray
+    path: Path, t: np.ndarray, points: SurfaceSample, j: np.ndarray, c_surface: np.ndarray,
+    x_t: np.ndarray | None = None,
 ) -> None:
-    """Write ``surface.npz``: t (nt,), x (n, 3), weight (n,), j (nt, n), c_surface (nt, n)."""
+    """Write ``surface.npz`` (the surface samples at the output times).
+
+    Arrays: t (nt,), x (n, 3), weight (n,), j (nt, n), c_surface (nt, n), and x_t (nt, n, 3),
+    the points at every time (they move with a growing Li surface).
+    """
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, t=t, x=points.x, weight=points.weight, j=j, c_surface=c_surface)
+    extra = {} if x_t is None else {"x_t": x_t}
+    np.savez(tmp, t=t, x=points.x, weight=points.weight, j=j, c_surface=c_surface, **extra)
     tmp.replace(path)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "CounterConfig",
     "DiluteElectrolyte",
     "EventsConfig",
+    "GrowthConfig",
     "ExpressionProperty",
     "InterphaseMaterial",
     "KineticsConfig",
@@ -516,6 +517,34 @@ class SurfaceEnergyConfig(StrictModel):
     )
 
 
+class GrowthConfig(StrictModel):
+    """The moving Li surface (issue 11): the deposit moves the mesh in transient runs."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Move the Li surface with the plated (stripped) volume, v_n = j V_m / F, carrying the "
+            "interphase along and moving the mesh (transient runs)."
+        ),
+    )
+    mesh_motion: Literal["harmonic", "stiffened"] = Field(
+        default="harmonic",
+        description=(
+            "Extension of the surface displacement into the electrolyte: harmonic, or "
+            "pseudo-elastic stiffened in small cells (stiffness (|K|_max/|K|)^1)."
+        ),
+    )
+    min_quality: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1.0,
+        description=(
+            "The run stops cleanly (with the last good state as its last snapshot) when the "
+            "smallest cell quality (radius ratio) falls below this fraction of its initial value."
+        ),
+    )
+
+
 class PhysicsConfig(StrictModel):
     """Electrolyte, interphase materials, kinetics, counter boundary, control and temperature."""
 
@@ -545,6 +574,9 @@ class PhysicsConfig(StrictModel):
     surface_energy: SurfaceEnergyConfig | None = Field(
         default=None,
         description="Surface-energy term at the Li surface (absent: no surface energy).",
+    )
+    growth: GrowthConfig = Field(
+        default_factory=GrowthConfig, description="Moving Li surface (growth of the deposit)."
     )
 
     @model_validator(mode="after")

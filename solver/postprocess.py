@@ -120,7 +120,8 @@ def point_permutation(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
         new: The same points (n, 3) in the current order.
 
     Returns:
-        The permutation, or None when the orders agree (or the point sets differ in size).
+        The permutation, or None when the orders agree (or the point sets differ: in size, or
+        because the surface moved, where the samples keep their order on the same ranks).
     """
     if old.shape != new.shape or np.array_equal(old, new):
         return None
@@ -128,6 +129,8 @@ def point_permutation(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
     order_new, order_old = (np.lexsort(np.round(x / scale, 10).T[::-1]) for x in (new, old))
     permutation = np.empty(len(new), dtype=np.int64)
     permutation[order_new] = order_old
+    if not np.allclose(old[permutation], new, rtol=0.0, atol=1e-9 * scale):
+        return None  # not the same points (a moving Li surface): keep the order
     return permutation
 
 

@@ -22,6 +22,7 @@ otherwise)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +41,7 @@ from solver.continuation import Ramp, Reformulate, Stages
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
+from solver.growth.coupling import SurfaceGrowth
 from solver.kinetics import Kinetics
 from solver.linear import (
     LinearSolver,
@@ -184,6 +186,7 @@ class Simulation:
         self.linear = self._is_linear()
         #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
         self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
+        self.growth = self._setup_growth(case)
         self._setup_scales()
         self._setup_forms()
         self._setup_outputs()
@@ -198,6 +201,10 @@ class Simulation:
         #: Consumers of the snapshots whose state is checkpointed with the run's (``scalars()``
         #: and ``set_scalars()``; the metrics accumulator and field writer of a run).
         self.observers: dict[str, Any] = {}
+        if self.growth is not None:
+            self.observers["growth"] = self.growth  # its morphology series
+            # first: the snapshot of the step and later listeners see the moved mesh
+            self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(dt))
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -322,6 +329,27 @@ class Simulation:
         return self.unknowns.salt is None and all(
             law.model in ("linear", "primary") for law in laws
         )
+
+    def _setup_growth(self, case: Any) -> SurfaceGrowth | None:
+        """The moving Li surface of a transient run with ``physics.growth.enabled`` (or None).
+
+        The salt balance then takes its ALE form (``SaltTransport.moving``).
+        """
+        config = self.physics.growth
+        if not config.enabled:
+            return None
+        if self.time.mode != "transient":
+            raise SimulationError(
+                "physics.growth.enabled: the Li surface moves only in transient runs (got "
+                "true with time.mode 'steady'); allowed: false, or time.mode 'transient'"
+            )
+        growth = SurfaceGrowth(
+            self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality,
+            terms=self.terms,
+        )
+        if self.unknowns.salt is not None:
+            self.unknowns.salt.moving = growth.history
+        return growth
 
     # Names kept for tests, notebooks and benchmarks
     @property
@@ -866,6 +894,10 @@ class Simulation:
                 salt.c_bulk,
                 self.physics.events.on_depletion == "stop",
             )
+        if self.growth is not None:
+            events["mesh_quality"] = self.growth.quality_event()
+        if self.growth is not None:
+            blocks.update(self.growth.checkpoint_functions())
         ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
         state = State(blocks, self.potential_names, self.phi_s,
                       None if salt is None else salt.bdf, ctrl, events)
@@ -909,9 +941,18 @@ class Simulation:
         return salt.bdf.error_estimate(self.time.rtol, self.time.atol, salt.nodal_concentration)
 
     def after_restore(self) -> None:
-        """Nodal c after the salt unknown was restored or loaded."""
+        """Nodal c after the salt unknown was restored or loaded; a loaded grown mesh's nodes."""
         if self.unknowns.salt is not None:
             self.unknowns.salt.sync()
+        if self.growth is not None:
+            self.growth.apply_position()
+
+    def checkpoint_geometry(self) -> contextlib.AbstractContextManager[None]:
+        """The mesh as checkpoints are keyed to it: a grown mesh at its initial coordinates."""
+        return contextlib.nullcontext() if self.growth is None else (
+            self.growth.reference_geometry()
+        )
+
 
     def _min_surface_concentration_both(self) -> float:
         """Minimum surface concentration of the working and the counter electrode, mol/m^3."""
@@ -1006,6 +1047,8 @@ class Simulation:
         })
         sample = self.sampler.sample()
         scalars = self.scalars()
+        if self.growth is not None:
+            scalars.update(self.growth.observe(t))
         return Snapshot(
             t=t,
             fields=fields,

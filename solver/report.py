@@ -189,6 +189,33 @@ def plot_interface_current(cases: list[CaseResult], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_surface_profiles(cases: list[CaseResult], path: Path) -> Path | None:
+    """Overlay the Li-surface shape (height against x, nm) at the figure times of each case.
+
+    Only cases whose surface moved (``physics.growth``: ``surface.npz`` holds the sample points
+    of every time, ``x_t``) in 2D sections; None when there are none.
+    """
+    grown = [
+        c for c in cases
+        if c.profiles is not None and "x_t" in c.profiles and len(c.profiles["x_t"]) > 1
+        and not np.array_equal(c.profiles["x_t"][0], c.profiles["x_t"][-1])
+        and not np.any(c.profiles["x_t"][..., 2])
+    ]
+    if not grown:
+        return None
+    fig, axes = _pyplot().subplots(1, len(grown), figsize=(5 * len(grown), 3.8), squeeze=False,
+                                   sharex=True, sharey=True)
+    for ax, case in zip(axes[0], grown, strict=True):
+        for k in _profile_times(case):
+            points = case.profiles["x_t"][k]
+            order = np.argsort(points[:, 0], kind="stable")
+            ax.plot(1e6 * points[order, 0], 1e9 * points[order, 1],
+                    label=f"t = {case.profiles['t'][k]:.4g} s")
+        ax.set_title(case.label)
+        _label_axes(ax, "x (um)", "Li surface height (nm)")
+    return _save(fig, path)
+
+
 def plot_enhancement(cases: list[CaseResult], path: Path) -> Path | None:
     """Enhancement factors max/mean (solid) and tip/far field (dashed) against time.
 
@@ -347,6 +374,46 @@ def comparison_statement(cases: list[CaseResult]) -> str:
             f" The hotspot (j above k times the mean) covers {100 * h_best:.3g} % of the surface "
             f"against {100 * h_worst:.3g} %."
         )
+    return text
+
+
+def _tip_flat(case: CaseResult) -> tuple[float, float, float, float] | None:
+    """Apex rise, flat rise, their ratio and the time span of a growing case (or None).
+
+    Between its first and last output times with ``li_apex_height`` and ``li_flat_height``.
+    """
+    rows = [r for r in case.rows
+            if _finite(r.get("li_apex_height")) and _finite(r.get("li_flat_height"))]
+    if len(rows) < 2:
+        return None
+    first, last = rows[0], rows[-1]
+    tip = last["li_apex_height"] - first["li_apex_height"]
+    flat = last["li_flat_height"] - first["li_flat_height"]
+    ratio = tip / flat if flat else math.nan
+    return tip, flat, ratio, last["t"] - first["t"]
+
+
+def growth_statement(cases: list[CaseResult]) -> str | None:
+    """Which interface grows the tip faster than its flat surface, and by how much.
+
+    From the apex and flat heights of the moving Li surface between the first and the last
+    output time (``physics.growth``); None when no case grows.
+    """
+    measured = [(m, c) for c in cases if (m := _tip_flat(c)) is not None]
+    if not measured:
+        return None
+    parts = [
+        f"{c.label}: the apex rose {_format(tip * 1e9)} nm and the flat {_format(flat * 1e9)} nm "
+        f"in {_format(span)} s (tip/flat growth ratio {_format(ratio)})"
+        for (tip, flat, ratio, span), c in measured
+    ]
+    text = "With the moving Li surface, " + "; ".join(parts) + "."
+    ranked = sorted((m[2], c) for m, c in measured if _finite(m[2]))
+    if len(ranked) >= 2:
+        (low, slow), (high, fast) = ranked[0], ranked[-1]
+        text += (f" The {fast.label} interface grows the tip faster relative to its flat "
+                 f"surface: {_format(high)} against {_format(low)} for {slow.label} "
+                 f"({100.0 * (high - low) / low:.1f} % more).")
     return text
 
 
@@ -573,6 +640,9 @@ def _figures(cases: list[CaseResult], figure_dir: Path) -> list[Path]:
         ("enhancement", lambda: plot_enhancement(
             [c for c in cases if c.figure_enabled("enhancement")], figure_dir / "enhancement.png"
         )),
+        ("surface_profiles", lambda: plot_surface_profiles(
+            cases, figure_dir / "surface_profiles.png"
+        )),
     ]
     for toggle, field, label, scale in FIELD_MAPS:
         enabled = [c for c in cases if c.figure_enabled(toggle)]
@@ -596,6 +666,8 @@ def _write_report(
         *[("text", evolution_statement(c)) for c in cases],
         *[("text", text) for c in cases if (text := regime_statement(c)) is not None],
     ]
+    if (growth := growth_statement(cases)) is not None:
+        blocks += [("heading", "How the tip grows"), ("text", growth)]
     reference = [text for c in cases for text in reference_statements(c)]
     if reference:
         blocks += [("heading", "Comparison with the reference"), *[("text", t) for t in reference]]

@@ -458,6 +458,13 @@ CASES += [
                                  put("base.geometry.mesh", {"order": 1})(tree))),
 ]
 
+CASES += [  # the moving Li surface (issue 11)
+    Hostile(label="growth in a steady run", key="base.physics.growth.enabled",
+            mutate=put("base.physics.growth", {"enabled": True})),
+    Hostile(label="growth quality threshold out of range", key="physics.growth.min_quality",
+            mutate=put("base.physics.growth", {"min_quality": 1.5})),
+]
+
 def _config_file(tmp_path: Path, case: Hostile) -> Path:
     path = tmp_path / "hostile.yaml"
     if isinstance(case.text, bytes):

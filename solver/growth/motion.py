@@ -57,6 +57,19 @@ _SOLVERS: dict[str, dict[str, object]] = {
 """PETSc options of the extension solves: MUMPS LU, or CG with algebraic multigrid."""
 
 
+class _Problem(LinearProblem):
+    """A LinearProblem whose PETSc objects are not destroyed explicitly when it is collected.
+
+    DOLFINx's ``LinearProblem.__del__`` destroys its KSP; with MUMPS that is collective
+    (``MPI_Comm_dup``), and the garbage collector frees a finished case's objects at a
+    different moment on each rank: 2-rank runs of two growing cases hung there. petsc4py
+    defers the destruction of parallel objects it deallocates to a collective cleanup.
+    """
+
+    def __del__(self) -> None:
+        """Leave the PETSc objects to petsc4py's deferred destruction."""
+
+
 class MeshMotion:
     """The Li-surface displacement carried through the layers, extended, and the move.
 
@@ -120,7 +133,7 @@ class MeshMotion:
         layer_dofs = self._blocks_of_cells(layers) if layers else np.empty(0, dtype=np.int32)
         self._riders = np.setdiff1d(layer_dofs, li).astype(np.int32) if layers else None
         self._sides = side_dofs(bundle, space)
-        self._problem = LinearProblem(
+        self._problem = _Problem(
             a, L, u=self.w, petsc_options=_SOLVERS[solver],
             petsc_options_prefix=f"lidep_motion_{next(_PREFIXES)}_",
             bcs=_disjoint_bcs(

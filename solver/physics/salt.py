@@ -13,12 +13,21 @@ electrolyte submesh:
     R_c   += int_e (dc/dt q - N_- . grad(q)) w dx_e
 
 The unknown is c itself or u = ln(c/c_bulk), with c = c_bulk exp(u) in every form.
+
+On a moving mesh (``moving``, the growing Li surface) the salt balance is in ALE form with
+test functions that move with the mesh: the BDF derivative of int c q w dx takes each history
+level's mass on its own configuration, and the mesh velocity w_m carries c,
+
+    R_c += int_e (a0 c + a1 c_n r_n + a2 c_{n-1} r_{n-1}) q w dx_e + int_e c w_m . grad(q) w dx_e
+
+(r_k the volume ratio of the old configuration, solver.growth.coupling.MeshHistory), so that
+q = 1 conserves the salt inventory exactly (docs/theory.md, "Moving Li surface").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ufl
@@ -28,6 +37,9 @@ from solver.domain import Domain
 from solver.physics.term import Contribution, Term, Unknowns
 from solver.timestepping import BDF
 from solver.transport import BinaryElectrolyte
+
+if TYPE_CHECKING:
+    from solver.growth.coupling import MeshHistory
 
 __all__ = ["SaltTransport"]
 
@@ -70,6 +82,8 @@ class SaltTransport(Term):
         )
         #: Owned dofs of c on the interphase | electrolyte boundary (where Li+ leaves).
         self.interface_dofs = dofs[dofs < self.Q.dofmap.index_map.size_local]
+        #: The displacement history of a moving mesh (None: the mesh does not move).
+        self.moving: MeshHistory | None = None
         self.set_variable(log_c)
 
     @property
@@ -130,12 +144,21 @@ class SaltTransport(Term):
     def salt_balance(self, u: Unknowns, q: Any) -> Any:
         """R_c += int_e -N_- . grad(q) w dx_e (steady part)."""
         flux = self.electrolyte.anion_flux(u.potential(self.region), self.c_expr)
+        if self.moving is not None:  # ALE: the mesh velocity carries c
+            flux = flux - self.c_expr * self.moving.velocity(self.bdf.a1, self.bdf.a2)
         return -ufl.dot(flux, ufl.grad(q)) * self.domain.weight_e * self.domain.dx_e
 
     def storage(self, q: Any) -> Any:
         """R_c += int_e dc/dt q w dx_e (dc/dt by the BDF formula)."""
         d = self.domain
-        return self.bdf.ddt(self.salt, self.concentration_of) * q * d.weight_e * d.dx_e
+        if self.moving is None:
+            return self.bdf.ddt(self.salt, self.concentration_of) * q * d.weight_e * d.dx_e
+        bdf, g = self.bdf, self.concentration_of
+        mass = bdf.a0 * g(self.salt) * d.weight_e
+        for level, a in enumerate((bdf.a1, bdf.a2)[: bdf.order]):
+            ratio = self.moving.volume_ratio(level, d.x_e)
+            mass = mass + a * g(bdf.history(self.salt, level)) * ratio
+        return mass * q * d.dx_e
 
     def bdf_coefficients(self) -> list[float]:
         """The BDF coefficients in the forms now (the Jacobian depends on a0)."""

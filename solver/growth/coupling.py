@@ -1,0 +1,411 @@
+"""The moving Li surface in the time loop: the deposit moves the mesh (docs/theory.md).
+
+One time step from t_n to t_{n+1} = t_n + dt with growth (``physics.growth.enabled``):
+
+1. the step is solved on the mesh as it is (configuration Omega^n), the salt balance in ALE
+   form with the mass of each history level on the configuration it was solved on
+   (:class:`MeshHistory`), so a closed cell keeps its salt inventory to the solver tolerance;
+2. once the step is accepted (:meth:`SurfaceGrowth.accept_step`, the first step listener,
+   before the snapshot): the Li-surface nodes move by d = v_n dt m with v_n = j V_m / F, j the
+   Faradaic current density of the accepted state at the nodes (the current over the step
+   just taken: for a piecewise constant protocol the plated charge is exact, Q = sum j dt;
+   first order in dt for the position of a non-uniform surface); the interphase rides on the
+   Li, the electrolyte's mesh follows (``MeshMotion``), the domain's geometric caches
+   (``Domain.update_geometry``) and the nodal normals are refreshed.
+
+A rejected step never moved the mesh, so nothing is undone.
+
+The nodal current density is the lumped L2 projection of the surface current onto the
+geometry's Lagrange space on the Li facets, j_i = int j psi_i w ds / int psi_i w ds, so that
+the volume swept by the nodes, sum_i d_i . n int psi_i w ds, equals V_m / F int j w ds dt on a
+flat surface (P1 and P2 in 2D and axisymmetric sections). Where the lumped mass int psi_i ds
+vanishes (the vertices of second-order triangles in 3D) the P1 lumped projection is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import ufl
+from dolfinx import fem, la
+from mpi4py import MPI
+
+from solver.domain import Domain
+from solver.geometry.bundle import MeshBundle
+from solver.growth.kinematics import SurfaceKinematics, side_dofs
+from solver.growth.morphology import MorphologySeries, apex_height, surface_profile
+from solver.growth.motion import MeshMotion
+from solver.growth.quality import MeshQuality
+from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
+from solver.physics.term import Term, Unknowns
+
+__all__ = ["MeshHistory", "QualityEvent", "SurfaceGrowth"]
+
+_STIFFENING = {"harmonic": 0.0, "stiffened": 1.0}
+"""The stiffening exponent chi of each ``physics.growth.mesh_motion``."""
+
+
+class MeshHistory:
+    """Displacements from the configurations of the BDF history levels to the current one.
+
+    ``back[k]`` is x - x^{n-k} for the history level u_{n-k} (k = 0, 1): the nodes of a history
+    level sit where they were when it was accepted. A form on the current configuration then
+    reproduces integrals over the old ones exactly (the same reference cells):
+
+        int_{Omega^{n-k}} f w dx = int_{Omega} f w(x - W_k) det(I - grad W_k) dx.
+
+    Args:
+        space: The displacement space of the mesh.
+        axisymmetric: Whether the weight is w = 2 pi r (else 1).
+    """
+
+    def __init__(self, space: DisplacementSpace, axisymmetric: bool) -> None:
+        self.space = space
+        self.axisymmetric = axisymmetric
+        self.back = [fem.Function(space.V, name=f"mesh_history_{k}") for k in range(2)]
+
+    def volume_ratio(self, level: int, x: Any) -> Any:
+        """w(x^{n-level}) det(dx^{n-level}/dx) (UFL; x the spatial coordinate of the form)."""
+        W = self.back[level]
+        identity = ufl.Identity(self.space.gdim)
+        factor = ufl.det(identity - ufl.grad(W))
+        if self.axisymmetric:
+            factor = 2.0 * np.pi * (x[0] - W[0]) * factor
+        return factor
+
+    def velocity(self, a1: fem.Constant, a2: fem.Constant) -> Any:
+        """The BDF mesh velocity a0 x + a1 x^n + a2 x^{n-1} = -(a1 W_0 + a2 W_1) (UFL, m/s)."""
+        return -(a1 * self.back[0] + a2 * self.back[1])
+
+    def accept(self, w: fem.Function) -> None:
+        """A step was accepted (its state is history level n) and the mesh then moved by w."""
+        self.back[1].x.array[:] = self.back[0].x.array + w.x.array
+        self.back[0].x.array[:] = w.x.array
+
+
+class SurfaceGrowth:
+    """The moving Li surface of a transient run.
+
+    Args:
+        domain: The domain (its mesh moves; its geometric caches are refreshed).
+        unknowns: The unknowns (the potentials and c in the surface current).
+        surface: The Li-surface term (its ``surface_current(u, part, eta)``).
+        mesh_motion: ``"harmonic"`` or ``"stiffened"``.
+        min_quality: Stop threshold of the cell quality, relative to the initial minimum.
+        terms: The physics terms refreshed (``Term.update_geometry``) after each move.
+
+    Attributes:
+        history: The displacements of the BDF levels' configurations (the ALE salt balance).
+        j_nodes: Faradaic current density at the Li-surface nodes (``kinematics.dofs``
+            order) of the newest accepted state, A/m^2.
+        threshold: The quality below which the run stops: min_quality times the initial
+            minimum.
+    """
+
+    def __init__(
+        self,
+        domain: Domain,
+        unknowns: Unknowns,
+        surface: Any,
+        mesh_motion: str = "harmonic",
+        min_quality: float = 0.2,
+        terms: Sequence[Term] = (),
+    ) -> None:
+        self.domain = domain
+        #: The physics terms whose geometric data follow the mesh (e.g. the curvature).
+        self.terms = tuple(terms)
+        bundle = domain.bundle
+        self.space = DisplacementSpace(domain.mesh)
+        self.kinematics = SurfaceKinematics(bundle, self.space)
+        self.motion = MeshMotion(bundle, self.space, stiffening=_STIFFENING[mesh_motion])
+        self.quality = MeshQuality(domain.mesh)
+        self.threshold = min_quality * self.quality.minimum()
+        self.history = MeshHistory(self.space, domain.axisym)
+        mesh = domain.mesh
+        spaces = [
+            fem.functionspace(mesh, ("Lagrange", mesh.geometry.cmaps[0].degree)),
+            fem.functionspace(mesh, ("Lagrange", 1)),
+        ]
+        #: the block dof (geometry node) of every dof of the geometry-degree space and of P1:
+        #: their cell dofs list the cell's geometry nodes in the same order (vertices first)
+        self._blocks = []
+        for space in spaces:
+            cell_dofs = space.dofmap.list
+            nodes = mesh.geometry.dofmaps[0][:, : cell_dofs.shape[1]]
+            index_map = space.dofmap.index_map
+            block = np.empty(index_map.size_local + index_map.num_ghosts, dtype=np.int64)
+            block[cell_dofs.ravel()] = self.space.node_dof[nodes.ravel()]
+            self._blocks.append(block)
+        w = domain.weight
+        forms: list[Any] = []
+        for space in spaces:
+            psi = ufl.TestFunction(space)
+            numerator: Any = 0
+            mass: Any = 0
+            for k, part in enumerate(domain.parts):
+                eta = unknowns.phi_s - unknowns.potential(part.region)
+                j = surface.surface_current(unknowns, k, eta)
+                numerator += j * psi * w * domain.ds(part.tag)
+                mass += psi * w * domain.ds(part.tag)
+            forms += [numerator, mass]
+        self._forms = [fem.form(f, entity_maps=domain.maps) for f in forms]
+        self.j_nodes = np.zeros(self.kinematics.dofs.size)
+        #: The initial node coordinates (the mesh a checkpoint is keyed to).
+        self.reference_x = domain.mesh.geometry.x.copy()
+        #: The current node coordinates as a function (checkpointed with the state).
+        self.position = fem.Function(self.space.V, name="position")
+        self._store_position()
+        self._spacing = (
+            SurfaceSpacing(bundle, self.space, self.kinematics) if self.space.gdim == 2 else None
+        )
+        landmark = bundle.landmarks.get("far_field")
+        width = domain.comm.allreduce(float(np.max(domain.mesh.geometry.x[:, 0])), op=MPI.MAX)
+        #: The 2D Li profiles at the output times (rank 0).
+        self.series = MorphologySeries(
+            width if landmark is None else float(landmark[0]), bundle.coordinates
+        )
+
+    def _assemble(self, form: fem.Form) -> np.ndarray:
+        """A facet vector summed over ranks, ghosts up to date (local array)."""
+        vector = fem.assemble_vector(form)
+        vector.scatter_reverse(la.InsertMode.add)
+        vector.scatter_forward()
+        return vector.array
+
+    def measure(self) -> None:
+        """J at the Li-surface nodes from the current fields and geometry (collective)."""
+        nodal = np.zeros(self.space.num_dofs)
+        # P1 first (every vertex), then the geometry degree where its lumped mass is positive
+        for index in (1, 0):
+            numerator, mass = (self._assemble(f) for f in self._forms[2 * index : 2 * index + 2])
+            scale = self.domain.comm.allreduce(np.max(mass, initial=0.0), op=MPI.MAX)
+            good = mass > 1e-12 * scale
+            nodal[self._blocks[index][good]] = numerator[good] / mass[good]
+        self.j_nodes = nodal[self.kinematics.dofs]
+
+    def accept_step(self, dt: float) -> None:
+        """After an accepted step of length dt: move the Li surface and the mesh (collective).
+
+        The surface moves by d = v_n dt m with j of the accepted state (the current over the
+        step just taken), the layers ride on it, the electrolyte's mesh follows, the history
+        of configurations shifts and the geometric caches are refreshed.
+        """
+        self.measure()
+        d = self.kinematics.displacement(self.j_nodes, dt)
+        if self._spacing is not None:
+            self._spacing.redistribute(d)
+        w = self.motion.step(d)
+        self.history.accept(w)
+        self._store_position()
+        self._refresh()
+
+    def _store_position(self) -> None:
+        gdim = self.space.gdim
+        self.position.x.array.reshape(-1, gdim)[:] = self.space.dof_coordinates()
+
+    def _refresh(self) -> None:
+        self.domain.update_geometry()
+        self.kinematics.update()
+        for term in self.terms:
+            term.update_geometry()
+
+    def checkpoint_functions(self) -> dict[str, fem.Function]:
+        """The functions a checkpoint holds: the node positions and the history's moves."""
+        return {
+            "growth/position": self.position,
+            "growth/history0": self.history.back[0],
+            "growth/history1": self.history.back[1],
+        }
+
+    def apply_position(self) -> None:
+        """Put the nodes where :attr:`position` says (after a checkpoint was read; collective).
+
+        Nothing happens when they are there already (a rejected step never moved them).
+        """
+        gdim = self.space.gdim
+        x = self.domain.mesh.geometry.x
+        new = self.position.x.array.reshape(-1, gdim)[self.space.node_dof]
+        moved = not np.array_equal(x[:, :gdim], new)
+        if self.domain.comm.allreduce(moved, op=MPI.LOR):
+            x[:, :gdim] = new
+            self._refresh()
+
+    @contextlib.contextmanager
+    def reference_geometry(self) -> Iterator[None]:
+        """The nodes (and the electrolyte submesh's) at their initial coordinates for a while.
+
+        Checkpoints are keyed to the initial mesh, which a resumed run rebuilds.
+
+        The current coordinates are put back exactly afterwards.
+        """
+        d = self.domain
+        meshes = [d.mesh] + ([] if d.submesh is None else [d.submesh])
+        current = [m.geometry.x.copy() for m in meshes]
+        d.mesh.geometry.x[:] = self.reference_x
+        if d.submesh is not None:
+            d.submesh.geometry.x[:] = self.reference_x[d.geom_map]
+        try:
+            yield
+        finally:
+            for m, x in zip(meshes, current, strict=True):
+                m.geometry.x[:] = x
+
+    def observe(self, t: float) -> dict[str, float]:
+        """Morphology scalars of the Li surface at an output time t (collective).
+
+        ``li_apex_height`` (highest node), and in 2D sections ``li_flat_height`` (at the
+        ``far_field`` landmark, else the largest x), ``li_roughness_rms``, the growth rates
+        ``tip_growth_rate``, ``flat_growth_rate`` (second-order differences over the output
+        times so far; nan at the first) and their ratio ``tip_flat_rate_ratio``; m, m/s.
+        The profile at t is kept (:attr:`series`, checkpointed with the run's observers).
+        """
+        profile = surface_profile(self.kinematics)
+        values: dict[str, float] = {}
+        if profile is not None:
+            values["li_apex_height"] = apex_height(profile)
+            if profile.shape[1] == 2:
+                if not self.series.times or t > self.series.times[-1]:
+                    self.series.add(t, profile)
+                values["li_flat_height"] = float(self.series.flat_heights()[-1])
+                values["li_roughness_rms"] = float(self.series.roughness()[-1])
+                rates = len(self.series.times) > 1
+                for name, rate in (("tip_growth_rate", self.series.tip_rate),
+                                   ("flat_growth_rate", self.series.flat_rate),
+                                   ("tip_flat_rate_ratio", self.series.rate_ratio)):
+                    values[name] = float(rate()[-1]) if rates else math.nan
+        return self.domain.comm.bcast(values, root=0)
+
+    def scalars(self) -> dict[str, Any]:
+        """The recorded profiles (rank 0) for a checkpoint."""
+        return {"times": self.series.times, "profiles": self.series.profiles}
+
+    def set_scalars(self, scalars: dict[str, Any]) -> None:
+        """Continue the profiles of :meth:`scalars`."""
+        self.series.times = [float(t) for t in scalars["times"]]
+        self.series.profiles = [np.asarray(p, dtype=float) for p in scalars["profiles"]]
+
+    def quality_event(self) -> QualityEvent:
+        """The event that stops the run when the moved mesh's quality is too low."""
+        return QualityEvent(self.quality, self.threshold)
+
+
+class SurfaceSpacing:
+    """Tangential redistribution of the 2D Li-surface nodes that keeps their initial spacing.
+
+    The normal motion alone squeezes the surface edges next to a concave corner (the foot of a
+    protrusion: both faces' offset lines run into the corner, whose node moves to their
+    intersection) until the cells there fold. After the normal displacement d, each vertex
+    node (not a corner, where the facets meet at more than ~16 degrees, nor on a side or the
+    axis) slides along its tangent to the point between its two neighbours that divides them
+    in the ratio of the initial edge lengths,
+
+        target = sum_f x_f / L0_f / sum_f 1/L0_f     (x_f the neighbour across facet f),
+
+    and a second-order facet's mid-edge node to the middle of its vertices (the tangential part
+    only). Where the spacing ratios did not change (uniform growth of a flat or a circle) the
+    shift is 0. The shape changes only by the curvature over the small tangential shift,
+    O(kappa s^2) per step. Sums are accumulated through ghost exchanges (rank-consistent).
+
+    Args:
+        bundle: The mesh and its ``li_surface`` facets.
+        space: The displacement space.
+        kinematics: The surface kinematics (normals, offset vectors, dofs).
+    """
+
+    CORNER = 1.01
+    """|m| above which a node is a corner (facets meeting at more than ~16 degrees): fixed."""
+
+    def __init__(
+        self, bundle: MeshBundle, space: DisplacementSpace, kinematics: SurfaceKinematics
+    ) -> None:
+        self.space, self.kinematics = space, kinematics
+        nodes = facet_nodes(bundle.mesh, tagged_facets(bundle, "li_surface", owned=True))
+        self._dofs = space.node_dof[nodes]  # (facets, 2 or 3) block dofs, vertices first
+        x = space.dof_coordinates()
+        length = np.linalg.norm(x[self._dofs[:, 1]] - x[self._dofs[:, 0]], axis=1)
+        self._weight = 1.0 / length
+        sides = side_dofs(bundle, space)
+        self._fixed = np.unique(np.concatenate(list(sides.values())))
+
+    def _sum(self, values: np.ndarray) -> np.ndarray:
+        """Per-dof values summed over ranks (shape (dofs, gdim))."""
+        f = fem.Function(self.space.V)
+        f.x.array[:] = values.ravel()
+        f.x.scatter_reverse(la.InsertMode.add)
+        f.x.scatter_forward()
+        return f.x.array.reshape(values.shape)
+
+    def redistribute(self, d: fem.Function) -> None:
+        """Add the tangential shifts to the surface displacement ``d`` (collective)."""
+        gdim = self.space.gdim
+        kin = self.kinematics
+        moved = self.space.dof_coordinates() + d.x.array.reshape(-1, gdim)
+        a, b = self._dofs[:, 0], self._dofs[:, 1]
+        weighted = np.zeros_like(moved)
+        total = np.zeros_like(moved)
+        w = self._weight[:, None]
+        np.add.at(weighted, a, w * moved[b])
+        np.add.at(weighted, b, w * moved[a])
+        np.add.at(total[:, 0], a, self._weight)
+        np.add.at(total[:, 0], b, self._weight)
+        weighted, total = self._sum(weighted), self._sum(total)
+        values = d.x.array.reshape(-1, gdim)
+        tangent = np.stack([-kin.normals[:, 1], kin.normals[:, 0]], axis=1)
+        free = np.linalg.norm(kin.offsets, axis=1) < self.CORNER
+        free &= ~np.isin(kin.dofs, self._fixed) & (total[kin.dofs, 0] > 0)
+        free &= ~np.isin(kin.dofs, self._dofs[:, 2:].ravel())  # vertices first
+        dofs = kin.dofs[free]
+        target = weighted[dofs] / total[dofs, :1]
+        shift = np.einsum("ij,ij->i", target - moved[dofs], tangent[free])[:, None]
+        values[dofs] += shift * tangent[free]
+        if self._dofs.shape[1] > 2:  # mid-edge nodes: the middle of their (moved) vertices
+            moved = self.space.dof_coordinates() + values
+            middle = self._dofs[:, 2]
+            chord = moved[b] - moved[a]
+            along = chord / np.linalg.norm(chord, axis=1)[:, None]
+            gap = 0.5 * (moved[a] + moved[b]) - moved[middle]
+            mid_shift = np.zeros_like(moved)
+            mid_shift[middle] = np.einsum("ij,ij->i", gap, along)[:, None] * along
+            values += self._sum(mid_shift)
+        d.x.scatter_forward()
+
+
+class QualityEvent:
+    """The smallest cell quality of the moved mesh falls below a threshold: the run stops.
+
+    Remeshing is not done in the run: the accepted state before the quality got too low
+    is output as the last snapshot and the run ends (a clean stop).
+
+    Attributes:
+        time: Time of the event, s (None before it happened).
+        stop: Always True.
+    """
+
+    stop = True
+
+    def __init__(self, quality: MeshQuality, threshold: float) -> None:
+        self.quality, self.threshold = quality, threshold
+        self.time: float | None = None
+
+    def check(self, t_prev: float, t: float) -> str | None:
+        """Test the accepted step; the event's message when the quality is too low (collective)."""
+        if self.time is not None:
+            return None
+        q = self.quality.minimum()
+        if q >= self.threshold:
+            return None
+        self.time = t
+        return (f"mesh quality {q:.3g} below {self.threshold:.3g} at t={t:.6g} s: the moving "
+                "Li surface stops here (remeshing is not available)")
+
+    def scalars(self) -> dict[str, Any]:
+        """The event time (for a checkpoint)."""
+        return {"time": self.time}
+
+    def set_scalars(self, scalars: dict[str, Any]) -> None:
+        """Take the values :meth:`scalars` returned."""
+        self.time = scalars["time"]
