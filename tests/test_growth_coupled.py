@@ -358,3 +358,28 @@ def test_growth_run_writes_shapes_and_report(tmp_path):
     assert [float(r["li_apex_height"]) for r in rows] == pytest.approx(rise, rel=1e-10)
     assert "## How the tip grows" in (run_dir / "report.md").read_text()
     assert (run_dir / "figures" / "surface_profiles.png").is_file()
+
+
+def test_growth_refreshes_the_surface_energy_curvature():
+    """With growth and surface energy the term's K follows the moved surface (not the first)."""
+    from solver.physics.surface_energy import SurfaceEnergy
+
+    case = _case(
+        {"type": "single_ion", "conductivity": 1e-2},
+        {"mode": "galvanostatic", "current_density": 200.0},
+        {"t_end": 2.0, "dt": 0.5, "adaptivity": "none", "output_times": [2.0]},
+    )
+    case.physics = case.physics.model_copy(update={"surface_energy": {"gamma": 0.5}})
+    case.physics = PhysicsConfig.model_validate(case.physics.model_dump())
+    simulation = Simulation(_protrusion(MPI.COMM_WORLD), case, MPI.COMM_WORLD)
+    (term,) = [t for t in simulation.terms if isinstance(t, SurfaceEnergy)]
+    before = term.curvature.x.array.copy()
+    *_, snapshot = simulation.run()
+    assert snapshot.t == pytest.approx(2.0)
+    moved = term.curvature.x.array.copy()
+    # K of a fresh evaluation on the moved mesh: the term was refreshed after every move
+    term.update_geometry()
+    assert np.allclose(moved, term.curvature.x.array, rtol=0.0, atol=1e-12 * np.abs(moved).max())
+    # and the surface did move: the plated cap's curvature changed
+    change = MPI.COMM_WORLD.allreduce(float(np.abs(moved - before).max()), op=MPI.MAX)
+    assert change > 1e-6 * MPI.COMM_WORLD.allreduce(float(np.abs(before).max()), op=MPI.MAX)
