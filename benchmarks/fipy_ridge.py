@@ -44,7 +44,7 @@ Field[1] = Distance;
 Field[1].CurvesList = {{li()}};
 Field[1].Sampling = {sampling};
 Field[2] = MathEval;
-Field[2].F = "Min({far}, Min({tip} + {growth} * Sqrt(x^2 + (y - {A})^2), {surface} + {growth} * F1))";
+Field[2].F = "{size}";
 Background Field = 2;
 Mesh.MeshSizeExtendFromBoundary = 0;
 Mesh.MeshSizeFromPoints = 0;
@@ -56,8 +56,9 @@ def geo(refinement: float) -> str:
     """The .geo text of the ridge with the reference's size field (model units um)."""
     far, growth = L / 8.0 / refinement, 0.3 / refinement
     surface = far / 4.0
-    return GEO.format(W=W, L=L, A=A, far=far, growth=growth, tip=0.25 * A / refinement,
-                      surface=surface, sampling=int(2.0 * W / surface) + 3)
+    tip = 0.25 * A / refinement
+    size = f"Min({far}, Min({tip} + {growth} * Sqrt(x^2 + (y - {A})^2), {surface} + {growth} * F1))"
+    return GEO.format(W=W, L=L, A=A, size=size, sampling=int(2.0 * W / surface) + 3)
 
 
 def main() -> None:
