@@ -3,10 +3,11 @@
 Target (issue 14): FiPy (``benchmarks/fipy_ridge.py``, run by FiPy's own interpreter) needs
 ≥ 10x lidep's time to reach 0.1 % of the total Li-surface current of the ridge of
 ``benchmarks/ridge.yaml``, both for the primary distribution (Wa = 0) and for linear kinetics at
-Wa = sigma R_ct / a = 1. Each code runs at the coarsest mesh of the refinement sequence
-(``geometry.mesh.refinement`` 0.25, 0.5, 1, 2, ...; the same size function in both) from which
-every finer mesh is within 0.1 % of the converged current (see docs/performance.md for the
-convergence study). Run from the repository root:
+Wa = sigma R_ct / a = 1. Each code runs on a mesh of the same size-function family
+(``geometry.mesh.refinement``) within 0.1 % of the converged current: lidep on its coarsest
+tried (0.25), FiPy on refinement 8 (its error scatters by about 0.1 % from refinement 6 on and
+does not converge at a rate; docs/performance.md has the convergence study). Run from the
+repository root:
 
     .venv/bin/python benchmarks/bench_fipy.py [--repeats 5] [--fipy-python PATH]
 
