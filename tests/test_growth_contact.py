@@ -11,6 +11,7 @@ import solver  # noqa: F401  (MPI import order)
 # isort: split
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -150,3 +151,31 @@ def test_contact_two_ranks_equal_serial():
     for name in ("contact_lost_fraction", "contact_gap_max", "contact_lost_time",
                  "contact_lost_position"):
         assert parallel[name] == pytest.approx(serial[name], rel=1e-8, abs=1e-8 * 0.5e-6), name
+
+
+def test_stripping_run_writes_contact_timeseries_and_report(tmp_path):
+    """lidep's run (solver.api.run) of the minimal example (ceramic: rigid by default) stripped
+    at 5 mA/cm^2 for 2 s (steps of at most 0.5 s): the timeseries holds contact_lost_fraction 0
+    at 0.5 s (3.4 nm < 5 nm) and 1 at 2 s (flat, uniform), the lost time within a step after
+    t* = 0.742 s, and the report its contact statement."""
+    import csv
+
+    from solver.api import run
+
+    minimal = Path(__file__).resolve().parents[1] / "configs" / "examples" / "minimal.yaml"
+    overrides = ["time.mode=transient", "time.t_end=2 s", "time.dt=0.5 s",
+                 "time.output_times=[0.5, 2]",
+                 "physics.growth.enabled=true",
+                 "physics.control.current_density=-5 mA/cm^2"]
+    run_dir = run(minimal, tmp_path / "results", overrides=overrides,
+                  mesh_cache=tmp_path / "meshes")
+    case_dir = next(p for p in run_dir.iterdir() if (p / "timeseries.csv").is_file())
+    with open(case_dir / "timeseries.csv") as f:
+        rows = [r for r in csv.DictReader(f) if float(r["t"]) > 0]
+    assert [float(r["contact_lost_fraction"]) for r in rows] == pytest.approx([0.0, 1.0])
+    t_star = 5e-9 * FARADAY / (50.0 * LI_MOLAR_VOLUME)
+    lost = float(rows[-1]["contact_lost_time"])
+    assert t_star <= lost < t_star + 0.5
+    report = (run_dir / "report.md").read_text()
+    assert "## Contact with a rigid electrolyte" in report
+    assert f"contact first lost at t = {lost:.4g} s" in report
