@@ -28,6 +28,7 @@ from solver.units import (
     Conductivity,
     CurrentDensity,
     Diffusivity,
+    Length,
     MolarEnergy,
     SurfaceEnergy,
     Temperature,
@@ -543,6 +544,22 @@ class GrowthConfig(StrictModel):
             "smallest cell quality (radius ratio) falls below this fraction of its initial value."
         ),
     )
+    rigid_electrolyte: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the electrolyte is rigid (cannot follow a receding Li surface): then the "
+            "loss of contact during stripping is tracked and reported. Absent: rigid for a "
+            "single-ion (ceramic) electrolyte, not for dilute or concentrated (liquid) ones."
+        ),
+    )
+    contact_gap: Length = Field(
+        default=5e-9,
+        gt=0,
+        description=(
+            "Recession of the Li surface from a rigid electrolyte (m, or a length with its "
+            "unit) beyond which a facet counts as out of contact."
+        ),
+    )
 
 
 class PhysicsConfig(StrictModel):
@@ -578,6 +595,16 @@ class PhysicsConfig(StrictModel):
     growth: GrowthConfig = Field(
         default_factory=GrowthConfig, description="Moving Li surface (growth of the deposit)."
     )
+
+    @property
+    def rigid_electrolyte(self) -> bool:
+        """Whether the electrolyte cannot follow a receding Li surface.
+
+        ``growth.rigid_electrolyte``; absent: a single-ion conductor (a ceramic) is rigid, a
+        dilute or concentrated (liquid) electrolyte is not.
+        """
+        rigid = self.growth.rigid_electrolyte
+        return self.electrolyte.type == "single_ion" if rigid is None else rigid
 
     @model_validator(mode="after")
     def _counter_kinetics(self) -> PhysicsConfig:

@@ -41,6 +41,7 @@ from solver.continuation import Ramp, Reformulate, Stages
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
+from solver.growth.contact import ContactLoss
 from solver.growth.coupling import SurfaceGrowth
 from solver.kinetics import Kinetics
 from solver.linear import (
@@ -205,6 +206,13 @@ class Simulation:
             self.observers["growth"] = self.growth  # its morphology series
             # first: the snapshot of the step and later listeners see the moved mesh
             self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(dt))
+        #: The gap under a rigid electrolyte (growth with a rigid electrolyte; else None).
+        self.contact = self._setup_contact()
+        if self.contact is not None:
+            self.observers["contact"] = self.contact
+            self.step_listeners.append(
+                lambda t, dt, iterations: self.contact.accept(t, self.growth.j_nodes, dt)
+            )
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -350,6 +358,15 @@ class Simulation:
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history
         return growth
+
+    def _setup_contact(self) -> ContactLoss | None:
+        """The contact tracker of a growing run with a rigid electrolyte (or None)."""
+        if self.growth is None or not self.physics.rigid_electrolyte:
+            return None
+        return ContactLoss(
+            self.bundle, self.growth.space, self.growth.kinematics.dofs,
+            self.physics.growth.contact_gap, self.domain.axisym,
+        )
 
     # Names kept for tests, notebooks and benchmarks
     @property
@@ -898,6 +915,8 @@ class Simulation:
             events["mesh_quality"] = self.growth.quality_event()
         if self.growth is not None:
             blocks.update(self.growth.checkpoint_functions())
+        if self.contact is not None:
+            blocks.update(self.contact.checkpoint_functions())
         ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
         state = State(blocks, self.potential_names, self.phi_s,
                       None if salt is None else salt.bdf, ctrl, events)
@@ -1049,6 +1068,8 @@ class Simulation:
         scalars = self.scalars()
         if self.growth is not None:
             scalars.update(self.growth.observe(t))
+        if self.contact is not None:
+            scalars.update(self.contact.observe())
         return Snapshot(
             t=t,
             fields=fields,

@@ -417,6 +417,32 @@ def growth_statement(cases: list[CaseResult]) -> str | None:
     return text
 
 
+def contact_statement(cases: list[CaseResult]) -> str | None:
+    """Where and when a rigid electrolyte lost contact with the receding Li surface.
+
+    From the ``contact_*`` metrics of the last output time (``physics.growth`` with a rigid
+    electrolyte, solver.growth.contact); None when no case tracks contact.
+    """
+    parts = []
+    for c in cases:
+        last = c.final
+        if not _finite(last.get("contact_lost_fraction")):
+            continue
+        gap = f"largest gap {_format(last.get('contact_gap_max'), 1e9)} nm"
+        if _finite(last.get("contact_lost_time")):
+            parts.append(
+                f"{c.label}: contact first lost at t = {_format(last['contact_lost_time'])} s at "
+                f"x = {_format(last.get('contact_lost_position'), 1e6)} um, lost on "
+                f"{100.0 * last['contact_lost_fraction']:.1f} % of the Li surface at "
+                f"t = {_format(last.get('t'))} s ({gap})"
+            )
+        else:
+            parts.append(f"{c.label}: contact kept everywhere ({gap})")
+    if not parts:
+        return None
+    return "With a rigid electrolyte that cannot follow the receding Li, " + "; ".join(parts) + "."
+
+
 def evolution_statement(case: CaseResult) -> str:
     """How the hotspot factor of a case changes from its first to its last output time."""
     if len(case.rows) < 2:
@@ -668,6 +694,8 @@ def _write_report(
     ]
     if (growth := growth_statement(cases)) is not None:
         blocks += [("heading", "How the tip grows"), ("text", growth)]
+    if (contact := contact_statement(cases)) is not None:
+        blocks += [("heading", "Contact with a rigid electrolyte"), ("text", contact)]
     reference = [text for c in cases for text in reference_statements(c)]
     if reference:
         blocks += [("heading", "Comparison with the reference"), *[("text", t) for t in reference]]

@@ -465,6 +465,15 @@ CASES += [  # the moving Li surface (issue 11)
             mutate=put("base.physics.growth", {"min_quality": 1.5})),
 ]
 
+CASES += [  # contact with a rigid electrolyte (issue 11)
+    Hostile(label="contact gap negative", key="physics.growth.contact_gap",
+            mutate=put("base.physics.growth", {"contact_gap": "-5 nm"})),
+    Hostile(label="contact gap not a length", key="physics.growth.contact_gap",
+            mutate=put("base.physics.growth", {"contact_gap": "5 s"})),
+    Hostile(label="rigid electrolyte not a boolean", key="physics.growth.rigid_electrolyte",
+            mutate=put("base.physics.growth", {"rigid_electrolyte": "ceramic"})),
+]
+
 def _config_file(tmp_path: Path, case: Hostile) -> Path:
     path = tmp_path / "hostile.yaml"
     if isinstance(case.text, bytes):

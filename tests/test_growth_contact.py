@@ -1,0 +1,212 @@
+"""Loss of contact with a rigid electrolyte during stripping (issue 11; solver/growth/contact.py).
+
+Through the full solver (``Simulation.run``) with ``physics.growth.enabled`` and a single-ion
+(ceramic, rigid by default) electrolyte.
+"""
+
+from __future__ import annotations
+
+import solver  # noqa: F401  (MPI import order)
+
+# isort: split
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import make_flat_bundle
+from mpi4py import MPI
+
+from solver.constants import FARADAY
+from solver.growth.kinematics import LI_MOLAR_VOLUME
+from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
+from solver.problem import Simulation
+
+J = 50.0  # A/m^2 (5 mA/cm^2)
+WIDTH, HEIGHT, LAYER = 2e-6, 5e-6, 50e-9
+CERAMIC = {"type": "single_ion", "conductivity": 1e-2}
+
+
+def _case(electrolyte: dict, control: dict, time: dict, **growth) -> SimpleNamespace:
+    physics = PhysicsConfig(
+        electrolyte=electrolyte,
+        interphase={"sei": {"conductivity": 1e-4}},
+        kinetics={"model": "butler_volmer", "exchange_current_density": 10.0},
+        control=control,
+        growth={"enabled": True, **growth},
+    )
+    return SimpleNamespace(
+        physics=physics, time=TimeConfig(mode="transient", **time),
+        numerics=NumericsConfig(degree=1),
+    )
+
+
+def _flat_run(protocol: list[dict], t_end: float, outputs: list[float], **growth) -> list[dict]:
+    """Scalars at the output times of the flat ceramic cell (50 nm layer) under a protocol."""
+    comm = MPI.COMM_WORLD
+    bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2))
+    case = _case(
+        CERAMIC, {"mode": "galvanostatic", "protocol": protocol},
+        {"t_end": t_end, "dt": 0.1, "adaptivity": "none", "output_times": outputs}, **growth,
+    )
+    return [snapshot.scalars for snapshot in Simulation(bundle, case, comm).run()]
+
+
+def test_flat_stripping_loses_contact_everywhere_at_gap_over_rate():
+    """Stripping J uniformly recedes the flat Li at v = J V_m/F = 6.74 nm/s from the ceramic.
+
+    Contact is lost everywhere at t* = gap F/(J V_m) (2 nm: t* = 0.297 s), detected at the end
+    of the step holding t*: t* <= t_lost < t* + dt (dt = 0.1 s; exact up to the step size). The
+    gap at 1 s is v t to 1e-10 relative (uniform j, a piecewise constant protocol), the lost
+    fraction 0 before t* and 1 after.
+    """
+    strip = [{"kind": "reverse_pulse", "duration": 1.0, "value": J}]
+    early, late = _flat_run(strip, 1.0, [0.2, 1.0], contact_gap="2 nm")
+    rate = J * LI_MOLAR_VOLUME / FARADAY
+    t_star = 2e-9 / rate
+    assert early["contact_lost_fraction"] == 0.0
+    assert math.isnan(early["contact_lost_time"])
+    assert early["contact_gap_max"] == pytest.approx(0.2 * rate, rel=1e-10)
+    assert late["contact_lost_fraction"] == pytest.approx(1.0, rel=1e-12)
+    assert t_star <= late["contact_lost_time"] < t_star + 0.1
+    assert late["contact_gap_max"] == pytest.approx(1.0 * rate, rel=1e-10)
+
+
+def test_plating_never_loses_contact_and_closes_a_gap():
+    """Plating 1 s keeps the gap at 0; stripping 0.5 s (3.4 nm, under the default 5 nm) then
+    plating 1 s closes it again (gap 0: the Li refills it), contact never lost."""
+    plate = [{"kind": "pulse", "duration": 1.0, "value": J}]
+    (plated,) = _flat_run(plate, 1.0, [1.0])
+    assert plated["contact_gap_max"] == 0.0
+    strip_plate = [{"kind": "reverse_pulse", "duration": 0.5, "value": J},
+                   {"kind": "pulse", "duration": 1.0, "value": J}]
+    stripped, replated = _flat_run(strip_plate, 1.5, [0.5, 1.5])
+    assert stripped["contact_gap_max"] == pytest.approx(0.5 * J * LI_MOLAR_VOLUME / FARADAY,
+                                                        rel=1e-10)
+    for scalars in (plated, stripped, replated):
+        assert scalars["contact_lost_fraction"] == 0.0
+        assert math.isnan(scalars["contact_lost_time"])
+    assert replated["contact_gap_max"] == 0.0
+
+
+@pytest.mark.parametrize(("electrolyte", "rigid", "tracked"), [
+    (CERAMIC, None, True),
+    ({"type": "dilute", "bulk_concentration": 1000.0, "cation_diffusivity": 1e-10,
+      "anion_diffusivity": 1.5e-10}, None, False),
+    (CERAMIC, False, False),
+])
+def test_rigid_electrolyte_default_follows_the_electrolyte_type(electrolyte, rigid, tracked):
+    """A single-ion (ceramic) electrolyte is rigid unless said otherwise; a liquid is not."""
+    comm = MPI.COMM_WORLD
+    bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (2, 4), layer=("sei", LAYER, 1))
+    case = _case(electrolyte, {"mode": "galvanostatic", "current_density": J},
+                 {"t_end": 1.0, "dt": 0.5}, rigid_electrolyte=rigid)
+    assert (Simulation(bundle, case, comm).contact is not None) is tracked
+
+
+def _protrusion(comm: MPI.Comm):
+    """A bare semicircular protrusion (R 0.5 um at x = 0), P2 Gmsh mesh, 1.5 x 3 um."""
+    from solver.geometry import GeometryConfig, build_mesh
+
+    cfg = GeometryConfig.model_validate({
+        "domain": {"width": 1.5e-6, "length": 3e-6},
+        "protrusions": [{"shape": "spherical", "x": 0.0, "radius": 0.5e-6}],
+        "mesh": {"far_field_size": "1um", "order": 2, "refinement": 3.0},
+    })
+    return build_mesh(cfg, comm, None)
+
+
+def _strip_protrusion(comm: MPI.Comm) -> dict:
+    """Strip 200 A/m^2 for 1 s from the bare protrusion at Wa ~ 1e-4 (current focused on it)."""
+    case = _case(
+        {"type": "single_ion", "conductivity": 1e-4},
+        {"mode": "galvanostatic", "current_density": -200.0},
+        {"t_end": 1.0, "dt": 0.125, "adaptivity": "none", "output_times": [1.0]},
+        contact_gap="30 nm",
+    )
+    case.physics = case.physics.model_copy(update={"kinetics": case.physics.kinetics.model_copy(
+        update={"exchange_current_density": 1e5})})
+    *_, snapshot = Simulation(_protrusion(comm), case, comm).run()
+    return snapshot.scalars
+
+
+def test_stripped_protrusion_loses_contact_first_at_the_apex():
+    """At Wa ~ 1e-4 stripping concentrates on the apex (about 2.5x the mean, as plating does):
+    it recedes 30 nm well before the mean recession V_m/F J t = 27 nm at 1 s is reached, so
+    contact is lost first at the apex (x < 0.05 R of the axis) and after 1 s only on part of
+    the surface."""
+    scalars = _strip_protrusion(MPI.COMM_WORLD)
+    mean_time = 30e-9 * FARADAY / (200.0 * LI_MOLAR_VOLUME)  # 1.11 s: the flat's time
+    assert scalars["contact_lost_time"] < 0.75 * mean_time
+    assert abs(scalars["contact_lost_position"]) < 0.05 * 0.5e-6
+    assert 0.0 < scalars["contact_lost_fraction"] < 0.5
+
+
+@pytest.mark.mpi
+def test_contact_two_ranks_equal_serial():
+    """The contact scalars of the stripped protrusion on 2 ranks equal serial to 1e-8."""
+    parallel = _strip_protrusion(MPI.COMM_WORLD)
+    serial = _strip_protrusion(MPI.COMM_SELF)
+    for name in ("contact_lost_fraction", "contact_gap_max", "contact_lost_time",
+                 "contact_lost_position"):
+        assert parallel[name] == pytest.approx(serial[name], rel=1e-8, abs=1e-8 * 0.5e-6), name
+
+
+def test_stripping_run_writes_contact_timeseries_and_report(tmp_path):
+    """lidep's run (solver.api.run) of the minimal example (ceramic: rigid by default) stripped
+    at 5 mA/cm^2 for 2 s (steps of at most 0.5 s): the timeseries holds contact_lost_fraction 0
+    at 0.5 s (3.4 nm < 5 nm) and 1 at 2 s (flat, uniform), the lost time within a step after
+    t* = 0.742 s, and the report its contact statement."""
+    import csv
+
+    from solver.api import run
+
+    minimal = Path(__file__).resolve().parents[1] / "configs" / "examples" / "minimal.yaml"
+    overrides = ["time.mode=transient", "time.t_end=2 s", "time.dt=0.5 s",
+                 "time.output_times=[0.5, 2]",
+                 "physics.growth.enabled=true",
+                 "physics.control.current_density=-5 mA/cm^2"]
+    run_dir = run(minimal, tmp_path / "results", overrides=overrides,
+                  mesh_cache=tmp_path / "meshes")
+    case_dir = next(p for p in run_dir.iterdir() if (p / "timeseries.csv").is_file())
+    with open(case_dir / "timeseries.csv") as f:
+        rows = [r for r in csv.DictReader(f) if float(r["t"]) > 0]
+    assert [float(r["contact_lost_fraction"]) for r in rows] == pytest.approx([0.0, 1.0])
+    t_star = 5e-9 * FARADAY / (50.0 * LI_MOLAR_VOLUME)
+    lost = float(rows[-1]["contact_lost_time"])
+    assert t_star <= lost < t_star + 0.5
+    report = (run_dir / "report.md").read_text()
+    assert "## Contact with a rigid electrolyte" in report
+    assert f"contact first lost at t = {lost:.4g} s" in report
+
+
+def _flat_strip_simulation() -> Simulation:
+    """The flat ceramic cell stripped at J for 1.5 s (g_c = 2 nm, outputs 0.5, 1, 1.5 s; serial)."""
+    bundle = make_flat_bundle(MPI.COMM_SELF, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2))
+    case = _case(
+        CERAMIC, {"mode": "galvanostatic", "current_density": -J},
+        {"t_end": 1.5, "dt": 0.1, "adaptivity": "none", "output_times": [0.5, 1.0, 1.5]},
+        contact_gap="2 nm",
+    )
+    return Simulation(bundle, case, MPI.COMM_SELF)
+
+
+def test_resume_keeps_the_gap_and_the_loss_time(tmp_path):
+    """Stopped after the checkpoint at 0.5 s (contact lost at 0.3 s, gap 3.4 nm) and resumed:
+    the contact scalars at 1 and 1.5 s equal the uninterrupted run's to 1e-10 (the nodal gaps
+    are checkpointed with the state, the loss time and place with the observers)."""
+    names = ["contact_lost_fraction", "contact_gap_max", "contact_lost_time",
+             "contact_lost_position"]
+    expected = [[s.scalars[n] for n in names] for s in _flat_strip_simulation().run()]
+    first = _flat_strip_simulation()
+    first.checkpoint = tmp_path / "checkpoint.h5"
+    for snapshot in first.run():
+        if snapshot.t == 1.0:  # the checkpoint of 0.5 s stands
+            break
+    resumed = _flat_strip_simulation()
+    resumed.resume_from = first.checkpoint
+    records = [[s.scalars[n] for n in names] for s in resumed.run()]
+    assert len(records) == 2
+    np.testing.assert_allclose(records, expected[1:], rtol=1e-10, atol=0.0)
