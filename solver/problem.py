@@ -204,7 +204,8 @@ class Simulation:
         if self.growth is not None:
             self.observers["growth"] = self.growth  # its morphology series
             # first: the snapshot of the step and later listeners see the moved mesh
-            self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(dt))
+            self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(
+                dt, restart=self.driver.state.controller.restart_history))
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -345,7 +346,7 @@ class Simulation:
             )
         growth = SurfaceGrowth(
             self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality,
-            terms=self.terms,
+            terms=self.terms, order=1 if self.time.scheme == "bdf1" else 2,
         )
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history
