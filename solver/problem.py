@@ -205,13 +205,14 @@ class Simulation:
         if self.growth is not None:
             self.observers["growth"] = self.growth  # its morphology series
             # first: the snapshot of the step and later listeners see the moved mesh
-            self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(dt))
+            self.step_listeners.append(lambda t, dt, iterations: self.growth.accept_step(
+                dt, restart=self.driver.state.controller.restart_history))
         #: The gap under a rigid electrolyte (growth with a rigid electrolyte; else None).
         self.contact = self._setup_contact()
         if self.contact is not None:
             self.observers["contact"] = self.contact
             self.step_listeners.append(
-                lambda t, dt, iterations: self.contact.accept(t, self.growth.j_nodes, dt)
+                lambda t, dt, iterations: self.contact.accept(t, self.growth.j_move, dt)
             )
 
     # ------------------------------------------------------------------------------------------
@@ -353,7 +354,7 @@ class Simulation:
             )
         growth = SurfaceGrowth(
             self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality,
-            terms=self.terms,
+            terms=self.terms, order=1 if self.time.scheme == "bdf1" else 2,
         )
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history

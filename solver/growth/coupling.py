@@ -6,10 +6,11 @@ One time step from t_n to t_{n+1} = t_n + dt with growth (``physics.growth.enabl
    form with the mass of each history level on the configuration it was solved on
    (:class:`MeshHistory`), so a closed cell keeps its salt inventory to the solver tolerance;
 2. once the step is accepted (:meth:`SurfaceGrowth.accept_step`, the first step listener,
-   before the snapshot): the Li-surface nodes move by d = v_n dt m with v_n = j V_m / F, j the
-   Faradaic current density of the accepted state at the nodes (the current over the step
-   just taken: for a piecewise constant protocol the plated charge is exact, Q = sum j dt;
-   first order in dt for the position of a non-uniform surface); the interphase rides on the
+   before the snapshot): the Li-surface nodes move by d = q m, q the normal step of the time
+   scheme's formula for dx/dt = v_n with v_n = j V_m / F, j the Faradaic current density of
+   the accepted state at the nodes (BDF1: q = v_n dt; BDF2: a0 q - a2 q_prev = v_n; exact for
+   a constant current, so a piecewise constant protocol plates Q = sum j dt exactly; the
+   current is that of the configuration before the move); the interphase rides on the
    Li, the electrolyte's mesh follows (``MeshMotion``), the domain's geometric caches
    (``Domain.update_geometry``) and the nodal normals are refreshed.
 
@@ -42,6 +43,7 @@ from solver.growth.motion import MeshMotion
 from solver.growth.quality import MeshQuality
 from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
 from solver.physics.term import Term, Unknowns
+from solver.timestepping import bdf_coefficients
 
 __all__ = ["MeshHistory", "QualityEvent", "SurfaceGrowth"]
 
@@ -97,6 +99,7 @@ class SurfaceGrowth:
         mesh_motion: ``"harmonic"`` or ``"stiffened"``.
         min_quality: Stop threshold of the cell quality, relative to the initial minimum.
         terms: The physics terms refreshed (``Term.update_geometry``) after each move.
+        order: Order of the position update, that of the time scheme (1: bdf1, 2: bdf2).
 
     Attributes:
         history: The displacements of the BDF levels' configurations (the ALE salt balance).
@@ -104,6 +107,8 @@ class SurfaceGrowth:
             order) of the newest accepted state, A/m^2.
         threshold: The quality below which the run stops: min_quality times the initial
             minimum.
+        previous_dt: The step before, s, when the next position update may use it (None at
+            the start and after a protocol switch: the next update is first order).
     """
 
     def __init__(
@@ -114,8 +119,11 @@ class SurfaceGrowth:
         mesh_motion: str = "harmonic",
         min_quality: float = 0.2,
         terms: Sequence[Term] = (),
+        order: int = 1,
     ) -> None:
         self.domain = domain
+        self.order = order
+        self.previous_dt: float | None = None
         #: The physics terms whose geometric data follow the mesh (e.g. the curvature).
         self.terms = tuple(terms)
         bundle = domain.bundle
@@ -154,6 +162,8 @@ class SurfaceGrowth:
             forms += [numerator, mass]
         self._forms = [fem.form(f, entity_maps=domain.maps) for f in forms]
         self.j_nodes = np.zeros(self.kinematics.dofs.size)
+        #: The nodal current of the last move (v_n(j_move) dt is the scheme's normal step).
+        self.j_move = self.j_nodes
         #: The initial node coordinates (the mesh a checkpoint is keyed to).
         self.reference_x = domain.mesh.geometry.x.copy()
         #: The current node coordinates as a function (checkpointed with the state).
@@ -187,21 +197,50 @@ class SurfaceGrowth:
             nodal[self._blocks[index][good]] = numerator[good] / mass[good]
         self.j_nodes = nodal[self.kinematics.dofs]
 
-    def accept_step(self, dt: float) -> None:
+    def accept_step(self, dt: float, restart: bool = False) -> None:
         """After an accepted step of length dt: move the Li surface and the mesh (collective).
 
-        The surface moves by d = v_n dt m with j of the accepted state (the current over the
-        step just taken), the layers ride on it, the electrolyte's mesh follows, the history
-        of configurations shifts and the geometric caches are refreshed.
+        The surface moves by d = q m, q the scheme's normal step (:meth:`scheme_current`)
+        with j of the accepted state, the layers ride on it, the electrolyte's mesh follows,
+        the history of configurations shifts and the geometric caches are refreshed.
+
+        Args:
+            dt: The step, s.
+            restart: The step ended on a protocol switch (the next update is first order).
         """
         self.measure()
-        d = self.kinematics.displacement(self.j_nodes, dt)
+        self.j_move = self.scheme_current(dt)
+        d = self.kinematics.displacement(self.j_move, dt)
         if self._spacing is not None:
             self._spacing.redistribute(d)
         w = self.motion.step(d)
         self.history.accept(w)
         self._store_position()
         self._refresh()
+        self.previous_dt = None if restart else dt
+
+    def scheme_current(self, dt: float) -> np.ndarray:
+        """The nodal current density whose explicit move v_n(j) dt m is the scheme's step.
+
+        The normal step q (d = q m) solves the time scheme's formula for dx/dt = v_n: BDF1
+        q = v_n dt; BDF2 a0 q - a2 q_prev = v_n (variable-step coefficients, q_prev the normal
+        part of the previous move), exact for a constant current. First order at the start and
+        after a protocol switch (:attr:`previous_dt` None).
+
+        Args:
+            dt: The step, s.
+
+        Returns:
+            j_eff with v_n(j_eff) dt = q at the Li-surface nodes, A/m^2.
+        """
+        if self.order == 1 or self.previous_dt is None:
+            return self.j_nodes
+        a0, _, a2 = bdf_coefficients(2, dt, self.previous_dt)
+        kin = self.kinematics
+        back = self.history.back[0].x.array.reshape(-1, self.space.gdim)[kin.dofs]
+        mm = np.einsum("ij,ij->i", kin.offsets, kin.offsets)
+        previous = np.einsum("ij,ij->i", back, kin.offsets) / np.where(mm > 0.0, mm, 1.0)
+        return (self.j_nodes + a2 * previous / kin.velocity(1.0)) / (a0 * dt)
 
     def _store_position(self) -> None:
         gdim = self.space.gdim
@@ -281,12 +320,15 @@ class SurfaceGrowth:
 
     def scalars(self) -> dict[str, Any]:
         """The recorded profiles (rank 0) for a checkpoint."""
-        return {"times": self.series.times, "profiles": self.series.profiles}
+        return {"times": self.series.times, "profiles": self.series.profiles,
+                "previous_dt": self.previous_dt}
 
     def set_scalars(self, scalars: dict[str, Any]) -> None:
         """Continue the profiles of :meth:`scalars`."""
         self.series.times = [float(t) for t in scalars["times"]]
         self.series.profiles = [np.asarray(p, dtype=float) for p in scalars["profiles"]]
+        previous = scalars.get("previous_dt")  # absent in checkpoints of first-order updates
+        self.previous_dt = None if previous is None else float(previous)
 
     def quality_event(self) -> QualityEvent:
         """The event that stops the run when the moved mesh's quality is too low."""
