@@ -7,7 +7,7 @@ the recession of the Li from where the electrolyte was left,
 
     g_i <- max(0, g_i - v_n,i dt),        v_n,i = j_i V_m / F,
 
-j_i the nodal Faradaic current density of the accepted step (``SurfaceGrowth.j_nodes``; > 0
+j_i the nodal current density of the accepted step's move (``SurfaceGrowth.j_move``; > 0
 plating): stripping (j < 0) opens the gap, plating closes it again (never below contact, g >= 0).
 A facet of the Li surface is out of contact when the mean gap of its nodes exceeds the
 threshold ``physics.growth.contact_gap`` (default 5 nm, a dozen Li lattice spacings, well above
