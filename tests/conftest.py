@@ -7,6 +7,7 @@ import solver  # noqa: F401  (MPI import order)
 # isort: split
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import dolfinx
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from mpi4py import MPI
 
 from solver.geometry.bundle import MeshBundle, MeshStats
+from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 
 ELECTROLYTE, LAYER = 1, 2
 FACETS = {"li_surface": 1, "counter": 2, "interphase_electrolyte": 5}
@@ -140,3 +142,27 @@ def make_flat_bundle(
 def flat_cell_bundle() -> Callable[..., MeshBundle]:
     """Factory fixture: ``flat_cell_bundle(comm, W, L, n, layer=..., coordinates=...)``."""
     return make_flat_bundle
+
+
+def growth_case(electrolyte: dict, control: dict, time: dict, **growth) -> SimpleNamespace:
+    """A transient case with the moving Li surface (``physics.growth.enabled``).
+
+    A 'sei' interphase of 1e-4 S/m, Butler-Volmer kinetics with i0 = 10 A/m^2, P1.
+
+    Args:
+        electrolyte: The ``physics.electrolyte`` section.
+        control: The ``physics.control`` section.
+        time: ``time`` keys besides ``mode`` (transient).
+        **growth: ``physics.growth`` keys besides ``enabled``.
+    """
+    physics = PhysicsConfig(
+        electrolyte=electrolyte,
+        interphase={"sei": {"conductivity": 1e-4}},
+        kinetics={"model": "butler_volmer", "exchange_current_density": 10.0},
+        control=control,
+        growth={"enabled": True, **growth},
+    )
+    return SimpleNamespace(
+        physics=physics, time=TimeConfig(mode="transient", **time),
+        numerics=NumericsConfig(degree=1),
+    )

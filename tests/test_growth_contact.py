@@ -12,16 +12,14 @@ import solver  # noqa: F401  (MPI import order)
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import make_flat_bundle
+from conftest import growth_case, make_flat_bundle
 from mpi4py import MPI
 
 from solver.constants import FARADAY
 from solver.growth.kinematics import LI_MOLAR_VOLUME
-from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
 from solver.problem import Simulation
 
 J = 50.0  # A/m^2 (5 mA/cm^2)
@@ -29,25 +27,11 @@ WIDTH, HEIGHT, LAYER = 2e-6, 5e-6, 50e-9
 CERAMIC = {"type": "single_ion", "conductivity": 1e-2}
 
 
-def _case(electrolyte: dict, control: dict, time: dict, **growth) -> SimpleNamespace:
-    physics = PhysicsConfig(
-        electrolyte=electrolyte,
-        interphase={"sei": {"conductivity": 1e-4}},
-        kinetics={"model": "butler_volmer", "exchange_current_density": 10.0},
-        control=control,
-        growth={"enabled": True, **growth},
-    )
-    return SimpleNamespace(
-        physics=physics, time=TimeConfig(mode="transient", **time),
-        numerics=NumericsConfig(degree=1),
-    )
-
-
 def _flat_run(protocol: list[dict], t_end: float, outputs: list[float], **growth) -> list[dict]:
     """Scalars at the output times of the flat ceramic cell (50 nm layer) under a protocol."""
     comm = MPI.COMM_WORLD
     bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2))
-    case = _case(
+    case = growth_case(
         CERAMIC, {"mode": "galvanostatic", "protocol": protocol},
         {"t_end": t_end, "dt": 0.1, "adaptivity": "none", "output_times": outputs}, **growth,
     )
@@ -101,7 +85,7 @@ def test_rigid_electrolyte_default_follows_the_electrolyte_type(electrolyte, rig
     """A single-ion (ceramic) electrolyte is rigid unless said otherwise; a liquid is not."""
     comm = MPI.COMM_WORLD
     bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (2, 4), layer=("sei", LAYER, 1))
-    case = _case(electrolyte, {"mode": "galvanostatic", "current_density": J},
+    case = growth_case(electrolyte, {"mode": "galvanostatic", "current_density": J},
                  {"t_end": 1.0, "dt": 0.5}, rigid_electrolyte=rigid)
     assert (Simulation(bundle, case, comm).contact is not None) is tracked
 
@@ -120,7 +104,7 @@ def _protrusion(comm: MPI.Comm):
 
 def _strip_protrusion(comm: MPI.Comm) -> dict:
     """Strip 200 A/m^2 for 1 s from the bare protrusion at Wa ~ 1e-4 (current focused on it)."""
-    case = _case(
+    case = growth_case(
         {"type": "single_ion", "conductivity": 1e-4},
         {"mode": "galvanostatic", "current_density": -200.0},
         {"t_end": 1.0, "dt": 0.125, "adaptivity": "none", "output_times": [1.0]},
@@ -185,7 +169,7 @@ def test_stripping_run_writes_contact_timeseries_and_report(tmp_path):
 def _flat_strip_simulation() -> Simulation:
     """The flat ceramic cell stripped at J for 1.5 s (g_c = 2 nm, outputs 0.5, 1, 1.5 s; serial)."""
     bundle = make_flat_bundle(MPI.COMM_SELF, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2))
-    case = _case(
+    case = growth_case(
         CERAMIC, {"mode": "galvanostatic", "current_density": -J},
         {"t_end": 1.5, "dt": 0.1, "adaptivity": "none", "output_times": [0.5, 1.0, 1.5]},
         contact_gap="2 nm",

@@ -10,34 +10,19 @@ import solver  # noqa: F401  (MPI import order)
 # isort: split
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import make_flat_bundle
+from conftest import growth_case, make_flat_bundle
 from mpi4py import MPI
 
 from solver.constants import FARADAY
 from solver.growth.kinematics import LI_MOLAR_VOLUME
-from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
+from solver.model_spec import PhysicsConfig
 from solver.problem import Simulation
 
 J = 50.0  # A/m^2 (5 mA/cm^2)
 WIDTH, HEIGHT, LAYER = 2e-6, 5e-6, 50e-9
-
-
-def _case(electrolyte: dict, control: dict, time: dict, **growth) -> SimpleNamespace:
-    physics = PhysicsConfig(
-        electrolyte=electrolyte,
-        interphase={"sei": {"conductivity": 1e-4}},
-        kinetics={"model": "butler_volmer", "exchange_current_density": 10.0},
-        control=control,
-        growth={"enabled": True, **growth},
-    )
-    return SimpleNamespace(
-        physics=physics, time=TimeConfig(mode="transient", **time),
-        numerics=NumericsConfig(degree=1),
-    )
 
 
 def _li_heights(simulation: Simulation) -> np.ndarray:
@@ -60,7 +45,7 @@ def test_flat_surface_rises_by_plated_charge_and_recedes():
         {"kind": "pulse", "duration": 4.0, "value": J},
         {"kind": "reverse_pulse", "duration": 4.0, "value": J},
     ]
-    case = _case(
+    case = growth_case(
         {"type": "single_ion", "conductivity": 1e-2},
         {"mode": "galvanostatic", "protocol": protocol},
         {"t_end": 8.0, "dt": 0.5, "adaptivity": "none", "output_times": [4.0, 8.0]},
@@ -109,7 +94,7 @@ def test_closed_cell_conserves_salt_under_motion():
     """
     comm = MPI.COMM_WORLD
     bundle = _wavy_cell(comm, 0.3e-6)
-    case = _case(
+    case = growth_case(
         {"type": "dilute", "bulk_concentration": 1000.0, "cation_diffusivity": 1e-10,
          "anion_diffusivity": 1.5e-10},
         {"mode": "galvanostatic", "current_density": 200.0},
@@ -151,7 +136,7 @@ def _protrusion_volume_error(comm: MPI.Comm, dt: float) -> float:
     Returns:
         Volume the Li gained (the mesh lost) / (V_m/F I t) - 1.
     """
-    case = _case(
+    case = growth_case(
         {"type": "single_ion", "conductivity": 1e-2},
         {"mode": "galvanostatic", "current_density": 200.0},
         {"t_end": 2.0, "dt": dt, "adaptivity": "none", "output_times": [2.0]},
@@ -184,7 +169,7 @@ def _closed_wavy_run(comm: MPI.Comm) -> tuple[np.ndarray | None, float, float]:
     """The closed wavy cell of the conservation test, 4 s: (Li profile on rank 0, phi_s, c_min)."""
     from solver.growth.morphology import surface_profile
 
-    case = _case(
+    case = growth_case(
         {"type": "dilute", "bulk_concentration": 1000.0, "cation_diffusivity": 1e-10,
          "anion_diffusivity": 1.5e-10},
         {"mode": "galvanostatic", "current_density": 200.0},
@@ -212,7 +197,7 @@ def test_two_ranks_equal_serial():
 
 def _closed_wavy_simulation(t_end: float, output_times: list[float]) -> Simulation:
     """The closed wavy cell of the conservation test on one rank."""
-    case = _case(
+    case = growth_case(
         {"type": "dilute", "bulk_concentration": 1000.0, "cation_diffusivity": 1e-10,
          "anion_diffusivity": 1.5e-10},
         {"mode": "galvanostatic", "current_density": 200.0},
@@ -288,7 +273,7 @@ def test_moving_mesh_xdmf_reads_back(tmp_path):
 
 def _tip_flat_ratio(conductivity: float, i0: float) -> float:
     """Tip/flat growth-rate ratio of the bare semicircle after 2 s at 200 A/m^2."""
-    case = _case(
+    case = growth_case(
         {"type": "single_ion", "conductivity": conductivity},
         {"mode": "galvanostatic", "current_density": 200.0},
         {"t_end": 2.0, "dt": 0.25, "adaptivity": "none", "output_times": [1.0, 2.0]},
@@ -322,7 +307,7 @@ def test_flat_surface_rises_by_plated_charge_axisymmetric_and_3d(coordinates):
     else:
         bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2),
                                   coordinates="axisymmetric")
-    case = _case(
+    case = growth_case(
         {"type": "single_ion", "conductivity": 1e-2},
         {"mode": "galvanostatic", "current_density": J},
         {"t_end": 4.0, "dt": 0.5, "adaptivity": "none", "output_times": [4.0]},
@@ -367,7 +352,7 @@ def test_growth_refreshes_the_surface_energy_curvature():
     """With growth and surface energy the term's K follows the moved surface (not the first)."""
     from solver.physics.surface_energy import SurfaceEnergy
 
-    case = _case(
+    case = growth_case(
         {"type": "single_ion", "conductivity": 1e-2},
         {"mode": "galvanostatic", "current_density": 200.0},
         {"t_end": 2.0, "dt": 0.5, "adaptivity": "none", "output_times": [2.0]},
@@ -396,7 +381,7 @@ def _potentiostatic_rise(scheme: str, steps: int, end: float = 0.05) -> float:
     """
     comm = MPI.COMM_WORLD
     bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (2, 12))
-    case = _case(
+    case = growth_case(
         {"type": "dilute", "bulk_concentration": 100.0, "cation_diffusivity": 1e-10,
          "anion_diffusivity": 1.5e-10},
         {"mode": "potentiostatic", "potential": -0.3},
