@@ -34,6 +34,7 @@ import yaml
 from test_resume_fields import read_series
 
 ROOT = Path(__file__).resolve().parents[1]
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
 TIMEOUT = 300.0
 CONFIG = {
     "name": "slow",
@@ -57,12 +58,15 @@ CONFIG = {
 SKIP = {"wall_time_s", "phases_s", "start_time", "end_time", "command_line", "run_dir"}
 
 
-def lidep(*args: str) -> subprocess.Popen:
-    """``lidep`` in a subprocess (this checkout's solver package)."""
+def lidep(*args: str, ranks: int = 1) -> subprocess.Popen:
+    """``lidep`` (this checkout's) in a subprocess, under ``mpiexec -n ranks`` when ranks > 1."""
+    command = [sys.executable, "-m", "solver.cli", *args]
+    if ranks > 1:
+        command = [str(MPIEXEC), "-n", str(ranks), *command]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONFAULTHANDLER", None)
-    return subprocess.Popen([sys.executable, "-m", "solver.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture(scope="module")

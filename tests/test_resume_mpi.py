@@ -37,7 +37,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -45,12 +44,17 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from test_resume import CONFIG, TIMEOUT, assert_metrics_equal, assert_series_equal
+from test_resume import (
+    CONFIG,
+    TIMEOUT,
+    assert_metrics_equal,
+    assert_series_equal,
+    lidep,
+)
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
 MPI_CONFIG = json.loads(json.dumps(CONFIG))
 MPI_CONFIG["base"]["physics"]["control"]["protocol"] = [
     {"kind": "pulse", "duration": "400 s", "value": "0.1 mA/cm^2"},
@@ -64,17 +68,6 @@ AFTER_OUTPUT_S = 0.05
 def spread_at_mean(name: str) -> str:
     """The scale of a standard deviation is its mean's (see above)."""
     return name.removesuffix("_std") + "_mean" if name.endswith("_std") else name
-
-
-def lidep(ranks: int, *args: str) -> subprocess.Popen:
-    """``lidep`` (this checkout's) in a subprocess, under ``mpiexec -n ranks`` when ranks > 1."""
-    command = [sys.executable, "-m", "solver.cli", *args]
-    if ranks > 1:
-        command = [str(MPIEXEC), "-n", str(ranks), *command]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop("PYTHONFAULTHANDLER", None)
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 def finished(process: subprocess.Popen) -> str:
@@ -91,8 +84,8 @@ def setup(tmp_path_factory) -> tuple[Path, Path, Path]:
     config = base / "slow.yaml"
     config.write_text(yaml.safe_dump(MPI_CONFIG))
     cache = base / "meshes"
-    finished(lidep(2, "run", str(config), "-o", str(base / "reference"), "--mesh-cache",
-                   str(cache)))
+    finished(lidep("run", str(config), "-o", str(base / "reference"), "--mesh-cache",
+                   str(cache), ranks=2))
     return config, cache, base / "reference" / "slow"
 
 
@@ -140,7 +133,8 @@ def interrupt(setup, out: Path, ranks: int, target: str, sig: signal.Signals
     moment after the first output's checkpoint; return the failed directory (marked resumable),
     the exit code and stderr."""
     config, cache, _ = setup
-    process = lidep(ranks, "run", str(config), "-o", str(out), "--mesh-cache", str(cache))
+    process = lidep("run", str(config), "-o", str(out), "--mesh-cache", str(cache),
+                    ranks=ranks)
     deadline = time.monotonic() + TIMEOUT
     while not list(out.glob("slow.incomplete-*/a/checkpoint.h5")):
         assert process.poll() is None, process.communicate()
@@ -164,7 +158,7 @@ def interrupt(setup, out: Path, ranks: int, target: str, sig: signal.Signals
 
 def resume(failed: Path, ranks: int, cache: Path) -> Path:
     """``lidep run --resume`` on ``ranks``; the finished directory."""
-    finished(lidep(ranks, "run", "--resume", str(failed), "--mesh-cache", str(cache)))
+    finished(lidep("run", "--resume", str(failed), "--mesh-cache", str(cache), ranks=ranks))
     assert (failed / "RESUMED").is_file()
     return failed.parent / "slow"
 

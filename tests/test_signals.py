@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mpi4py import MPI
+from test_resume import lidep
 
 import solver  # noqa: F401  (MPI import order)
 from solver import termination
@@ -41,7 +41,6 @@ from solver.termination import (
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
 #: Seconds allowed for the run to reach time stepping (imports, cached mesh, JIT) and for the
 #: process and its watcher to finish after the signal.
 START_TIMEOUT, END_TIMEOUT = 240.0, 60.0
@@ -75,14 +74,7 @@ def setup(tmp_path_factory) -> tuple[Path, Path]:
 def start(setup: tuple[Path, Path], out: Path, ranks: int = 1) -> subprocess.Popen:
     """``lidep run`` in a subprocess (under ``mpiexec -n ranks`` when ranks > 1)."""
     config, cache = setup
-    command = [sys.executable, "-m", "solver.cli", "run", str(config), "-o", str(out),
-               "--mesh-cache", str(cache)]
-    if ranks > 1:
-        command = [str(MPIEXEC), "-n", str(ranks), *command]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop("PYTHONFAULTHANDLER", None)
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return lidep("run", str(config), "-o", str(out), "--mesh-cache", str(cache), ranks=ranks)
 
 
 def wait_for_stepping(process: subprocess.Popen, out: Path) -> Path:
