@@ -55,7 +55,6 @@ from solver.logging_utils import PACKAGE_LOGGER
 from solver.rundir import RunDirectory
 
 __all__ = [
-    "LI_MOLAR_VOLUME",
     "FlatStack",
     "Spectrum",
     "SpectrumPoint",

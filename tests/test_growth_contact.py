@@ -19,7 +19,7 @@ from conftest import growth_case, make_flat_bundle
 from mpi4py import MPI
 
 from solver.constants import FARADAY
-from solver.growth.kinematics import LI_MOLAR_VOLUME
+from solver.library.inorganic import LI_MOLAR_VOLUME
 from solver.problem import Simulation
 
 J = 50.0  # A/m^2 (5 mA/cm^2)

@@ -22,9 +22,10 @@ from mpi4py import MPI
 
 from solver.constants import FARADAY
 from solver.geometry import GeometryConfig, build_mesh
-from solver.growth.kinematics import LI_MOLAR_VOLUME, SurfaceKinematics, normal_velocity
+from solver.growth.kinematics import SurfaceKinematics, normal_velocity
 from solver.growth.motion import MeshMotion
 from solver.growth.space import DisplacementSpace
+from solver.library.inorganic import LI_MOLAR_VOLUME
 
 W, L = 2e-6, 4e-6
 

@@ -47,7 +47,6 @@ from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
 from solver.library.inorganic import LI_MOLAR_VOLUME
 
 __all__ = [
-    "LI_MOLAR_VOLUME",
     "OFFSET_RTOL",
     "SIDE_AXES",
     "SurfaceKinematics",
