@@ -236,12 +236,13 @@ def test_resume_continues_on_the_moved_mesh(tmp_path):
     np.testing.assert_allclose(records, expected[2:], rtol=1e-10, atol=0.0)
 
 
-def test_moving_mesh_xdmf_reads_back(tmp_path):
-    """domain.xdmf holds the mesh of every output time once it moves: read back (pyvista), the
-    points at t = 1 are the moved nodes (y + 1e-7 (1 - y/L)) and those at t = 0 the initial
-    ones, each to 1e-12 m; the field follows its nodes (u = x, exact)."""
+def _moved_mesh_fields(out: Path) -> tuple[Path, list[tuple[float, np.ndarray]]]:
+    """Write u = x at t = 0, move the nodes by y + 1e-7 (1 - y/L), write again at t = 1.
+
+    Returns:
+        The domain.xdmf written, and (t, node coordinates) of each time.
+    """
     import dolfinx
-    import pyvista
 
     from solver.io import FieldWriter
     from solver.output_spec import OutputConfig
@@ -255,20 +256,53 @@ def test_moving_mesh_xdmf_reads_back(tmp_path):
     sample = SurfaceSample(np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0))
     config = OutputConfig(fields=["potential"], formats=["xdmf"])
     initial = mesh.geometry.x.copy()
-    with FieldWriter(bundle, tmp_path, config, comm) as writer:
+    with FieldWriter(bundle, out, config, comm) as writer:
         writer.write(Snapshot(t=0.0, fields={"potential": u}, surface=sample))
         mesh.geometry.x[:, 1] += 1e-7 * (1.0 - mesh.geometry.x[:, 1] / HEIGHT)
         writer.write(Snapshot(t=1.0, fields={"potential": u}, surface=sample))
-    reader = pyvista.get_reader(tmp_path / "fields" / "domain.xdmf")
+    return out / "fields" / "domain.xdmf", [(0.0, initial), (1.0, mesh.geometry.x.copy())]
+
+
+def _assert_nodes(points: np.ndarray, nodes: np.ndarray) -> None:
+    """The points read are the nodes (in any order) to 1e-12 m."""
+    order = np.lexsort(points[:, :2].T)
+    expected = nodes[np.lexsort(nodes[:, :2].T)]
+    np.testing.assert_allclose(points[order], expected, rtol=0, atol=1e-12)
+
+
+def test_moving_mesh_xdmf_reads_back(tmp_path):
+    """domain.xdmf holds the mesh of every output time once it moves: read back (pyvista), the
+    points at t = 1 are the moved nodes (y + 1e-7 (1 - y/L)) and those at t = 0 the initial
+    ones, each to 1e-12 m; the field follows its nodes (u = x, exact)."""
+    import pyvista
+
+    path, series = _moved_mesh_fields(tmp_path)
+    reader = pyvista.get_reader(path)
     assert list(reader.time_values) == [0.0, 1.0]
-    for t, nodes in ((0.0, initial), (1.0, mesh.geometry.x)):
+    for t, nodes in series:
         reader.set_active_time_value(t)
         grid = reader.read()
         grid = grid[0] if isinstance(grid, pyvista.MultiBlock) else grid
-        order = np.lexsort(grid.points[:, :2].T)
-        expected = nodes[np.lexsort(nodes[:, :2].T)]
-        np.testing.assert_allclose(grid.points[order], expected, rtol=0, atol=1e-12)
+        _assert_nodes(grid.points, nodes)
         np.testing.assert_allclose(grid.point_data["potential"], grid.points[:, 0], atol=1e-12)
+
+
+@pytest.mark.skipif(MPI.COMM_WORLD.size > 1, reason="pvbatch is run once, serially")
+def test_moving_mesh_xdmf_opens_in_paraview(tmp_path):
+    """The same file in Debian's ParaView 5.11 (pvbatch, default reader and Xdmf3ReaderT):
+    each time shows its own node positions (1e-12 m) and u = x on them."""
+    from test_paraview import probe
+
+    path, series = _moved_mesh_fields(tmp_path)
+    path = path.resolve()
+    read = probe([path], tmp_path)
+    for label in ("default", "T"):
+        got = read[f"{path}:{label}"]
+        assert got["times"] == [0.0, 1.0]
+        for (_, nodes), step in zip(series, got["steps"], strict=True):
+            points = np.array(step["points"])
+            _assert_nodes(points, nodes)
+            np.testing.assert_allclose(step["point_data"]["potential"], points[:, 0], atol=1e-12)
 
 
 def _tip_flat_ratio(conductivity: float, i0: float) -> float:
