@@ -1,8 +1,9 @@
 """Inorganic solid electrolytes, interphase phases, metals and Li metal.
 
 Values the seed papers give are taken from them (the source names the seed file and the
-figure or passage); a few well-known literature values carry their reference. Where neither
-gives a number the record says so in ``gaps`` instead of guessing one.
+figure or passage); a few well-known literature values carry their reference, and values read
+from a published data table name the row and the publication (DOI) it gives. Where none gives
+a number the record says so in ``gaps`` instead of guessing one.
 """
 
 from __future__ import annotations
@@ -20,21 +21,29 @@ from solver.library.sources import (
     DAVISON_1968,
     HANGHOFER_2019,
     KAMAYA_2011,
+    LASKOWSKI_2023,
     SEED_000,
     SEED_001,
     SEED_002,
     SEED_003,
     SEED_004,
     TAPIA_RUIZ_2020,
+    WAN_2021,
 )
 
 __all__ = ["LIF", "LI2CO3", "LI2O", "LI_METAL", "LI_MOLAR_VOLUME", "LI_SURFACE_ENERGY",
            "MATERIALS"]
 
-_NO_CONDUCTIVITY = (
-    "Li+ conductivity and its activation energy: no number in the seeds and no reliable "
-    "literature value at hand; give `conductivity` next to `material:`."
-)
+def _laskowski(row: str, reference: str = "") -> str:
+    """The source of a value read from one row of the Laskowski 2023 table.
+
+    Args:
+        row: The row as the CSV file prints it (index, structure, sigma, Ea, space group,
+            ICSD entry, DOI).
+        reference: The publication when the library cites it already (default: the row's DOI).
+    """
+    doi = row.rsplit(",", 1)[1]
+    return f"{reference or 'doi:' + doi}, as tabulated in {LASKOWSKI_2023}: row '{row}'"
 
 
 def _insulator(source: str) -> Parameter:
@@ -137,7 +146,9 @@ LII = Material(
             "geometry is in the supporting information only, so no conductivity is derived.",
         ),
     },
-    gaps="Activation energy; electronic conductivity (only a current is given).",
+    gaps="Activation energy (a candidate, not adopted for the seed-002 interlayer: the Laskowski "
+    "2023 table lists LiI at 2.74e-8 S/cm with 0.43 eV, doi:10.1016/0167-2738(83)90219-9); "
+    "electronic conductivity (only a current is given).",
 )
 
 REDUCED_LLZO = Material(
@@ -146,6 +157,17 @@ REDUCED_LLZO = Material(
     "Mixed-conducting LLZO reduced by molten Li (Zr4+ -> lower valence, XPS Fig. 3e), "
     f"without the LiI interlayer ({SEED_002}).",
     parameters={
+        "conductivity": Parameter(
+            LLZO.parameters["conductivity"].value, "S/m",
+            f"{SEED_002}, text on Fig. 2b (the conductivity of the LLZO record)", "assumption",
+            "Li+ conductivity of the reduced layer taken equal to the pristine LLZO's 3.5e-4 "
+            "S/cm; the seed gives none for it. Reason: the reduced phase is the garnet pellet's "
+            "own surface after contact with molten Li, whose XPS still shows the garnet's Zr4+ "
+            "doublet beside Zr2+ and Zr0 (Fig. 3e), so Li+ crosses it through the garnet. "
+            "Consequence: an interphase `material: reduced_LLZO` adds its thickness over 3.5e-4 "
+            "S/cm (0.29 ohm cm^2 per um) and its electronic leakage; if the reduced phases block "
+            "Li+ that underestimates its resistance: give `conductivity` next to `material:`.",
+        ),
         "electronic_conductivity": Parameter(
             _REDUCED_LLZO_CURRENT.value * _LLZO_THICKNESS.value / (1.0 * _LLZO_AREA.value),
             "S/m", f"{SEED_002}, text on Fig. S4 with the pellet geometry of Fig. 2b",
@@ -156,7 +178,8 @@ REDUCED_LLZO = Material(
         ),
     },
     properties={"electronic_current_at_1_V_A": _REDUCED_LLZO_CURRENT},
-    gaps=_NO_CONDUCTIVITY,
+    gaps="The Li+ conductivity of the reduced phase itself (the value above is an assumption) "
+    "and its activation energy.",
 )
 
 # -- Seed 004: oxide electrolytes of the composite ---------------------------------------------
@@ -205,10 +228,20 @@ LI6PS5CL = Material(
             "mS cm-1 range at room temperature': 1e-3 S/cm, an order of magnitude as quoted "
             "(the lower end of seed 001's Table 1 range for sulfides, 1e-3 to 1e-2 S/cm).",
         ),
+        "conductivity_activation_energy": Parameter(
+            0.33 * ELECTRON_VOLT_PER_MOL, "J/mol",
+            _laskowski("476,Li6PS5Cl,1.30E-03,0.33,216.0,,10.1016/j.ssi.2012.06.008"),
+            "literature",
+            "0.33 eV, for a sample of 1.30e-3 S/cm. Cross-check: the Liverpool Ionics Dataset's "
+            "sigma(T) of the same publication (github.com/NRC-Mila/OBELiX, "
+            "data/misc/LiIonDatabase.csv, 18.8-150.6 C) has an Arrhenius slope of ln sigma of "
+            "0.32 eV (of ln sigma T: 0.35 eV), so the value is the energy of sigma, the form "
+            "lidep uses. The table gives other Li6PS5Cl samples 0.452 eV (2.05e-3 S/cm, "
+            "doi:10.1021/jacs.7b06327), 0.38 eV (3.3e-5 S/cm, doi:10.1002/pssa.201001117) and "
+            "0.38 eV (1.31e-6 S/cm, doi:10.1002/zaac.201100158): the spread depends on the "
+            "synthesis.",
+        ),
     },
-    gaps="Activation energy: no source text with a number found (Kraft et al. 2017 and "
-    "Deiseroth et al. 2008 were looked for); give `conductivity_activation_energy` next to "
-    "`material:`.",
 )
 
 LGPS = Material(
@@ -220,8 +253,15 @@ LGPS = Material(
         "conductivity": Parameter(
             1.2e-2 * S_PER_CM, "S/m", KAMAYA_2011, "literature", "12 mS/cm at 27 C.",
         ),
+        "conductivity_activation_energy": Parameter(
+            0.25 * ELECTRON_VOLT_PER_MOL, "J/mol",
+            _laskowski("251,Li10GeP2S12,1.20E-02,0.25,137.0,255749.0,10.1038/nmat3066",
+                       KAMAYA_2011),
+            "literature", "0.25 eV; the row's 1.20e-2 S/cm is this record's conductivity (the "
+            "same paper).",
+        ),
     },
-    gaps="Activation energy; the electronic conductivity of the Li-Ge reduction products.",
+    gaps="The electronic conductivity of the Li-Ge reduction products.",
 )
 
 # -- SEI phases (seed 003, seed 001) -----------------------------------------------------------
@@ -298,9 +338,17 @@ LI3N = Material(
             "of magnitude as quoted, for bulk Li3N; transport in the layered crystal is "
             "anisotropic (faster Li diffusion within the Li2N layers).",
         ),
+        "conductivity_activation_energy": Parameter(
+            0.26 * ELECTRON_VOLT_PER_MOL, "J/mol",
+            _laskowski("433,Li3N,3.00E-04,0.26,191.0,156894.0,10.1016/0167-2738(83)90045-0"),
+            "literature",
+            "0.26 eV, for a sample of 3.00e-4 S/cm (direction not stated). The table's other "
+            "Li3N row gives 0.25 eV (1.20e-3 S/cm); not used because OBELiX's own files assign "
+            "that row's reference to two different DOIs.",
+        ),
     },
-    gaps="Activation energy and the in-plane / out-of-plane values of the single crystal "
-    "(Alpen, Rabenau, Talat 1977 not found as text).",
+    gaps="The in-plane / out-of-plane values of the single crystal (Alpen, Rabenau, Talat 1977 "
+    "not found as text).",
 )
 
 LI3P = Material(
@@ -328,7 +376,11 @@ LICL = Material(
     "LiCl, a reduction product of Li6PS5Cl against Li; seed 000 lists it among the non-metallic "
     f"phases of 'relatively low Li+ conductivity' ({SEED_000}; {SEED_001}).",
     parameters={"electronic_conductivity": _insulator(_SEED_001_INSULATED)},
-    gaps=_NO_CONDUCTIVITY,
+    gaps="Li+ conductivity and its activation energy: no number in the seeds, and none found in "
+    "the Laskowski 2023, Liverpool or OBELiX data tables (LiCl only in mixtures and as "
+    "LiCl*H2O) or in readable paper text. No study needs it: the library uses LiCl as an "
+    "electronic insulator, and the MII study states its own matrix conductivity "
+    "(docs/scenarios.md). Give `conductivity` next to `material:`.",
 )
 
 LI2S = Material(
@@ -336,8 +388,19 @@ LI2S = Material(
     "interphase",
     "Li2S, a reduction product of sulfide electrolytes against Li; seed 000 lists it among the "
     f"non-metallic phases of 'relatively low Li+ conductivity' ({SEED_000}; {SEED_001}).",
-    parameters={"electronic_conductivity": _insulator(_SEED_001_INSULATED)},
-    gaps=_NO_CONDUCTIVITY,
+    parameters={
+        "conductivity": Parameter(
+            1e-13 * S_PER_CM, "S/m",
+            f"{WAN_2021}, main text, citing its ref. 22 (read as quoted verbatim in a public "
+            "digest of the paper on GitHub; the paper itself not read)",
+            "literature",
+            "'It is reported that Li2S has a low ionic conductivity of 10-13 S cm-1': 1e-13 S/cm, "
+            "an order of magnitude, second-hand. A Li+ blocker beside Li3P (1e-4 S/cm, seed "
+            "001), as seed 000's 'relatively low Li+ conductivity' says.",
+        ),
+        "electronic_conductivity": _insulator(_SEED_001_INSULATED),
+    },
+    gaps="Activation energy.",
 )
 
 # -- Metals of metal-incorporated interphases (seed 000) and Li metal ---------------------------

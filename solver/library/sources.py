@@ -14,6 +14,7 @@ __all__ = [
     "HANGHOFER_2019",
     "KAMAYA_2011",
     "LABELS",
+    "LASKOWSKI_2023",
     "SEED_000",
     "SEED_001",
     "SEED_002",
@@ -21,6 +22,7 @@ __all__ = [
     "SEED_004",
     "TAPIA_RUIZ_2020",
     "VALOEN_2005",
+    "WAN_2021",
     "abbreviate",
 ]
 
@@ -78,6 +80,17 @@ TAPIA_RUIZ_2020 = (
     "N. Tapia-Ruiz et al., 'Low dimensional nanostructures of fast ion conducting lithium "
     "nitride', Nat. Commun. 11 (2020) 4492, doi:10.1038/s41467-020-17951-6"
 )
+LASKOWSKI_2023 = (
+    "F. A. L. Laskowski et al., Energy Environ. Sci. 16 (2023) 1264, doi:10.1039/d2ee03499a, "
+    "supplementary table of Li-ion conductors (columns 'Structure, sigma(RT)(S cm-1), Ea (eV), "
+    "space group, ICSD Entry, DOI'), as transcribed from the SI PDF with one DOI per row in "
+    "github.com/NRC-Mila/OBELiX, data/misc/laskowski_with_dois.csv (commit 07ee89d3)"
+)
+WAN_2021 = (
+    "H. Wan, B. Zhang, S. Liu, J. Zhang, X. Yao, C. Wang, 'Understanding LiI-LiBr Catalyst "
+    "Activity for Solid State Li2S/S Reactions in an All-Solid-State Lithium Battery', Nano "
+    "Lett. 21 (2021) 8488, doi:10.1021/acs.nanolett.1c03415"
+)
 CRYO_EM = (
     "Y. Li et al., 'Atomic structure of sensitive battery materials and interfaces revealed by "
     "cryo-electron microscopy', Science 358 (2017) 506 (SEI tens of nm on Li)"
@@ -96,6 +109,8 @@ LABELS: dict[str, str] = {
     DAVISON_1968: "[Davison 1968]",
     HANGHOFER_2019: "[Hanghofer 2019]",
     TAPIA_RUIZ_2020: "[Tapia-Ruiz 2020]",
+    LASKOWSKI_2023: "[Laskowski 2023]",
+    WAN_2021: "[Wan 2021]",
 }
 """Short label of each full reference, for compact listings (with the legend below them)."""
 
