@@ -43,6 +43,7 @@ from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
 from solver.growth.contact import ContactLoss
 from solver.growth.coupling import SurfaceGrowth
+from solver.growth.remesh import Remesher
 from solver.kinetics import Kinetics
 from solver.linear import (
     LinearSolver,
@@ -358,6 +359,11 @@ class Simulation:
         )
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history
+        #: Continues the run on a new mesh at the quality event (None: the run stops there).
+        self.remesher = None if not config.remesh.enabled else Remesher(
+            getattr(case, "geometry", None), config.remesh.max_remeshes,
+            config.remesh.conserve_salt,
+        )
         return growth
 
     def _setup_contact(self) -> ContactLoss | None:
@@ -896,6 +902,8 @@ class Simulation:
                 yield self.snapshot(0.0)
                 driver.state.last_output = 0.0
         yield from driver.run()
+        if self.remesher is not None:
+            yield from self.remesher.continue_run(self)
 
     def time_driver(self, protocol: Protocol) -> TimeDriver:
         """The time driver of this problem: its State, step controller and events."""
@@ -913,7 +921,7 @@ class Simulation:
                 self.physics.events.on_depletion == "stop",
             )
         if self.growth is not None:
-            events["mesh_quality"] = self.growth.quality_event()
+            events["mesh_quality"] = self.growth.quality_event(remesh=self.remesher is not None)
         if self.growth is not None:
             blocks.update(self.growth.checkpoint_functions())
         if self.contact is not None:
