@@ -141,6 +141,7 @@ def test_geometries_that_cannot_be_rebuilt(change, message):
         remeshed_geometry(geometry, profile)
 
 
+@pytest.mark.slow
 def test_salt_inventory_through_a_remesh():
     """The salt inventory through a remesh: within 0.5 % unrescaled, exact rescaled.
 
@@ -222,6 +223,7 @@ def _remeshed_run(comm: MPI.Comm) -> tuple[np.ndarray | None, float, int]:
 
 
 @pytest.mark.mpi
+@pytest.mark.slow
 def test_two_ranks_equal_serial():
     """Remeshed on 2 ranks equals serial: the Li profile and cell voltage to 1e-8.
 
