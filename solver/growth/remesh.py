@@ -28,7 +28,6 @@ stops cleanly: the last good state is the last snapshot and its events say why.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -40,6 +39,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from pydantic import ValidationError
 
+from solver.geometry import build_mesh
 from solver.geometry.spec import GeometryConfig
 from solver.growth.morphology import surface_profile
 
@@ -181,10 +181,8 @@ class Remesher:
         geometry: GeometryConfig | None,
         max_remeshes: int,
         conserve_salt: bool,
-        build_mesh: Callable[..., Any] | None = None,
+        build_mesh: Callable[..., Any] = build_mesh,
     ) -> None:
-        if build_mesh is None:
-            from solver.geometry import build_mesh
         self.geometry, self.max_remeshes = geometry, max_remeshes
         self.conserve_salt = conserve_salt
         self.build_mesh = build_mesh
@@ -245,11 +243,11 @@ class Remesher:
         case = SimpleNamespace(physics=old.physics, time=old.time, numerics=old.numerics,
                                geometry=geometry)
         new = type(old)(bundle, case, comm, log)
+        new.checkpoint = None  # see _carry_over
         quality, worn = new.growth.quality.minimum(), old.growth.quality.minimum()
         if quality <= worn:
             raise RemeshError(f"the new mesh's quality {quality:.3g} is no better than the worn "
                               f"mesh's {worn:.3g}")
-        self._carry_over(old, new)
         before = salt_inventories(old)
         transfer = FieldTransfer(PADDING * _smallest_cell(old.mesh))
         self._transfer_state(old, new, transfer)
@@ -259,6 +257,7 @@ class Remesher:
         if before and self.conserve_salt:
             _rescale_salt(new, [b / a for b, a in zip(before, after, strict=True)])
         new.after_restore()
+        self._carry_over(old, new)
         self.count += 1
         cells = bundle.stats.num_cells
         salt = "" if not before else (
@@ -289,10 +288,9 @@ class Remesher:
                 remeshed(new.bundle)
         new.transient_stol = old.transient_stol
         new.remesher = old.remesher
-        new.checkpoint = None
         if old.checkpoint is not None:
-            logging.getLogger(__name__).warning(
-                "checkpoints end at the remesh; a resumed run restarts from %s", old.checkpoint)
+            old.log.warning("checkpoints end at the remesh; a resumed run restarts from %s",
+                            old.checkpoint)
 
     @staticmethod
     def _transfer_state(old: Any, new: Any, transfer: FieldTransfer) -> None:
