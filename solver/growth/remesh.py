@@ -245,9 +245,9 @@ class Remesher:
         new = type(old)(bundle, case, comm, log)
         new.checkpoint = None  # see _carry_over
         quality, worn = new.growth.quality.minimum(), old.growth.quality.minimum()
-        if quality <= worn:
-            raise RemeshError(f"the new mesh's quality {quality:.3g} is no better than the worn "
-                              f"mesh's {worn:.3g}")
+        if quality < old.growth.threshold:
+            raise RemeshError(f"the new mesh's quality {quality:.3g} is below the threshold "
+                              f"{old.growth.threshold:.3g} too")
         before = salt_inventories(old)
         transfer = FieldTransfer(PADDING * _smallest_cell(old.mesh))
         self._transfer_state(old, new, transfer)
