@@ -189,6 +189,8 @@ class Simulation:
         #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
         self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
         self.growth = self._setup_growth(case)
+        #: Continues the run on a new mesh at the quality event (None: the run stops there).
+        self.remesher = self._setup_remesher(case)
         self._setup_scales()
         self._setup_forms()
         self._setup_outputs()
@@ -359,12 +361,14 @@ class Simulation:
         )
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history
-        #: Continues the run on a new mesh at the quality event (None: the run stops there).
-        self.remesher = None if not config.remesh.enabled else Remesher(
-            getattr(case, "geometry", None), config.remesh.max_remeshes,
-            config.remesh.conserve_salt,
-        )
         return growth
+
+    def _setup_remesher(self, case: Any) -> Remesher | None:
+        """The remesher of a growing run with ``physics.growth.remesh.enabled`` (or None)."""
+        remesh = self.physics.growth.remesh
+        if self.growth is None or not remesh.enabled:
+            return None
+        return Remesher(getattr(case, "geometry", None), remesh.max_remeshes, remesh.conserve_salt)
 
     def _setup_contact(self) -> ContactLoss | None:
         """The contact tracker of a growing run with a rigid electrolyte (or None)."""
