@@ -294,7 +294,7 @@ class Remesher:
                 remeshed(new.bundle)
         new.transient_stol = old.transient_stol
         new.remesher = old.remesher
-        if old.checkpoint is not None:
+        if old.checkpoint is not None and old.comm.rank == 0:
             old.log.warning("checkpoints end at the remesh; a resumed run restarts from %s",
                             old.checkpoint)
 
