@@ -236,11 +236,14 @@ def test_remesh_that_cannot_proceed_stops_cleanly():
     assert simulation.remesher.count == 0
 
 
-def _remeshed_run(comm: MPI.Comm) -> tuple[np.ndarray | None, float, int]:
+def _remeshed_run(comm: MPI.Comm) -> tuple[np.ndarray | None, float, int, tuple]:
     simulation = _simulation(_case(2.0, [2.0]), comm)
     *_, last = simulation.run()
-    profile = surface_profile(_running(simulation).growth.kinematics)
-    return profile, last.scalars["cell_voltage"], simulation.remesher.count
+    new = _running(simulation)
+    profile = surface_profile(new.growth.kinematics)
+    stats = new.bundle.stats
+    return (profile, last.scalars["cell_voltage"], simulation.remesher.count,
+            (stats.num_cells, stats.num_vertices, stats.h_min))
 
 
 @pytest.mark.mpi
@@ -249,12 +252,17 @@ def test_two_ranks_equal_serial():
     """Remeshed on 2 ranks equals serial: the Li profile and cell voltage to 1e-8.
 
     Gmsh runs on rank 0 with the same input (the gathered, sorted profile), so both build the
-    same mesh; the transfer and the steps then differ by round-off.
+    same mesh (the same cell and vertex counts, the smallest cell to 1e-12); the transfer and
+    the steps then differ by round-off.
     """
     comm = MPI.COMM_WORLD
     parallel = _remeshed_run(comm)
     serial = _remeshed_run(MPI.COMM_SELF)
     assert parallel[2] == serial[2] == 1
+    # the same Gmsh mesh: cells, vertices, and the smallest cell (to round-off: the profile's
+    # nodes moved on 2 ranks and on 1 differ by it)
+    assert parallel[3][:2] == serial[3][:2]
+    assert parallel[3][2] == pytest.approx(serial[3][2], rel=1e-12)
     if comm.rank == 0:
         np.testing.assert_allclose(parallel[0], serial[0], rtol=1e-8, atol=1e-8 * LENGTH)
     assert parallel[1] == pytest.approx(serial[1], rel=1e-8)
