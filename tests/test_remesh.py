@@ -167,6 +167,7 @@ def test_salt_inventory_through_a_remesh():
         assert np.allclose(inventories, initial, rtol=tolerance, atol=0.0)
 
 
+@pytest.mark.slow
 def test_forced_remesh_continues_and_finishes():
     """A forced remesh: the run goes on to t_end on the new mesh and follows the unremeshed run.
 
