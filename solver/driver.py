@@ -280,7 +280,7 @@ class TimeDriver:
                 stop = self._check_events(t_prev)
             for listener in self.step_listeners:
                 listener(ctrl.t, dt, result.iterations)
-            if ctrl.at_output or stop:
+            if ctrl.at_output or (stop and not self._handed_over()):
                 yield problem.snapshot(ctrl.t)
                 state.last_output = ctrl.t  # taken by the consumer
             if stop:
@@ -298,6 +298,11 @@ class TimeDriver:
         if self.state.last_output != t:
             yield self.problem.snapshot(t)
         raise SimulationError(message) from err
+
+    def _handed_over(self) -> bool:
+        """A stopping event of this step hands the run over (remeshing): no stop snapshot."""
+        return any(getattr(event, "handover", False) and event.time == self.state.t
+                   for event in self.state.events.values())
 
     def _check_events(self, t_prev: float) -> bool:
         """Test every event on the last step; True when one stops the run."""

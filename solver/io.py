@@ -45,7 +45,13 @@ from mpi4py import MPI
 
 from solver.geometry.bundle import MeshBundle
 from solver.output_spec import OutputConfig
-from solver.postprocess import METRIC_UNITS, CaseMetrics, gather_surface, point_permutation
+from solver.postprocess import (
+    METRIC_UNITS,
+    CaseMetrics,
+    gather_surface,
+    nearest_points,
+    point_permutation,
+)
 from solver.results import Snapshot, SurfaceSample
 
 METRICS_SCHEMA = "lidep-metrics/1"
@@ -306,6 +312,17 @@ class _XdmfSeries:
         moved = not np.array_equal(x, self._written_x)
         if not self.mesh.comm.allreduce(moved, op=MPI.LOR):
             return
+        self._write_mesh()
+
+    def remesh(self, mesh: dolfinx.mesh.Mesh) -> None:
+        """Continue on a new mesh (remeshing): written as the grid of the next times."""
+        self.mesh = mesh
+        self._transfers.clear()
+        self._write_mesh()
+
+    def _write_mesh(self) -> None:
+        """Write the mesh as a new grid that the next fields refer to (collective)."""
+        x = self.mesh.geometry.x
         self._moves += 1
         name = self.mesh.name
         self.mesh.name = f"{name}_{self._moves}"
@@ -341,7 +358,8 @@ class _XdmfSeries:
 class _VtxSeries:
     """One field in its own Lagrange degree (continuous or discontinuous) as ADIOS2 VTX."""
 
-    def __init__(self, name: str, template: dolfinx.fem.Function, directory: Path) -> None:
+    def __init__(self, name: str, template: dolfinx.fem.Function, directory: Path,
+                 stem: str | None = None) -> None:
         mesh = template.function_space.mesh
         element = template.function_space.ufl_element()
         degree = max(element.embedded_superdegree, 0)
@@ -349,7 +367,8 @@ class _VtxSeries:
             mesh, tuple(template.ufl_shape), degree, discontinuous=element.discontinuous
         )
         self.exact = dolfinx.fem.Function(space, name=name)
-        self._writer = dolfinx.io.VTXWriter(mesh.comm, directory / f"{name}.bp", [self.exact])
+        self._writer = dolfinx.io.VTXWriter(mesh.comm, directory / f"{stem or name}.bp",
+                                            [self.exact])
 
     def write(self, f: dolfinx.fem.Function, t: float) -> None:
         """Append ``f`` at time ``t`` (s). Collective."""
@@ -538,6 +557,27 @@ class FieldWriter:
         self._c: list[np.ndarray] = []
         self._x: list[np.ndarray] = []  # the sample points at every time (a moving surface)
         self._points: SurfaceSample | None = None
+        self._remeshes = 0  # the VTX files after the k-th remesh are <field>.remesh-<k>.bp
+        self._remap = False  # the next surface sample is on a new mesh
+
+    def remeshed(self, bundle: MeshBundle) -> None:
+        """Continue on a new mesh (``solver.growth.remesh``; collective).
+
+        The XDMF series write it as the grid of the next times; VTX series (one mesh per
+        file) continue in ``<field>.remesh-<k>.bp``; the recorded surface profiles move to
+        the new sample points from the nearest old ones.
+        """
+        self.bundle = bundle
+        self._remeshes += 1
+        if self._surface is not None:
+            self._surface = SurfaceCurrent(bundle)
+        self._regions = region_function(bundle)
+        for name, series in self._xdmf.items():
+            series.remesh(self._surface.mesh if name == "surface" else bundle.mesh)
+        for series in self._vtx.values():
+            series.close()
+        self._vtx.clear()
+        self._remap = True
 
     def __enter__(self) -> FieldWriter:
         return self
@@ -569,7 +609,8 @@ class FieldWriter:
         if "vtx" in self.config.formats:
             for name, f in fields.items():
                 if name not in self._vtx:
-                    self._vtx[name] = _VtxSeries(name, f, self.field_dir)
+                    stem = f"{name}.remesh-{self._remeshes}" if self._remeshes else None
+                    self._vtx[name] = _VtxSeries(name, f, self.field_dir, stem)
                 self._vtx[name].write(f, t)
         self._record_surface(t, surface)
 
@@ -609,7 +650,11 @@ class FieldWriter:
 
     def _align(self, surface: SurfaceSample) -> None:
         """Reorder the recorded profiles to the points of ``surface`` (point_permutation)."""
-        permutation = point_permutation(self._points.x, surface.x)
+        if self._remap:  # a new mesh: other points
+            self._remap = False
+            permutation = nearest_points(self._x[-1] if self._x else self._points.x, surface.x)
+        else:
+            permutation = point_permutation(self._points.x, surface.x)
         if permutation is not None:
             self._j = [j[permutation] for j in self._j]
             self._c = [c[permutation] for c in self._c]

@@ -518,6 +518,28 @@ class SurfaceEnergyConfig(StrictModel):
     )
 
 
+class RemeshConfig(StrictModel):
+    """Remeshing a grown mesh whose quality fell too low (docs/theory.md, "Remeshing")."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Instead of stopping at physics.growth.min_quality, rebuild the mesh on the current "
+            "Li surface (2D, no voids), carry the fields over and continue the run."
+        ),
+    )
+    max_remeshes: int = Field(
+        default=10, ge=1, le=1000, description="Most remeshes of one run; then it stops cleanly."
+    )
+    conserve_salt: bool = Field(
+        default=True,
+        description=(
+            "Rescale each BDF level's concentration after the transfer so that its salt "
+            "inventory is that before it (the change is reported either way)."
+        ),
+    )
+
+
 class GrowthConfig(StrictModel):
     """The moving Li surface (issue 11): the deposit moves the mesh in transient runs."""
 
@@ -559,6 +581,10 @@ class GrowthConfig(StrictModel):
             "Recession of the Li surface from a rigid electrolyte (m, or a length with its "
             "unit) beyond which a facet counts as out of contact."
         ),
+    )
+    remesh: RemeshConfig = Field(
+        default_factory=RemeshConfig,
+        description="Remeshing when the mesh quality falls below min_quality (absent: a stop).",
     )
 
 

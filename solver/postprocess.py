@@ -134,6 +134,17 @@ def point_permutation(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
     return permutation
 
 
+def nearest_points(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """For each point of ``new`` (m, 3) the index of the nearest point of ``old`` (n, 3).
+
+    After a remesh the surface is sampled at other points: values recorded at ``old`` are
+    carried to them by ``values[index]`` (nearest neighbour).
+    """
+    from scipy.spatial import cKDTree  # here, not at import: scipy.spatial takes ~0.3 s
+
+    return cKDTree(old).query(new)[1]
+
+
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     """Percentile ``q`` (0-100) of ``values`` under the measure ``weights`` (inverse CDF).
 
@@ -489,6 +500,7 @@ class CaseMetrics:
         self._previous: tuple[float, np.ndarray] | None = None
         self._charge: np.ndarray | None = None
         self._x: np.ndarray | None = None  # the sample points of _previous and _charge
+        self._remeshed = False  # the next sample is on a new mesh (other points)
 
     def scalars(self) -> dict[str, Any]:
         """The accumulated state, for a restart checkpoint (``solver.driver``)."""
@@ -510,9 +522,22 @@ class CaseMetrics:
             self._previous = (float(previous["t"]), np.asarray(previous["j"]))
             self._charge, self._x = np.asarray(previous["charge"]), np.asarray(previous["x"])
 
+    def remeshed(self, bundle: MeshBundle) -> None:
+        """Continue on a new mesh (``solver.growth.remesh``): its edges and sample points.
+
+        The accumulated charge moves to the new sample points from the nearest old ones.
+        """
+        self.bundle = bundle
+        self.edges = find_edges(bundle, self.comm)
+        self._remeshed = True
+
     def _align(self, x: np.ndarray) -> None:
         """Reorder the accumulated arrays to the sample points ``x`` (point_permutation)."""
-        permutation = None if self._x is None else point_permutation(self._x, x)
+        if self._remeshed and self._x is not None:
+            self._remeshed = False
+            permutation = nearest_points(self._x, x)
+        else:
+            permutation = None if self._x is None else point_permutation(self._x, x)
         if permutation is not None:
             t_prev, j_prev = self._previous
             self._previous = (t_prev, j_prev[permutation])

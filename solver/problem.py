@@ -43,6 +43,7 @@ from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
 from solver.growth.contact import ContactLoss
 from solver.growth.coupling import SurfaceGrowth
+from solver.growth.remesh import Remesher
 from solver.kinetics import Kinetics
 from solver.linear import (
     LinearSolver,
@@ -188,6 +189,8 @@ class Simulation:
         #: Bulk conductivity of the electrolyte (kappa(c_bulk), or sigma), S/m.
         self.kappa_bulk = self.unknowns.conductors["electrolyte"].kappa_bulk
         self.growth = self._setup_growth(case)
+        #: Continues the run on a new mesh at the quality event (None: the run stops there).
+        self.remesher = self._setup_remesher(case)
         self._setup_scales()
         self._setup_forms()
         self._setup_outputs()
@@ -359,6 +362,13 @@ class Simulation:
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history
         return growth
+
+    def _setup_remesher(self, case: Any) -> Remesher | None:
+        """The remesher of a growing run with ``physics.growth.remesh.enabled`` (or None)."""
+        remesh = self.physics.growth.remesh
+        if self.growth is None or not remesh.enabled:
+            return None
+        return Remesher(getattr(case, "geometry", None), remesh.max_remeshes, remesh.conserve_salt)
 
     def _setup_contact(self) -> ContactLoss | None:
         """The contact tracker of a growing run with a rigid electrolyte (or None)."""
@@ -896,6 +906,8 @@ class Simulation:
                 yield self.snapshot(0.0)
                 driver.state.last_output = 0.0
         yield from driver.run()
+        if self.remesher is not None:
+            yield from self.remesher.continue_run(self)
 
     def time_driver(self, protocol: Protocol) -> TimeDriver:
         """The time driver of this problem: its State, step controller and events."""
@@ -913,7 +925,7 @@ class Simulation:
                 self.physics.events.on_depletion == "stop",
             )
         if self.growth is not None:
-            events["mesh_quality"] = self.growth.quality_event()
+            events["mesh_quality"] = self.growth.quality_event(remesh=self.remesher is not None)
         if self.growth is not None:
             blocks.update(self.growth.checkpoint_functions())
         if self.contact is not None:

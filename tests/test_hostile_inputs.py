@@ -472,6 +472,10 @@ CASES += [  # contact with a rigid electrolyte (issue 11)
             mutate=put("base.physics.growth", {"contact_gap": "5 s"})),
     Hostile(label="rigid electrolyte not a boolean", key="physics.growth.rigid_electrolyte",
             mutate=put("base.physics.growth", {"rigid_electrolyte": "ceramic"})),
+    Hostile(label="no remeshes allowed", key="physics.growth.remesh.max_remeshes",
+            mutate=put("base.physics.growth", {"remesh": {"enabled": True, "max_remeshes": 0}})),
+    Hostile(label="unknown remesh key", key="physics.growth.remesh.every",
+            mutate=put("base.physics.growth", {"remesh": {"every": 3}})),
 ]
 
 def _config_file(tmp_path: Path, case: Hostile) -> Path:

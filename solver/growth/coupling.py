@@ -330,9 +330,13 @@ class SurfaceGrowth:
         previous = scalars.get("previous_dt")  # absent in checkpoints of first-order updates
         self.previous_dt = None if previous is None else float(previous)
 
-    def quality_event(self) -> QualityEvent:
-        """The event that stops the run when the moved mesh's quality is too low."""
-        return QualityEvent(self.quality, self.threshold)
+    def quality_event(self, remesh: bool = False) -> QualityEvent:
+        """The event that stops the run when the moved mesh's quality is too low.
+
+        Args:
+            remesh: The run continues on a new mesh (``solver.growth.remesh``).
+        """
+        return QualityEvent(self.quality, self.threshold, remesh)
 
 
 class SurfaceSpacing:
@@ -419,18 +423,20 @@ class SurfaceSpacing:
 class QualityEvent:
     """The smallest cell quality of the moved mesh falls below a threshold: the run stops.
 
-    Remeshing is not done in the run: the accepted state before the quality got too low
-    is output as the last snapshot and the run ends (a clean stop).
+    Without remeshing the accepted state before the quality got too low is output as the
+    last snapshot and the run ends (a clean stop). With remeshing (``handover``) the time
+    driver stops without that snapshot and ``solver.growth.remesh`` continues the run.
 
     Attributes:
         time: Time of the event, s (None before it happened).
         stop: Always True.
+        handover: The run is continued on a new mesh (remeshing).
     """
 
     stop = True
 
-    def __init__(self, quality: MeshQuality, threshold: float) -> None:
-        self.quality, self.threshold = quality, threshold
+    def __init__(self, quality: MeshQuality, threshold: float, handover: bool = False) -> None:
+        self.quality, self.threshold, self.handover = quality, threshold, handover
         self.time: float | None = None
 
     def check(self, t_prev: float, t: float) -> str | None:
@@ -441,6 +447,8 @@ class QualityEvent:
         if q >= self.threshold:
             return None
         self.time = t
+        if self.handover:
+            return f"mesh quality {q:.3g} below {self.threshold:.3g} at t={t:.6g} s: remeshing"
         return (f"mesh quality {q:.3g} below {self.threshold:.3g} at t={t:.6g} s: the moving "
                 "Li surface stops here (remeshing is not available)")
 

@@ -1,0 +1,324 @@
+"""Remeshing a grown mesh: rebuild the domain on the current Li surface and carry the run over.
+
+When the moved mesh's quality falls below ``physics.growth.min_quality`` times its initial value
+and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
+
+1. the Li-surface nodes of all ranks are gathered in order (``surface_profile``) and become a
+   ``surface: {kind: points}`` (the cubic spline through them) of the run's geometry, with the
+   protrusions dropped (they are part of that surface now); Gmsh rebuilds the domain on it
+   (rank 0, the same mesh sizes, the interphase layers regenerated conformally by the
+   builder) and the mesh is distributed as at the start;
+2. a fresh simulation of the same class and case is built on it (its forms are the same, so
+   their compilation is a cache hit) with the same step listeners and observers from outside;
+3. every function of the old run's State (the potentials, the salt unknown, its BDF history,
+   the potentials' predictor levels, the ALE history displacements, the contact gaps) is
+   interpolated onto the new mesh by non-matching interpolation (``FieldTransfer``); a new
+   point that no old cell holds within ``PADDING`` times the smallest old cell is an error,
+   never a silent zero;
+4. the salt inventory of each BDF level, on the configuration it was solved on, is measured
+   before and after the transfer; its change is reported, and with
+   ``physics.growth.remesh.conserve_salt`` removed by a global factor per level;
+5. the scalars (time, step controller, BDF times, events, morphology series) carry over; the
+   position update restarts at first order, the reused Jacobian is assembled anew.
+
+If any of this fails (a surface that is no graph over x, one below the base plane, a 3D or
+void geometry, Gmsh's error, a point outside the old mesh, the quality still too low) the run
+stops cleanly: the last good state is the last snapshot and its events say why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import dolfinx
+import numpy as np
+from dolfinx import fem
+from mpi4py import MPI
+from pydantic import ValidationError
+
+from solver.geometry import build_mesh
+from solver.geometry.spec import GeometryConfig
+from solver.growth.morphology import surface_profile
+
+__all__ = ["PADDING", "FieldTransfer", "RemeshError", "Remesher", "remeshed_geometry"]
+
+PADDING = 1e-2
+"""How far (times the smallest cell diameter of the old mesh) a new interpolation point may lie
+outside the old mesh and still take the value of the nearest old cell (its polynomial continued
+over that distance). The new Li surface is the spline through the old nodes, which leaves the
+old (polygonal or quadratic) facets by ~ chord^2 curvature / 8, far below this."""
+
+
+class RemeshError(RuntimeError):
+    """Remeshing cannot proceed (the message says why)."""
+
+
+def remeshed_geometry(geometry: GeometryConfig, profile: np.ndarray) -> GeometryConfig:
+    """The geometry rebuilt on a Li surface through the points of ``profile``.
+
+    Args:
+        geometry: The run's geometry.
+        profile: The Li-surface nodes sorted by x, shape (n, 2), m.
+
+    Raises:
+        RemeshError: The geometry cannot be rebuilt from a profile (3D, voids) or the profile
+            is no valid ``points`` surface (its message names the reason).
+    """
+    if geometry.dimension != 2:
+        raise RemeshError("a 3D Li surface cannot be rebuilt (the points surface is a 2D profile)")
+    if geometry.voids is not None:
+        raise RemeshError("a Li surface with voids cannot be rebuilt from its profile")
+    points = np.array(profile, dtype=float)[:, :2]
+    gap = abs(points[0, 1] - points[-1, 1])
+    if geometry.domain.lateral == "periodic" and gap <= PADDING * np.min(np.diff(points[:, 0])):
+        # the side nodes of a periodic surface are one point: one height (the motion leaves
+        # them apart by ~1e-5 of the rise, 5e-12 m in tests/test_remesh.py)
+        points[[0, -1], 1] = 0.5 * (points[0, 1] + points[-1, 1])
+    data = geometry.model_dump(mode="json")
+    data["surface"] = {"kind": "points", "points": points.tolist()}
+    data["protrusions"] = []
+    try:
+        return GeometryConfig.model_validate(data)
+    except ValidationError as err:
+        reason = "; ".join(e["msg"] for e in err.errors())
+        raise RemeshError(f"the grown Li surface is no valid points surface: {reason}") from err
+
+
+class FieldTransfer:
+    """Non-matching interpolation of functions from an old mesh onto a new one.
+
+    The interpolation data of each (target space, source space) pair is made once. Every
+    interpolation point of the target on this rank must be found in a source cell within
+    ``padding`` (checked on ``src_owner``, reduced over ranks).
+
+    Args:
+        padding: The distance a point may lie outside the source mesh, m.
+    """
+
+    def __init__(self, padding: float) -> None:
+        self.padding = padding
+        self._data: dict[tuple[int, int], tuple[np.ndarray, Any]] = {}
+
+    def __call__(self, source: fem.Function, target: fem.Function) -> None:
+        """Interpolate ``source`` into ``target`` (collective).
+
+        Raises:
+            RemeshError: Some point of the target lies outside the source mesh.
+        """
+        V_to, V_from = target.function_space, source.function_space
+        key = (id(V_to), id(V_from))
+        if key not in self._data:
+            mesh = V_to.mesh
+            tdim = mesh.topology.dim
+            cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
+            data = fem.create_interpolation_data(V_to, V_from, cells, padding=self.padding)
+            lost = int(np.count_nonzero(np.asarray(data.src_owner) < 0))
+            lost = mesh.comm.allreduce(lost, op=MPI.SUM)
+            if lost:
+                raise RemeshError(
+                    f"{lost} points of the new mesh lie farther than {self.padding:.3g} m "
+                    f"outside the old one ({target.name})"
+                )
+            self._data[key] = (cells, data)
+        cells, data = self._data[key]
+        target.interpolate_nonmatching(source, cells, data)
+        target.x.scatter_forward()
+
+
+def _smallest_cell(mesh: dolfinx.mesh.Mesh) -> float:
+    """The smallest cell diameter over all ranks, m."""
+    tdim = mesh.topology.dim
+    cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
+    local = float(np.min(mesh.h(tdim, cells), initial=np.inf))
+    return float(mesh.comm.allreduce(local, op=MPI.MIN))
+
+
+def salt_inventories(simulation: Any) -> list[float]:
+    """The salt of each BDF level on the configuration it was solved on, mol (2D: mol/m).
+
+    int_{Omega^{n-k}} c^{n-k} w dx = int c^{n-k} w(x - W_k) det(I - grad W_k) dx (the ALE
+    history ``MeshHistory``); an empty list without a salt balance.
+    """
+    salt, d = simulation.unknowns.salt, simulation.domain
+    if salt is None:
+        return []
+    return [
+        d.integrate(salt.concentration_of(salt.bdf.history(salt.salt, k))
+                    * salt.moving.volume_ratio(k, d.x_e) * d.dx_e)
+        for k in range(salt.bdf.order)
+    ]
+
+
+def _rescale_salt(simulation: Any, factors: list[float]) -> None:
+    """Multiply the concentration of each BDF level (and the live unknown with level 0)."""
+    salt = simulation.unknowns.salt
+    for k, factor in enumerate(factors):
+        levels = [salt.bdf.history(salt.salt, k)] + ([salt.salt] if k == 0 else [])
+        for f in levels:
+            if salt.log_c:
+                f.x.array[:] += math.log(factor)
+            else:
+                f.x.array[:] *= factor
+    salt.sync()
+
+
+class Remesher:
+    """Continues a growing run on new meshes when its quality falls too low.
+
+    Args:
+        geometry: The run's geometry (None: the mesh was not built from one; no remeshing).
+        max_remeshes: Most remeshes of one run.
+        conserve_salt: Remove the salt inventory's change in the transfer by a factor per
+            BDF level.
+        build_mesh: ``(geometry, comm, cache_dir, logger=...) -> MeshBundle`` (Gmsh).
+
+    Attributes:
+        count: Remeshes done so far.
+        current: The simulation now running (the last remeshed one, or the first).
+        drifts: Relative change of the salt inventory in each transfer, before any correction
+            (newest BDF level).
+    """
+
+    def __init__(
+        self,
+        geometry: GeometryConfig | None,
+        max_remeshes: int,
+        conserve_salt: bool,
+        build_mesh: Callable[..., Any] = build_mesh,
+    ) -> None:
+        self.geometry, self.max_remeshes = geometry, max_remeshes
+        self.conserve_salt = conserve_salt
+        self.build_mesh = build_mesh
+        self.count = 0
+        self.current: Any = None
+        self.drifts: list[float] = []
+
+    def due(self, simulation: Any) -> bool:
+        """Whether the simulation's run stopped at its mesh-quality event before its end."""
+        state = simulation.driver.state
+        event = state.events.get("mesh_quality")
+        return event is not None and event.time is not None and not state.controller.finished
+
+    def continue_run(self, simulation: Any) -> Iterator[Any]:
+        """Remesh and continue the run while its mesh quality stops it (snapshots).
+
+        A remesh that cannot proceed ends the run: the last good state is output as the
+        last snapshot with the reason among its events.
+        """
+        self.current = simulation
+        while self.due(self.current):
+            old = self.current
+            try:
+                self.current = self.remesh(old)
+            except RemeshError as err:
+                t = old.driver.state.t
+                message = (f"remeshing at t={t:.6g} s failed: {err}; the run stops with the "
+                           f"last good state (t = {t:.6g} s)")
+                old.events.append(message)
+                old.log.error(message)
+                yield old.snapshot(t)
+                old.driver.state.last_output = t
+                return
+            yield from self.current.driver.run()
+
+    def remesh(self, old: Any) -> Any:
+        """A new simulation on a mesh rebuilt from ``old``'s Li surface, its state carried over.
+
+        Raises:
+            RemeshError: Remeshing cannot proceed (old is left as it was).
+        """
+        comm, log = old.comm, old.log
+        state = old.driver.state
+        if self.count >= self.max_remeshes:
+            raise RemeshError(f"physics.growth.remesh.max_remeshes ({self.max_remeshes}) reached")
+        if self.geometry is None:
+            raise RemeshError("the mesh was not built from a geometry configuration")
+        profile = comm.bcast(surface_profile(old.growth.kinematics), root=0)
+        geometry = remeshed_geometry(self.geometry, profile)
+        error = None
+        try:
+            bundle = self.build_mesh(geometry, comm, None, logger=log)
+        except Exception as err:  # Gmsh's errors are plain Exceptions
+            error = f"Gmsh could not rebuild the domain: {err}"
+        error = comm.bcast(error, root=0) if comm.size > 1 else error
+        if error is not None:
+            raise RemeshError(error)
+        case = SimpleNamespace(physics=old.physics, time=old.time, numerics=old.numerics,
+                               geometry=geometry)
+        new = type(old)(bundle, case, comm, log)
+        new.checkpoint = None  # see _carry_over
+        quality, worn = new.growth.quality.minimum(), old.growth.quality.minimum()
+        if quality < old.growth.threshold:
+            raise RemeshError(f"the new mesh's quality {quality:.3g} is below the threshold "
+                              f"{old.growth.threshold:.3g} too")
+        before = salt_inventories(old)
+        transfer = FieldTransfer(PADDING * _smallest_cell(old.mesh))
+        self._transfer_state(old, new, transfer)
+        after = salt_inventories(new)
+        drift = after[0] / before[0] - 1.0 if before else 0.0
+        self.drifts.append(drift)
+        if before and self.conserve_salt:
+            _rescale_salt(new, [b / a for b, a in zip(before, after, strict=True)])
+        new.after_restore()
+        self._carry_over(old, new)
+        self.count += 1
+        cells = bundle.stats.num_cells
+        salt = "" if not before else (
+            f"; salt inventory changed by {drift:.3g} (relative) in the transfer"
+            + (", rescaled" if self.conserve_salt else "")
+        )
+        message = (f"remeshed at t={state.t:.6g} s (remesh {self.count}): {cells} cells, "
+                   f"minimum quality {worn:.3g} -> {quality:.3g}{salt}")
+        new.events.append(message)
+        log.info(message)
+        return new
+
+    @staticmethod
+    def _carry_over(old: Any, new: Any) -> None:
+        """What a run's surroundings attached to ``old`` goes to ``new`` too.
+
+        The step listeners and observers from outside (progress, metrics, field writer):
+        ``new`` was built from the same case, so it added the same number of its own
+        listeners. Checkpoints end: a resumed run would rebuild the first mesh, so the last
+        checkpoint before the remesh stays the one to resume from.
+        """
+        new.step_listeners.extend(old.step_listeners[len(new.step_listeners):])
+        for name, observer in old.observers.items():
+            new.observers.setdefault(name, observer)
+        for observer in new.observers.values():
+            remeshed = getattr(observer, "remeshed", None)
+            if remeshed is not None:
+                remeshed(new.bundle)
+        new.transient_stol = old.transient_stol
+        new.remesher = old.remesher
+        if old.checkpoint is not None and old.comm.rank == 0:
+            old.log.warning("checkpoints end at the remesh; a resumed run restarts from %s",
+                            old.checkpoint)
+
+    @staticmethod
+    def _transfer_state(old: Any, new: Any, transfer: FieldTransfer) -> None:
+        """Interpolate old's State onto new's and take its scalars (collective)."""
+        state = old.driver.state
+        scalars = state.scalars()
+        target = new.time_driver(old.driver.protocol)
+        source = state.functions()
+        functions = target.state.functions()
+        levels = target.state.level_functions(scalars)
+        own = {"growth/position"}  # the new mesh's own node positions
+        for name, f in {**functions, **levels}.items():
+            if name in own or name.startswith(("jacobian/", "w/")):
+                continue
+            transfer(source[name], f)
+        scalars["events"]["mesh_quality"] = target.state.events["mesh_quality"].scalars()
+        growth = old.growth.scalars()
+        growth["previous_dt"] = None  # the position update restarts at first order
+        observers = {"growth": growth}
+        if old.contact is not None:
+            observers["contact"] = old.contact.scalars()
+        scalars["observers"] = observers
+        if scalars["linearisation"] is not None:
+            scalars["linearisation"].update(factorised=False, w_current=False)
+        target.state.load({**functions, **levels}, scalars)
