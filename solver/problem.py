@@ -355,6 +355,7 @@ class Simulation:
         growth = SurfaceGrowth(
             self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality,
             terms=self.terms, order=1 if self.time.scheme == "bdf1" else 2,
+            periodic=self.periodic_sides,
         )
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history
