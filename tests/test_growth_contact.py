@@ -197,7 +197,7 @@ def test_resume_keeps_the_gap_and_the_loss_time(tmp_path):
 
 
 def _seeded_void_run(
-    contact_loss: str,
+    contact_loss: str, comm: MPI.Comm = MPI.COMM_WORLD
 ) -> tuple[Simulation, list[dict], list[np.ndarray], list[float]]:
     """The flat ceramic cell (8 facets) stripped at J for 0.3 s in 3 steps with g_c = 5 nm and
     a gap of 4.5 nm seeded at the nodes x < W/2 (a non-uniform contact).
@@ -206,7 +206,6 @@ def _seeded_void_run(
         The simulation, the scalars at 0.1 and 0.3 s, and after each step the nodal currents
         and the mean current int j ds / A_proj on the configuration the step was solved on.
     """
-    comm = MPI.COMM_WORLD
     bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (8, 12), layer=("sei", LAYER, 2))
     case = growth_case(
         CERAMIC, {"mode": "galvanostatic", "current_density": -J},
@@ -275,3 +274,20 @@ def test_lost_contact_becomes_a_void_wall():
     assert "contact_void_fraction" not in reported[-1]
     assert reported[-1]["contact_lost_fraction"] == pytest.approx(3 / 8, rel=1e-6)
     np.testing.assert_allclose(uniform[-1], -J, rtol=1e-8)
+
+
+@pytest.mark.mpi
+def test_void_walls_two_ranks_equal_serial():
+    """The seeded void-wall run on 2 ranks equals serial to 1e-8: the Li profile (relative to
+    the cell's length), the cell voltage and the switched-off fraction at 0.1 and 0.3 s."""
+    from solver.growth.morphology import surface_profile
+
+    runs = []
+    for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
+        simulation, scalars, _, _ = _seeded_void_run("void", comm)
+        runs.append((surface_profile(simulation.growth.kinematics),
+                     [[s["cell_voltage"], s["contact_void_fraction"]] for s in scalars]))
+    (parallel, parallel_scalars), (serial, serial_scalars) = runs
+    if MPI.COMM_WORLD.rank == 0:
+        np.testing.assert_allclose(parallel, serial, rtol=0.0, atol=1e-8 * HEIGHT)
+    np.testing.assert_allclose(parallel_scalars, serial_scalars, rtol=1e-8)
