@@ -191,3 +191,37 @@ def test_periodic_growth_two_ranks_equal_serial():
     if comm.rank == 0:
         np.testing.assert_allclose(parallel[0], serial[0], rtol=0.0, atol=1e-8 * 10e-6)
     assert parallel[1] == pytest.approx(serial[1], rel=1e-8)
+
+
+def test_plate_rest_strip_cycles_drive_the_growth():
+    """A protocol of pulse (1 s at J), rest (0.5 s) and reverse pulse (0.5 s at J), 2 cycles,
+    on the flat cell of the conftest (50 nm layer, ceramic; BDF2, steps of 0.25 s): every Li
+    node stands at the net plated charge's Q V_m/F after each step of the protocol, within
+    1e-10 relative of the first pulse's rise r (r, r, r/2, 3r/2, 3r/2, r): the position update
+    is exact for piecewise constant currents and restarts at each switch; a rest moves nothing.
+    """
+    from conftest import growth_case, make_flat_bundle
+
+    comm = MPI.COMM_WORLD
+    bundle = make_flat_bundle(comm, 2e-6, 5e-6, (4, 12), layer=("sei", 50e-9, 2))
+    protocol = [{"kind": "pulse", "duration": 1.0, "value": J},
+                {"kind": "rest", "duration": 0.5},
+                {"kind": "reverse_pulse", "duration": 0.5, "value": J}]
+    outputs = [1.0, 1.5, 2.0, 3.0, 3.5, 4.0]
+    case = growth_case(
+        {"type": "single_ion", "conductivity": 1e-2},
+        {"mode": "galvanostatic", "protocol": protocol, "cycles": 2},
+        {"t_end": 4.0, "dt": 0.25, "dt_max": 0.25, "adaptivity": "none",
+         "output_times": outputs},
+    )
+    simulation = Simulation(bundle, case, comm)
+    rise = J * 1.0 * LI_MOLAR_VOLUME / FARADAY
+    heights = {}
+    for snapshot in simulation.run():
+        points = simulation.growth.kinematics.points()
+        heights[snapshot.t] = np.concatenate(comm.allgather(points[:, 1]))
+    expected = dict(zip(outputs, np.array([1.0, 1.0, 0.5, 1.5, 1.5, 1.0]) * rise, strict=True))
+    assert sorted(heights) == pytest.approx(outputs)
+    for t, h in heights.items():
+        np.testing.assert_allclose(h, expected[min(outputs, key=lambda o: abs(o - t))],
+                                   rtol=0.0, atol=1e-10 * rise, err_msg=f"t = {t}")
