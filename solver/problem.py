@@ -41,7 +41,7 @@ from solver.continuation import Ramp, Reformulate, Stages
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
-from solver.growth.contact import ContactLoss, contact_indicator
+from solver.growth.contact import ContactExhausted, ContactLoss, contact_indicator
 from solver.growth.coupling import SurfaceGrowth
 from solver.kinetics import Kinetics
 from solver.linear import (
@@ -925,6 +925,8 @@ class Simulation:
             blocks.update(self.growth.checkpoint_functions())
         if self.contact is not None:
             blocks.update(self.contact.checkpoint_functions())
+            if self.contact.indicator is not None:
+                events["contact_exhausted"] = ContactExhausted(self.contact)
         ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
         state = State(blocks, self.potential_names, self.phi_s,
                       None if salt is None else salt.bdf, ctrl, events)

@@ -291,3 +291,22 @@ def test_void_walls_two_ranks_equal_serial():
     if MPI.COMM_WORLD.rank == 0:
         np.testing.assert_allclose(parallel, serial, rtol=0.0, atol=1e-8 * HEIGHT)
     np.testing.assert_allclose(parallel_scalars, serial_scalars, rtol=1e-8)
+
+
+def test_run_stops_when_no_contact_is_left():
+    """``contact_loss: void`` on the flat cell stripped uniformly (g_c = 2 nm, t* = 0.297 s):
+    every facet is lost at the end of the step at 0.3 s. No current could flow (a galvanostatic
+    step has no solution; it failed with a singular bordered update), so the last facets are
+    not switched off and the run stops cleanly at the end of the next step (0.4 s) with the
+    event's message, instead of running on to 1 s."""
+    bundle = make_flat_bundle(MPI.COMM_WORLD, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2))
+    case = growth_case(
+        CERAMIC, {"mode": "galvanostatic", "current_density": -J},
+        {"t_end": 1.0, "dt": 0.1, "dt_max": 0.1, "adaptivity": "none", "output_times": [1.0]},
+        contact_gap="2 nm", contact_loss="void",
+    )
+    *_, last = Simulation(bundle, case, MPI.COMM_WORLD).run()
+    assert last.t == pytest.approx(0.4)
+    assert last.scalars["contact_lost_fraction"] == pytest.approx(1.0, rel=1e-12)
+    assert last.scalars["contact_void_fraction"] == 0.0
+    assert any("lost on the whole Li surface" in message for message in last.events)

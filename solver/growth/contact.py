@@ -40,7 +40,7 @@ from solver.geometry.bundle import MeshBundle
 from solver.growth.kinematics import normal_velocity
 from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
 
-__all__ = ["ContactLoss", "contact_indicator"]
+__all__ = ["ContactExhausted", "ContactLoss", "contact_indicator"]
 
 
 class ContactLoss:
@@ -81,6 +81,8 @@ class ContactLoss:
         self._facet_dofs = space.node_dof[facet_nodes(mesh, owned)]  # vertices first
         self._vertices = mesh.topology.dim  # vertices of a facet (straight simplex)
         self.indicator = indicator
+        #: Whether every Li facet has lost contact (void walls: the run stops).
+        self.exhausted = False
         if indicator is not None:
             # every local Li facet (owned and ghost) and its one cell: the owner of a cell holds
             # all of its facets, so its value is right there and the ghosts get it
@@ -159,6 +161,12 @@ class ContactLoss:
         chi[:] = 1.0
         chi[self._cells] = np.where(kept[self._cells] > 0, 1.0, 0.0)
         self.indicator.x.scatter_forward()
+        carrying = bool(np.any(chi[self._cells[self._owned_in_local]] > 0.0))
+        if not self.comm.allreduce(carrying, op=MPI.LOR):
+            # no contact left: no current could flow (a galvanostatic run has no solution);
+            # the last walls are not switched off, :class:`ContactExhausted` stops the run
+            chi[:] = before
+            self.exhausted = True
         return self.comm.allreduce(bool(np.any(chi != before)), op=MPI.LOR)
 
     def void_facets(self) -> np.ndarray:
@@ -210,3 +218,38 @@ def contact_indicator(mesh: dolfinx.mesh.Mesh) -> fem.Function:
     chi = fem.Function(fem.functionspace(mesh, ("DG", 0)), name="contact")
     chi.x.array[:] = 1.0
     return chi
+
+
+class ContactExhausted:
+    """Every Li facet has lost contact with the rigid electrolyte (void walls): the run stops.
+
+    No current can then flow into the Li (a galvanostatic step has no solution). The last
+    facets are not switched off (:meth:`ContactLoss.update_indicator`): the step after the one
+    that lost them is still solved with their current, and its end is the run's last snapshot.
+
+    Attributes:
+        time: Time of the event, s (None before it happened).
+        stop: Always True.
+    """
+
+    stop = True
+
+    def __init__(self, contact: ContactLoss) -> None:
+        self.contact = contact
+        self.time: float | None = None
+
+    def check(self, t_prev: float, t: float) -> str | None:
+        """The event's message once all contact is lost (collective: a flag set on all ranks)."""
+        if self.time is not None or not self.contact.exhausted:
+            return None
+        self.time = t
+        return (f"contact with the rigid electrolyte lost on the whole Li surface by t={t:.6g} s "
+                "(physics.growth.contact_loss 'void'): no current can flow; the run stops here")
+
+    def scalars(self) -> dict[str, Any]:
+        """The event time (for a checkpoint)."""
+        return {"time": self.time}
+
+    def set_scalars(self, scalars: dict[str, Any]) -> None:
+        """Take the values :meth:`scalars` returned."""
+        self.time = scalars["time"]
