@@ -225,3 +225,26 @@ def test_plate_rest_strip_cycles_drive_the_growth():
     for t, h in heights.items():
         np.testing.assert_allclose(h, expected[min(outputs, key=lambda o: abs(o - t))],
                                    rtol=0.0, atol=1e-10 * rise, err_msg=f"t = {t}")
+
+
+@pytest.mark.mpi
+def test_void_growth_two_ranks_equal_serial():
+    """The lens-void case plated 1 s on 2 ranks equals serial to 1e-8 (the Li profile relative
+    to the cell's length, the cell voltage): a rim's facet count is summed across ranks."""
+    from solver.growth.morphology import surface_profile
+
+    runs = []
+    for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
+        overrides = ["time.mode=transient", "time.t_end=1 s", "time.dt=0.5 s",
+                     "time.adaptivity=none", "time.output_times=[1]",
+                     "physics.growth.enabled=true",
+                     f"physics.control.current_density={J} A/m^2"]
+        config = resolved_cases(load_config(EXAMPLES / "voids.yaml", overrides))["shaped"]
+        simulation = Simulation(build_mesh(config.geometry, comm, None), config, comm)
+        *_, snapshot = simulation.run()
+        runs.append((surface_profile(simulation.growth.kinematics),
+                     snapshot.scalars["cell_voltage"]))
+    (parallel, parallel_voltage), (serial, serial_voltage) = runs
+    if MPI.COMM_WORLD.rank == 0:
+        np.testing.assert_allclose(parallel, serial, rtol=0.0, atol=1e-8 * 10e-6)
+    assert parallel_voltage == pytest.approx(serial_voltage, rel=1e-8)
