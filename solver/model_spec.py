@@ -586,6 +586,15 @@ class GrowthConfig(StrictModel):
         default_factory=RemeshConfig,
         description="Remeshing when the mesh quality falls below min_quality (absent: a stop).",
     )
+    contact_loss: Literal["report", "void"] = Field(
+        default="report",
+        description=(
+            "What a Li facet out of contact with a rigid electrolyte does: 'report' (the fields "
+            "are solved as if in contact; the loss is only reported), or 'void' (it becomes an "
+            "insulating void wall: its Faradaic current is switched off for the following steps "
+            "and the current redistributes over the remaining contact)."
+        ),
+    )
 
 
 class PhysicsConfig(StrictModel):
@@ -631,6 +640,26 @@ class PhysicsConfig(StrictModel):
         """
         rigid = self.growth.rigid_electrolyte
         return self.electrolyte.type == "single_ion" if rigid is None else rigid
+
+    @model_validator(mode="after")
+    def _contact_loss(self) -> PhysicsConfig:
+        # Void walls switch the Faradaic flux off facet by facet (solver.growth.contact): only
+        # the rate laws have a flux to switch, and only a rigid electrolyte loses contact.
+        if self.growth.contact_loss != "void":
+            return self
+        if not self.rigid_electrolyte:
+            raise ValueError(
+                "growth.contact_loss: 'void' needs a rigid electrolyte, which loses contact "
+                f"(got 'void' with a {self.electrolyte.type} electrolyte that is not rigid); "
+                "allowed: 'report', or growth.rigid_electrolyte true"
+            )
+        if self.kinetics.model == "primary":
+            raise ValueError(
+                "growth.contact_loss: 'void' needs a rate law whose current can be switched off "
+                "(got 'void' with kinetics.model 'primary', a Dirichlet condition); allowed: "
+                "'report', or kinetics.model 'butler_volmer', 'linear', 'tafel'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _counter_kinetics(self) -> PhysicsConfig:

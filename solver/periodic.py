@@ -121,6 +121,7 @@ class PeriodicConstraint:
         self.num_slaves = self.comm.allreduce(n_full - n_reduced, op=MPI.SUM)
         self._A_r: PETSc.Mat | None = None
         self._b_r, self._x_r = self.P.createVecRight(), self.P.createVecRight()
+        self._counts: PETSc.Vec | None = None
 
     # ------------------------------------------------------------------------------------------
     # Construction
@@ -209,3 +210,19 @@ class PeriodicConstraint:
         """Reduced solve: x = P (P^T A P)^-1 P^T b, ``ksp`` set up on :meth:`operator`."""
         ksp.solve(self.restrict(b), self._x_r)
         self.prolong(self._x_r, x)
+
+    def average(self, x: PETSc.Vec) -> None:
+        """Make x periodic in place: every periodic pair (or corner chain) takes its mean.
+
+        x = P D^-1 P^T x, D = P^T P (the number of dofs each free dof stands for). Used for the
+        mesh displacement of a growing run, so that paired side nodes keep equal coordinates.
+        """
+        if self._counts is None:
+            ones = self.P.createVecLeft()
+            ones.set(1.0)
+            self._counts = self.P.createVecRight()
+            self.P.multTranspose(ones, self._counts)
+            ones.destroy()
+        self.P.multTranspose(x, self._x_r)
+        self._x_r.pointwiseDivide(self._x_r, self._counts)
+        self.P.mult(self._x_r, x)

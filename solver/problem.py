@@ -41,7 +41,7 @@ from solver.continuation import Ramp, Reformulate, Stages
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
 from solver.geometry.bundle import MeshBundle
-from solver.growth.contact import ContactLoss
+from solver.growth.contact import ContactExhausted, ContactLoss, contact_indicator
 from solver.growth.coupling import SurfaceGrowth
 from solver.growth.remesh import Remesher
 from solver.kinetics import Kinetics
@@ -214,9 +214,7 @@ class Simulation:
         self.contact = self._setup_contact()
         if self.contact is not None:
             self.observers["contact"] = self.contact
-            self.step_listeners.append(
-                lambda t, dt, iterations: self.contact.accept(t, self.growth.j_move, dt)
-            )
+            self.step_listeners.append(self._accept_contact)
 
     # ------------------------------------------------------------------------------------------
     # Set-up
@@ -355,9 +353,12 @@ class Simulation:
                 "physics.growth.enabled: the Li surface moves only in transient runs (got "
                 "true with time.mode 'steady'); allowed: false, or time.mode 'transient'"
             )
+        if config.contact_loss == "void":  # before any form holds the surface current
+            self.surface.contact = contact_indicator(self.domain.mesh)
         growth = SurfaceGrowth(
             self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality,
             terms=self.terms, order=1 if self.time.scheme == "bdf1" else 2,
+            periodic=self.periodic_sides,
         )
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history
@@ -370,6 +371,11 @@ class Simulation:
             return None
         return Remesher(getattr(case, "geometry", None), remesh.max_remeshes, remesh.conserve_salt)
 
+    def _accept_contact(self, t: float, dt: float, iterations: int) -> None:
+        """The gaps after an accepted step; new void walls restart the position update."""
+        if self.contact.accept(t, self.growth.j_move, dt):
+            self.growth.previous_dt = None  # their current jumped to 0: no BDF2 extrapolation
+
     def _setup_contact(self) -> ContactLoss | None:
         """The contact tracker of a growing run with a rigid electrolyte (or None)."""
         if self.growth is None or not self.physics.rigid_electrolyte:
@@ -377,6 +383,7 @@ class Simulation:
         return ContactLoss(
             self.bundle, self.growth.space, self.growth.kinematics.dofs,
             self.physics.growth.contact_gap, self.domain.axisym,
+            indicator=getattr(self.surface, "contact", None),
         )
 
     # Names kept for tests, notebooks and benchmarks
@@ -930,6 +937,8 @@ class Simulation:
             blocks.update(self.growth.checkpoint_functions())
         if self.contact is not None:
             blocks.update(self.contact.checkpoint_functions())
+            if self.contact.indicator is not None:
+                events["contact_exhausted"] = ContactExhausted(self.contact)
         ctrl = StepController.from_config(self.time, protocol.breakpoints(self.time.t_end))
         state = State(blocks, self.potential_names, self.phi_s,
                       None if salt is None else salt.bdf, ctrl, events)
@@ -978,6 +987,8 @@ class Simulation:
             self.unknowns.salt.sync()
         if self.growth is not None:
             self.growth.apply_position()
+        if self.contact is not None:
+            self.contact.update_indicator()  # chi follows the gaps read
 
     def checkpoint_geometry(self) -> contextlib.AbstractContextManager[None]:
         """The mesh as checkpoints are keyed to it: a grown mesh at its initial coordinates."""

@@ -194,3 +194,160 @@ def test_resume_keeps_the_gap_and_the_loss_time(tmp_path):
     records = [[s.scalars[n] for n in names] for s in resumed.run()]
     assert len(records) == 2
     np.testing.assert_allclose(records, expected[1:], rtol=1e-10, atol=0.0)
+
+
+def _seeded_void_run(
+    contact_loss: str, comm: MPI.Comm = MPI.COMM_WORLD
+) -> tuple[Simulation, list[dict], list[np.ndarray], list[float]]:
+    """The flat ceramic cell (8 facets) stripped at J for 0.3 s in 3 steps with g_c = 5 nm and
+    a gap of 4.5 nm seeded at the nodes x < W/2 (a non-uniform contact).
+
+    Returns:
+        The simulation, the scalars at 0.1 and 0.3 s, and after each step the nodal currents
+        and the mean current int j ds / A_proj on the configuration the step was solved on.
+    """
+    bundle = make_flat_bundle(comm, WIDTH, HEIGHT, (8, 12), layer=("sei", LAYER, 2))
+    case = growth_case(
+        CERAMIC, {"mode": "galvanostatic", "current_density": -J},
+        {"t_end": 0.3, "dt": 0.1, "dt_max": 0.1, "adaptivity": "none",
+         "output_times": [0.1, 0.3]},
+        contact_gap="5 nm", contact_loss=contact_loss,
+    )
+    simulation = Simulation(bundle, case, comm)
+    # the galvanostatic constraint holds to Newton's tolerance: ask for the tight one (a time
+    # step's default, 1e-3 time.rtol, leaves ~7e-9 here)
+    simulation.transient_stol = simulation.numerics.newton_stol
+    contact = simulation.contact
+    seeded = contact.dofs[contact.space.dof_coordinates()[contact.dofs, 0] < 0.5 * WIDTH - 1e-12]
+    contact.recession.x.array.reshape(-1, 2)[seeded, 0] = 4.5e-9
+    currents: list[np.ndarray] = []
+    simulation.step_listeners.append(
+        lambda t, dt, iterations: currents.append(simulation.growth.j_nodes.copy()))
+    means: list[float] = []
+    domain = simulation.domain
+    simulation.step_listeners.insert(0, lambda t, dt, iterations: means.append(
+        domain.integrate(simulation.surface_current_form) / domain.area))  # before the move
+    scalars = [snapshot.scalars for snapshot in simulation.run()]
+    return simulation, scalars, currents, means
+
+
+def test_lost_contact_becomes_a_void_wall():
+    """``contact_loss: void``: stripping recedes everything by 0.674 nm in the first step, so the
+    seeded half passes g_c = 5 nm; its facets away from the middle (3 of 8: a facet is lost when
+    the mean gap of its nodes exceeds g_c, and the middle node is not seeded) are switched off:
+
+    * the nodal current at the nodes of lost facets only is 0 (to 1e-12 of J): no current
+      flows there, and the Li there stops receding: its height stays at the first step's
+      recession (1e-6; the position update restarts at first order when facets are lost, as
+      after a protocol switch, else BDF2 would extrapolate the previous move: -0.97 instead
+      of -0.67 nm; measured 2.6e-7 next to the void's edge, where the nodes' tangential
+      redistribution follows the tilted edge facet);
+    * the cell's current is still the applied one: int j ds / A_proj = -J to 1e-10 on the
+      configuration each step was solved on (galvanostatic, redistributed over the remaining
+      5/8 of the surface: the kept nodes strip ~8/5 J; the snapshot's current_mean, evaluated
+      on the moved surface, whose facet at the edge of the void tilted, differs by 6.5e-9);
+    * the timeseries holds the switched-off area: contact_void_fraction 3/8, as the lost
+      fraction (to 1e-6: lengths of the moved facets, whose nodes the redistribution shifts by
+      round-off of the nearly uniform current; measured 3.4e-9).
+
+    With ``report`` (the default) the same run keeps the current everywhere (uniform -J)."""
+    simulation, scalars, currents, means = _seeded_void_run("void")
+    contact = simulation.contact
+    first, last = scalars
+    assert first["contact_void_fraction"] == pytest.approx(3 / 8, rel=1e-6)
+    assert last["contact_void_fraction"] == pytest.approx(3 / 8, rel=1e-6)
+    assert last["contact_lost_fraction"] == pytest.approx(3 / 8, rel=1e-6)
+    assert len(means) == 3
+    np.testing.assert_allclose(means, -J, rtol=1e-10)
+    x = contact.space.dof_coordinates()[contact.dofs, 0]
+    inside = x < 3 / 8 * WIDTH - 1e-12  # nodes of lost facets only
+    outside = x > 0.5 * WIDTH + 1e-12
+    for j in currents[1:]:  # the steps after the loss
+        assert np.abs(j[inside]).max(initial=0.0) < 1e-12 * J
+        if outside.any():
+            assert j[outside].mean() < -1.4 * J
+    heights = simulation.growth.kinematics.points()[:, 1]
+    recession = -J * 0.1 * LI_MOLAR_VOLUME / FARADAY  # the first step's, before the loss
+    np.testing.assert_allclose(heights[inside], recession, rtol=1e-6)
+    # report only: the current stays uniform
+    _, reported, uniform, _ = _seeded_void_run("report")
+    assert "contact_void_fraction" not in reported[-1]
+    assert reported[-1]["contact_lost_fraction"] == pytest.approx(3 / 8, rel=1e-6)
+    np.testing.assert_allclose(uniform[-1], -J, rtol=1e-8)
+
+
+@pytest.mark.mpi
+def test_void_walls_two_ranks_equal_serial():
+    """The seeded void-wall run on 2 ranks equals serial to 1e-8: the Li profile (relative to
+    the cell's length), the cell voltage and the switched-off fraction at 0.1 and 0.3 s."""
+    from solver.growth.morphology import surface_profile
+
+    runs = []
+    for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
+        simulation, scalars, _, _ = _seeded_void_run("void", comm)
+        runs.append((surface_profile(simulation.growth.kinematics),
+                     [[s["cell_voltage"], s["contact_void_fraction"]] for s in scalars]))
+    (parallel, parallel_scalars), (serial, serial_scalars) = runs
+    if MPI.COMM_WORLD.rank == 0:
+        np.testing.assert_allclose(parallel, serial, rtol=0.0, atol=1e-8 * HEIGHT)
+    np.testing.assert_allclose(parallel_scalars, serial_scalars, rtol=1e-8)
+
+
+def test_run_stops_when_no_contact_is_left():
+    """``contact_loss: void`` on the flat cell stripped uniformly (g_c = 2 nm, t* = 0.297 s):
+    every facet is lost at the end of the step at 0.3 s. No current could flow (a galvanostatic
+    step has no solution; it failed with a singular bordered update), so the last facets are
+    not switched off and the run stops cleanly at the end of the next step (0.4 s) with the
+    event's message, instead of running on to 1 s."""
+    bundle = make_flat_bundle(MPI.COMM_WORLD, WIDTH, HEIGHT, (4, 12), layer=("sei", LAYER, 2))
+    case = growth_case(
+        CERAMIC, {"mode": "galvanostatic", "current_density": -J},
+        {"t_end": 1.0, "dt": 0.1, "dt_max": 0.1, "adaptivity": "none", "output_times": [1.0]},
+        contact_gap="2 nm", contact_loss="void",
+    )
+    *_, last = Simulation(bundle, case, MPI.COMM_WORLD).run()
+    assert last.t == pytest.approx(0.4)
+    assert last.scalars["contact_lost_fraction"] == pytest.approx(1.0, rel=1e-12)
+    assert last.scalars["contact_void_fraction"] == 0.0
+    assert any("lost on the whole Li surface" in message for message in last.events)
+
+
+def _seeded_void_simulation(t_end: float, outputs: list[float]) -> Simulation:
+    """The seeded void-wall cell of :func:`_seeded_void_run` on one rank, not yet run."""
+    bundle = make_flat_bundle(MPI.COMM_SELF, WIDTH, HEIGHT, (8, 12), layer=("sei", LAYER, 2))
+    case = growth_case(
+        CERAMIC, {"mode": "galvanostatic", "current_density": -J},
+        {"t_end": t_end, "dt": 0.1, "dt_max": 0.1, "adaptivity": "none",
+         "output_times": outputs},
+        contact_gap="5 nm", contact_loss="void",
+    )
+    simulation = Simulation(bundle, case, MPI.COMM_SELF)
+    contact = simulation.contact
+    seeded = contact.dofs[contact.space.dof_coordinates()[contact.dofs, 0] < 0.5 * WIDTH - 1e-12]
+    contact.recession.x.array.reshape(-1, 2)[seeded, 0] = 4.5e-9
+    return simulation
+
+
+def test_resume_keeps_the_void_walls(tmp_path):
+    """The seeded void-wall run stopped after its checkpoint at 0.2 s (walls since 0.1 s) and
+    resumed: cell voltage, void fraction and every Li node's height at 0.3 and 0.4 s equal the
+    uninterrupted run's to 1e-10 (the indicator is rebuilt from the checkpointed gaps; with it
+    left at 1 for the first resumed step, the voltage at 0.3 s differs by 21 %)."""
+    def record(simulation: Simulation, snapshot) -> np.ndarray:
+        heights = np.sort(simulation.growth.kinematics.points()[:, 1])
+        return np.concatenate([[snapshot.scalars["cell_voltage"],
+                                snapshot.scalars["contact_void_fraction"]], heights])
+
+    outputs = [0.1, 0.2, 0.3, 0.4]
+    reference = _seeded_void_simulation(0.4, outputs)
+    expected = [record(reference, s) for s in reference.run()]
+    first = _seeded_void_simulation(0.4, outputs)
+    first.checkpoint = tmp_path / "checkpoint.h5"
+    for snapshot in first.run():
+        if snapshot.t == pytest.approx(0.3):  # the checkpoint of 0.2 s stands
+            break
+    resumed = _seeded_void_simulation(0.4, outputs)
+    resumed.resume_from = first.checkpoint
+    records = [record(resumed, s) for s in resumed.run()]
+    assert len(records) == 2
+    np.testing.assert_allclose(records, expected[2:], rtol=1e-10, atol=1e-10 * 1e-9)

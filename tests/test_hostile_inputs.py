@@ -476,6 +476,17 @@ CASES += [  # contact with a rigid electrolyte (issue 11)
             mutate=put("base.physics.growth", {"remesh": {"enabled": True, "max_remeshes": 0}})),
     Hostile(label="unknown remesh key", key="physics.growth.remesh.every",
             mutate=put("base.physics.growth", {"remesh": {"every": 3}})),
+    Hostile(label="contact loss not a choice", key="physics.growth.contact_loss",
+            mutate=put("base.physics.growth", {"contact_loss": "gap"})),
+    Hostile(label="void walls under a liquid electrolyte", key="base.physics.growth.contact_loss",
+            mutate=lambda tree: (
+                put("base.physics.growth", {"contact_loss": "void"})(tree),
+                put("base.physics.electrolyte", {
+                    "type": "dilute", "bulk_concentration": "1 M", "diffusivity": 3e-10,
+                    "transference_number": 0.4})(tree))),
+    Hostile(label="void walls with primary kinetics", key="base.physics.growth.contact_loss",
+            mutate=lambda tree: (put("base.physics.growth", {"contact_loss": "void"})(tree),
+                                 put("base.physics.kinetics", {"model": "primary"})(tree))),
 ]
 
 def _config_file(tmp_path: Path, case: Hostile) -> Path:

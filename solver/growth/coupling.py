@@ -42,6 +42,7 @@ from solver.growth.morphology import MorphologySeries, apex_height, surface_prof
 from solver.growth.motion import MeshMotion
 from solver.growth.quality import MeshQuality
 from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
+from solver.periodic import PeriodicConstraint
 from solver.physics.term import Term, Unknowns
 from solver.timestepping import bdf_coefficients
 
@@ -100,6 +101,8 @@ class SurfaceGrowth:
         min_quality: Stop threshold of the cell quality, relative to the initial minimum.
         terms: The physics terms refreshed (``Term.update_geometry``) after each move.
         order: Order of the position update, that of the time scheme (1: bdf1, 2: bdf2).
+        periodic: The lateral sides are periodic: each move is made periodic (paired side
+            nodes take the mean of their displacements, so they keep matching coordinates).
 
     Attributes:
         history: The displacements of the BDF levels' configurations (the ALE salt balance).
@@ -120,6 +123,7 @@ class SurfaceGrowth:
         min_quality: float = 0.2,
         terms: Sequence[Term] = (),
         order: int = 1,
+        periodic: bool = False,
     ) -> None:
         self.domain = domain
         self.order = order
@@ -130,6 +134,7 @@ class SurfaceGrowth:
         self.space = DisplacementSpace(domain.mesh)
         self.kinematics = SurfaceKinematics(bundle, self.space)
         self.motion = MeshMotion(bundle, self.space, stiffening=_STIFFENING[mesh_motion])
+        self._periodic = PeriodicConstraint([self.space.V]) if periodic else None
         self.quality = MeshQuality(domain.mesh)
         self.threshold = min_quality * self.quality.minimum()
         self.history = MeshHistory(self.space, domain.axisym)
@@ -214,10 +219,25 @@ class SurfaceGrowth:
         if self._spacing is not None:
             self._spacing.redistribute(d)
         w = self.motion.step(d)
+        if self._periodic is not None:
+            self._make_periodic(w)
         self.history.accept(w)
         self._store_position()
         self._refresh()
         self.previous_dt = None if restart else dt
+
+    def _make_periodic(self, w: fem.Function) -> None:
+        """Replace the applied move w by its periodic mean (the nodes follow; collective).
+
+        The extension does not know the period, so the two nodes of a periodic side pair
+        slide by different amounts; each pair takes their mean, the mesh moves by the change.
+        """
+        before = w.x.array.copy()
+        self._periodic.average(w.x.petsc_vec)
+        w.x.scatter_forward()
+        change = fem.Function(self.space.V)
+        change.x.array[:] = w.x.array - before
+        self.space.move(change)
 
     def scheme_current(self, dt: float) -> np.ndarray:
         """The nodal current density whose explicit move v_n(j) dt m is the scheme's step.
@@ -346,8 +366,9 @@ class SurfaceSpacing:
     protrusion: both faces' offset lines run into the corner, whose node moves to their
     intersection) until the cells there fold. After the normal displacement d, each vertex
     node (not a corner, where the facets meet at more than ~16 degrees, nor on a side or the
-    axis) slides along its tangent to the point between its two neighbours that divides them
-    in the ratio of the initial edge lengths,
+    axis, nor the end of a piece of the surface, a void's rim, with one facet) slides along
+    its tangent to the point between its two neighbours that divides them in the ratio of the
+    initial edge lengths,
 
         target = sum_f x_f / L0_f / sum_f 1/L0_f     (x_f the neighbour across facet f),
 
@@ -398,11 +419,13 @@ class SurfaceSpacing:
         np.add.at(weighted, b, w * moved[a])
         np.add.at(total[:, 0], a, self._weight)
         np.add.at(total[:, 0], b, self._weight)
+        np.add.at(total[:, 1], a, 1.0)  # facets at each vertex: 1 at the end of a piece
+        np.add.at(total[:, 1], b, 1.0)
         weighted, total = self._sum(weighted), self._sum(total)
         values = d.x.array.reshape(-1, gdim)
         tangent = np.stack([-kin.normals[:, 1], kin.normals[:, 0]], axis=1)
         free = np.linalg.norm(kin.offsets, axis=1) < self.CORNER
-        free &= ~np.isin(kin.dofs, self._fixed) & (total[kin.dofs, 0] > 0)
+        free &= ~np.isin(kin.dofs, self._fixed) & (total[kin.dofs, 1] > 1.5)
         free &= ~np.isin(kin.dofs, self._dofs[:, 2:].ravel())  # vertices first
         dofs = kin.dofs[free]
         target = weighted[dofs] / total[dofs, :1]

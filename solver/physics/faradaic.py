@@ -15,6 +15,10 @@ i0 does not begin at the linear law's overpotential J R_ct, where the exponentia
 
     j_theta = theta j(eta, c_s) + (1 - theta) s j_lin(eta).
 
+Where a rigid electrolyte has lost contact (``physics.growth.contact_loss: void``) the current
+is multiplied by a contact indicator chi (a DG0 function, 1 in contact, 0 on the cells next to
+a lost facet; ``solver.growth.contact``): j -> chi j. Its values change, the forms do not.
+
 Primary kinetics (infinitely fast, :class:`PrimaryContact`) is the Dirichlet limit Phi = phi_s
 on the Li surface; its current is the reaction of those rows.
 """
@@ -85,6 +89,10 @@ class FaradaicKinetics(Term):
         kinetics: One rate law per part.
         theta: The continuation parameter.
         mesh: The mesh (of the secant factors).
+
+    Attributes:
+        contact: The contact indicator chi multiplying j (None: in contact everywhere); set
+            before the forms are compiled.
     """
 
     blocks = ("Phi", "Phi_elyte", "c", "phi_s")
@@ -99,11 +107,13 @@ class FaradaicKinetics(Term):
     ):
         self.parts = parts
         self.laws = [RateLaw(k, theta, mesh) for k in kinetics]
+        self.contact: fem.Function | None = None
 
     def surface_current(self, u: Unknowns, index: int, eta: Any) -> Any:
-        """The current density j on part ``index`` at overpotential eta (UFL)."""
+        """The current density j on part ``index`` at overpotential eta (UFL; times chi)."""
         part = self.parts[index]
-        return self.laws[index].current(eta, u.concentration(part.region))
+        j = self.laws[index].current(eta, u.concentration(part.region))
+        return j if self.contact is None else self.contact * j
 
     def _each(self, u: Unknowns, etas: Sequence[Any]) -> list[tuple[int, Any, Any]]:
         """(block, j, ds of the part) of every part."""
