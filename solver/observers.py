@@ -167,7 +167,10 @@ class SurfaceSampler:
         facet_type = basix.cell.sub_entity_type(msh.basix_cell(), d.tdim - 1, 0)
         points, self.weights = basix.make_quadrature(facet_type, 2 * degree + 2)
         detj = ufl.classes.FacetJacobianDeterminant(msh)
-        self.expressions: dict[tuple[int, str], fem.Expression] = {}
+        #: Per part k (-1: the counter): one expression of the sampled quantities side by side
+        #: (one JIT module instead of one per quantity), and each quantity's columns in it.
+        self.expressions: dict[int, fem.Expression] = {}
+        self.columns: dict[tuple[int, str], slice] = {}
         for k, part in enumerate(d.parts):
             j = (
                 surface.surface_current(u, k, u.overpotential(part.region))
@@ -177,21 +180,39 @@ class SurfaceSampler:
             c_s = u.concentration(part.region)
             if c_s is not None:
                 exprs["c"] = c_s
-            for name, expr in exprs.items():
-                self.expressions[k, name] = fem.Expression(expr, points, entity_maps=d.maps)
+            self._stack(k, exprs, points)
         c_counter = u.concentration("electrolyte")
         if closed and c_counter is not None:
-            self.expressions[-1, "c"] = fem.Expression(c_counter, points, entity_maps=d.maps)
+            self._stack(-1, {"c": c_counter}, points)
 
-    def eval(self, k: int, name: str) -> np.ndarray:
-        """Values at the quadrature points of part k (-1: the counter), rank-local."""
+    def _stack(self, k: int, exprs: dict[str, Any], points: np.ndarray) -> None:
+        """Compile the named scalar or vector expressions of part k as one vector expression."""
+        components: list[Any] = []
+        for name, expr in exprs.items():
+            flat = [expr[i] for i in range(expr.ufl_shape[0])] if expr.ufl_shape else [expr]
+            self.columns[k, name] = slice(len(components), len(components) + len(flat))
+            components += flat
+        self.expressions[k] = fem.Expression(ufl.as_vector(components), points,
+                                             entity_maps=self.u.domain.maps)
+
+    def values(self, k: int) -> dict[str, np.ndarray]:
+        """Each quantity at the quadrature points of part k (-1: the counter), rank-local.
+
+        Returns:
+            Name -> values, shape (points, components).
+        """
         d = self.u.domain
         entities = d.counter_entities if k == -1 else d.parts[k].entities
-        expression = self.expressions[k, name]
-        width = int(np.prod(expression.value_shape, dtype=int))
+        expression = self.expressions[k]
         # eval is collective when coefficients live on the submesh: call it on every rank
         values = expression.eval(d.mesh, np.asarray(entities, dtype=np.int32).reshape(-1, 2))
-        return values.reshape(len(entities) * len(self.weights), width)
+        values = values.reshape(len(entities) * len(self.weights), expression.value_shape[0])
+        return {name: values[:, columns] for (part, name), columns in self.columns.items()
+                if part == k}
+
+    def eval(self, k: int, name: str) -> np.ndarray:
+        """Values of one quantity at the quadrature points of part k (-1: the counter)."""
+        return self.values(k)[name]
 
     def sample(self) -> SurfaceSample:
         """Rank-local quadrature-point sample of the Li surface (collective)."""
@@ -199,17 +220,15 @@ class SurfaceSampler:
             self.flux.update()
         xs, ws, js, cs = [], [], [], []
         for k, part in enumerate(self.u.domain.parts):
-            x = self.eval(k, "x")
-            weight = self.eval(k, "detj").reshape(-1) * np.tile(self.weights, len(part.entities))
+            values = self.values(k)
+            x = values["x"]
+            weight = values["detj"].reshape(-1) * np.tile(self.weights, len(part.entities))
             if self.u.domain.axisym:
                 weight *= 2.0 * math.pi * x[:, 0]
             xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
             ws.append(weight)
-            js.append(self.eval(k, "j").reshape(-1))
-            if (k, "c") in self.expressions:
-                cs.append(self.eval(k, "c").reshape(-1))
-            else:
-                cs.append(np.full(weight.shape, np.nan))
+            js.append(values["j"].reshape(-1))
+            cs.append(values["c"].reshape(-1) if "c" in values else np.full(weight.shape, np.nan))
         return SurfaceSample(
             np.vstack(xs), np.concatenate(ws), np.concatenate(js), np.concatenate(cs)
         )
@@ -224,11 +243,11 @@ class SurfaceSampler:
         """
         values = [np.inf]
         if counter:
-            if (-1, "c") in self.expressions:
+            if (-1, "c") in self.columns:
                 values.append(float(self.eval(-1, "c").min(initial=np.inf)))
         else:
             for k in range(len(self.u.domain.parts)):
-                if (k, "c") in self.expressions:
+                if (k, "c") in self.columns:
                     values.append(float(self.eval(k, "c").min(initial=np.inf)))
             salt = self.u.salt
             values.append(float(salt.c.x.array[salt.interface_dofs].min(initial=np.inf)))
