@@ -167,52 +167,55 @@ class SurfaceSampler:
         facet_type = basix.cell.sub_entity_type(msh.basix_cell(), d.tdim - 1, 0)
         points, self.weights = basix.make_quadrature(facet_type, 2 * degree + 2)
         detj = ufl.classes.FacetJacobianDeterminant(msh)
-        #: Per part k (-1: the counter): one expression of the sampled quantities side by side
-        #: (one JIT module instead of one per quantity), and each quantity's columns in it.
-        self.expressions: dict[int, fem.Expression] = {}
-        self.columns: dict[tuple[int, str], slice] = {}
+        #: Per part k (-1: the counter) and group: one expression of the group's quantities side
+        #: by side (one JIT module instead of one per quantity): "surface" (x, |det J|, j,
+        #: sampled at output times) and "c" (also read at every time step by the depletion
+        #: event, so evaluated alone); and each quantity's group and columns.
+        self.expressions: dict[tuple[int, str], fem.Expression] = {}
+        self.columns: dict[tuple[int, str], tuple[str, slice]] = {}
         for k, part in enumerate(d.parts):
             j = (
                 surface.surface_current(u, k, u.overpotential(part.region))
                 if flux is None else flux.functions[u.block(part.region)]
             )
-            exprs = {"x": d.x, "detj": abs(detj), "j": j}
+            self._stack(k, "surface", {"x": d.x, "detj": abs(detj), "j": j}, points)
             c_s = u.concentration(part.region)
             if c_s is not None:
-                exprs["c"] = c_s
-            self._stack(k, exprs, points)
+                self._stack(k, "c", {"c": c_s}, points)
         c_counter = u.concentration("electrolyte")
         if closed and c_counter is not None:
-            self._stack(-1, {"c": c_counter}, points)
+            self._stack(-1, "c", {"c": c_counter}, points)
 
-    def _stack(self, k: int, exprs: dict[str, Any], points: np.ndarray) -> None:
-        """Compile the named scalar or vector expressions of part k as one vector expression."""
+    def _stack(self, k: int, group: str, exprs: dict[str, Any], points: np.ndarray) -> None:
+        """Compile named scalar or vector expressions of part k as one vector expression."""
         components: list[Any] = []
         for name, expr in exprs.items():
             flat = [expr[i] for i in range(expr.ufl_shape[0])] if expr.ufl_shape else [expr]
-            self.columns[k, name] = slice(len(components), len(components) + len(flat))
+            self.columns[k, name] = (group, slice(len(components), len(components) + len(flat)))
             components += flat
-        self.expressions[k] = fem.Expression(ufl.as_vector(components), points,
-                                             entity_maps=self.u.domain.maps)
+        self.expressions[k, group] = fem.Expression(ufl.as_vector(components), points,
+                                                    entity_maps=self.u.domain.maps)
 
-    def values(self, k: int) -> dict[str, np.ndarray]:
-        """Each quantity at the quadrature points of part k (-1: the counter), rank-local.
+    def values(self, k: int, group: str) -> dict[str, np.ndarray]:
+        """The quantities of a group at the quadrature points of part k (-1: the counter).
+
+        Rank-local; collective (every rank evaluates).
 
         Returns:
             Name -> values, shape (points, components).
         """
         d = self.u.domain
         entities = d.counter_entities if k == -1 else d.parts[k].entities
-        expression = self.expressions[k]
+        expression = self.expressions[k, group]
         # eval is collective when coefficients live on the submesh: call it on every rank
         values = expression.eval(d.mesh, np.asarray(entities, dtype=np.int32).reshape(-1, 2))
         values = values.reshape(len(entities) * len(self.weights), expression.value_shape[0])
-        return {name: values[:, columns] for (part, name), columns in self.columns.items()
-                if part == k}
+        return {name: values[:, columns] for (part, name), (of, columns) in self.columns.items()
+                if part == k and of == group}
 
     def eval(self, k: int, name: str) -> np.ndarray:
         """Values of one quantity at the quadrature points of part k (-1: the counter)."""
-        return self.values(k)[name]
+        return self.values(k, self.columns[k, name][0])[name]
 
     def sample(self) -> SurfaceSample:
         """Rank-local quadrature-point sample of the Li surface (collective)."""
@@ -220,7 +223,7 @@ class SurfaceSampler:
             self.flux.update()
         xs, ws, js, cs = [], [], [], []
         for k, part in enumerate(self.u.domain.parts):
-            values = self.values(k)
+            values = self.values(k, "surface")
             x = values["x"]
             weight = values["detj"].reshape(-1) * np.tile(self.weights, len(part.entities))
             if self.u.domain.axisym:
@@ -228,7 +231,10 @@ class SurfaceSampler:
             xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
             ws.append(weight)
             js.append(values["j"].reshape(-1))
-            cs.append(values["c"].reshape(-1) if "c" in values else np.full(weight.shape, np.nan))
+            if (k, "c") in self.columns:
+                cs.append(self.eval(k, "c").reshape(-1))
+            else:
+                cs.append(np.full(weight.shape, np.nan))
         return SurfaceSample(
             np.vstack(xs), np.concatenate(ws), np.concatenate(js), np.concatenate(cs)
         )
