@@ -262,8 +262,15 @@ class Domain:
     # ------------------------------------------------------------------------------------------
     def integrate(self, integrand: ufl.core.expr.Expr) -> float:
         """The integral of a scalar UFL form over all ranks (mesh and submesh may mix)."""
-        value = fem.assemble_scalar(fem.form(integrand, entity_maps=self.maps))
-        return self.comm.allreduce(value, op=MPI.SUM)
+        return self.assemble(self.compile(integrand))
+
+    def compile(self, integrand: ufl.Form) -> fem.Form:
+        """The compiled form of a scalar UFL form (mesh and submesh may mix)."""
+        return fem.form(integrand, entity_maps=self.maps)
+
+    def assemble(self, form: fem.Form) -> float:
+        """The value of a compiled scalar form, summed over all ranks."""
+        return self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
 
     def integrate_all(self, integrands: list[ufl.Form]) -> list[float]:
         """The integrals of several scalar forms (one JIT module, one allreduce)."""

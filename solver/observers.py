@@ -87,10 +87,19 @@ class Integral:
     def __init__(self, name: str, domain: Domain, form: Callable[[], Any],
                  per: Callable[[], float] = lambda: 1.0):
         self.name, self.domain, self.form, self.per = name, domain, form, per
+        self._compiled: tuple[Any, fem.Form] | None = None  # (UFL form, its compiled form)
 
     def compute(self) -> float:
-        """The integral of the form divided by the divisor."""
-        return self.domain.integrate(self.form()) / self.per()
+        """The integral of the form divided by the divisor.
+
+        The compiled form is kept while ``form()`` returns an equal UFL form (UFL's ``equals``:
+        the same integrands of the same coefficient and constant objects): no JIT-cache look-up
+        at every output time.
+        """
+        form = self.form()
+        if self._compiled is None or not self._compiled[0].equals(form):
+            self._compiled = (form, self.domain.compile(form))
+        return self.domain.assemble(self._compiled[1]) / self.per()
 
 
 class MeanOverpotential(Integral):
