@@ -57,13 +57,15 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dolfinx
-import h5py
 import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
+
+if TYPE_CHECKING:  # h5py (0.1 s of import) is loaded when a checkpoint is written or read
+    import h5py
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -384,6 +386,8 @@ def _write_file(
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o666 & ~umask)  # mkstemp's 0600 would hide the checkpoint from the user's group
+    import h5py
+
     try:
         with h5py.File(tmp, "w", libver="latest") as out:
             out.attrs["format"] = FORMAT
@@ -435,6 +439,8 @@ def _read_file(
     size = len(parts)
     current = [_MeshRecord.gather([part[m][1] for part in parts])[0] for m in range(len(meshes))]
     mesh_index = {id(msh): m for m, msh in enumerate(meshes)}
+    import h5py
+
     with h5py.File(path, "r") as src:
         if src.attrs.get("format") != FORMAT:
             raise CheckpointError(

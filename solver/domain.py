@@ -29,6 +29,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from solver.driver import SimulationError
+from solver.forms import compile_forms
 from solver.geometry.bundle import MeshBundle
 
 __all__ = ["Domain", "SurfacePart"]
@@ -261,25 +262,39 @@ class Domain:
     # ------------------------------------------------------------------------------------------
     def integrate(self, integrand: ufl.core.expr.Expr) -> float:
         """The integral of a scalar UFL form over all ranks (mesh and submesh may mix)."""
-        value = fem.assemble_scalar(fem.form(integrand, entity_maps=self.maps))
-        return self.comm.allreduce(value, op=MPI.SUM)
+        return self.assemble(self.compile(integrand))
+
+    def compile(self, integrand: ufl.Form) -> fem.Form:
+        """The compiled form of a scalar UFL form (mesh and submesh may mix)."""
+        return fem.form(integrand, entity_maps=self.maps)
+
+    def assemble(self, form: fem.Form) -> float:
+        """The value of a compiled scalar form, summed over all ranks."""
+        return self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+
+    def integrate_all(self, integrands: list[ufl.Form]) -> list[float]:
+        """The integrals of several scalar forms (one JIT module, one allreduce)."""
+        local = [fem.assemble_scalar(f) for f in compile_forms(integrands, entity_maps=self.maps)]
+        return self.comm.allreduce(np.array(local, dtype=float), op=MPI.SUM).tolist()
 
     def _compute_constants(self) -> None:
-        w = self.weight
+        w, regions = self.weight, self.bundle.regions
+        values = iter(self.integrate_all([
+            w * self.ds(self.tag("counter")),
+            *(w * self.ds(p.tag) for p in self.parts),
+            w * self.li_measure,
+            *(w * self.dx(tag) for tag in regions.values()),
+            *(self.weight_plus * self.dS_it(regions[name]) for name in self.interface),
+        ]))
         #: Projected area A_proj: the weighted measure of the counter boundary, m^2 (2D: m).
-        self.area = self.integrate(w * self.ds(self.tag("counter")))
+        self.area = next(values)
         #: Weighted area of each Li-surface part, and of the whole Li surface.
-        self.part_areas = [self.integrate(w * self.ds(p.tag)) for p in self.parts]
-        self.li_area = self.integrate(w * self.li_measure)
+        self.part_areas = [next(values) for _ in self.parts]
+        self.li_area = next(values)
         #: Weighted volume of each region.
-        self.volumes = {
-            name: self.integrate(w * self.dx(tag)) for name, tag in self.bundle.regions.items()
-        }
+        self.volumes = {name: next(values) for name in regions}
         #: Weighted area of the ion-transfer boundary of each region in ``interface``.
-        self.interface_areas = {
-            name: self.integrate(self.weight_plus * self.dS_it(self.bundle.regions[name]))
-            for name in self.interface
-        }
+        self.interface_areas = {name: next(values) for name in self.interface}
         local = self.mesh.geometry.x[:, self.tdim - 1].max(initial=-np.inf)
         #: Distance L of the counter boundary from the Li base plane (largest coordinate).
         self.height = self.comm.allreduce(float(local), op=MPI.MAX)

@@ -87,10 +87,19 @@ class Integral:
     def __init__(self, name: str, domain: Domain, form: Callable[[], Any],
                  per: Callable[[], float] = lambda: 1.0):
         self.name, self.domain, self.form, self.per = name, domain, form, per
+        self._compiled: tuple[Any, fem.Form] | None = None  # (UFL form, its compiled form)
 
     def compute(self) -> float:
-        """The integral of the form divided by the divisor."""
-        return self.domain.integrate(self.form()) / self.per()
+        """The integral of the form divided by the divisor.
+
+        The compiled form is kept while ``form()`` returns an equal UFL form (UFL's ``equals``:
+        the same integrands of the same coefficient and constant objects): no JIT-cache look-up
+        at every output time.
+        """
+        form = self.form()
+        if self._compiled is None or not self._compiled[0].equals(form):
+            self._compiled = (form, self.domain.compile(form))
+        return self.domain.assemble(self._compiled[1]) / self.per()
 
 
 class MeanOverpotential(Integral):
@@ -167,31 +176,55 @@ class SurfaceSampler:
         facet_type = basix.cell.sub_entity_type(msh.basix_cell(), d.tdim - 1, 0)
         points, self.weights = basix.make_quadrature(facet_type, 2 * degree + 2)
         detj = ufl.classes.FacetJacobianDeterminant(msh)
+        #: Per part k (-1: the counter) and group: one expression of the group's quantities side
+        #: by side (one JIT module instead of one per quantity): "surface" (x, |det J|, j,
+        #: sampled at output times) and "c" (also read at every time step by the depletion
+        #: event, so evaluated alone); and each quantity's group and columns.
         self.expressions: dict[tuple[int, str], fem.Expression] = {}
+        self.columns: dict[tuple[int, str], tuple[str, slice]] = {}
         for k, part in enumerate(d.parts):
             j = (
                 surface.surface_current(u, k, u.overpotential(part.region))
                 if flux is None else flux.functions[u.block(part.region)]
             )
-            exprs = {"x": d.x, "detj": abs(detj), "j": j}
+            self._stack(k, "surface", {"x": d.x, "detj": abs(detj), "j": j}, points)
             c_s = u.concentration(part.region)
             if c_s is not None:
-                exprs["c"] = c_s
-            for name, expr in exprs.items():
-                self.expressions[k, name] = fem.Expression(expr, points, entity_maps=d.maps)
+                self._stack(k, "c", {"c": c_s}, points)
         c_counter = u.concentration("electrolyte")
         if closed and c_counter is not None:
-            self.expressions[-1, "c"] = fem.Expression(c_counter, points, entity_maps=d.maps)
+            self._stack(-1, "c", {"c": c_counter}, points)
 
-    def eval(self, k: int, name: str) -> np.ndarray:
-        """Values at the quadrature points of part k (-1: the counter), rank-local."""
+    def _stack(self, k: int, group: str, exprs: dict[str, Any], points: np.ndarray) -> None:
+        """Compile named scalar or vector expressions of part k as one vector expression."""
+        components: list[Any] = []
+        for name, expr in exprs.items():
+            flat = [expr[i] for i in range(expr.ufl_shape[0])] if expr.ufl_shape else [expr]
+            self.columns[k, name] = (group, slice(len(components), len(components) + len(flat)))
+            components += flat
+        self.expressions[k, group] = fem.Expression(ufl.as_vector(components), points,
+                                                    entity_maps=self.u.domain.maps)
+
+    def values(self, k: int, group: str) -> dict[str, np.ndarray]:
+        """The quantities of a group at the quadrature points of part k (-1: the counter).
+
+        Rank-local; collective (every rank evaluates).
+
+        Returns:
+            Name -> values, shape (points, components).
+        """
         d = self.u.domain
         entities = d.counter_entities if k == -1 else d.parts[k].entities
-        expression = self.expressions[k, name]
-        width = int(np.prod(expression.value_shape, dtype=int))
+        expression = self.expressions[k, group]
         # eval is collective when coefficients live on the submesh: call it on every rank
         values = expression.eval(d.mesh, np.asarray(entities, dtype=np.int32).reshape(-1, 2))
-        return values.reshape(len(entities) * len(self.weights), width)
+        values = values.reshape(len(entities) * len(self.weights), expression.value_shape[0])
+        return {name: values[:, columns] for (part, name), (of, columns) in self.columns.items()
+                if part == k and of == group}
+
+    def eval(self, k: int, name: str) -> np.ndarray:
+        """Values of one quantity at the quadrature points of part k (-1: the counter)."""
+        return self.values(k, self.columns[k, name][0])[name]
 
     def sample(self) -> SurfaceSample:
         """Rank-local quadrature-point sample of the Li surface (collective)."""
@@ -199,14 +232,15 @@ class SurfaceSampler:
             self.flux.update()
         xs, ws, js, cs = [], [], [], []
         for k, part in enumerate(self.u.domain.parts):
-            x = self.eval(k, "x")
-            weight = self.eval(k, "detj").reshape(-1) * np.tile(self.weights, len(part.entities))
+            values = self.values(k, "surface")
+            x = values["x"]
+            weight = values["detj"].reshape(-1) * np.tile(self.weights, len(part.entities))
             if self.u.domain.axisym:
                 weight *= 2.0 * math.pi * x[:, 0]
             xs.append(np.pad(x, ((0, 0), (0, 3 - x.shape[1]))))
             ws.append(weight)
-            js.append(self.eval(k, "j").reshape(-1))
-            if (k, "c") in self.expressions:
+            js.append(values["j"].reshape(-1))
+            if (k, "c") in self.columns:
                 cs.append(self.eval(k, "c").reshape(-1))
             else:
                 cs.append(np.full(weight.shape, np.nan))
@@ -224,11 +258,11 @@ class SurfaceSampler:
         """
         values = [np.inf]
         if counter:
-            if (-1, "c") in self.expressions:
+            if (-1, "c") in self.columns:
                 values.append(float(self.eval(-1, "c").min(initial=np.inf)))
         else:
             for k in range(len(self.u.domain.parts)):
-                if (k, "c") in self.expressions:
+                if (k, "c") in self.columns:
                     values.append(float(self.eval(k, "c").min(initial=np.inf)))
             salt = self.u.salt
             values.append(float(salt.c.x.array[salt.interface_dofs].min(initial=np.inf)))

@@ -40,6 +40,7 @@ from petsc4py import PETSc
 from solver.continuation import Ramp, Reformulate, Stages
 from solver.domain import Domain
 from solver.driver import DepletionEvent, SimulationError, TimeDriver
+from solver.forms import compile_forms
 from solver.geometry.bundle import MeshBundle
 from solver.growth.contact import ContactExhausted, ContactLoss, contact_indicator
 from solver.growth.coupling import SurfaceGrowth
@@ -617,11 +618,12 @@ class Simulation:
         names = [*self.potential_names, "u" if self.log_c else "c"][: len(unknowns)]
         # step norm: Phi in RT/F, c in c_bulk (u in 1)
         c_scale = 1.0 if salt is None or salt.log_c else salt.c_bulk
+        F, J, dF_dphis = compile_forms([forms, jac, d_phis], entity_maps=maps)  # one JIT module
         system = BorderedSystem(
             unknowns=unknowns,
-            F=fem.form(forms, entity_maps=maps),
-            J=fem.form(jac, entity_maps=maps),
-            dF_dphis=fem.form(d_phis, entity_maps=maps),
+            F=F,
+            J=J,
+            dF_dphis=dF_dphis,
             dG_du=dG,
             bcs=bcs,
             bcs_w=bcs_w,

@@ -12,12 +12,13 @@ killed at once) the ``.incomplete`` directory, which a later run reports as stal
   exits with 128 + the signal number: 130, 143);
 - a native crash (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL), SIGKILL, or mpiexec killing rank 0
   after another rank died: no code of the process runs any more, so a *watcher* does it. Rank 0
-  starts it (this file run as a script, standard library only, in its own session so that a
-  Ctrl-C or a kill of the process group does not reach it) with the reading end of a pipe as
-  its standard input. The kernel closes the writing end when rank 0 exits for any reason; the
-  watcher then marks the directory ``FAILED`` if it still exists. A normal end renames the
-  directory before closing the pipe, so the watcher finds nothing to do. The cause of a native
-  crash is the ``Fatal Python error`` line that :mod:`faulthandler` wrote to ``run.log``.
+  starts it (:mod:`solver.watch` run as a script, standard library only, in its own session so
+  that a Ctrl-C or a kill of the process group does not reach it) with the reading end of a
+  pipe as its standard input. The kernel closes the writing end when rank 0 exits for any
+  reason; the watcher then marks the directory ``FAILED`` if it still exists. A normal end
+  renames the directory before closing the pipe, so the watcher finds nothing to do. The cause
+  of a native crash is the ``Fatal Python error`` line that :mod:`faulthandler` wrote to
+  ``run.log``.
 - The watcher killed too (a scheduler killing every process of the job, a reboot): the
   ``.incomplete`` directory stays, and :func:`stale_directories` finds it on the next run
   (its owner and watcher processes are gone); ``lidep run --clean-stale`` removes it.
@@ -527,7 +528,8 @@ class Watcher:
         read_end, self._write_end = os.pipe()  # not inherited by other children (PEP 446)
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-I", "-S", __file__, str(work), str(target)],
+                [sys.executable, "-I", "-S", str(Path(__file__).with_name("watch.py")), str(work),
+                 str(target)],
                 stdin=read_end, stdout=subprocess.DEVNULL, start_new_session=True)
         except BaseException:
             os.close(self._write_end)
@@ -562,22 +564,26 @@ def _crash_cause(work: Path, owner: dict[str, Any]) -> str:
             "out-of-memory killer, a scheduler) or, under mpiexec, because another rank died")
 
 
-def _watch(work: Path, target: Path) -> int:
-    """Block until the run process closes the pipe or dies; then mark ``work`` if it remains."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    while sys.stdin.buffer.read(1 << 12):
-        pass
-    if not work.is_dir():
+def mark_abandoned(work: str, target: str) -> int:
+    """The watcher, after the run process closed the pipe or died: mark ``work`` if it remains.
+
+    Called by the watcher script :mod:`solver.watch`, which waits on the pipe without importing
+    this module.
+
+    Args:
+        work: The run's directory.
+        target: ``<output_root>/<name>``.
+
+    Returns:
+        The watcher's exit status (0).
+    """
+    work_dir = Path(work)
+    if not work_dir.is_dir():
         return 0  # renamed by the run itself: finished or marked failed
     try:
-        owner = json.loads((work / RUNNING).read_text(encoding="utf-8"))
+        owner = json.loads((work_dir / RUNNING).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         owner = {}
-    mark_failed(work, target, _crash_cause(work, owner),
+    mark_failed(work_dir, Path(target), _crash_cause(work_dir, owner),
                 "Marked by the watcher process after the run process had ended.\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_watch(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -176,3 +176,16 @@ def test_failure_marker_names_the_cause_first(tmp_path):
     first = (failed / "FAILED").read_text().splitlines()[0]
     assert re.fullmatch(r"Run failed at \S+: ValueError: Newton diverged at t = 3 s", first)
     assert not (failed / "RUNNING").exists()
+
+
+def test_manifest_versions_equal_importlib_metadata():
+    # the versions are read from the metadata's header line: the same as importlib.metadata's
+    # for every installed distribution (not only the ones the manifest lists)
+    import importlib.metadata
+
+    from solver.rundir import _distribution_version
+
+    names = {d.metadata["Name"] for d in importlib.metadata.distributions()}
+    assert len(names) > 10
+    for name in names:
+        assert _distribution_version(name) == importlib.metadata.version(name), name

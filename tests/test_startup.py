@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
-HEAVY = ("dolfinx", "petsc4py", "ufl", "gmsh", "matplotlib", "pyvista", "pint", "scipy",
+HEAVY = ("dolfinx", "petsc4py", "ufl", "gmsh", "matplotlib", "pyvista", "pint", "scipy", "h5py",
          "pydantic")
 
 
@@ -52,3 +52,11 @@ def test_run_modules_load_no_plotting_or_units_library(module):
 
 def test_periodic_constraint_loads_scipy_only_when_matching_dofs():
     assert "scipy" not in _loaded("import solver.periodic")
+
+
+@pytest.mark.parametrize("module", ["solver.problem", "solver.geometry.occ2d", "solver.driver"])
+def test_run_modules_load_no_scipy_or_h5py(module):
+    # scipy.spatial (0.3 s: moving surface, mosaic grains) and h5py (0.1 s: checkpoints, merged
+    # field series) are imported where used; a steady run needs neither
+    loaded = _loaded(f"import {module}")
+    assert not loaded & {"scipy", "h5py"}, loaded

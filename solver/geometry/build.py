@@ -329,6 +329,8 @@ def mesh_stats(bundle: MeshBundle, min_quality: float) -> MeshStats:
     import dolfinx
     import ufl
 
+    from solver.forms import compile_forms
+
     msh = bundle.mesh
     comm = msh.comm
     tdim = msh.topology.dim
@@ -340,30 +342,33 @@ def mesh_stats(bundle: MeshBundle, min_quality: float) -> MeshStats:
     ds = ufl.Measure("ds", domain=msh, subdomain_data=bundle.facet_tags)
     dS = ufl.Measure("dS", domain=msh, subdomain_data=bundle.facet_tags)
     one = dolfinx.fem.Constant(msh, dolfinx.default_scalar_type(1.0))
-
-    def integral(form) -> float:
-        local = dolfinx.fem.assemble_scalar(dolfinx.fem.form(form))
-        return float(comm.allreduce(local, op=MPI.SUM))
-
     two_pi_r = 2.0 * math.pi * ufl.SpatialCoordinate(msh)[0]
-    revolved = (
-        {n: integral(two_pi_r * dx(t)) for n, t in bundle.regions.items()}
-        if bundle.coordinates == "axisymmetric"
-        else {}
-    )
     interior = {"interphase_electrolyte"}
+    integrands = {
+        "region": {n: one * dx(t) for n, t in bundle.regions.items()},
+        "boundary": {
+            n: one("+") * dS(t) if n in interior else one * ds(t)
+            for n, t in bundle.boundaries.items()
+        },
+        "revolved": (
+            {n: two_pi_r * dx(t) for n, t in bundle.regions.items()}
+            if bundle.coordinates == "axisymmetric"
+            else {}
+        ),
+    }
+    forms = [form for group in integrands.values() for form in group.values()]
+    local = [dolfinx.fem.assemble_scalar(form) for form in compile_forms(forms)]  # one module
+    values = iter(comm.allreduce(np.array(local, dtype=float), op=MPI.SUM).tolist())
+    measures = {kind: {n: next(values) for n in group} for kind, group in integrands.items()}
     return MeshStats(
         num_cells=cell_map.size_global,
         num_vertices=vertex_map.size_global,
         min_quality=min_quality,
         h_min=float(comm.allreduce(h.min() if h.size else np.inf, op=MPI.MIN)),
         h_max=float(comm.allreduce(h.max() if h.size else 0.0, op=MPI.MAX)),
-        region_measures={n: integral(one * dx(t)) for n, t in bundle.regions.items()},
-        boundary_measures={
-            n: integral(one("+") * dS(t) if n in interior else one * ds(t))
-            for n, t in bundle.boundaries.items()
-        },
-        revolved_measures=revolved,
+        region_measures=measures["region"],
+        boundary_measures=measures["boundary"],
+        revolved_measures=measures["revolved"],
     )
 
 

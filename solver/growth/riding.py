@@ -19,7 +19,6 @@ their centroids (scipy cKDTree).
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 __all__ = ["SurfacePieces", "closest_on_segments", "closest_on_triangles"]
 
@@ -109,6 +108,8 @@ class SurfacePieces:
     def __init__(self, corners: np.ndarray, displacement: np.ndarray) -> None:
         self.corners = corners
         self.displacement = displacement
+        from scipy.spatial import cKDTree  # 0.3 s of import: only when the surface moves
+
         self._tree = cKDTree(corners.mean(axis=1)) if len(corners) else None
 
     @classmethod

@@ -1,0 +1,102 @@
+"""Forms compiled together: one JIT module for several UFL forms.
+
+``dolfinx.fem.form`` compiles every UFL form into a module of its own, and loading a module
+from the JIT cache costs about 1 ms plus one listing of the cache directory (10 ms of CPU at
+15,000 cached files: FFCx looks the module up with a fresh ``importlib`` finder each time).
+:func:`compile_forms` hands all UFL forms of a (nested) list to FFCx at once, so they share one
+module and one look-up, and returns the same DOLFINx ``Form`` objects in the same nesting as
+``dolfinx.fem.form`` would (``tests/test_forms.py`` assembles both and requires equal values).
+
+In parallel, rank 0 compiles first and the other ranks then load the module from the cache
+(``dolfinx.jit.mpi_jit_decorator``, as ``dolfinx.fem.form`` does). Collective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ffcx
+import ffcx.codegeneration.jit
+import ufl
+from dolfinx import default_scalar_type, fem, jit
+from dolfinx.fem.forms import get_integration_domains
+
+__all__ = ["compile_forms"]
+
+
+@jit.mpi_jit_decorator
+def _compile(forms: list[ufl.Form], options: dict, jit_options: dict) -> tuple:
+    """(ufcx forms, module, code) of ``forms`` compiled into one module (or loaded)."""
+    return ffcx.codegeneration.jit.compile_forms(forms, options=options, **jit_options)
+
+
+def _leaves(forms: Any) -> list[ufl.Form]:
+    """The UFL forms (with integrals) of a nested list, depth first."""
+    if isinstance(forms, ufl.Form):
+        return [forms]
+    if isinstance(forms, Sequence):
+        return [leaf for item in forms for leaf in _leaves(item)]
+    return []
+
+
+def _dolfinx_form(
+    form: ufl.Form, ufcx_form: Any, module: Any, entity_maps: list, dtype: Any
+) -> fem.Form:
+    """The DOLFINx form of one compiled UFL form: spaces, coefficients, constants, domains."""
+    ((domain, data),) = form.subdomain_data().items()  # one integration mesh
+    ids: dict[str, list[int]] = {name: [] for name in data}
+    offsets = ufcx_form.form_integral_offsets
+    for kind in fem.IntegralType:  # the ufcx form lists its integrals grouped by type
+        for j in range(offsets[kind.value], offsets[kind.value + 1]):
+            ids[kind.name].append(ufcx_form.form_integral_ids[j])
+    subdomains = {
+        fem.IntegralType[name]: get_integration_domains(fem.IntegralType[name], tags[0], ids[name])
+        for name, tags in data.items()
+    }
+    coefficients = form.coefficients()
+    cpp = fem.form_cpp_class(dtype)(
+        [module.ffi.cast("uintptr_t", module.ffi.addressof(ufcx_form))],
+        [argument.ufl_function_space()._cpp_object for argument in form.arguments()],
+        [coefficients[ufcx_form.original_coefficient_positions[i]]._cpp_object
+         for i in range(ufcx_form.num_coefficients)],
+        [constant._cpp_object for constant in form.constants()],
+        subdomains,
+        [entity_map._cpp_object for entity_map in entity_maps],
+        domain.ufl_cargo(),
+    )
+    return fem.Form(cpp, ufcx_form, None, module)
+
+
+def compile_forms(forms: Any, entity_maps: Sequence[Any] | None = None) -> Any:
+    """DOLFINx forms of a UFL form or nested list of forms, compiled into one module.
+
+    Args:
+        forms: A UFL form, or a (nested) list of UFL forms, ``ufl.ZeroBaseForm`` and None
+            (the arguments of ``dolfinx.fem.form``).
+        entity_maps: As for ``dolfinx.fem.form`` (forms mixing a mesh and its submesh).
+
+    Returns:
+        The ``dolfinx.fem.Form`` objects in the nesting of ``forms``; empty forms and None as
+        ``dolfinx.fem.form`` returns them.
+    """
+    leaves = _leaves(forms)
+    if not leaves:
+        return fem.form(forms, entity_maps=entity_maps)
+    dtype = default_scalar_type
+    comm = leaves[0].ufl_domain().ufl_cargo().comm
+    options = ffcx.get_options({"scalar_type": dtype})
+    ufcx_forms, module, _ = _compile(comm, leaves, options, jit.get_options())
+    compiled = {
+        id(form): _dolfinx_form(form, ufcx_form, module, list(entity_maps or []), dtype)
+        for form, ufcx_form in zip(leaves, ufcx_forms, strict=True)
+    }
+
+    def rebuild(item: Any) -> Any:
+        if isinstance(item, ufl.Form):
+            return compiled[id(item)]
+        if isinstance(item, Sequence):
+            return [rebuild(sub) for sub in item]
+        return fem.form(item, entity_maps=entity_maps)  # ZeroBaseForm, None
+
+    return rebuild(forms)
