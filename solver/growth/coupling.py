@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,7 @@ from mpi4py import MPI
 
 from solver.domain import Domain
 from solver.geometry.bundle import MeshBundle
-from solver.growth.kinematics import SurfaceKinematics, side_dofs
+from solver.growth.kinematics import ReflexCorners, SurfaceKinematics, side_dofs
 from solver.growth.morphology import MorphologySeries, apex_height, surface_profile
 from solver.growth.motion import MeshMotion
 from solver.growth.quality import MeshQuality
@@ -141,6 +141,7 @@ class SurfaceGrowth:
         #: the block dof (geometry node) of every dof of the geometry-degree space and of P1:
         #: their cell dofs list the cell's geometry nodes in the same order (vertices first)
         self._blocks = []
+        self._owned = spaces[0].dofmap.index_map.size_local
         for space in spaces:
             cell_dofs = space.dofmap.list
             nodes = mesh.geometry.dofmaps[0][:, : cell_dofs.shape[1]]
@@ -162,6 +163,10 @@ class SurfaceGrowth:
             forms += [numerator, mass]
         self._forms = [fem.form(f, entity_maps=domain.maps) for f in forms]
         self.j_nodes = np.zeros(self.kinematics.dofs.size)
+        #: The smallest cell quality after the last proposed move (:meth:`propose`).
+        self.pending_quality = self.quality.minimum()
+        #: (dt, nodal current) of the proposed move not yet made (its extension in motion.w).
+        self._pending: tuple[float, np.ndarray] | None = None
         #: The nodal current of the last move (v_n(j_move) dt is the scheme's normal step).
         self.j_move = self.j_nodes
         #: The initial node coordinates (the mesh a checkpoint is keyed to).
@@ -169,9 +174,11 @@ class SurfaceGrowth:
         #: The current node coordinates as a function (checkpointed with the state).
         self.position = fem.Function(self.space.V, name="position")
         self._store_position()
-        self._spacing = (
-            SurfaceSpacing(bundle, self.space, self.kinematics) if self.space.gdim == 2 else None
-        )
+        self._spacing = self._corners = None
+        if self.space.gdim == 2:
+            self._spacing = SurfaceSpacing(bundle, self.space, self.kinematics)
+            self._corners = ReflexCorners(bundle, self.space, self.kinematics,
+                                          SurfaceSpacing.CORNER)
         landmark = bundle.landmarks.get("far_field")
         width = domain.comm.allreduce(float(np.max(domain.mesh.geometry.x[:, 0])), op=MPI.MAX)
         #: The 2D Li profiles at the output times (rank 0).
@@ -187,33 +194,93 @@ class SurfaceGrowth:
         return vector.array
 
     def measure(self) -> None:
-        """J at the Li-surface nodes from the current fields and geometry (collective)."""
+        """J at the Li-surface nodes from the current fields and geometry (collective).
+
+        Vertices take the P1 lumped value int j phi_i w ds / int phi_i w ds, the other nodes of
+        a second-order geometry (mid-edge) that of the geometry degree: both weights are >= 0,
+        so the nodal values stay within the range of j (the P2 vertex basis is negative on
+        half of each facet: next to the dip of j at a protrusion's foot its lumped value
+        overshot, 5.3 against 4.8 A/m^2, and the node grew into a kink). A uniform shift
+        then makes the charge exact: sum_i j_i M_i = int j w ds, M_i = int psi_i w ds the
+        geometry degree's lumped masses, which the nodes' displacements sweep.
+        """
+        comm = self.domain.comm
         nodal = np.zeros(self.space.num_dofs)
-        # P1 first (every vertex), then the geometry degree where its lumped mass is positive
-        for index in (1, 0):
+        lumped = []
+        for index in (0, 1):  # the geometry degree, then P1 (every vertex)
             numerator, mass = (self._assemble(f) for f in self._forms[2 * index : 2 * index + 2])
-            scale = self.domain.comm.allreduce(np.max(mass, initial=0.0), op=MPI.MAX)
+            scale = comm.allreduce(np.max(mass, initial=0.0), op=MPI.MAX)
             good = mass > 1e-12 * scale
             nodal[self._blocks[index][good]] = numerator[good] / mass[good]
-        self.j_nodes = nodal[self.kinematics.dofs]
+            lumped.append((numerator, mass))
+        (numerator, mass), owned = lumped[0], slice(0, self._owned)
+        charge, swept, total = (
+            comm.allreduce(float(np.sum(v)), op=MPI.SUM)
+            for v in (numerator[owned], nodal[self._blocks[0][owned]] * mass[owned], mass[owned])
+        )
+        self.j_nodes = nodal[self.kinematics.dofs] + (charge - swept) / total
+
+    def propose(self, dt: float) -> float:
+        """The move the solved step of length dt would make, and the quality after it.
+
+        From the fields now (the solved, not yet accepted step): the nodal current, the
+        scheme's normal step, the tangential redistribution, the layers riding and the
+        extension into the electrolyte, as :meth:`accept_step` applies them; the mesh is not
+        moved. The move is kept for :meth:`accept_step` of the same dt (collective).
+
+        Args:
+            dt: The step, s.
+
+        Returns:
+            The smallest cell quality the mesh would have after the move (also
+            :attr:`pending_quality`).
+        """
+        self.measure()
+        j_move = self.scheme_current(dt)
+        if self._corners is not None:
+            j_move = self._corners.current(j_move)
+        d = self.kinematics.displacement(j_move, dt)
+        if self._spacing is not None:
+            self._spacing.redistribute(d)
+        w = self.motion.extend(d)
+        nodes = w.x.array.reshape(-1, self.space.gdim)[self.space.node_dof]
+        self.pending_quality = self.quality.minimum(nodes)
+        self._pending = (dt, j_move)
+        return self.pending_quality
+
+    def refuse_move(self, dt: float) -> str | None:
+        """Why the move of a solved step of length dt must not be made (None: it may be).
+
+        The move (:meth:`propose`) is refused when it would fold a cell or leave the smallest
+        cell quality below :attr:`threshold`: the step is to be redone shorter (its move is
+        about proportional to dt) rather than the mesh inverted. Collective.
+        """
+        q = self.propose(dt)
+        if q >= self.threshold:
+            return None
+        folded = "fold a cell" if q <= 0.0 else "drop the mesh quality"
+        return (f"the Li-surface move would {folded} (quality {q:.3g}, threshold "
+                f"{self.threshold:.3g})")
 
     def accept_step(self, dt: float, restart: bool = False) -> None:
         """After an accepted step of length dt: move the Li surface and the mesh (collective).
 
         The surface moves by d = q m, q the scheme's normal step (:meth:`scheme_current`)
-        with j of the accepted state, the layers ride on it, the electrolyte's mesh follows,
-        the history of configurations shifts and the geometric caches are refreshed.
+        with j of the accepted state, the layers ride on it, the electrolyte's mesh follows
+        (the move :meth:`propose` computed for this step, else computed now), the history of
+        configurations shifts and the geometric caches are refreshed.
 
         Args:
             dt: The step, s.
             restart: The step ended on a protocol switch (the next update is first order).
         """
-        self.measure()
-        self.j_move = self.scheme_current(dt)
-        d = self.kinematics.displacement(self.j_move, dt)
-        if self._spacing is not None:
-            self._spacing.redistribute(d)
-        w = self.motion.step(d)
+        if self._pending is None or self._pending[0] != dt:
+            self.propose(dt)
+        _, self.j_move = self._pending
+        self._pending = None
+        w = self.motion.w
+        self.space.move(w)
+        self.motion._update_stiffness()  # what MeshMotion.step does after its move
         self.history.accept(w)
         self._store_position()
         self._refresh()
@@ -331,8 +398,11 @@ class SurfaceGrowth:
         self.previous_dt = None if previous is None else float(previous)
 
     def quality_event(self) -> QualityEvent:
-        """The event that stops the run when the moved mesh's quality is too low."""
-        return QualityEvent(self.quality, self.threshold)
+        """The event that stops the run when the moved mesh's quality is too low.
+
+        It tests the quality after the accepted step's move (:attr:`pending_quality`).
+        """
+        return QualityEvent(lambda: self.pending_quality, self.threshold)
 
 
 class SurfaceSpacing:
@@ -360,6 +430,12 @@ class SurfaceSpacing:
 
     CORNER = 1.01
     """|m| above which a node is a corner (facets meeting at more than ~16 degrees): fixed."""
+
+    RATE = 1.0
+    """Largest tangential shift of a node in a step, relative to its normal step: the shift
+    is proportional to the step (a shorter step moves the mesh less), and a spacing error
+    that built up while a node was a corner is undone over several steps, not in one jump
+    that folded the cells beside it (the main job's ``lif_rich`` case at 30 s)."""
 
     def __init__(
         self, bundle: MeshBundle, space: DisplacementSpace, kinematics: SurfaceKinematics
@@ -402,16 +478,20 @@ class SurfaceSpacing:
         free &= ~np.isin(kin.dofs, self._dofs[:, 2:].ravel())  # vertices first
         dofs = kin.dofs[free]
         target = weighted[dofs] / total[dofs, :1]
-        shift = np.einsum("ij,ij->i", target - moved[dofs], tangent[free])[:, None]
+        shift = np.einsum("ij,ij->i", target - moved[dofs], tangent[free])
+        step = np.linalg.norm(values[dofs], axis=1)  # the normal step
+        shift = np.clip(shift, -self.RATE * step, self.RATE * step)[:, None]
         values[dofs] += shift * tangent[free]
-        if self._dofs.shape[1] > 2:  # mid-edge nodes: the middle of their (moved) vertices
+        if self._dofs.shape[1] > 2:  # mid-edge nodes: towards the middle of their vertices
             moved = self.space.dof_coordinates() + values
             middle = self._dofs[:, 2]
             chord = moved[b] - moved[a]
             along = chord / np.linalg.norm(chord, axis=1)[:, None]
-            gap = 0.5 * (moved[a] + moved[b]) - moved[middle]
+            gap = np.einsum("ij,ij->i", 0.5 * (moved[a] + moved[b]) - moved[middle], along)
+            step = np.linalg.norm(values[middle], axis=1)
+            gap = np.clip(gap, -self.RATE * step, self.RATE * step)
             mid_shift = np.zeros_like(moved)
-            mid_shift[middle] = np.einsum("ij,ij->i", gap, along)[:, None] * along
+            mid_shift[middle] = gap[:, None] * along
             values += self._sum(mid_shift)
         d.x.scatter_forward()
 
@@ -419,8 +499,14 @@ class SurfaceSpacing:
 class QualityEvent:
     """The smallest cell quality of the moved mesh falls below a threshold: the run stops.
 
-    Remeshing is not done in the run: the accepted state before the quality got too low
-    is output as the last snapshot and the run ends (a clean stop).
+    A move below the threshold is refused and the step redone shorter
+    (:meth:`SurfaceGrowth.refuse_move`); the event happens when even the last retry's move
+    would go below it. Remeshing is not done in the run: the accepted state (solved on the
+    last good mesh) is output as the last snapshot and the run ends (a clean stop).
+
+    Args:
+        quality: The smallest cell quality after the accepted step's move (collective).
+        threshold: The quality below which the run stops.
 
     Attributes:
         time: Time of the event, s (None before it happened).
@@ -429,7 +515,7 @@ class QualityEvent:
 
     stop = True
 
-    def __init__(self, quality: MeshQuality, threshold: float) -> None:
+    def __init__(self, quality: Callable[[], float], threshold: float) -> None:
         self.quality, self.threshold = quality, threshold
         self.time: float | None = None
 
@@ -437,7 +523,7 @@ class QualityEvent:
         """Test the accepted step; the event's message when the quality is too low (collective)."""
         if self.time is not None:
             return None
-        q = self.quality.minimum()
+        q = self.quality()
         if q >= self.threshold:
             return None
         self.time = t
