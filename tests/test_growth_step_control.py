@@ -102,3 +102,37 @@ def test_a_folding_move_is_refused_and_the_run_stops_cleanly():
     deposited = area - sum(simulation.domain.volumes.values())
     expected = LI_MOLAR_VOLUME / FARADAY * current * width * t
     assert deposited == pytest.approx(expected, rel=1e-3)
+
+
+def test_reflex_corner_moves_with_its_faces():
+    """The foot of a semicircle (R 0.5 um) on a flat is the Li surface's only reflex corner.
+
+    A nodal current of 1 with the foot at 0.2 (its dip): the foot gets its facets' nearest
+    nodes' mean, 1 (exact); every other node keeps its value, also a node of the flat and the
+    apex given 0.2 (not corners). A foot above its faces (3) keeps its own value (the corner
+    lies inside its faces' dilation only when slower).
+    """
+    from test_growth_coupled import _protrusion
+
+    from solver.growth.kinematics import ReflexCorners, SurfaceKinematics
+    from solver.growth.space import DisplacementSpace
+
+    bundle = _protrusion(MPI.COMM_WORLD)
+    space = DisplacementSpace(bundle.mesh)
+    kinematics = SurfaceKinematics(bundle, space)
+    corners = ReflexCorners(bundle, space, kinematics, corner=1.01)
+    points = kinematics.points()
+    foot = np.linalg.norm(points - [0.5e-6, 0.0], axis=1) < 1e-12
+    others = (np.abs(points[:, 0] - 1.0e-6) < 0.2e-6) & (points[:, 1] == 0.0)
+    others |= points[:, 1] > 0.5e-6 - 1e-12  # the apex
+    j = np.ones(len(points))
+    j[foot | others] = 0.2
+    assert others.any()
+    raised = corners.current(j)
+    assert np.allclose(raised[foot], 1.0, rtol=1e-14)
+    assert np.array_equal(raised[~foot], j[~foot])
+    assert np.all(raised[others] == 0.2)
+    j[foot] = 3.0
+    assert np.array_equal(corners.current(j), j)
+    found = MPI.COMM_WORLD.allreduce(int(foot.sum()), op=MPI.SUM)
+    assert found >= 1

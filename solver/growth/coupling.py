@@ -5,7 +5,10 @@ One time step from t_n to t_{n+1} = t_n + dt with growth (``physics.growth.enabl
 1. the step is solved on the mesh as it is (configuration Omega^n), the salt balance in ALE
    form with the mass of each history level on the configuration it was solved on
    (:class:`MeshHistory`), so a closed cell keeps its salt inventory to the solver tolerance;
-2. once the step is accepted (:meth:`SurfaceGrowth.accept_step`, the first step listener,
+2. once the step is solved, its move is computed (:meth:`SurfaceGrowth.propose`) and refused
+   when it would fold a cell or drop the mesh quality below the threshold
+   (:meth:`SurfaceGrowth.refuse_move`: the step is cut and redone);
+3. once the step is accepted (:meth:`SurfaceGrowth.accept_step`, the first step listener,
    before the snapshot): the Li-surface nodes move by d = q m, q the normal step of the time
    scheme's formula for dx/dt = v_n with v_n = j V_m / F, j the Faradaic current density of
    the accepted state at the nodes (BDF1: q = v_n dt; BDF2: a0 q - a2 q_prev = v_n; exact for
@@ -16,11 +19,12 @@ One time step from t_n to t_{n+1} = t_n + dt with growth (``physics.growth.enabl
 
 A rejected step never moved the mesh, so nothing is undone.
 
-The nodal current density is the lumped L2 projection of the surface current onto the
-geometry's Lagrange space on the Li facets, j_i = int j psi_i w ds / int psi_i w ds, so that
-the volume swept by the nodes, sum_i d_i . n int psi_i w ds, equals V_m / F int j w ds dt on a
-flat surface (P1 and P2 in 2D and axisymmetric sections). Where the lumped mass int psi_i ds
-vanishes (the vertices of second-order triangles in 3D) the P1 lumped projection is used.
+The nodal current density is a lumped L2 projection of the surface current with weights >= 0
+(P1 hats at the vertices, the geometry degree's basis at mid-edge nodes) plus a uniform shift
+that makes sum_i j_i int psi_i w ds = int j w ds, so that the volume swept by the nodes,
+sum_i d_i . n int psi_i w ds, equals V_m / F int j w ds dt on a flat surface (P1 and P2 in 2D
+and axisymmetric sections; :meth:`SurfaceGrowth.measure`). In 2D sections a reflex corner (a
+protrusion's foot) moves with its faces (``ReflexCorners``).
 """
 
 from __future__ import annotations
