@@ -972,9 +972,21 @@ class Simulation:
         return self.control.apply(step)
 
     def solve_step(self, galvanostatic: bool) -> NewtonResult:
-        """Newton solve of one time step from the predicted state."""
-        return self.newton(self._transient_system, galvanostatic,
-                           reuse=self.numerics.reuse_jacobian, stol=self.transient_stol)
+        """Newton solve of one time step from the predicted state.
+
+        With growth, a converged step whose Li-surface move would fold a cell or drop the
+        mesh quality below its threshold (with remeshing: would fold a cell) is reported as
+        not converged (the step is cut and redone) unless no retry is left: then it is taken
+        and the quality event stops the run or hands it over to the remesher.
+        """
+        result = self.newton(self._transient_system, galvanostatic,
+                             reuse=self.numerics.reuse_jacobian, stol=self.transient_stol)
+        if result.converged and self.growth is not None:
+            ctrl = self.driver.state.controller
+            reason = self.growth.refuse_move(ctrl.attempt, fold_only=self.remesher is not None)
+            if reason is not None and not ctrl.last_attempt:
+                return NewtonResult(False, result.iterations, result.residual, reason)
+        return result
 
     def error_estimate(self) -> float | None:
         """Local error norm of the salt unknown's step (None when it is not controlled)."""

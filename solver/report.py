@@ -414,6 +414,13 @@ def growth_statement(cases: list[CaseResult]) -> str | None:
         text += (f" The {fast.label} interface grows the tip faster relative to its flat "
                  f"surface: {_format(high)} against {_format(low)} for {slow.label} "
                  f"({100.0 * (high - low) / low:.1f} % more).")
+    longest = max(m[3] for m, _ in measured)
+    for (*_, span), c in measured:
+        if span < (1.0 - 1e-6) * longest:
+            stops = [e for e in c.summary.get("events", []) if e.startswith("mesh quality")]
+            why = f" ({stops[0]})" if stops else ""
+            text += (f" The spans differ: {c.label} grew for {_format(span)} s only{why}, so "
+                     "its numbers are not over the same plating.")
     return text
 
 

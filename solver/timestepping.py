@@ -498,6 +498,17 @@ class StepController:
         """True when :meth:`accept` expects a local error estimate."""
         return self.mode == "error"
 
+    @property
+    def attempt(self) -> float:
+        """The step being tried (the last :meth:`propose`), s."""
+        return self._attempt
+
+    @property
+    def last_attempt(self) -> bool:
+        """Whether a :meth:`reject` of the step being tried would give up (no retry left)."""
+        return (self._retries >= self.max_retries
+                or self._attempt * self.cut_factor < self.dt_min)
+
     def _next_target(self) -> float:
         return self._targets[bisect.bisect_right(self._targets, self.t)]
 

@@ -281,3 +281,27 @@ def test_regime_map_section_names_the_sweep_once(tmp_path):
     assert text.count("Reproduced at radii of 50 um and above.") == 1
     html = (run / "report.html").read_text()
     assert "<h2>Where the model reproduces the reference</h2>" in html
+
+
+def test_growth_statement_compares_tip_growth_and_names_a_short_span():
+    """Two growing cases: apex and flat rises, tip/flat ratios, which interface grows the tip
+    faster and by how much ((1.3 - 1.1) / 1.1 = 18.2 %), and a case that stopped early is
+    named with its event (its rises are over a shorter plating)."""
+    from solver.report import growth_statement
+
+    def case(label, t_end, apex, flat, events):
+        rows = [{"t": 10.0, "li_apex_height": 0.0, "li_flat_height": 0.0},
+                {"t": t_end, "li_apex_height": apex, "li_flat_height": flat}]
+        return CaseResult(label, Path("."), {"events": events}, rows, None)
+
+    stop = "mesh quality 0.01 below 0.02 at t=60 s: the moving Li surface stops here"
+    text = growth_statement([case("bare", 600.0, 520e-9, 400e-9, []),
+                             case("lif_rich", 60.0, 44e-9, 40e-9, [stop])])
+    assert "bare: the apex rose 520 nm and the flat 400 nm in 590 s (tip/flat growth ratio 1.3)" \
+        in text
+    assert "The bare interface grows the tip faster relative to its flat surface: 1.3 against " \
+        "1.1 for lif_rich (18.2 % more)." in text
+    assert f"lif_rich grew for 50 s only ({stop})" in text
+    equal = growth_statement([case("a", 600.0, 520e-9, 400e-9, []),
+                              case("b", 600.0, 440e-9, 400e-9, [])])
+    assert "spans differ" not in equal

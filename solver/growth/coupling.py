@@ -5,7 +5,10 @@ One time step from t_n to t_{n+1} = t_n + dt with growth (``physics.growth.enabl
 1. the step is solved on the mesh as it is (configuration Omega^n), the salt balance in ALE
    form with the mass of each history level on the configuration it was solved on
    (:class:`MeshHistory`), so a closed cell keeps its salt inventory to the solver tolerance;
-2. once the step is accepted (:meth:`SurfaceGrowth.accept_step`, the first step listener,
+2. once the step is solved, its move is computed (:meth:`SurfaceGrowth.propose`) and refused
+   when it would fold a cell or drop the mesh quality below the threshold
+   (:meth:`SurfaceGrowth.refuse_move`: the step is cut and redone);
+3. once the step is accepted (:meth:`SurfaceGrowth.accept_step`, the first step listener,
    before the snapshot): the Li-surface nodes move by d = q m, q the normal step of the time
    scheme's formula for dx/dt = v_n with v_n = j V_m / F, j the Faradaic current density of
    the accepted state at the nodes (BDF1: q = v_n dt; BDF2: a0 q - a2 q_prev = v_n; exact for
@@ -16,18 +19,19 @@ One time step from t_n to t_{n+1} = t_n + dt with growth (``physics.growth.enabl
 
 A rejected step never moved the mesh, so nothing is undone.
 
-The nodal current density is the lumped L2 projection of the surface current onto the
-geometry's Lagrange space on the Li facets, j_i = int j psi_i w ds / int psi_i w ds, so that
-the volume swept by the nodes, sum_i d_i . n int psi_i w ds, equals V_m / F int j w ds dt on a
-flat surface (P1 and P2 in 2D and axisymmetric sections). Where the lumped mass int psi_i ds
-vanishes (the vertices of second-order triangles in 3D) the P1 lumped projection is used.
+The nodal current density is a lumped L2 projection of the surface current with weights >= 0
+(P1 hats at the vertices, the geometry degree's basis at mid-edge nodes) plus a uniform shift
+that makes sum_i j_i int psi_i w ds = int j w ds, so that the volume swept by the nodes,
+sum_i d_i . n int psi_i w ds, equals V_m / F int j w ds dt on a flat surface (P1 and P2 in 2D
+and axisymmetric sections; :meth:`SurfaceGrowth.measure`). In 2D sections a reflex corner (a
+protrusion's foot) moves with its faces (``ReflexCorners``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +41,7 @@ from mpi4py import MPI
 
 from solver.domain import Domain
 from solver.geometry.bundle import MeshBundle
-from solver.growth.kinematics import SurfaceKinematics, side_dofs
+from solver.growth.kinematics import ReflexCorners, SurfaceKinematics, side_dofs
 from solver.growth.morphology import MorphologySeries, apex_height, surface_profile
 from solver.growth.motion import MeshMotion
 from solver.growth.quality import MeshQuality
@@ -146,6 +150,7 @@ class SurfaceGrowth:
         #: the block dof (geometry node) of every dof of the geometry-degree space and of P1:
         #: their cell dofs list the cell's geometry nodes in the same order (vertices first)
         self._blocks = []
+        self._owned = spaces[0].dofmap.index_map.size_local
         for space in spaces:
             cell_dofs = space.dofmap.list
             nodes = mesh.geometry.dofmaps[0][:, : cell_dofs.shape[1]]
@@ -167,6 +172,10 @@ class SurfaceGrowth:
             forms += [numerator, mass]
         self._forms = [fem.form(f, entity_maps=domain.maps) for f in forms]
         self.j_nodes = np.zeros(self.kinematics.dofs.size)
+        #: The smallest cell quality after the last proposed move (:meth:`propose`).
+        self.pending_quality = self.quality.minimum()
+        #: (dt, nodal current) of the proposed move not yet made (its extension in motion.w).
+        self._pending: tuple[float, np.ndarray] | None = None
         #: The nodal current of the last move (v_n(j_move) dt is the scheme's normal step).
         self.j_move = self.j_nodes
         #: The initial node coordinates (the mesh a checkpoint is keyed to).
@@ -174,9 +183,11 @@ class SurfaceGrowth:
         #: The current node coordinates as a function (checkpointed with the state).
         self.position = fem.Function(self.space.V, name="position")
         self._store_position()
-        self._spacing = (
-            SurfaceSpacing(bundle, self.space, self.kinematics) if self.space.gdim == 2 else None
-        )
+        self._spacing = self._corners = None
+        if self.space.gdim == 2:
+            self._spacing = SurfaceSpacing(bundle, self.space, self.kinematics)
+            self._corners = ReflexCorners(bundle, self.space, self.kinematics,
+                                          SurfaceSpacing.CORNER)
         landmark = bundle.landmarks.get("far_field")
         width = domain.comm.allreduce(float(np.max(domain.mesh.geometry.x[:, 0])), op=MPI.MAX)
         #: The 2D Li profiles at the output times (rank 0).
@@ -192,52 +203,113 @@ class SurfaceGrowth:
         return vector.array
 
     def measure(self) -> None:
-        """J at the Li-surface nodes from the current fields and geometry (collective)."""
+        """J at the Li-surface nodes from the current fields and geometry (collective).
+
+        Vertices take the P1 lumped value int j phi_i w ds / int phi_i w ds, the other nodes of
+        a second-order geometry (mid-edge) that of the geometry degree: both weights are >= 0,
+        so the nodal values stay within the range of j (the P2 vertex basis is negative on
+        half of each facet: next to the dip of j at a protrusion's foot its lumped value
+        overshot, 5.3 against 4.8 A/m^2, and the node grew into a kink). A uniform shift
+        then makes the charge exact: sum_i j_i M_i = int j w ds, M_i = int psi_i w ds the
+        geometry degree's lumped masses, which the nodes' displacements sweep.
+        """
+        comm = self.domain.comm
         nodal = np.zeros(self.space.num_dofs)
-        # P1 first (every vertex), then the geometry degree where its lumped mass is positive
-        for index in (1, 0):
+        lumped = []
+        for index in (0, 1):  # the geometry degree, then P1 (every vertex)
             numerator, mass = (self._assemble(f) for f in self._forms[2 * index : 2 * index + 2])
-            scale = self.domain.comm.allreduce(np.max(mass, initial=0.0), op=MPI.MAX)
+            scale = comm.allreduce(np.max(mass, initial=0.0), op=MPI.MAX)
             good = mass > 1e-12 * scale
             nodal[self._blocks[index][good]] = numerator[good] / mass[good]
-        self.j_nodes = nodal[self.kinematics.dofs]
+            lumped.append((numerator, mass))
+        (numerator, mass), owned = lumped[0], slice(0, self._owned)
+        charge, swept, total = (
+            comm.allreduce(float(np.sum(v)), op=MPI.SUM)
+            for v in (numerator[owned], nodal[self._blocks[0][owned]] * mass[owned], mass[owned])
+        )
+        self.j_nodes = nodal[self.kinematics.dofs] + (charge - swept) / total
+
+    def propose(self, dt: float) -> float:
+        """The move the solved step of length dt would make, and the quality after it.
+
+        From the fields now (the solved, not yet accepted step): the nodal current, the
+        scheme's normal step, the tangential redistribution, the layers riding and the
+        extension into the electrolyte, as :meth:`accept_step` applies them; the mesh is not
+        moved. The move is kept for :meth:`accept_step` of the same dt (collective).
+
+        Args:
+            dt: The step, s.
+
+        Returns:
+            The smallest cell quality the mesh would have after the move (also
+            :attr:`pending_quality`).
+        """
+        self.measure()
+        j_move = self.scheme_current(dt)
+        if self._corners is not None:
+            j_move = self._corners.current(j_move)
+        d = self.kinematics.displacement(j_move, dt)
+        if self._spacing is not None:
+            self._spacing.redistribute(d)
+        w = self.motion.extend(d)
+        if self._periodic is not None:
+            self._make_periodic(w)
+        nodes = w.x.array.reshape(-1, self.space.gdim)[self.space.node_dof]
+        self.pending_quality = self.quality.minimum(nodes)
+        self._pending = (dt, j_move)
+        return self.pending_quality
+
+    def refuse_move(self, dt: float, fold_only: bool = False) -> str | None:
+        """Why the move of a solved step of length dt must not be made (None: it may be).
+
+        The move (:meth:`propose`) is refused when it would fold a cell or leave the smallest
+        cell quality below :attr:`threshold`: the step is to be redone shorter (its move is
+        about proportional to dt) rather than the mesh inverted. Collective.
+
+        Args:
+            dt: The step, s.
+            fold_only: Refuse only a move that would fold a cell (with remeshing, a quality
+                below the threshold hands the run over to the remesher instead).
+        """
+        q = self.propose(dt)
+        if q >= (0.0 if fold_only else self.threshold):
+            return None
+        folded = "fold a cell" if q <= 0.0 else "drop the mesh quality"
+        return (f"the Li-surface move would {folded} (quality {q:.3g}, threshold "
+                f"{self.threshold:.3g})")
 
     def accept_step(self, dt: float, restart: bool = False) -> None:
         """After an accepted step of length dt: move the Li surface and the mesh (collective).
 
         The surface moves by d = q m, q the scheme's normal step (:meth:`scheme_current`)
-        with j of the accepted state, the layers ride on it, the electrolyte's mesh follows,
-        the history of configurations shifts and the geometric caches are refreshed.
+        with j of the accepted state, the layers ride on it, the electrolyte's mesh follows
+        (the move :meth:`propose` computed for this step, else computed now), the history of
+        configurations shifts and the geometric caches are refreshed.
 
         Args:
             dt: The step, s.
             restart: The step ended on a protocol switch (the next update is first order).
         """
-        self.measure()
-        self.j_move = self.scheme_current(dt)
-        d = self.kinematics.displacement(self.j_move, dt)
-        if self._spacing is not None:
-            self._spacing.redistribute(d)
-        w = self.motion.step(d)
-        if self._periodic is not None:
-            self._make_periodic(w)
+        if self._pending is None or self._pending[0] != dt:
+            self.propose(dt)
+        _, self.j_move = self._pending
+        self._pending = None
+        w = self.motion.w
+        self.space.move(w)
+        self.motion._update_stiffness()  # what MeshMotion.step does after its move
         self.history.accept(w)
         self._store_position()
         self._refresh()
         self.previous_dt = None if restart else dt
 
     def _make_periodic(self, w: fem.Function) -> None:
-        """Replace the applied move w by its periodic mean (the nodes follow; collective).
+        """Replace the move w by its periodic mean (collective).
 
         The extension does not know the period, so the two nodes of a periodic side pair
-        slide by different amounts; each pair takes their mean, the mesh moves by the change.
+        would slide by different amounts; each pair takes their mean.
         """
-        before = w.x.array.copy()
         self._periodic.average(w.x.petsc_vec)
         w.x.scatter_forward()
-        change = fem.Function(self.space.V)
-        change.x.array[:] = w.x.array - before
-        self.space.move(change)
 
     def scheme_current(self, dt: float) -> np.ndarray:
         """The nodal current density whose explicit move v_n(j) dt m is the scheme's step.
@@ -353,10 +425,12 @@ class SurfaceGrowth:
     def quality_event(self, remesh: bool = False) -> QualityEvent:
         """The event that stops the run when the moved mesh's quality is too low.
 
+        It tests the quality after the accepted step's move (:attr:`pending_quality`).
+
         Args:
             remesh: The run continues on a new mesh (``solver.growth.remesh``).
         """
-        return QualityEvent(self.quality, self.threshold, remesh)
+        return QualityEvent(lambda: self.pending_quality, self.threshold, remesh)
 
 
 class SurfaceSpacing:
@@ -385,6 +459,12 @@ class SurfaceSpacing:
 
     CORNER = 1.01
     """|m| above which a node is a corner (facets meeting at more than ~16 degrees): fixed."""
+
+    RATE = 1.0
+    """Largest tangential shift of a node in a step, relative to its normal step: the shift
+    is proportional to the step (a shorter step moves the mesh less), and a spacing error
+    that built up while a node was a corner is undone over several steps, not in one jump
+    that folded the cells beside it (the main job's ``lif_rich`` case at 30 s)."""
 
     def __init__(
         self, bundle: MeshBundle, space: DisplacementSpace, kinematics: SurfaceKinematics
@@ -429,16 +509,20 @@ class SurfaceSpacing:
         free &= ~np.isin(kin.dofs, self._dofs[:, 2:].ravel())  # vertices first
         dofs = kin.dofs[free]
         target = weighted[dofs] / total[dofs, :1]
-        shift = np.einsum("ij,ij->i", target - moved[dofs], tangent[free])[:, None]
+        shift = np.einsum("ij,ij->i", target - moved[dofs], tangent[free])
+        step = np.linalg.norm(values[dofs], axis=1)  # the normal step
+        shift = np.clip(shift, -self.RATE * step, self.RATE * step)[:, None]
         values[dofs] += shift * tangent[free]
-        if self._dofs.shape[1] > 2:  # mid-edge nodes: the middle of their (moved) vertices
+        if self._dofs.shape[1] > 2:  # mid-edge nodes: towards the middle of their vertices
             moved = self.space.dof_coordinates() + values
             middle = self._dofs[:, 2]
             chord = moved[b] - moved[a]
             along = chord / np.linalg.norm(chord, axis=1)[:, None]
-            gap = 0.5 * (moved[a] + moved[b]) - moved[middle]
+            gap = np.einsum("ij,ij->i", 0.5 * (moved[a] + moved[b]) - moved[middle], along)
+            step = np.linalg.norm(values[middle], axis=1)
+            gap = np.clip(gap, -self.RATE * step, self.RATE * step)
             mid_shift = np.zeros_like(moved)
-            mid_shift[middle] = np.einsum("ij,ij->i", gap, along)[:, None] * along
+            mid_shift[middle] = gap[:, None] * along
             values += self._sum(mid_shift)
         d.x.scatter_forward()
 
@@ -446,9 +530,17 @@ class SurfaceSpacing:
 class QualityEvent:
     """The smallest cell quality of the moved mesh falls below a threshold: the run stops.
 
-    Without remeshing the accepted state before the quality got too low is output as the
-    last snapshot and the run ends (a clean stop). With remeshing (``handover``) the time
-    driver stops without that snapshot and ``solver.growth.remesh`` continues the run.
+    A move below the threshold is refused and the step redone shorter
+    (:meth:`SurfaceGrowth.refuse_move`; with remeshing only a move that would fold a cell);
+    the event happens when the accepted step's move goes below it. Without remeshing the
+    accepted state (solved on the last good mesh) is output as the last snapshot and the run
+    ends (a clean stop). With remeshing (``handover``) the time driver stops without that
+    snapshot and ``solver.growth.remesh`` continues the run on a new mesh.
+
+    Args:
+        quality: The smallest cell quality after the accepted step's move (collective).
+        threshold: The quality below which the run stops.
+        handover: The run continues on a new mesh (remeshing).
 
     Attributes:
         time: Time of the event, s (None before it happened).
@@ -458,7 +550,8 @@ class QualityEvent:
 
     stop = True
 
-    def __init__(self, quality: MeshQuality, threshold: float, handover: bool = False) -> None:
+    def __init__(self, quality: Callable[[], float], threshold: float,
+                 handover: bool = False) -> None:
         self.quality, self.threshold, self.handover = quality, threshold, handover
         self.time: float | None = None
 
@@ -466,7 +559,7 @@ class QualityEvent:
         """Test the accepted step; the event's message when the quality is too low (collective)."""
         if self.time is not None:
             return None
-        q = self.quality.minimum()
+        q = self.quality()
         if q >= self.threshold:
             return None
         self.time = t

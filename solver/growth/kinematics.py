@@ -49,6 +49,7 @@ from solver.library.inorganic import LI_MOLAR_VOLUME
 __all__ = [
     "OFFSET_RTOL",
     "SIDE_AXES",
+    "ReflexCorners",
     "SurfaceKinematics",
     "normal_velocity",
     "side_dofs",
@@ -319,3 +320,85 @@ def _weighted_normals(vertices: np.ndarray) -> np.ndarray:
         t = vertices[:, 1] - vertices[:, 0]
         return np.stack([t[:, 1], -t[:, 0]], axis=1)
     return 0.5 * np.cross(vertices[:, 1] - vertices[:, 0], vertices[:, 2] - vertices[:, 0])
+
+
+class ReflexCorners:
+    """Corners of a 2D Li surface where the Li is reflex: shocks of the moving front.
+
+    At the foot of a protrusion the Li surface turns by ~90 degrees with the Li on the outside
+    of the turn (the electrolyte's angle is below 180 degrees). The faces' offset lines
+    converge there: under growth the corner is a shock of the front, and Huygens' construction
+    (the deposit is the old Li dilated by the local v_n dt) puts it where the faces' offsets
+    cross; a point of lower speed at the corner itself lies inside its neighbours' dilation
+    unless its speed exceeds sqrt(2) times theirs. The Faradaic current at the corner node is
+    lower than on its faces (docs/theory.md, "Reflex corners"): moved by its own speed the
+    node lags, the faces next to it tilt into a notch whose cells fold.
+
+    :meth:`current` therefore gives every reflex corner node (``|m|`` above ``corner``, both of
+    its facets' nearest other nodes on the electrolyte side of its normal, not on a side) the
+    mean current of those nearest nodes when that is larger than its own. The corner then moves
+    to the crossing of its faces' offset lines at their speed next to it.
+
+    Args:
+        bundle: The mesh and its ``li_surface`` facets (2D sections).
+        space: The displacement space.
+        kinematics: The surface kinematics (normals, offsets, dofs).
+        corner: |m| above which a node is a corner.
+    """
+
+    def __init__(
+        self,
+        bundle: MeshBundle,
+        space: DisplacementSpace,
+        kinematics: SurfaceKinematics,
+        corner: float,
+    ) -> None:
+        self.space, self.kinematics, self.corner = space, kinematics, corner
+        nodes = facet_nodes(bundle.mesh, tagged_facets(bundle, "li_surface", owned=True))
+        dofs = space.node_dof[nodes]  # (facets, 2 or 3) block dofs, vertices first
+        # each vertex with the facet's node nearest to it (the mid-edge node of a P2 facet)
+        other = dofs[:, 2] if dofs.shape[1] > 2 else None
+        self._vertex = np.concatenate([dofs[:, 0], dofs[:, 1]])
+        self._near = np.concatenate([dofs[:, 1], dofs[:, 0]] if other is None
+                                    else [other, other])
+        self._fixed = np.unique(np.concatenate(list(side_dofs(bundle, space).values())))
+
+    def _sum(self, values: np.ndarray) -> np.ndarray:
+        """Per-dof values (shape (dofs, gdim)) summed over ranks."""
+        f = fem.Function(self.space.V)
+        f.x.array[:] = values.ravel()
+        f.x.scatter_reverse(la.InsertMode.add)
+        f.x.scatter_forward()
+        return f.x.array.reshape(values.shape)
+
+    def current(self, j: np.ndarray) -> np.ndarray:
+        """The nodal current with reflex corners raised to their faces' (collective).
+
+        Args:
+            j: Current density at the Li-surface nodes (``kinematics.dofs`` order), A/m^2.
+
+        Returns:
+            A copy of j, the reflex corner nodes at the mean of their facets' nearest nodes'
+            current where that is larger.
+        """
+        kin = self.kinematics
+        index = np.full(self.space.num_dofs, -1, dtype=np.int64)
+        index[kin.dofs] = np.arange(kin.dofs.size)
+        x = self.space.dof_coordinates()
+        normal = np.zeros((self.space.num_dofs, self.space.gdim))
+        normal[kin.dofs] = kin.normals
+        reflex = np.einsum("ij,ij->i", x[self._near] - x[self._vertex],
+                           normal[self._vertex]) > 0.0
+        # per dof: (sum of the nearest nodes' j, its facets), and its facets bending away
+        totals = np.zeros((self.space.num_dofs, self.space.gdim))
+        np.add.at(totals[:, 0], self._vertex, j[index[self._near]])
+        np.add.at(totals[:, 1], self._vertex, 1.0)
+        bends = np.zeros((self.space.num_dofs, self.space.gdim))
+        np.add.at(bends[:, 0], self._vertex, reflex.astype(float))
+        totals, bends = self._sum(totals), self._sum(bends)
+        count = totals[kin.dofs, 1]
+        corner = np.linalg.norm(kin.offsets, axis=1) > self.corner
+        corner &= (count == 2) & (bends[kin.dofs, 0] == 2)
+        corner &= ~np.isin(kin.dofs, self._fixed)
+        faces = totals[kin.dofs, 0] / np.where(count > 0, count, 1.0)
+        return np.where(corner, np.maximum(j, faces), j)

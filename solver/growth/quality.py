@@ -11,6 +11,9 @@ it had when the quality monitor was created has turned inside out and gets -q. S
 (curved) cells also get the smallest scaled Jacobian over their geometry nodes, det J(node) /
 |det J_vertices| (times the initial orientation): 1 for straight cells, <= 0 once a curved edge
 folds the cell; the quality is the smaller of the two numbers. ``minimum`` reduces over ranks.
+Every measure can also be taken for a proposed move of the nodes without moving them
+(``displacement``): a moving-mesh run refuses a step whose move would fold a cell
+(``would_invert``) or drop the quality below its threshold (solver.growth.coupling).
 """
 
 from __future__ import annotations
@@ -98,29 +101,46 @@ class MeshQuality:
             self._dphi = element.tabulate(1, element.points)[1:, :, :, 0]
         self._orientation = np.sign(simplex_determinant(self._vertices()))
 
-    def _vertices(self) -> np.ndarray:
-        """Vertex coordinates of the owned cells, shape (n, tdim + 1, tdim)."""
+    def _coordinates(self, displacement: np.ndarray | None) -> np.ndarray:
+        """Node coordinates (tdim components), moved by ``displacement`` when one is given."""
         x = self.mesh.geometry.x[:, : self._tdim]
-        return x[self._nodes[:, : self._tdim + 1]]
+        return x if displacement is None else x + displacement
 
-    def cell_qualities(self) -> np.ndarray:
-        """Signed quality of every owned cell (1 ideal, <= 0 inverted)."""
-        vertices = self._vertices()
+    def _vertices(self, displacement: np.ndarray | None = None) -> np.ndarray:
+        """Vertex coordinates of the owned cells, shape (n, tdim + 1, tdim)."""
+        return self._coordinates(displacement)[self._nodes[:, : self._tdim + 1]]
+
+    def cell_qualities(self, displacement: np.ndarray | None = None) -> np.ndarray:
+        """Signed quality of every owned cell (1 ideal, <= 0 inverted).
+
+        Args:
+            displacement: A proposed move of the geometry nodes, shape (nodes, tdim) in the
+                order of ``mesh.geometry.x`` (ghosts included): the qualities the cells would
+                have after it (the mesh is not moved). None: the mesh as it is.
+        """
+        vertices = self._vertices(displacement)
         det = simplex_determinant(vertices)
         q = radius_ratio(vertices) * np.where(np.sign(det) == self._orientation, 1.0, -1.0)
         if self._dphi is not None:
-            x = self.mesh.geometry.x[:, : self._tdim][self._nodes]  # (cells, nodes, gdim)
+            x = self._coordinates(displacement)[self._nodes]  # (cells, nodes, gdim)
             jacobians = np.einsum("dpk,ckg->cpgd", self._dphi, x)
             scaled = np.linalg.det(jacobians) * self._orientation[:, None]
             q = np.minimum(q, scaled.min(axis=1) / np.maximum(np.abs(det), np.finfo(float).tiny)
                            )
         return q
 
-    def minimum(self) -> float:
-        """Smallest cell quality over all ranks."""
-        q = self.cell_qualities()
+    def minimum(self, displacement: np.ndarray | None = None) -> float:
+        """Smallest cell quality over all ranks (after a proposed move: ``cell_qualities``)."""
+        q = self.cell_qualities(displacement)
         local = float(q.min()) if q.size else np.inf
         return float(self.mesh.comm.allreduce(local, op=MPI.MIN))
+
+    def would_invert(self, displacement: np.ndarray) -> bool:
+        """Whether moving the nodes by ``displacement`` would fold a cell (quality <= 0).
+
+        The same answer on every rank (one collective reduction); the mesh is not moved.
+        """
+        return self.minimum(displacement) <= 0.0
 
     def needs_remesh(self, threshold: float) -> bool:
         """Whether the smallest quality (over all ranks) has fallen below ``threshold``.
