@@ -84,8 +84,8 @@ def test_a_folding_move_is_refused_and_the_run_stops_cleanly():
     refusals: list[tuple[float, str]] = []
     refuse = growth.refuse_move
 
-    def recording(dt: float) -> str | None:
-        reason = refuse(dt)
+    def recording(dt: float, fold_only: bool = False) -> str | None:
+        reason = refuse(dt, fold_only)
         if reason is not None:
             refusals.append((dt, reason))
         return reason

@@ -216,8 +216,9 @@ def test_periodic_surface_remeshes():
 def test_remesh_that_cannot_proceed_stops_cleanly():
     """Gmsh fails to rebuild the domain: the run stops with its last good state.
 
-    The last snapshot is the state at the quality event (t = 1.8 s, between the output times
-    1 s and 2 s), output once, with the quality event and the reason among its events.
+    The last snapshot is the state at the quality event (t = 1.6 s, the step whose move goes
+    below the threshold, between the output times 1 s and 2 s), output once, with the quality
+    event and the reason among its events.
     """
 
     def failing(*args, **kwargs):
@@ -227,12 +228,12 @@ def test_remesh_that_cannot_proceed_stops_cleanly():
     simulation = _simulation(_case(3.0, [1.0, 2.0, 3.0]), comm)
     simulation.remesher.build_mesh = failing
     snapshots = list(simulation.run())
-    assert [s.t for s in snapshots] == pytest.approx([1.0, 1.8])
+    assert [s.t for s in snapshots] == pytest.approx([1.0, 1.6])
     last = snapshots[-1]
-    assert last.events[-2].endswith("at t=1.8 s: remeshing")
+    assert last.events[-2].endswith("at t=1.6 s: remeshing")
     assert last.events[-1] == (
-        "remeshing at t=1.8 s failed: Gmsh could not rebuild the domain: Impossible to recover "
-        "edge 7 (planted); the run stops with the last good state (t = 1.8 s)"
+        "remeshing at t=1.6 s failed: Gmsh could not rebuild the domain: Impossible to recover "
+        "edge 7 (planted); the run stops with the last good state (t = 1.6 s)"
     )
     assert simulation.remesher.count == 0
 
