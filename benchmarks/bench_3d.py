@@ -4,10 +4,10 @@ Targets (issue 14): the whole 3D job at about 10^6 P2 unknowns (meshing included
 2 minutes and 8 GB on 2 cores, and lidep's solve within 1.2x of the hand-written CG + GAMG
 script's. Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_3d.py [--refinement 7.5] [--repeats 2] [--ranks 2]
+    .venv/bin/python benchmarks/bench_3d.py [--refinement 6.7] [--repeats 2] [--ranks 2]
 
 ``--refinement`` is ``geometry.mesh.refinement`` of both (every mesh size divided by it):
-about 2.5 gives ~1e5 unknowns (seconds, for development), 7.5 about 10^6.
+about 2.5 gives 6e4 unknowns (seconds, for development), 4 gives 2e5 and 6.7 about 10^6.
 
 Each repetition runs ``benchmarks/reference_hemisphere3d.py`` (the minimal DOLFINx script: the
 same geometry, size field, HXT, P2 on curved cells, CG + GAMG at rtol 1e-8) and ``lidep run
@@ -96,7 +96,7 @@ def _lidep(refinement: float, ranks: int, env: dict[str, str], work: Path) -> di
 def main() -> None:
     """Run both alternately and print one JSON line per run and a summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refinement", type=float, default=7.5)
+    parser.add_argument("--refinement", type=float, default=6.7)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--ranks", type=int, default=2)
     args = parser.parse_args()
