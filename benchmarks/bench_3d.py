@@ -10,7 +10,7 @@ script's. Run from the repository root:
 about 2.5 gives 6e4 unknowns (seconds, for development), 4 gives 2e5 and 6.7 about 10^6.
 
 Each repetition runs ``benchmarks/reference_hemisphere3d.py`` (the minimal DOLFINx script: the same
-geometry, size field, HXT, P2 on curved cells, CG + GAMG to a true residual of 1e-10) and ``lidep
+geometry, size field, HXT, P2 on curved cells, CG + GAMG to a residual of 1e-10) and ``lidep
 run benchmarks/hemisphere3d.yaml`` (a fresh output directory and an empty mesh cache each time, so
 both mesh), one after the other under ``mpiexec -n RANKS /usr/bin/time -v``, the order alternating
 so that a slow spell of a shared machine hits both; one untimed round first warms the JIT and file
