@@ -121,7 +121,8 @@ def main() -> None:
                     runs[name].append(result)
 
     def median(name: str, key: str, phase: bool = False) -> float:
-        return statistics.median(r["phases_s"][key] if phase else r[key] for r in runs[name])
+        return round(statistics.median(r["phases_s"][key] if phase else r[key]
+                                       for r in runs[name]), 3)
 
     ref, lid = runs["reference"][-1], runs["lidep"][-1]
     summary = {
