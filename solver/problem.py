@@ -105,7 +105,7 @@ _DOMAIN_NAMES = frozenset(
 
 
 def _default_petsc_options(
-    numerics: Any, coupled: bool, size: int, symmetric: bool = False
+    numerics: Any, coupled: bool, size: int, symmetric: bool = False, dim: int = 2
 ) -> dict[str, Any]:
     """Linear-solver options (``solver.linear.default_options``) with the user's merged over.
 
@@ -113,15 +113,20 @@ def _default_petsc_options(
         numerics: The NumericsConfig.
         coupled: Whether the system holds c (potentials and c) or the potentials alone.
         size: Global number of unknowns (resolves ``linear_solver: auto``).
-        symmetric: The Jacobian is symmetric positive definite: CG instead of GMRES.
+        symmetric: The Jacobian is symmetric positive definite (a linear problem): CG to
+            ``newton_rtol`` instead of GMRES.
+        dim: Dimension of the mesh (3D has its own GAMG coarsening).
     """
     kind = numerics.linear_solver
     if kind == "auto":
         kind = "direct" if size <= numerics.direct_max_unknowns else "iterative"
-    options = default_options(kind, coupled, numerics.linear_rtol)
+    options = default_options(kind, coupled, numerics.linear_rtol, dim)
     if symmetric and options["ksp_type"] == "gmres":
         options = {k: v for k, v in options.items() if not k.startswith("ksp_gmres")}
-        options["ksp_type"] = "cg"
+        # One CG solve to Newton's relative tolerance on the true residual, after which Newton
+        # stops, instead of two of linear_rtol each (docs/performance.md, "3D job").
+        options |= {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned",
+                    "ksp_rtol": min(numerics.linear_rtol, numerics.newton_rtol)}
     return {**options, **numerics.petsc_options}
 
 
@@ -647,7 +652,8 @@ class Simulation:
                 raise SimulationError(str(err)) from err
         size = sum(V.dofmap.index_map.size_global for V in spaces)
         coupled = len(unknowns) > len(self.potentials)
-        options = _default_petsc_options(self.numerics, coupled, size, self.linear and not coupled)
+        options = _default_petsc_options(self.numerics, coupled, size, self.linear and not coupled,
+                                         self.mesh.topology.dim)
         transform, splits = None, []
         if coupled and options.get("ksp_type") != "preonly":
             # Krylov solves of the coupled system work on L J (solver.linear): same solution.

@@ -117,6 +117,7 @@ def test_the_same_option_twice_is_refused():
 PROJECT_OPTIONS = [
     *(default_options(kind, coupled, 1e-8) for kind in ("direct", "iterative")
       for coupled in (False, True)),
+    *(default_options("iterative", coupled, 1e-8, dim=3) for coupled in (False, True)),
     # solver/problem.py: the DG projection and the leakage solve.
     {"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
     {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},

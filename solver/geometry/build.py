@@ -90,8 +90,8 @@ def cache_key(cfg: GeometryConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> None:
-    """Build the geometry of ``cfg`` in the current Gmsh model and mesh it.
+def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
+    """Build the geometry of ``cfg`` in the current Gmsh model and mesh it; the min SICN.
 
     Second-order meshes with an element of SICN quality below ``MIN_QUALITY`` are optimised
     (Gmsh's high-order optimiser). 2D: uniform layers are first meshed as structured
@@ -127,6 +127,7 @@ def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> None:
             "mesh.refinement / smaller mesh.tip_size_factor so curved cells are smaller"
         )
     logger.info("gmsh: %d nodes, min SICN %.3g", len(gmsh.model.mesh.getNodes()[0]), quality)
+    return quality
 
 
 def _mesh(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
@@ -244,8 +245,10 @@ def build_mesh(
         try:
             if path is not None and path.exists() and _load(gmsh, path, key, log):
                 log.info("mesh cache hit: %s", path)
+                quality = _min_quality(gmsh, cfg.dimension)
             else:
-                _generate(cfg, gmsh, log)
+                # The binary cache file holds the coordinates exactly: the same quality.
+                quality = _generate(cfg, gmsh, log)
                 if path is not None:
                     _atomic_write(gmsh, path)
                     log.info("mesh cached: %s", path)
@@ -253,7 +256,6 @@ def build_mesh(
                     gmsh.model.remove()
                     gmsh.model.add(f"lidep-{key}")
                     gmsh.merge(str(path))
-            quality = _min_quality(gmsh, cfg.dimension)
         except Exception as err:  # re-raised on every rank below
             error = err
     _wait_for_root(comm)
