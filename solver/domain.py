@@ -87,6 +87,7 @@ class Domain:
         self._apex_offset = np.zeros(3)
         if self._apex_reference is not None:  # the landmark exactly, also off a curved cell
             self._apex_offset = bundle.landmarks["apex"][:3] - self._push_forward()
+        self._setup_constant_forms()
         self._compute_constants()
 
     # ------------------------------------------------------------------------------------------
@@ -264,22 +265,38 @@ class Domain:
         value = fem.assemble_scalar(fem.form(integrand, entity_maps=self.maps))
         return self.comm.allreduce(value, op=MPI.SUM)
 
-    def _compute_constants(self) -> None:
+    def _setup_constant_forms(self) -> None:
+        """Compile the integrals of the geometric constants once (reassembled after a move).
+
+        Each ``fem.form`` call looks its module up in the JIT cache (a directory listing and a
+        collective), which made recompiling them after every mesh motion the largest cost of a
+        growing run (docs/performance.md).
+        """
         w = self.weight
+        integrands = {
+            ("area",): w * self.ds(self.tag("counter")),
+            **{("part", k): w * self.ds(p.tag) for k, p in enumerate(self.parts)},
+            ("li_area",): w * self.li_measure,
+            **{("volume", name): w * self.dx(tag) for name, tag in self.bundle.regions.items()},
+            **{("interface", name): self.weight_plus * self.dS_it(self.bundle.regions[name])
+               for name in self.interface},
+        }
+        self._constant_keys = list(integrands)
+        self._constant_forms = [fem.form(f, entity_maps=self.maps) for f in integrands.values()]
+
+    def _compute_constants(self) -> None:
+        local = np.array([fem.assemble_scalar(f) for f in self._constant_forms], dtype=float)
+        values = dict(zip(self._constant_keys, self.comm.allreduce(local, op=MPI.SUM),
+                          strict=True))
         #: Projected area A_proj: the weighted measure of the counter boundary, m^2 (2D: m).
-        self.area = self.integrate(w * self.ds(self.tag("counter")))
+        self.area = float(values["area",])
         #: Weighted area of each Li-surface part, and of the whole Li surface.
-        self.part_areas = [self.integrate(w * self.ds(p.tag)) for p in self.parts]
-        self.li_area = self.integrate(w * self.li_measure)
+        self.part_areas = [float(values["part", k]) for k in range(len(self.parts))]
+        self.li_area = float(values["li_area",])
         #: Weighted volume of each region.
-        self.volumes = {
-            name: self.integrate(w * self.dx(tag)) for name, tag in self.bundle.regions.items()
-        }
+        self.volumes = {name: float(values["volume", name]) for name in self.bundle.regions}
         #: Weighted area of the ion-transfer boundary of each region in ``interface``.
-        self.interface_areas = {
-            name: self.integrate(self.weight_plus * self.dS_it(self.bundle.regions[name]))
-            for name in self.interface
-        }
+        self.interface_areas = {name: float(values["interface", name]) for name in self.interface}
         local = self.mesh.geometry.x[:, self.tdim - 1].max(initial=-np.inf)
         #: Distance L of the counter boundary from the Li base plane (largest coordinate).
         self.height = self.comm.allreduce(float(local), op=MPI.MAX)
