@@ -84,6 +84,8 @@ class Domain:
         self._cell_volume: fem.Function | None = None
         self._bb_tree: dolfinx.geometry.BoundingBoxTree | None = None
         self._apex_reference = self._locate(bundle.landmarks.get("apex"))
+        #: whether some rank holds the apex landmark's cell (it stays there when the mesh moves)
+        self._apex_found = comm.allreduce(self._apex_reference is not None, op=MPI.LOR)
         self._apex_offset = np.zeros(3)
         if self._apex_reference is not None:  # the landmark exactly, also off a curved cell
             self._apex_offset = bundle.landmarks["apex"][:3] - self._push_forward()
@@ -285,9 +287,12 @@ class Domain:
         self._constant_forms = [fem.form(f, entity_maps=self.maps) for f in integrands.values()]
 
     def _compute_constants(self) -> None:
-        local = np.array([fem.assemble_scalar(f) for f in self._constant_forms], dtype=float)
-        values = dict(zip(self._constant_keys, self.comm.allreduce(local, op=MPI.SUM),
-                          strict=True))
+        # the integrals and the moved apex (non-zero on its owner only) in one reduction
+        local = [fem.assemble_scalar(f) for f in self._constant_forms]
+        owner = self._apex_reference is not None
+        apex = self._push_forward() + self._apex_offset if owner else np.zeros(3)
+        totals = self.comm.allreduce(np.array([*local, *apex], dtype=float), op=MPI.SUM)
+        values = dict(zip(self._constant_keys, totals[:-3], strict=True))
         #: Projected area A_proj: the weighted measure of the counter boundary, m^2 (2D: m).
         self.area = float(values["area",])
         #: Weighted area of each Li-surface part, and of the whole Li surface.
@@ -301,7 +306,7 @@ class Domain:
         #: Distance L of the counter boundary from the Li base plane (largest coordinate).
         self.height = self.comm.allreduce(float(local), op=MPI.MAX)
         #: The apex landmark moved with the mesh (None when the bundle has none).
-        self.apex = self._apex_now()
+        self.apex = self._apex_now(totals[-3:])
 
     def update_geometry(self) -> None:
         """Follow a motion of the mesh's nodes (``mesh.geometry.x`` changed in place).
@@ -375,16 +380,17 @@ class Domain:
         out[:gdim] = self.mesh.geometry.cmaps[0].push_forward(reference, nodes)[0]
         return out
 
-    def _apex_now(self) -> np.ndarray | None:
+    def _apex_now(self, moved: np.ndarray) -> np.ndarray | None:
         """The apex landmark moved with the mesh.
 
         The point of the same reference coordinates in the same cell (the landmark itself on a
-        mesh that has not moved).
+        mesh that has not moved, or where no rank found its cell).
+
+        Args:
+            moved: That point as summed over the ranks (only the owner of the cell adds it).
         """
         if "apex" not in self.bundle.landmarks:
             return None
-        found = self._apex_reference is not None
-        if not self.comm.allreduce(found, op=MPI.LOR):
+        if not self._apex_found:
             return np.asarray(self.bundle.landmarks["apex"], dtype=float)
-        local = self._push_forward() + self._apex_offset if found else np.zeros(3)
-        return self.comm.allreduce(local, op=MPI.SUM)
+        return moved
