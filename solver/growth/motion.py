@@ -19,14 +19,8 @@ its area at every refinement. The stiffness k = (|K|_max / |K|)^chi
 (pseudo-elastic stiffening: small cells near the surface move almost rigidly and keep their
 quality).
 
-The operator is that of the initial configuration (a Lagrangian reference, docs/theory.md):
--div(k grad w) is assembled and factorised (or its multigrid set up) once, with the cells and
-stiffness of the mesh as it was built, and every ``step`` solves it for the step's displacement
-and moves the geometry nodes. The extension being linear, the node positions are then the
-extension of the whole displacement so far on the initial mesh, x = X + E_0(sum_n d_n); a
-reassembly on the current configuration at every step made the motion the largest part of a
-growing run's extra cost (docs/performance.md) and moved the nodes by an amount that differs
-only at second order in the displacement over the cell size.
+The form is compiled once; each ``step`` reassembles it on the current geometry (the stiffness
+is recomputed after each move) and moves the geometry nodes.
 """
 
 from __future__ import annotations
@@ -37,9 +31,8 @@ from typing import Literal
 import numpy as np
 import ufl
 from dolfinx import fem
-from dolfinx.fem.petsc import assemble_matrix, set_bc
+from dolfinx.fem.petsc import LinearProblem
 from mpi4py import MPI
-from petsc4py import PETSc
 
 from solver.geometry.bundle import MeshBundle
 from solver.growth.kinematics import side_dofs
@@ -51,12 +44,7 @@ __all__ = ["MeshMotion"]
 _PREFIXES = itertools.count()
 
 _SOLVERS: dict[str, dict[str, object]] = {
-    "direct": {
-        "ksp_type": "preonly",
-        "pc_type": "lu",
-        "pc_factor_mat_solver_type": "mumps",
-        "ksp_error_if_not_converged": True,
-    },
+    "direct": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
     "iterative": {
         "ksp_type": "cg",
         "pc_type": "gamg",
@@ -66,8 +54,20 @@ _SOLVERS: dict[str, dict[str, object]] = {
         "ksp_error_if_not_converged": True,
     },
 }
-"""PETSc options of the extension solves: MUMPS LU, or CG with algebraic multigrid (a failed
-solve raises a PETSc error on every rank)."""
+"""PETSc options of the extension solves: MUMPS LU, or CG with algebraic multigrid."""
+
+
+class _Problem(LinearProblem):
+    """A LinearProblem whose PETSc objects are not destroyed explicitly when it is collected.
+
+    DOLFINx's ``LinearProblem.__del__`` destroys its KSP; with MUMPS that is collective
+    (``MPI_Comm_dup``), and the garbage collector frees a finished case's objects at a
+    different moment on each rank: 2-rank runs of two growing cases hung there. petsc4py
+    defers the destruction of parallel objects it deallocates to a collective cleanup.
+    """
+
+    def __del__(self) -> None:
+        """Leave the PETSc objects to petsc4py's deferred destruction."""
 
 
 class MeshMotion:
@@ -85,7 +85,7 @@ class MeshMotion:
     Attributes:
         w: The last mesh displacement (a function of ``space.V``).
         surface: The last Li-surface displacement it was extended from.
-        k: The stiffness (DG0) of the initial configuration.
+        k: The stiffness (DG0), refreshed after every move.
 
     Raises:
         ValueError: A negative ``stiffening``.
@@ -109,9 +109,11 @@ class MeshMotion:
         self._Q = fem.functionspace(mesh, ("DG", 0))
         self.k = fem.Function(self._Q, name="stiffness")
         dx = ufl.Measure("dx", domain=mesh, subdomain_data=bundle.cell_tags)
-        self._set_stiffness(fem.form(ufl.TestFunction(self._Q) * dx))
+        self._volume = fem.form(ufl.TestFunction(self._Q) * dx)
+        self._update_stiffness()
 
         u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        zero = fem.Constant(mesh, np.zeros(space.gdim))
         layers = tuple(t for name, t in bundle.regions.items() if name != "electrolyte")
 
         region = fem.Function(self._Q)
@@ -120,7 +122,8 @@ class MeshMotion:
         region.x.scatter_forward()
         # the whole mesh with k restricted to the electrolyte (not dx(tag)): the sparsity pattern
         # then holds the diagonal of every row a Dirichlet condition sets
-        a = fem.form(region * self.k * ufl.inner(ufl.grad(u), ufl.grad(v)) * dx)
+        a = region * self.k * ufl.inner(ufl.grad(u), ufl.grad(v)) * dx
+        L = ufl.inner(zero, v) * dx
 
         self.surface = fem.Function(V, name="surface_displacement")
         self.w = fem.Function(V, name="mesh_displacement")
@@ -130,38 +133,14 @@ class MeshMotion:
         layer_dofs = self._blocks_of_cells(layers) if layers else np.empty(0, dtype=np.int32)
         self._riders = np.setdiff1d(layer_dofs, li).astype(np.int32) if layers else None
         self._sides = side_dofs(bundle, space)
-        self._bcs = _disjoint_bcs(
-            V, self._sides, zero_blocks=self._blocks_of_facets("counter"),
-            value=self._fixed, value_blocks=np.union1d(layer_dofs, li),
+        self._problem = _Problem(
+            a, L, u=self.w, petsc_options=_SOLVERS[solver],
+            petsc_options_prefix=f"lidep_motion_{next(_PREFIXES)}_",
+            bcs=_disjoint_bcs(
+                V, self._sides, zero_blocks=self._blocks_of_facets("counter"),
+                value=self._fixed, value_blocks=np.union1d(layer_dofs, li),
+            ),
         )
-        self._setup_solver(a, solver)
-
-    def _setup_solver(self, a: fem.Form, solver: str) -> None:
-        """Assemble the operator on the initial configuration and factorise it once.
-
-        ``self._free`` is the operator without the Dirichlet conditions (it lifts them into the
-        right-hand side), ``self._ksp`` solves the one with them (identity rows and columns).
-        The PETSc objects are left to petsc4py's deferred, collective destruction: DOLFINx's
-        ``LinearProblem.__del__`` destroyed its KSP explicitly, which is collective with MUMPS
-        (``MPI_Comm_dup``), and 2-rank runs of two growing cases hung where the garbage
-        collector freed a finished case's objects at a different moment on each rank.
-        """
-        self._free = assemble_matrix(a)
-        self._free.assemble()
-        operator = assemble_matrix(a, bcs=self._bcs)
-        operator.assemble()
-        self._rhs = self._free.createVecLeft()
-        self._ksp = PETSc.KSP().create(self.bundle.mesh.comm)
-        self._ksp.setOperators(operator)
-        prefix = f"lidep_motion_{next(_PREFIXES)}_"
-        options = PETSc.Options()
-        for key, value in _SOLVERS[solver].items():
-            options[prefix + key] = value
-        self._ksp.setOptionsPrefix(prefix)
-        self._ksp.setFromOptions()
-        for key in _SOLVERS[solver]:
-            del options[prefix + key]
-        self._ksp.setUp()
 
     def _blocks_of_facets(self, name: str) -> np.ndarray:
         """Block dofs on a facet group (found on every rank that holds them)."""
@@ -176,14 +155,14 @@ class MeshMotion:
         cells = np.concatenate([self.bundle.cell_tags.find(t) for t in tags])
         return self.space.shared(self.space.V.dofmap.list[cells].ravel())
 
-    def _set_stiffness(self, volume: fem.Form) -> None:
-        """Set k = (|K|_max / |K|)^chi |K|_max^((2 - d)/d) from the cell measures |K| (volume).
+    def _update_stiffness(self) -> None:
+        """Set k = (|K|_max / |K|)^chi |K|_max^((2 - d)/d) from the current cell measures.
 
         The factor |K|_max^((2 - d)/d) scales the stiffness matrix to entries of order 1 (like
         the unit diagonal of the Dirichlet rows); in 3D SI cells would give ~1e-7, which made
         CG + GAMG fail ("indefinite matrix").
         """
-        volumes = fem.assemble_vector(volume)
+        volumes = fem.assemble_vector(self._volume)
         volumes.scatter_forward()
         vol = volumes.array
         comm = self.bundle.mesh.comm
@@ -206,20 +185,12 @@ class MeshMotion:
         self._fixed.x.array[:] = surface.x.array
         if self._riders is not None:
             self._carry_layers(self._riders)
-        # lifting: b = -A g off the Dirichlet dofs, g on them (g: the prescribed values)
-        g = self.w.x
-        g.array[:] = 0.0
-        for bc in self._bcs:
-            bc.set(g.array)
-        self._free.mult(g.petsc_vec, self._rhs)
-        self._rhs.scale(-1.0)
-        set_bc(self._rhs, self._bcs)
-        self._ksp.solve(self._rhs, g.petsc_vec)
+        self._problem.solve()
         # the linear solver reproduces Dirichlet values only to round-off: set them exactly, so
         # that side nodes stay on their plane and Li nodes move by d bit for bit
-        for bc in self._bcs:
-            bc.set(g.array)
-        g.scatter_forward()
+        for bc in self._problem.bcs:
+            bc.set(self.w.x.array)
+        self.w.x.scatter_forward()
         return self.w
 
     def _carry_layers(self, riders: np.ndarray) -> None:
@@ -243,7 +214,7 @@ class MeshMotion:
             values[np.intersect1d(dofs, riders), axis] = 0.0
 
     def step(self, surface: fem.Function) -> fem.Function:
-        """Extend the Li-surface displacement and move the mesh by it.
+        """Extend the Li-surface displacement, move the mesh by it and refresh the stiffness.
 
         Cached geometric quantities of the caller (normals, bounding-box trees, interpolation
         data, located points) are stale afterwards (docs/theory.md).
@@ -254,6 +225,7 @@ class MeshMotion:
         """
         w = self.extend(surface)
         self.space.move(w)
+        self._update_stiffness()
         return w
 
 
