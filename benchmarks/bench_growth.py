@@ -44,7 +44,8 @@ def main() -> None:
     parser.add_argument("--case", default="bare", help="case of the config to run")
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--t-end", type=float, default=None, help="end time, s (default: the config's)")
+    parser.add_argument("--t-end", type=float, default=None,
+                        help="end time, s (default: the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override for both runs (repeatable)")
     parser.add_argument("--profile", default=None, help="directory for per-rank cProfile files")
