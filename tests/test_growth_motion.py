@@ -243,32 +243,3 @@ def test_grown_gmsh_protrusion_on_two_ranks_equals_serial():
         np.testing.assert_array_equal(parallel[0], serial[0])
         np.testing.assert_allclose(parallel[1:3], serial[1:3], rtol=1e-8)
         np.testing.assert_allclose(parallel[3], serial[3], rtol=1e-8)
-
-
-def test_operator_is_that_of_the_initial_mesh():
-    """The extension is solved with the initial configuration's operator (factorised once), so
-    two moves by d1 and d2 put every node where one move by d1 + d2 does (to round-off, 1e-10 of
-    the displacement). An operator reassembled on the moved mesh misses this at second order:
-    with d up to 0.3 of the cell height it did by 7e-3 of max |d|."""
-    def surface_displacement(space, kinematics, amplitude, phase):
-        d = fem.Function(space.V)
-        x = kinematics.points()[:, 0]
-        values = d.x.array.reshape(-1, space.gdim)
-        values[kinematics.dofs, -1] = amplitude * (1.0 + np.cos(np.pi * x / W + phase))
-        return d
-
-    bundle, space, kinematics, motion = setup(MPI.COMM_SELF, "planar", False, 1.0)
-    x0 = space.dof_coordinates().copy()
-    d1 = surface_displacement(space, kinematics, 40e-9, 0.0)
-    d2 = surface_displacement(space, kinematics, 30e-9, 1.0)
-    total = fem.Function(space.V)
-    total.x.array[:] = d1.x.array + d2.x.array
-    for d in (d1, d2):
-        motion.step(d)
-    _, space_once, _, motion_once = setup(MPI.COMM_SELF, "planar", False, 1.0)
-    motion_once.step(total)
-    moved_twice = space.dof_coordinates() - x0
-    moved_once = space_once.dof_coordinates() - x0
-    scale = np.max(np.abs(total.x.array))
-    assert np.max(np.abs(moved_once[:, -1])) > 0.1 * scale  # the interior really moves
-    np.testing.assert_allclose(moved_twice, moved_once, rtol=0, atol=1e-10 * scale)
