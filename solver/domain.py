@@ -85,9 +85,12 @@ class Domain:
         self._cell_volume: fem.Function | None = None
         self._bb_tree: dolfinx.geometry.BoundingBoxTree | None = None
         self._apex_reference = self._locate(bundle.landmarks.get("apex"))
+        #: whether some rank holds the apex landmark's cell (it stays there when the mesh moves)
+        self._apex_found = comm.allreduce(self._apex_reference is not None, op=MPI.LOR)
         self._apex_offset = np.zeros(3)
         if self._apex_reference is not None:  # the landmark exactly, also off a curved cell
             self._apex_offset = bundle.landmarks["apex"][:3] - self._push_forward()
+        self._setup_constant_forms()
         self._compute_constants()
 
     # ------------------------------------------------------------------------------------------
@@ -277,29 +280,46 @@ class Domain:
         local = [fem.assemble_scalar(f) for f in compile_forms(integrands, entity_maps=self.maps)]
         return self.comm.allreduce(np.array(local, dtype=float), op=MPI.SUM).tolist()
 
+    def _setup_constant_forms(self) -> None:
+        """Compile the integrals of the geometric constants once (reassembled after a move).
+
+        All in one JIT module (:func:`solver.forms.compile_forms`); each JIT-cache look-up is a
+        directory listing and a collective, which made recompiling them after every mesh motion
+        the largest cost of a growing run (docs/performance.md).
+        """
+        w = self.weight
+        integrands = {
+            ("area",): w * self.ds(self.tag("counter")),
+            **{("part", k): w * self.ds(p.tag) for k, p in enumerate(self.parts)},
+            ("li_area",): w * self.li_measure,
+            **{("volume", name): w * self.dx(tag) for name, tag in self.bundle.regions.items()},
+            **{("interface", name): self.weight_plus * self.dS_it(self.bundle.regions[name])
+               for name in self.interface},
+        }
+        self._constant_keys = list(integrands)
+        self._constant_forms = compile_forms(list(integrands.values()), entity_maps=self.maps)
+
     def _compute_constants(self) -> None:
-        w, regions = self.weight, self.bundle.regions
-        values = iter(self.integrate_all([
-            w * self.ds(self.tag("counter")),
-            *(w * self.ds(p.tag) for p in self.parts),
-            w * self.li_measure,
-            *(w * self.dx(tag) for tag in regions.values()),
-            *(self.weight_plus * self.dS_it(regions[name]) for name in self.interface),
-        ]))
+        # the integrals and the moved apex (non-zero on its owner only) in one reduction
+        local = [fem.assemble_scalar(f) for f in self._constant_forms]
+        owner = self._apex_reference is not None
+        apex = self._push_forward() + self._apex_offset if owner else np.zeros(3)
+        totals = self.comm.allreduce(np.array([*local, *apex], dtype=float), op=MPI.SUM)
+        values = dict(zip(self._constant_keys, totals[:-3], strict=True))
         #: Projected area A_proj: the weighted measure of the counter boundary, m^2 (2D: m).
-        self.area = next(values)
+        self.area = float(values["area",])
         #: Weighted area of each Li-surface part, and of the whole Li surface.
-        self.part_areas = [next(values) for _ in self.parts]
-        self.li_area = next(values)
+        self.part_areas = [float(values["part", k]) for k in range(len(self.parts))]
+        self.li_area = float(values["li_area",])
         #: Weighted volume of each region.
-        self.volumes = {name: next(values) for name in regions}
+        self.volumes = {name: float(values["volume", name]) for name in self.bundle.regions}
         #: Weighted area of the ion-transfer boundary of each region in ``interface``.
-        self.interface_areas = {name: next(values) for name in self.interface}
+        self.interface_areas = {name: float(values["interface", name]) for name in self.interface}
         local = self.mesh.geometry.x[:, self.tdim - 1].max(initial=-np.inf)
         #: Distance L of the counter boundary from the Li base plane (largest coordinate).
         self.height = self.comm.allreduce(float(local), op=MPI.MAX)
         #: The apex landmark moved with the mesh (None when the bundle has none).
-        self.apex = self._apex_now()
+        self.apex = self._apex_now(totals[-3:])
 
     def update_geometry(self) -> None:
         """Follow a motion of the mesh's nodes (``mesh.geometry.x`` changed in place).
@@ -373,16 +393,17 @@ class Domain:
         out[:gdim] = self.mesh.geometry.cmaps[0].push_forward(reference, nodes)[0]
         return out
 
-    def _apex_now(self) -> np.ndarray | None:
+    def _apex_now(self, moved: np.ndarray) -> np.ndarray | None:
         """The apex landmark moved with the mesh.
 
         The point of the same reference coordinates in the same cell (the landmark itself on a
-        mesh that has not moved).
+        mesh that has not moved, or where no rank found its cell).
+
+        Args:
+            moved: That point as summed over the ranks (only the owner of the cell adds it).
         """
         if "apex" not in self.bundle.landmarks:
             return None
-        found = self._apex_reference is not None
-        if not self.comm.allreduce(found, op=MPI.LOR):
+        if not self._apex_found:
             return np.asarray(self.bundle.landmarks["apex"], dtype=float)
-        local = self._push_forward() + self._apex_offset if found else np.zeros(3)
-        return self.comm.allreduce(local, op=MPI.SUM)
+        return moved

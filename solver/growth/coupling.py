@@ -171,6 +171,9 @@ class SurfaceGrowth:
                 mass += psi * w * domain.ds(part.tag)
             forms += [numerator, mass]
         self._forms = [fem.form(f, entity_maps=domain.maps) for f in forms]
+        #: per space, (numerator, mass) assembled in place and exchanged together
+        self._sums = [la.vector(space.dofmap.index_map, 2) for space in spaces]
+        self._d = fem.Function(self.space.V, name="surface_displacement")
         self.j_nodes = np.zeros(self.kinematics.dofs.size)
         #: The smallest cell quality after the last proposed move (:meth:`propose`).
         self.pending_quality = self.quality.minimum()
@@ -195,12 +198,21 @@ class SurfaceGrowth:
             width if landmark is None else float(landmark[0]), bundle.coordinates
         )
 
-    def _assemble(self, form: fem.Form) -> np.ndarray:
-        """A facet vector summed over ranks, ghosts up to date (local array)."""
-        vector = fem.assemble_vector(form)
-        vector.scatter_reverse(la.InsertMode.add)
-        vector.scatter_forward()
-        return vector.array
+    def _assemble(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The facet vectors (numerator, mass) of a space summed over ranks, ghosts up to date.
+
+        Assembled into kept vectors and exchanged in one go (a new vector per assembly and
+        an exchange per vector were a large part of a growing step on 2 ranks).
+        """
+        sums = self._sums[index]
+        table = sums.array.reshape(-1, 2)
+        for k in range(2):
+            column = np.zeros(table.shape[0])
+            fem.assemble_vector(column, self._forms[2 * index + k])
+            table[:, k] = column
+        sums.scatter_reverse(la.InsertMode.add)
+        sums.scatter_forward()
+        return table[:, 0], table[:, 1]
 
     def measure(self) -> None:
         """J at the Li-surface nodes from the current fields and geometry (collective).
@@ -215,10 +227,12 @@ class SurfaceGrowth:
         """
         comm = self.domain.comm
         nodal = np.zeros(self.space.num_dofs)
+        # the geometry degree, then P1 (every vertex): kept vectors, one exchange each
+        sums = [self._assemble(index) for index in (0, 1)]
+        scales = np.array([np.max(mass, initial=0.0) for _, mass in sums])
+        comm.Allreduce(MPI.IN_PLACE, scales, op=MPI.MAX)
         lumped = []
-        for index in (0, 1):  # the geometry degree, then P1 (every vertex)
-            numerator, mass = (self._assemble(f) for f in self._forms[2 * index : 2 * index + 2])
-            scale = comm.allreduce(np.max(mass, initial=0.0), op=MPI.MAX)
+        for index, (numerator, mass), scale in zip((0, 1), sums, scales, strict=True):
             good = mass > 1e-12 * scale
             nodal[self._blocks[index][good]] = numerator[good] / mass[good]
             lumped.append((numerator, mass))
@@ -248,7 +262,7 @@ class SurfaceGrowth:
         j_move = self.scheme_current(dt)
         if self._corners is not None:
             j_move = self._corners.current(j_move)
-        d = self.kinematics.displacement(j_move, dt)
+        d = self.kinematics.displacement(j_move, dt, out=self._d)
         if self._spacing is not None:
             self._spacing.redistribute(d)
         w = self.motion.extend(d)
@@ -477,14 +491,20 @@ class SurfaceSpacing:
         self._weight = 1.0 / length
         sides = side_dofs(bundle, space)
         self._fixed = np.unique(np.concatenate(list(sides.values())))
+        self._buffers: dict[int, la.Vector] = {}
 
-    def _sum(self, values: np.ndarray) -> np.ndarray:
-        """Per-dof values summed over ranks (shape (dofs, gdim))."""
-        f = fem.Function(self.space.V)
-        f.x.array[:] = values.ravel()
-        f.x.scatter_reverse(la.InsertMode.add)
-        f.x.scatter_forward()
-        return f.x.array.reshape(values.shape)
+    def _sum(self, *values: np.ndarray) -> list[np.ndarray]:
+        """Per-dof values (each of shape (dofs, gdim)) summed over ranks in one exchange."""
+        gdim = self.space.gdim
+        if len(values) not in self._buffers:
+            index_map = self.space.V.dofmap.index_map
+            self._buffers[len(values)] = la.vector(index_map, len(values) * gdim)
+        buffer = self._buffers[len(values)]
+        table = buffer.array.reshape(-1, len(values), gdim)
+        table[:] = np.stack(values, axis=1)
+        buffer.scatter_reverse(la.InsertMode.add)
+        buffer.scatter_forward()
+        return [table[:, k].copy() for k in range(len(values))]
 
     def redistribute(self, d: fem.Function) -> None:
         """Add the tangential shifts to the surface displacement ``d`` (collective)."""
@@ -501,7 +521,7 @@ class SurfaceSpacing:
         np.add.at(total[:, 0], b, self._weight)
         np.add.at(total[:, 1], a, 1.0)  # facets at each vertex: 1 at the end of a piece
         np.add.at(total[:, 1], b, 1.0)
-        weighted, total = self._sum(weighted), self._sum(total)
+        weighted, total = self._sum(weighted, total)
         values = d.x.array.reshape(-1, gdim)
         tangent = np.stack([-kin.normals[:, 1], kin.normals[:, 0]], axis=1)
         free = np.linalg.norm(kin.offsets, axis=1) < self.CORNER
@@ -523,7 +543,7 @@ class SurfaceSpacing:
             gap = np.clip(gap, -self.RATE * step, self.RATE * step)
             mid_shift = np.zeros_like(moved)
             mid_shift[middle] = gap[:, None] * along
-            values += self._sum(mid_shift)
+            values += self._sum(mid_shift)[0]
         d.x.scatter_forward()
 
 

@@ -141,6 +141,8 @@ class SurfaceKinematics:
         self.dofs = space.shared(space.node_dof[facet_nodes(mesh, all_li).ravel()])
         self.normals = np.empty((self.dofs.size, space.gdim))
         self.offsets = np.empty((self.dofs.size, space.gdim))
+        # the per-node sums of update(), kept: one ghost exchange for all, no new vector per move
+        self._sums = la.vector(space.V.dofmap.index_map, (space.gdim + 2) * space.gdim)
         self.update()
 
     def update(self) -> None:
@@ -156,22 +158,21 @@ class SurfaceKinematics:
         # the curved facet's own normal at each of its nodes (its tangent plane there)
         tangent = self._tangent_normals(x[nodes]) * sign[:, None, None]
         unit = tangent / np.linalg.norm(tangent, axis=2)[:, :, None]
-        sums = [fem.Function(self.space.V) for _ in range(gdim + 2)]
+        self._sums.array[:] = 0.0
+        sums = self._sums.array.reshape(-1, gdim + 2, gdim)
         for k in range(nodes.shape[1]):
             dofs = self.space.node_dof[nodes[:, k]]
             n = unit[:, k]
             # per node: sum_f |f| n_f, sum_f n_f and the rows of sum_f n_f n_f^T
             per_facet = [area[:, None] * n, n, *np.moveaxis(n[:, :, None] * n[:, None, :], 1, 0)]
-            for total, values in zip(sums, per_facet, strict=True):
-                np.add.at(total.x.array.reshape(-1, gdim), dofs, values)
+            for i, values in enumerate(per_facet):
+                np.add.at(sums[:, i], dofs, values)
         keep = np.ones((self.dofs.size, gdim))  # the directions a node may move in
         for axis, dofs in self._sides.items():
             keep[np.isin(self.dofs, dofs), axis] = 0.0
-        at_nodes = []
-        for total in sums:
-            total.x.scatter_reverse(la.InsertMode.add)
-            total.x.scatter_forward()
-            at_nodes.append(total.x.array.reshape(-1, gdim)[self.dofs] * keep)
+        self._sums.scatter_reverse(la.InsertMode.add)
+        self._sums.scatter_forward()
+        at_nodes = [sums[self.dofs, i] * keep for i in range(gdim + 2)]
         area_weighted, b = at_nodes[0], at_nodes[1]
         M = np.stack(at_nodes[2:], axis=1) * keep[:, :, None]
         self.normals = area_weighted / np.linalg.norm(area_weighted, axis=1)[:, None]
