@@ -30,6 +30,7 @@ from mpi4py import MPI
 
 from solver.driver import SimulationError
 from solver.geometry.bundle import MeshBundle
+from solver.lifted_forms import compile_form
 
 __all__ = ["Domain", "SurfacePart"]
 
@@ -261,7 +262,7 @@ class Domain:
     # ------------------------------------------------------------------------------------------
     def integrate(self, integrand: ufl.core.expr.Expr) -> float:
         """The integral of a scalar UFL form over all ranks (mesh and submesh may mix)."""
-        value = fem.assemble_scalar(fem.form(integrand, entity_maps=self.maps))
+        value = fem.assemble_scalar(compile_form(integrand, entity_maps=self.maps))
         return self.comm.allreduce(value, op=MPI.SUM)
 
     def _compute_constants(self) -> None:

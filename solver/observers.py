@@ -22,6 +22,7 @@ from mpi4py import MPI
 
 from solver.dimensionless import dimensionless_numbers
 from solver.domain import Domain
+from solver.lifted_forms import compile_expression
 from solver.physics.term import Unknowns
 from solver.results import SurfaceSample
 from solver.surface_flux import ResidualFlux
@@ -178,10 +179,10 @@ class SurfaceSampler:
             if c_s is not None:
                 exprs["c"] = c_s
             for name, expr in exprs.items():
-                self.expressions[k, name] = fem.Expression(expr, points, entity_maps=d.maps)
+                self.expressions[k, name] = compile_expression(expr, points, entity_maps=d.maps)
         c_counter = u.concentration("electrolyte")
         if closed and c_counter is not None:
-            self.expressions[-1, "c"] = fem.Expression(c_counter, points, entity_maps=d.maps)
+            self.expressions[-1, "c"] = compile_expression(c_counter, points, entity_maps=d.maps)
 
     def eval(self, k: int, name: str) -> np.ndarray:
         """Values at the quadrature points of part k (-1: the counter), rank-local."""

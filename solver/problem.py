@@ -44,6 +44,7 @@ from solver.geometry.bundle import MeshBundle
 from solver.growth.contact import ContactLoss
 from solver.growth.coupling import SurfaceGrowth
 from solver.kinetics import Kinetics
+from solver.lifted_forms import compile_form, lift_form
 from solver.linear import (
     LinearSolver,
     default_options,
@@ -602,9 +603,9 @@ class Simulation:
         c_scale = 1.0 if salt is None or salt.log_c else salt.c_bulk
         system = BorderedSystem(
             unknowns=unknowns,
-            F=fem.form(forms, entity_maps=maps),
-            J=fem.form(jac, entity_maps=maps),
-            dF_dphis=fem.form(d_phis, entity_maps=maps),
+            F=compile_form(forms, entity_maps=maps),
+            J=compile_form(jac, entity_maps=maps),
+            dF_dphis=compile_form(d_phis, entity_maps=maps),
             dG_du=dG,
             bcs=bcs,
             bcs_w=bcs_w,
@@ -999,8 +1000,8 @@ class Simulation:
         # outside its region (and a form never mixes the electrolyte's c with other cells).
         for region, expr in expressions.items():
             problem = dolfinx.fem.petsc.LinearProblem(
-                a,
-                scale * ufl.inner(expr, v) * self.domain.dx(self.bundle.regions[region]),
+                lift_form(a),
+                lift_form(scale * ufl.inner(expr, v) * self.domain.dx(self.bundle.regions[region])),
                 u=part,
                 petsc_options_prefix=f"lidep_projection_{name}_{region}_",
                 petsc_options={"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},

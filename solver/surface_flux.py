@@ -29,6 +29,8 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from solver.lifted_forms import compile_form
+
 __all__ = ["ResidualFlux"]
 
 #: Relative tolerance of the boundary mass solves (CG, Jacobi): the mass matrix is well
@@ -75,7 +77,7 @@ class ResidualFlux:
             ).astype(np.int32)
             zero = fem.dirichletbc(0.0, others, V)
             lam_t, mu = ufl.TrialFunction(V), ufl.TestFunction(V)
-            mass = fem.form(lam_t * mu * weight * ds, entity_maps=entity_maps)
+            mass = compile_form(lam_t * mu * weight * ds, entity_maps=entity_maps)
             matrix = dolfinx.fem.petsc.assemble_matrix(mass, bcs=[zero], diag=1.0)
             matrix.assemble()
             ksp = PETSc.KSP().create(comm)
@@ -86,7 +88,7 @@ class ResidualFlux:
             rhs = dolfinx.fem.petsc.create_vector(V)
             owned_others = others[others < imap.size_local]
             self._blocks.append(
-                (fem.form(res, entity_maps=entity_maps), matrix, ksp, rhs, owned_others, lam)
+                (compile_form(res, entity_maps=entity_maps), matrix, ksp, rhs, owned_others, lam)
             )
 
     def update(self) -> None:

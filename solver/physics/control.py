@@ -21,6 +21,7 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
+from solver.lifted_forms import compile_form
 from solver.newton import Border, ConstraintBorder, FixedBorder
 from solver.physics.term import Term
 from solver.timestepping import Protocol, ProtocolStep
@@ -93,15 +94,15 @@ class Control(Term):
             maps: Entity maps of the forms.
         """
         g_form = scale * li_current
-        self.G_form = fem.form(g_form, entity_maps=maps)
+        self.G_form = compile_form(g_form, entity_maps=maps)
         self.dG_dphis_form = None
         if d_li_current is not None:
-            self.dG_dphis_form = fem.form(scale * d_li_current, entity_maps=maps)
+            self.dG_dphis_form = compile_form(scale * d_li_current, entity_maps=maps)
         return g_form
 
     def d_constraint(self, g_form: Any, unknowns: list[fem.Function], maps: Any) -> list[fem.Form]:
         """The compiled dg/du of each unknown block."""
-        return [fem.form(ufl.derivative(g_form, u), entity_maps=maps) for u in unknowns]
+        return [compile_form(ufl.derivative(g_form, u), entity_maps=maps) for u in unknowns]
 
     def border(self, galvanostatic: bool, i_ref: float, volt_scale: float,
                comm: MPI.Comm) -> Border:
