@@ -9,7 +9,7 @@ times, with JIT compiled once per sweep, not per point. Run from the repository 
 
 The points are ``configs/examples/minimal.yaml`` (a 2 um x 10 um cell, about 3 s each) on
 seeded random rough surfaces (``geometry.surface.seed`` = 0 .. N-1: the same forms for every
-point). Three measurements, one JSON line each:
+point). Four measurements, one JSON line each:
 
 1. ``single``: every point run alone with ``lidep run`` one after the other, with a JIT cache
    warmed beforehand (what a user repeating ``lidep run`` pays): the sum of their wall times.
@@ -49,6 +49,21 @@ def _sweep_file(folder: Path, points: int, jobs: int | None) -> Path:
             "axes": [{"key": "geometry.surface.seed", "seeds": points}],
             "local": {"jobs": jobs}, "slurm": {"time": "00:10:00"}}
     path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+def _parameter_sweep_file(folder: Path, points: int) -> Path:
+    """Points that differ in two material parameters: kappa and i0, log-spaced, zipped."""
+    scale = [10 ** (k / max(points - 1, 1)) for k in range(points)]  # 1 .. 10
+    tree = {"name": "parameters", "base": str(ROOT / "configs/examples/minimal.yaml"),
+            "set": ["output.report=false"],
+            "axes": [{"zip": {
+                "physics.electrolyte.conductivity": [f"{1e-4 * s:.6g} S/cm" for s in scale],
+                "physics.kinetics.exchange_current_density": [
+                    f"{0.3 * s:.6g} mA/cm^2" for s in scale]}}],
+            "local": {"jobs": 1}}
+    path = folder / "parameters.yaml"
     path.write_text(yaml.safe_dump(tree))
     return path
 
@@ -95,6 +110,18 @@ def local(folder: Path, sweep: Path, env: dict[str, str]) -> dict:
             "run_wall_sum_s": round(sum(r["wall_s"] for r in records), 2)}
 
 
+def parameters(folder: Path, env: dict[str, str], points: int) -> dict:
+    """A local sweep over kappa and i0 (cold JIT cache): modules compiled per point."""
+    sweep = _parameter_sweep_file(folder, points)
+    wall = _run([*LIDEP, "sweep", str(sweep), "-o", str(folder / "parameters")], env)
+    records = _statuses(folder / "parameters" / "parameters")
+    return {"benchmark": "sweep", "mode": "parameters", "points": len(records),
+            "wall_s": round(wall, 2),
+            "finished": sum(r["state"] == "finished" for r in records),
+            "jit_compiled_per_point": [r["jit_compiled"] for r in records],
+            "wall_per_point_s": [r["wall_s"] for r in records]}
+
+
 def slurm(folder: Path, sweep: Path, env: dict[str, str]) -> dict:
     """The same sweep as SLURM job arrays; per-task overhead from jobcomp."""
     start = time.perf_counter()
@@ -131,6 +158,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=None, help="local: points at once")
     parser.add_argument("--slurm", action="store_true", help="also the SLURM executor")
+    parser.add_argument("--parameter-points", type=int, default=4,
+                        help="points of the material-parameter sweep (0: skip it)")
     args = parser.parse_args()
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     print(json.dumps({"benchmark": "sweep", "machine": _machine()}), flush=True)
@@ -139,6 +168,8 @@ def main() -> None:
         sweep = _sweep_file(folder, args.points, args.jobs)
         results = [single(folder, sweep, env), local(folder, sweep, env)]
         results += [slurm(folder, sweep, env)] if args.slurm else []
+        if args.parameter_points:
+            results.append(parameters(folder, env, args.parameter_points))
         for result in results:
             print(json.dumps(result), flush=True)
         ratio = results[1]["wall_s"] / results[0]["sum_s"]

@@ -22,6 +22,8 @@ import ufl
 from dolfinx import default_scalar_type, fem, jit
 from dolfinx.fem.forms import get_integration_domains
 
+from solver.lifted_forms import lift_form
+
 __all__ = ["compile_forms"]
 
 
@@ -68,6 +70,19 @@ def _dolfinx_form(
     return fem.Form(cpp, ufcx_form, None, module)
 
 
+def _lifted(item: Any) -> Any:
+    """The UFL forms of a (nested) list with their float literals lifted to constants.
+
+    So that forms differing only in parameter values compile to one module (sweeps;
+    :mod:`solver.lifted_forms`); empty forms and None are kept.
+    """
+    if isinstance(item, ufl.Form):
+        return lift_form(item)
+    if isinstance(item, Sequence):
+        return [_lifted(sub) for sub in item]
+    return item
+
+
 def compile_forms(forms: Any, entity_maps: Sequence[Any] | None = None) -> Any:
     """DOLFINx forms of a UFL form or nested list of forms, compiled into one module.
 
@@ -80,6 +95,7 @@ def compile_forms(forms: Any, entity_maps: Sequence[Any] | None = None) -> Any:
         The ``dolfinx.fem.Form`` objects in the nesting of ``forms``; empty forms and None as
         ``dolfinx.fem.form`` returns them.
     """
+    forms = _lifted(forms)
     leaves = _leaves(forms)
     if not leaves:
         return fem.form(forms, entity_maps=entity_maps)

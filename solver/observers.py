@@ -22,6 +22,7 @@ from mpi4py import MPI
 
 from solver.dimensionless import dimensionless_numbers
 from solver.domain import Domain
+from solver.lifted_forms import compile_expression
 from solver.physics.term import Unknowns
 from solver.results import SurfaceSample
 from solver.surface_flux import ResidualFlux
@@ -202,8 +203,8 @@ class SurfaceSampler:
             flat = [expr[i] for i in range(expr.ufl_shape[0])] if expr.ufl_shape else [expr]
             self.columns[k, name] = (group, slice(len(components), len(components) + len(flat)))
             components += flat
-        self.expressions[k, group] = fem.Expression(ufl.as_vector(components), points,
-                                                    entity_maps=self.u.domain.maps)
+        self.expressions[k, group] = compile_expression(ufl.as_vector(components), points,
+                                                        entity_maps=self.u.domain.maps)
 
     def values(self, k: int, group: str) -> dict[str, np.ndarray]:
         """The quantities of a group at the quadrature points of part k (-1: the counter).

@@ -46,6 +46,7 @@ from solver.growth.contact import ContactExhausted, ContactLoss, contact_indicat
 from solver.growth.coupling import SurfaceGrowth
 from solver.growth.remesh import Remesher
 from solver.kinetics import Kinetics
+from solver.lifted_forms import lift_form
 from solver.linear import (
     LinearSolver,
     default_options,
@@ -1042,8 +1043,8 @@ class Simulation:
         # outside its region (and a form never mixes the electrolyte's c with other cells).
         for region, expr in expressions.items():
             problem = dolfinx.fem.petsc.LinearProblem(
-                a,
-                scale * ufl.inner(expr, v) * self.domain.dx(self.bundle.regions[region]),
+                lift_form(a),
+                lift_form(scale * ufl.inner(expr, v) * self.domain.dx(self.bundle.regions[region])),
                 u=part,
                 petsc_options_prefix=f"lidep_projection_{name}_{region}_",
                 petsc_options={"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"},

@@ -512,3 +512,30 @@ def test_si_columns_follow_the_resolved_case(tmp_path):
     assert _si_setting("lif", tree, "cases.bare.geometry.protrusions.0.radius") is None
     assert _si_setting("bare", tree, "geometry.protrusions.1.radius") is None
     assert _si_setting("bare", tree, "physics.kinetics") is None
+
+
+@pytest.mark.slow
+def test_points_differing_in_material_parameters_compile_nothing(tmp_path):
+    # JIT once per sweep: the conductivity (point 1) and i0 (point 2) enter the compiled forms
+    # as constants (solver.lifted_forms), so after the warm point 0 no point compiles a module
+    tree = sweep_tree(axes=[{"zip": {
+        "physics.electrolyte.conductivity": ["1e-4 S/cm", "2e-4 S/cm", "1e-4 S/cm"],
+        "physics.kinetics.exchange_current_density": ["1 mA/cm^2", "1 mA/cm^2", "3 mA/cm^2"],
+    }}], local={"jobs": 1})
+    out = tmp_path / "out"
+    assert main(["sweep", str(write(tmp_path, tree)), "-o", str(out)]) == 0
+    layout = SweepLayout(out / "s")
+    status = {n: layout.status(n) for n in ("s-0", "s-1", "s-2")}
+    assert status["s-0"]["jit_warm"] and status["s-0"]["jit_compiled"] > 0
+    assert status["s-1"]["jit_compiled"] == 0 and status["s-2"]["jit_compiled"] == 0
+    # and the constants hold each point's values: a flat cell, so exactly (to rounding)
+    final = {n: json.loads((layout.runs / n / "metrics.json").read_text())["cases"]["main"][
+        "summary"]["final"] for n in status}
+    # the ohmic drop J L_e / kappa of the 9.98 um electrolyte (10 um cell, 20 nm SEI) at 5 A/m^2
+    drop = 5.0 * 9.98e-6 * (1.0 / 0.01 - 1.0 / 0.02)
+    assert final["s-0"]["cell_voltage"] - final["s-1"]["cell_voltage"] == pytest.approx(
+        -drop, rel=1e-9)
+    assert final["s-1"]["overpotential_mean"] == pytest.approx(
+        final["s-0"]["overpotential_mean"], rel=1e-12)
+    # three times i0: a smaller kinetic overpotential at the same current
+    assert 0 > final["s-2"]["overpotential_mean"] > final["s-0"]["overpotential_mean"]

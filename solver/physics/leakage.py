@@ -20,6 +20,7 @@ import numpy as np
 import ufl
 from dolfinx import fem
 
+from solver.lifted_forms import lift_form
 from solver.physics.term import Term, Unknowns
 
 __all__ = ["ElectronicLeakage"]
@@ -67,8 +68,8 @@ class ElectronicLeakage(Term):
         )
         bc = fem.dirichletbc(phi_e.copy(), fixed)
         problem = dolfinx.fem.petsc.LinearProblem(
-            a,
-            zero * v * d.dx,
+            lift_form(a),
+            lift_form(zero * v * d.dx),
             bcs=[bc],
             u=phi_e,
             petsc_options_prefix="lidep_leakage_",
