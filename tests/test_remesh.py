@@ -132,15 +132,26 @@ def test_points_outside_the_old_mesh_are_an_error():
         ({"dimension": 3}, "a 3D Li surface cannot be rebuilt"),
         ({"voids": {"kind": "contact_fraction", "contact_fraction": 0.5, "height": "20nm",
                     "pitch": "1um"}}, "with voids cannot be rebuilt"),
-        ("not a graph", "no valid points surface: .*x must increase"),
+        ("mosaic", "a mosaic layer cannot be regenerated"),
+        ("crossing", "no valid polyline surface: .*crosses or touches itself"),
     ],
 )
 def test_geometries_that_cannot_be_rebuilt(change, message):
-    """3D, voids and a surface that is no graph over x are refused with the reason."""
-    profile = np.array([[0.0, 1e-7], [1e-6, 2e-7], [0.5e-6, 1e-7], [WIDTH, 1e-7]])
+    """3D, voids, mosaic layers and a chain that crosses itself are refused with the reason.
+
+    (A chain that is no graph over x is a valid surface now: test_polyline_surface_builds.)
+    """
+    profile = np.array([[0.0, 1e-7], [1e-6, 2e-7], [0.5e-6, 3e-7], [0.6e-6, 1e-7],
+                        [WIDTH, 1e-7]])
     geometry = _geometry()
     if isinstance(change, dict):
         geometry = SimpleNamespace(**{**dict(geometry), **change})
+    if change == "mosaic":
+        data = geometry.model_dump(mode="json")
+        data["layers"] = [{"kind": "mosaic", "thickness": "50nm", "grain_size": "0.5um",
+                           "phases": [{"name": "a", "fraction": 0.5},
+                                      {"name": "b", "fraction": 0.5}]}]
+        geometry = GeometryConfig.model_validate(data)
     with pytest.raises(RemeshError, match=message):
         remeshed_geometry(geometry, profile)
 

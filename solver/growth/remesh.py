@@ -3,11 +3,15 @@
 When the moved mesh's quality falls below ``physics.growth.min_quality`` times its initial value
 and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
 
-1. the Li-surface nodes of all ranks are gathered in order (``surface_profile``) and become a
-   ``surface: {kind: points}`` (the cubic spline through them) of the run's geometry, with the
-   protrusions dropped (they are part of that surface now); Gmsh rebuilds the domain on it
-   (rank 0, the same mesh sizes, the interphase layers regenerated conformally by the
-   builder) and the mesh is distributed as at the start;
+1. the Li-surface facets of all ranks are gathered and chained in order along the surface
+   (``surface_chain``: their vertices and, for P2, mid nodes) and become a
+   ``surface: {kind: polyline}`` of the run's geometry (straight segments between the nodes;
+   any shape, it may lean over), with the protrusions dropped (they are part of that surface
+   now) and the smallest radius of curvature of the original geometry or of the grown surface
+   (its smooth pieces, ``polyline.smallest_radius``) as the radius the mesh resolves along it; nodes where the layers' offset would fold (a concave corner that
+   gathered nodes closer than the interphase thickness) are dropped (``polyline.untangled``); Gmsh rebuilds the domain on it (rank 0, the same mesh sizes, the
+   interphase layers regenerated as exact offsets of the chain, trimmed in concave corners:
+   :mod:`solver.geometry.polyline`) and the mesh is distributed as at the start;
 2. a fresh simulation of the same class and case is built on it (its forms are the same, so
    their compilation is a cache hit) with the same step listeners and observers from outside;
 3. every function of the old run's State (the potentials, the salt unknown, its BDF history,
@@ -21,8 +25,8 @@ and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
 5. the scalars (time, step controller, BDF times, events, morphology series) carry over; the
    position update restarts at first order, the reused Jacobian is assembled anew.
 
-If any of this fails (a surface that is no graph over x, one below the base plane, a 3D or
-void geometry, Gmsh's error, a point outside the old mesh, the quality still too low) the run
+If any of this fails (a chain that crosses itself, one below the base plane, a 3D, void or
+mosaic-layer geometry, Gmsh's error, a point outside the old mesh, the quality still too low) the run
 stops cleanly: the last good state is the last snapshot and its events say why.
 """
 
@@ -39,11 +43,18 @@ from dolfinx import fem
 from mpi4py import MPI
 from pydantic import ValidationError
 
-from solver.geometry import build_mesh
-from solver.geometry.spec import GeometryConfig
-from solver.growth.morphology import surface_profile
+from solver.geometry import build_mesh, polyline
+from solver.geometry.spec import GeometryConfig, MosaicLayer
+from solver.growth.space import facet_nodes, tagged_facets
 
-__all__ = ["PADDING", "FieldTransfer", "RemeshError", "Remesher", "remeshed_geometry"]
+__all__ = [
+    "PADDING",
+    "FieldTransfer",
+    "RemeshError",
+    "Remesher",
+    "remeshed_geometry",
+    "surface_chain",
+]
 
 PADDING = 1e-2
 """How far (times the smallest cell diameter of the old mesh) a new interpolation point may lie
@@ -56,35 +67,87 @@ class RemeshError(RuntimeError):
     """Remeshing cannot proceed (the message says why)."""
 
 
-def remeshed_geometry(geometry: GeometryConfig, profile: np.ndarray) -> GeometryConfig:
-    """The geometry rebuilt on a Li surface through the points of ``profile``.
+def surface_chain(bundle: Any, root: int = 0) -> np.ndarray | None:
+    """The Li-surface nodes of all ranks on ``root`` in order along the surface (2D).
+
+    The owned ``li_surface`` facets are gathered and chained through their shared vertices,
+    from the end nearest x = 0; a P2 facet contributes its mid node between its vertices.
+
+    Returns:
+        Shape (n, 2) on ``root``; None on the other ranks.
+
+    Raises:
+        RemeshError: (on ``root``) the facets do not form one open chain.
+    """
+    mesh = bundle.mesh
+    nodes = facet_nodes(mesh, tagged_facets(bundle, "li_surface", owned=True))
+    parts = mesh.comm.gather(mesh.geometry.x[nodes][:, :, :2], root=root)
+    if parts is None:
+        return None
+    facets = np.concatenate(parts, axis=0)
+    ends: dict[tuple[float, float], list[int]] = {}
+    for i, facet in enumerate(facets):
+        for vertex in facet[:2]:
+            ends.setdefault(tuple(vertex), []).append(i)
+    tips = [v for v, at in ends.items() if len(at) == 1]
+    if len(tips) != 2 or any(len(at) > 2 for at in ends.values()):
+        raise RemeshError(f"the Li surface is no single open chain ({len(tips)} ends)")
+    vertex = min(tips)
+    chain, previous = [np.array(vertex)], -1
+    while True:
+        following = [i for i in ends[vertex] if i != previous]
+        if not following:
+            break
+        previous = following[0]
+        facet = facets[previous]
+        forward = tuple(facet[0]) == vertex
+        far = facet[1] if forward else facet[0]
+        chain += [*facet[2:], far]  # mid node (P2), then the far vertex
+        vertex = tuple(far)
+    if len(chain) != len(facets) * (facets.shape[1] - 1) + 1:
+        raise RemeshError("the Li surface is no single open chain (a loop)")
+    return np.array(chain)
+
+
+def remeshed_geometry(geometry: GeometryConfig, chain: np.ndarray) -> GeometryConfig:
+    """The geometry rebuilt on a Li surface through the points of ``chain``.
 
     Args:
         geometry: The run's geometry.
-        profile: The Li-surface nodes sorted by x, shape (n, 2), m.
+        chain: The Li-surface nodes in order along it from x = 0 to x = W, shape (n, 2), m.
 
     Raises:
-        RemeshError: The geometry cannot be rebuilt from a profile (3D, voids) or the profile
-            is no valid ``points`` surface (its message names the reason).
+        RemeshError: The geometry cannot be rebuilt from a chain (3D, voids, mosaic layers) or
+            the chain is no valid ``polyline`` surface (its message names the reason).
     """
     if geometry.dimension != 2:
-        raise RemeshError("a 3D Li surface cannot be rebuilt (the points surface is a 2D profile)")
+        raise RemeshError("a 3D Li surface cannot be rebuilt (the polyline surface is 2D)")
     if geometry.voids is not None:
-        raise RemeshError("a Li surface with voids cannot be rebuilt from its profile")
-    points = np.array(profile, dtype=float)[:, :2]
+        raise RemeshError("a Li surface with voids cannot be rebuilt from its chain")
+    if any(isinstance(layer, MosaicLayer) for layer in geometry.layers):
+        raise RemeshError("a mosaic layer cannot be regenerated (its grains would be drawn "
+                          "anew, not carried over)")
+    points = polyline.untangled(np.array(chain, dtype=float)[:, :2],
+                                geometry.interphase_thickness())
     gap = abs(points[0, 1] - points[-1, 1])
-    if geometry.domain.lateral == "periodic" and gap <= PADDING * np.min(np.diff(points[:, 0])):
+    if geometry.domain.lateral == "periodic" and gap <= PADDING * np.min(
+        np.hypot(*np.diff(points, axis=0).T)
+    ):
         # the side nodes of a periodic surface are one point: one height (the motion leaves
         # them apart by ~1e-5 of the rise, 5e-12 m in tests/test_remesh.py)
         points[[0, -1], 1] = 0.5 * (points[0, 1] + points[-1, 1])
+    radii = [geometry.min_radius_of_curvature(), polyline.smallest_radius(points)]
+    radii += [r for p in geometry.protrusions for r in p.refined_radii()]
+    radius = min(radii)
     data = geometry.model_dump(mode="json")
-    data["surface"] = {"kind": "points", "points": points.tolist()}
+    data["surface"] = {"kind": "polyline", "points": points.tolist(),
+                       "radius": radius if math.isfinite(radius) else None}
     data["protrusions"] = []
     try:
         return GeometryConfig.model_validate(data)
     except ValidationError as err:
         reason = "; ".join(e["msg"] for e in err.errors())
-        raise RemeshError(f"the grown Li surface is no valid points surface: {reason}") from err
+        raise RemeshError(f"the grown Li surface is no valid polyline surface: {reason}") from err
 
 
 class FieldTransfer:
@@ -236,8 +299,15 @@ class Remesher:
             raise RemeshError(f"physics.growth.remesh.max_remeshes ({self.max_remeshes}) reached")
         if self.geometry is None:
             raise RemeshError("the mesh was not built from a geometry configuration")
-        profile = comm.bcast(surface_profile(old.growth.kinematics), root=0)
-        geometry = remeshed_geometry(self.geometry, profile)
+        error, chain = None, None
+        try:
+            chain = surface_chain(old.bundle)
+        except RemeshError as err:
+            error = str(err)
+        error, chain = comm.bcast((error, chain), root=0)
+        if error is not None:
+            raise RemeshError(error)
+        geometry = remeshed_geometry(self.geometry, chain)
         error = None
         try:
             bundle = self.build_mesh(geometry, comm, None, logger=log)
