@@ -23,6 +23,8 @@ and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
    before and after the transfer; its change is reported, and with
    ``physics.growth.remesh.conserve_salt`` removed by a global factor per level;
 5. the scalars (time, step controller, BDF times, events, morphology series) carry over; the
+   quality threshold is the lower of the first mesh's and the new mesh's own (min_quality
+   times its initial quality: a remeshed mesh is held to no stricter standard); the
    position update restarts at first order, the reused Jacobian is assembled anew.
 
 If any of this fails (a chain that crosses itself, one below the base plane, a 3D, void or
@@ -127,8 +129,11 @@ def remeshed_geometry(geometry: GeometryConfig, chain: np.ndarray) -> GeometryCo
     if any(isinstance(layer, MosaicLayer) for layer in geometry.layers):
         raise RemeshError("a mosaic layer cannot be regenerated (its grains would be drawn "
                           "anew, not carried over)")
-    points = polyline.untangled(np.array(chain, dtype=float)[:, :2],
-                                geometry.interphase_thickness())
+    points = np.array(chain, dtype=float)[:, :2]
+    if not polyline.is_simple(points):
+        raise RemeshError("the grown Li surface is no valid polyline surface: the chain "
+                          "crosses or touches itself")
+    points = polyline.untangled(points, geometry.interphase_thickness())
     gap = abs(points[0, 1] - points[-1, 1])
     if geometry.domain.lateral == "periodic" and gap <= PADDING * np.min(
         np.hypot(*np.diff(points, axis=0).T)
@@ -187,7 +192,15 @@ class FieldTransfer:
                 )
             self._data[key] = (cells, data)
         cells, data = self._data[key]
-        target.interpolate_nonmatching(source, cells, data)
+        error = None
+        try:
+            target.interpolate_nonmatching(source, cells, data)
+        except RuntimeError as err:  # the pull-back into a badly curved old cell diverged
+            error = str(err)
+        errors = target.function_space.mesh.comm.allgather(error)
+        if any(errors):
+            raise RemeshError(f"the transfer of {target.name} failed: "
+                              f"{next(e for e in errors if e)}")
         target.x.scatter_forward()
 
 
@@ -382,6 +395,11 @@ class Remesher:
             if name in own or name.startswith(("jacobian/", "w/")):
                 continue
             transfer(source[name], f)
+        # min_quality times the initial quality of the run's first mesh or of the new one,
+        # the lower: a remeshed mesh is held to no stricter standard than the first
+        threshold = min(old.growth.threshold, new.growth.threshold)
+        target.state.events["mesh_quality"].threshold = threshold
+        new.growth.threshold = threshold
         scalars["events"]["mesh_quality"] = target.state.events["mesh_quality"].scalars()
         growth = old.growth.scalars()
         growth["previous_dt"] = None  # the position update restarts at first order
