@@ -17,11 +17,11 @@ their normals (the mitre), p + T (n_a + n_b) / (1 + n_a . n_b), which is where t
 trims its swallowtail; at every other node p + T n, n = (n_a + n_b) / |n_a + n_b| the normal of
 the smooth surface there (to O(h^2)), and at a convex corner the point of the exact (round)
 offset on the bisector. Between the nodes the drawn boundary (the spline through these nodes)
-follows the exact offset to O(h^2) of the round join at a convex corner, T theta^2 / 8
-(theta the turning angle there). Each offset segment pairs with its Li segment, so a uniform layer stays
-a structured strip. When a mitre offset would fold (a
-segment shorter than its trimming, a hairpin), the exact offset is taken instead: the boundary
-of the Minkowski sum of the Li region with a disk of radius T (``shapely``'s ``buffer``, round
+follows the exact offset to O(h^2), except at a convex corner, whose round join it cuts by up
+to T theta^2 / 8 (theta the turning angle there). Each offset segment pairs with its Li
+segment, so a uniform layer stays a structured strip. When this offset would fold (a segment
+shorter than its trimming, a hairpin), the exact offset is taken instead: the boundary of the
+Minkowski sum of the Li region with a disk of radius T (``shapely``'s ``buffer``, round
 joins, swallowtails trimmed), meshed with isotropic layer cells. The chain is continued beyond
 [0, W] by its mirror images (symmetric sides) or periodic images, so that the offset is right up
 to the sides.

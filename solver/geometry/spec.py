@@ -154,8 +154,10 @@ class _Surface(StrictModel):
         return None
 
     def resolved_radius(self) -> float | None:
-        """The radius of curvature the mesh resolves along the surface, m, when the surface
-        states it (None: the smallest radius sampled from its profile)."""
+        """The radius of curvature the mesh resolves along the surface, m, if stated.
+
+        None: the smallest radius sampled from its profile.
+        """
         return None
 
 

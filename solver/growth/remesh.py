@@ -5,13 +5,15 @@ and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
 
 1. the Li-surface facets of all ranks are gathered and chained in order along the surface
    (``surface_chain``: their vertices and, for P2, mid nodes) and become a
-   ``surface: {kind: polyline}`` of the run's geometry (straight segments between the nodes;
-   any shape, it may lean over), with the protrusions dropped (they are part of that surface
-   now) and the smallest radius of curvature of the original geometry or of the grown surface
-   (its smooth pieces, ``polyline.smallest_radius``) as the radius the mesh resolves along it; nodes where the layers' offset would fold (a concave corner that
-   gathered nodes closer than the interphase thickness) are dropped (``polyline.untangled``); Gmsh rebuilds the domain on it (rank 0, the same mesh sizes, the
-   interphase layers regenerated as exact offsets of the chain, trimmed in concave corners:
-   :mod:`solver.geometry.polyline`) and the mesh is distributed as at the start;
+   ``surface: {kind: polyline}`` of the run's geometry (splines through the nodes broken at
+   corners; any shape, it may lean over), with the protrusions dropped (they are part of that
+   surface now) and the smallest radius of curvature of the original geometry or of the grown
+   surface (its smooth pieces, ``polyline.smallest_radius``) as the radius the mesh resolves
+   along it; nodes where the layers' offset would fold (a concave corner that gathered nodes
+   closer than the interphase thickness) are dropped (``polyline.untangled``); Gmsh rebuilds
+   the domain on it (rank 0, the same mesh sizes, the interphase layers regenerated as exact
+   offsets of the chain, trimmed in concave corners: :mod:`solver.geometry.polyline`) and the
+   mesh is distributed as at the start;
 2. a fresh simulation of the same class and case is built on it (its forms are the same, so
    their compilation is a cache hit) with the same step listeners and observers from outside;
 3. every function of the old run's State (the potentials, the salt unknown, its BDF history,
@@ -28,14 +30,16 @@ and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
    position update restarts at first order, the reused Jacobian is assembled anew.
 
 If any of this fails (a chain that crosses itself, one below the base plane, a 3D, void or
-mosaic-layer geometry, Gmsh's error, a point outside the old mesh, the quality still too low) the run
-stops cleanly: the last good state is the last snapshot and its events say why.
+mosaic-layer geometry, Gmsh's error, a point outside the old mesh, a pull-back that diverges,
+the quality still too low) the run stops cleanly: the last good state is the last snapshot and
+its events say why.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -155,6 +159,10 @@ def remeshed_geometry(geometry: GeometryConfig, chain: np.ndarray) -> GeometryCo
         raise RemeshError(f"the grown Li surface is no valid polyline surface: {reason}") from err
 
 
+class _PullBackError(RuntimeError):
+    """The pull-back of a new point into an old curved cell diverged (on some rank)."""
+
+
 class FieldTransfer:
     """Non-matching interpolation of functions from an old mesh onto a new one.
 
@@ -162,36 +170,68 @@ class FieldTransfer:
     interpolation point of the target on this rank must be found in a source cell within
     ``padding`` (checked on ``src_owner``, reduced over ranks).
 
+    A crushed concave corner of a grown P2 mesh has edges bent so far (mid nodes several % of
+    the edge length off the chord) that the pull-back of a nearby new point into such a cell
+    diverges. Then those edges of the old mesh are straightened for the transfer (mid nodes
+    on the chord midpoints; restored afterwards) and the padding grows by twice the largest
+    shift, so that points of the new mesh between the bent and the straight edge take the
+    values of the nearest old cell.
+
     Args:
         padding: The distance a point may lie outside the source mesh, m.
     """
 
+    BENT = 1e-2
+    """Shift of an edge's mid node from its chord midpoint, relative to the edge length, above
+    which the edge is straightened when a pull-back diverged."""
+
     def __init__(self, padding: float) -> None:
         self.padding = padding
         self._data: dict[tuple[int, int], tuple[np.ndarray, Any]] = {}
+        self.straightened = 0
 
     def __call__(self, source: fem.Function, target: fem.Function) -> None:
         """Interpolate ``source`` into ``target`` (collective).
 
         Raises:
-            RemeshError: Some point of the target lies outside the source mesh.
+            RemeshError: Some point of the target lies outside the source mesh, or a
+                pull-back diverges even with the bent edges straightened.
         """
+        key = (id(target.function_space), id(source.function_space))
+        try:
+            if key not in self._data:
+                self._data[key] = self._prepare(source, target, self.padding)
+            self._interpolate(source, target, *self._data[key])
+        except _PullBackError:
+            mesh = source.function_space.mesh
+            with _straightened(mesh, self.BENT) as shift:
+                try:
+                    data = self._prepare(source, target, self.padding + 2.0 * shift)
+                    self._interpolate(source, target, *data)
+                except _PullBackError as err:
+                    raise RemeshError(f"the transfer of {target.name} failed: {err}") from err
+            self.straightened += 1
+
+    @staticmethod
+    def _prepare(source: fem.Function, target: fem.Function, padding: float
+                 ) -> tuple[np.ndarray, Any]:
         V_to, V_from = target.function_space, source.function_space
-        key = (id(V_to), id(V_from))
-        if key not in self._data:
-            mesh = V_to.mesh
-            tdim = mesh.topology.dim
-            cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
-            data = fem.create_interpolation_data(V_to, V_from, cells, padding=self.padding)
-            lost = int(np.count_nonzero(np.asarray(data.src_owner) < 0))
-            lost = mesh.comm.allreduce(lost, op=MPI.SUM)
-            if lost:
-                raise RemeshError(
-                    f"{lost} points of the new mesh lie farther than {self.padding:.3g} m "
-                    f"outside the old one ({target.name})"
-                )
-            self._data[key] = (cells, data)
-        cells, data = self._data[key]
+        mesh = V_to.mesh
+        tdim = mesh.topology.dim
+        cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
+        data = fem.create_interpolation_data(V_to, V_from, cells, padding=padding)
+        lost = int(np.count_nonzero(np.asarray(data.src_owner) < 0))
+        lost = mesh.comm.allreduce(lost, op=MPI.SUM)
+        if lost:
+            raise RemeshError(
+                f"{lost} points of the new mesh lie farther than {padding:.3g} m "
+                f"outside the old one ({target.name})"
+            )
+        return cells, data
+
+    @staticmethod
+    def _interpolate(source: fem.Function, target: fem.Function, cells: np.ndarray,
+                     data: Any) -> None:
         error = None
         try:
             target.interpolate_nonmatching(source, cells, data)
@@ -199,9 +239,34 @@ class FieldTransfer:
             error = str(err)
         errors = target.function_space.mesh.comm.allgather(error)
         if any(errors):
-            raise RemeshError(f"the transfer of {target.name} failed: "
-                              f"{next(e for e in errors if e)}")
+            raise _PullBackError(next(e for e in errors if e))
         target.x.scatter_forward()
+
+
+@contextmanager
+def _straightened(mesh: dolfinx.mesh.Mesh, bent: float) -> Iterator[float]:
+    """The mesh with its bent P2 edges straight (restored on exit); yields the largest shift.
+
+    An edge is bent when its mid node lies more than ``bent`` times its length off the
+    midpoint of its vertices. The shift is reduced over ranks (m).
+    """
+    x = mesh.geometry.x
+    saved = x.copy()
+    nodes = mesh.geometry.dofmap
+    shift = 0.0
+    if nodes.shape[1] == 6:  # P2 triangles: edge k (opposite vertex k) has mid node 3 + k
+        for k, (a, b) in enumerate(((1, 2), (0, 2), (0, 1))):
+            va, vb, m = nodes[:, a], nodes[:, b], nodes[:, 3 + k]
+            mid = 0.5 * (x[va] + x[vb])
+            off = np.linalg.norm(x[m] - mid, axis=1)
+            bend = off > bent * np.linalg.norm(x[vb] - x[va], axis=1)
+            x[m[bend]] = mid[bend]
+            shift = max(shift, float(np.max(off[bend], initial=0.0)))
+    shift = mesh.comm.allreduce(shift, op=MPI.MAX)
+    try:
+        yield shift
+    finally:
+        x[:] = saved
 
 
 def _smallest_cell(mesh: dolfinx.mesh.Mesh) -> float:
