@@ -10,19 +10,20 @@ up to h^2 kappa / 8 (h the facet length, kappa the curvature), i.e. it is the sm
 facets approximate; through a P2 chain (vertices and mid nodes) it deviates from the old curved
 facets by O(h^4 kappa^3).
 
-The interphase boundary at a distance T from the Li is drawn node by node, each offset node
-exactly T from the surface: at a concave corner (the chain turns towards the electrolyte by
-more than ``CORNER_ANGLE``) the intersection of the neighbouring segments shifted by T along
-their normals (the mitre), p + T (n_a + n_b) / (1 + n_a . n_b), which is where the exact offset
-trims its swallowtail; at every other node p + T n, n = (n_a + n_b) / |n_a + n_b| the normal of
-the smooth surface there (to O(h^2)), and at a convex corner the point of the exact (round)
-offset on the bisector. Between the nodes the drawn boundary (the spline through these nodes)
-follows the exact offset to O(h^2), except at a convex corner, whose round join it cuts by up
-to T theta^2 / 8 (theta the turning angle there). Each offset segment pairs with its Li
-segment, so a uniform layer stays a structured strip. When this offset would fold (a segment
-shorter than its trimming, a hairpin), the exact offset is taken instead: the boundary of the
-Minkowski sum of the Li region with a disk of radius T (``shapely``'s ``buffer``, round
-joins, swallowtails trimmed), meshed with isotropic layer cells. The chain is continued beyond
+The interphase boundary at a distance T from the Li is drawn node by node. At a corner (the
+chain turns by more than ``CORNER_ANGLE``) the offset node is the intersection of the
+neighbouring segments shifted by T along their normals (the mitre),
+p + T (n_a + n_b) / (1 + n_a . n_b): in a concave corner that is where the exact offset trims
+its swallowtail (exact); at a convex corner the layer reaches T / cos(theta / 2) there instead
+of the exact offset's round join (theta the turning angle), and both neighbouring segments
+keep their thickness T. At every other node it is p + T n, n = (n_a + n_b) / |n_a + n_b| the
+normal of the smooth surface there (to O(h^2)), exactly T from the node; between the nodes the
+drawn boundary (the spline through these nodes) follows the exact offset to O(h^2). Each
+offset segment pairs with its Li segment, so a uniform layer stays a structured strip. When
+this offset would fold (a segment shorter than its trimming, a hairpin), the exact offset is
+taken instead: the boundary of the Minkowski sum of the Li region with a disk of radius T
+(``shapely``'s ``buffer``, round joins, swallowtails trimmed), meshed with isotropic layer
+cells. The chain is continued beyond
 [0, W] by its mirror images (symmetric sides) or periodic images, so that the offset is right up
 to the sides.
 """
@@ -84,9 +85,8 @@ def _folds(chain: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
     n_a, n_b = np.vstack([n[:1], n]), np.vstack([n, n[-1:]])
     cos = 1.0 + np.sum(n_a * n_b, axis=1)
     bisector = n_a + n_b
-    concave = n_a[:, 0] * n_b[:, 1] - n_a[:, 1] * n_b[:, 0] > 0.0
-    concave &= np.isin(np.arange(len(chain)), corners(chain))
-    scale = np.where(concave, 1.0 / np.maximum(cos, 0.5), 1.0 / np.linalg.norm(bisector, axis=1))
+    corner = np.isin(np.arange(len(chain)), corners(chain))
+    scale = np.where(corner, 1.0 / np.maximum(cos, 0.5), 1.0 / np.linalg.norm(bisector, axis=1))
     out = chain + T * bisector * scale[:, None]
     against = np.flatnonzero(np.sum(np.diff(out, axis=0) * d, axis=1) <= 0.0)
     return out, np.union1d(np.flatnonzero(cos < 0.5), np.union1d(against, against + 1))

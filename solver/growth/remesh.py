@@ -321,6 +321,10 @@ class Remesher:
         current: The simulation now running (the last remeshed one, or the first).
         drifts: Relative change of the salt inventory in each transfer, before any correction
             (newest BDF level).
+        volume_changes: Change of the cell's (weighted) volume in each remesh, m^3 (2D:
+            m^2): the new Li surface (splines through the old nodes, corners untangled) is
+            not exactly the old one; the deposited volume of a remeshed run is the loss of
+            the cell's volume plus the sum of these.
     """
 
     def __init__(
@@ -336,6 +340,7 @@ class Remesher:
         self.count = 0
         self.current: Any = None
         self.drifts: list[float] = []
+        self.volume_changes: list[float] = []
 
     def due(self, simulation: Any) -> bool:
         """Whether the simulation's run stopped at its mesh-quality event before its end."""
@@ -408,6 +413,8 @@ class Remesher:
         after = salt_inventories(new)
         drift = after[0] / before[0] - 1.0 if before else 0.0
         self.drifts.append(drift)
+        jump = sum(new.domain.volumes.values()) - sum(old.domain.volumes.values())
+        self.volume_changes.append(jump)
         if before and self.conserve_salt:
             _rescale_salt(new, [b / a for b, a in zip(before, after, strict=True)])
         new.after_restore()
@@ -419,7 +426,8 @@ class Remesher:
             + (", rescaled" if self.conserve_salt else "")
         )
         message = (f"remeshed at t={state.t:.6g} s (remesh {self.count}): {cells} cells, "
-                   f"minimum quality {worn:.3g} -> {quality:.3g}{salt}")
+                   f"minimum quality {worn:.3g} -> {quality:.3g}; cell volume changed by "
+                   f"{jump:.3g} (weighted: m^3, planar m^2){salt}")
         new.events.append(message)
         log.info(message)
         return new
