@@ -159,10 +159,6 @@ def remeshed_geometry(geometry: GeometryConfig, chain: np.ndarray) -> GeometryCo
         raise RemeshError(f"the grown Li surface is no valid polyline surface: {reason}") from err
 
 
-class _PullBackError(RuntimeError):
-    """The pull-back of a new point into an old curved cell diverged (on some rank)."""
-
-
 class FieldTransfer:
     """Non-matching interpolation of functions from an old mesh onto a new one.
 
@@ -179,6 +175,9 @@ class FieldTransfer:
 
     Args:
         padding: The distance a point may lie outside the source mesh, m.
+
+    Attributes:
+        straightened: Transfers that needed the bent edges straightened.
     """
 
     BENT = 1e-2
@@ -198,23 +197,29 @@ class FieldTransfer:
                 pull-back diverges even with the bent edges straightened.
         """
         key = (id(target.function_space), id(source.function_space))
-        try:
-            if key not in self._data:
-                self._data[key] = self._prepare(source, target, self.padding)
-            self._interpolate(source, target, *self._data[key])
-        except _PullBackError:
-            mesh = source.function_space.mesh
-            with _straightened(mesh, self.BENT) as shift:
-                try:
-                    data = self._prepare(source, target, self.padding + 2.0 * shift)
-                    self._interpolate(source, target, *data)
-                except _PullBackError as err:
-                    raise RemeshError(f"the transfer of {target.name} failed: {err}") from err
+        if key not in self._data:
+            self._data[key] = self._prepare(source, target, self.padding)
+        if self._data[key] is not None:
+            target.interpolate_nonmatching(source, *self._data[key])
+        else:
+            with _straightened(source.function_space.mesh, self.BENT) as shift:
+                data = self._prepare(source, target, self.padding + 2.0 * shift)
+                if data is None:
+                    raise RemeshError(f"the transfer of {target.name} failed: a new point "
+                                      "cannot be located in its old cell (pull-back diverged)")
+                target.interpolate_nonmatching(source, *data)
             self.straightened += 1
+        target.x.scatter_forward()
 
     @staticmethod
     def _prepare(source: fem.Function, target: fem.Function, padding: float
-                 ) -> tuple[np.ndarray, Any]:
+                 ) -> tuple[np.ndarray, Any] | None:
+        """The interpolation cells and data; None if some pull-back diverges (collective).
+
+        Each rank pulls back the points it evaluates into their old cells beforehand: a
+        pull-back that failed inside ``interpolate_nonmatching`` would leave the other ranks
+        waiting in its exchange.
+        """
         V_to, V_from = target.function_space, source.function_space
         mesh = V_to.mesh
         tdim = mesh.topology.dim
@@ -227,20 +232,24 @@ class FieldTransfer:
                 f"{lost} points of the new mesh lie farther than {padding:.3g} m "
                 f"outside the old one ({target.name})"
             )
-        return cells, data
+        located = mesh.comm.allreduce(_pull_backs_converge(V_from.mesh, data), op=MPI.LAND)
+        return (cells, data) if located else None
 
-    @staticmethod
-    def _interpolate(source: fem.Function, target: fem.Function, cells: np.ndarray,
-                     data: Any) -> None:
-        error = None
+
+def _pull_backs_converge(mesh: dolfinx.mesh.Mesh, data: Any) -> bool:
+    """Whether every point this rank evaluates pulls back into its cell (local)."""
+    gdim = mesh.geometry.dim
+    points = np.asarray(data.dest_points).reshape(-1, 3)[:, :gdim]
+    cells = np.asarray(data.dest_cells)
+    order = np.argsort(cells, kind="stable")
+    unique, starts = np.unique(cells[order], return_index=True)
+    x, nodes, cmap = mesh.geometry.x[:, :gdim], mesh.geometry.dofmap, mesh.geometry.cmap
+    for cell, group in zip(unique, np.split(order, starts[1:]), strict=True):
         try:
-            target.interpolate_nonmatching(source, cells, data)
-        except RuntimeError as err:  # the pull-back into a badly curved old cell diverged
-            error = str(err)
-        errors = target.function_space.mesh.comm.allgather(error)
-        if any(errors):
-            raise _PullBackError(next(e for e in errors if e))
-        target.x.scatter_forward()
+            cmap.pull_back(points[group], x[nodes[cell]])
+        except RuntimeError:
+            return False
+    return True
 
 
 @contextmanager
