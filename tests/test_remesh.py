@@ -431,3 +431,29 @@ def test_polyline_surface_that_is_no_graph_builds():
     outer = np.concatenate(comm.allgather(outer))
     assert outer.min() == pytest.approx(T, rel=1e-9)
     assert outer.max() <= T / np.cos(np.abs(turn[turn < 0]).max() / 2) * (1 + 1e-9)
+
+
+def test_valley_check_refuses_valleys_not_crests():
+    """A conformal layer folds only in a valley: a crest sharper than the layer is thick is fine.
+
+    A Gaussian bump h = A exp(-(x - x0)^2 / 2 s^2), A = s = 0.2 um, given as a points surface:
+    its crest has the radius s^2 / A = 0.2 um, its valleys (near x0 +- sqrt(3) s, where the
+    slope flattens the curvature too) 0.53 um (sampled on the spline). A 0.3 um layer is
+    accepted (the check used the crest's radius and refused it) and builds; 0.6 um is refused
+    naming ``layers``.
+    """
+    x = np.linspace(0.0, 2e-6, 81)
+    h = 0.2e-6 * np.exp(-((x - 1e-6) ** 2) / (2 * 0.2e-6**2)) + 0.1e-6
+
+    def geometry(thickness: str) -> GeometryConfig:
+        return GeometryConfig.model_validate({
+            "domain": {"width": "2um", "length": "3um"},
+            "surface": {"kind": "points", "points": np.column_stack([x, h]).tolist()},
+            "layers": [{"name": "sei", "thickness": thickness}],
+            "mesh": {"far_field_size": "0.5um", "order": 1},
+        })
+
+    bundle = build_mesh(geometry("0.3um"), MPI.COMM_WORLD, None)
+    assert bundle.stats.region_measures["sei"] > 0.0
+    with pytest.raises(ValueError, match=r"layers: .* valleys, so a conformal layer would fold"):
+        geometry("0.6um")

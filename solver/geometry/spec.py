@@ -1155,7 +1155,8 @@ class GeometryConfig(StrictModel):
             rho = self._valley_radius()
             if h_int >= rho:
                 _fail("layers", "the interphase is thicker than the smallest radius of "
-                      "curvature of the surface, so a conformal layer would fold over itself",
+                      "curvature of the surface's valleys, so a conformal layer would fold over "
+                      "itself",
                       f"{h_int:g} m", f"less than {rho:g} m (or a smoother surface)")
         self._check_cell_count()  # first: it bounds the number of gaps enumerated below
         self._check_footprints_apart()
@@ -1334,17 +1335,27 @@ class GeometryConfig(StrictModel):
         return float(1.0 / max(np.max(kappa), 1e-300))
 
     def _valley_radius(self) -> float:
-        """Smallest radius of curvature of the base surface (sampled), m."""
+        """Smallest radius of curvature of the base surface's valleys (sampled), m.
+
+        Only where the surface is concave seen from the electrolyte (h'' > 0; 3D: the largest
+        eigenvalue of the Hessian > 0) does a conformal offset fold; over a crest it never
+        does, however sharp.
+        """
         if self.dimension == 2:
-            return self.min_radius_of_curvature()
+            W = self.domain.width
+            x = np.linspace(0.0, W, 8 * self.surface.spline_samples(W))
+            _, dh = self.surface.profile(W, self.domain.lateral)(x)
+            kappa = np.maximum(np.gradient(dh, x), 0.0) / (1.0 + dh**2) ** 1.5
+            return float(1.0 / max(np.max(kappa), 1e-300))
         h, x, y = self._sampled_surface()
         hx, hy = np.gradient(h, x, y)
         hxx, hxy = np.gradient(hx, x, y)
         _, hyy = np.gradient(hy, x, y)
-        # Largest principal curvature bound: spectral radius of the Hessian / (1 + |grad h|^2)
+        # Largest principal curvature of a valley, bounded by the largest eigenvalue of the
+        # Hessian / (1 + |grad h|^2)
         half_trace, det = 0.5 * (hxx + hyy), hxx * hyy - hxy**2
-        spectral = np.abs(half_trace) + np.sqrt(np.maximum(half_trace**2 - det, 0.0))
-        kappa = spectral / (1.0 + hx**2 + hy**2)
+        largest = half_trace + np.sqrt(np.maximum(half_trace**2 - det, 0.0))
+        kappa = np.maximum(largest, 0.0) / (1.0 + hx**2 + hy**2)
         return float(1.0 / max(np.max(kappa), 1e-300))
 
     def _sampled_surface(self):
