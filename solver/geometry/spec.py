@@ -402,9 +402,10 @@ class PointsSurface(_Surface):
 class PolylineSurface(_Surface):
     """A Li surface through given points in order along it: a grown surface to remesh.
 
-    The straight segments between the points, from the side x = 0 to the side x = W; the
-    surface may lean over (it is no graph y = h(x)). Its interphase layers are the exact
-    offsets, trimmed in concave corners (:mod:`solver.geometry.polyline`). 2D only.
+    Splines through the points, from the side x = 0 to the side x = W, broken at corners
+    (a straight segment between two corners); the surface may lean over (it is no graph
+    y = h(x)). Its interphase layers are its offsets node by node, trimmed in concave corners
+    (:mod:`solver.geometry.polyline`). 2D only.
     """
 
     kind: Literal["polyline"] = Field(
