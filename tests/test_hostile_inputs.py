@@ -487,6 +487,12 @@ CASES += [  # contact with a rigid electrolyte (issue 11)
     Hostile(label="void walls with primary kinetics", key="base.physics.growth.contact_loss",
             mutate=lambda tree: (put("base.physics.growth", {"contact_loss": "void"})(tree),
                                  put("base.physics.kinetics", {"model": "primary"})(tree))),
+    Hostile(label="polyline surface crossing itself", key="surface.points",
+            mutate=put("base.geometry.surface", {"kind": "polyline", "points": [
+                [0.0, 1e-7], [1e-6, 2e-7], [0.5e-6, 3e-7], [0.6e-6, 1e-7], [2e-6, 1e-7]]})),
+    Hostile(label="polyline surface not at the sides", key="surface.points",
+            mutate=put("base.geometry.surface", {"kind": "polyline", "points": [
+                [1e-7, 1e-7], [1e-6, 2e-7], [1.5e-6, 3e-7], [2e-6, 1e-7]]})),
 ]
 
 def _config_file(tmp_path: Path, case: Hostile) -> Path:

@@ -10,7 +10,9 @@ the layer boundaries are built feature by feature:
 * the half-plane y < 0 becomes y < T (the flat part);
 * a circle of radius R becomes a concentric circle of radius R + T (exact arcs);
 * a cone's flanks shift by T along their normal, its tip circle grows to r + T;
-* an ellipse or a graph y = h(x) is offset pointwise, p + T n (interpolating spline).
+* an ellipse or a graph y = h(x) is offset pointwise, p + T n (interpolating spline);
+* a polyline surface (a grown surface, any shape) by its exact trimmed offset
+  (:mod:`solver.geometry.polyline`).
 
 This module is pure geometry (numpy): it knows nothing of Gmsh, which lets the builders, the
 validation and the landmarks share one description of the surface. The curve pieces and the
@@ -120,6 +122,9 @@ def base_profile(cfg: GeometryConfig, T: float) -> Feature:
     x0, x1 = -0.25 * W, 1.25 * W
     if not cfg.surface.curved:
         return Feature(top=(Line((x0, T), (x1, T)),), apex=(0.5 * W, T), tip_radius=math.inf)
+    drawn = cfg.surface.offset_feature(W, cfg.domain.lateral, T)
+    if drawn is not None:
+        return drawn
     x = np.linspace(x0, x1, cfg.surface.spline_samples(W))
     h, dh = cfg.surface.profile(W, cfg.domain.lateral)(x)
     norm = np.hypot(1.0, dh)

@@ -21,7 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal, NoReturn
 import numpy as np
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
-from solver.geometry import curves
+from solver.geometry import curves, polyline
 from solver.geometry.heights import HeightField, Profile, random_profile, random_surface_3d
 from solver.geometry.sizing import CellTerm, graded_cells, uniform_cells
 from solver.schema import StrictModel
@@ -38,6 +38,7 @@ __all__ = [
     "MosaicLayer",
     "MosaicPhase",
     "PointsSurface",
+    "PolylineSurface",
     "RandomSurface",
     "ShapedVoids",
     "SinusoidalSurface",
@@ -143,6 +144,21 @@ class _Surface(StrictModel):
 
     def check_periodic(self, width: float) -> None:
         """Raise when the surface cannot continue across periodic sides ``width`` apart."""
+
+    def offset_feature(self, width: float, lateral: str, T: float) -> curves.Feature | None:
+        """The surface offset by T as exact pieces (2D builder); None: offset pointwise.
+
+        Only a surface that is no graph y = h(x) draws itself; the others are offset along
+        their normal by :func:`solver.geometry.profiles.base_profile`.
+        """
+        return None
+
+    def resolved_radius(self) -> float | None:
+        """The radius of curvature the mesh resolves along the surface, m, if stated.
+
+        None: the smallest radius sampled from its profile.
+        """
+        return None
 
 
 class FlatSurface(_Surface):
@@ -383,11 +399,126 @@ class PointsSurface(_Surface):
         return float(1.0 / kappa.max()) if kappa.max() > 0.0 else math.inf
 
 
+class PolylineSurface(_Surface):
+    """A Li surface through given points in order along it: a grown surface to remesh.
+
+    Splines through the points, from the side x = 0 to the side x = W, broken at corners
+    (a straight segment between two corners); the surface may lean over (it is no graph
+    y = h(x)). Its interphase layers are its offsets node by node, trimmed in concave corners
+    (:mod:`solver.geometry.polyline`). 2D only.
+    """
+
+    kind: Literal["polyline"] = Field(
+        description="Li surface through given points in order along it (2D; a grown surface "
+        "to remesh, which may lean over)."
+    )
+    points: list[tuple[Length, Length]] = Field(
+        min_length=4,
+        max_length=MAX_SURFACE_POINTS,
+        description="(x, y) points along the surface, m: the first at x = 0, the last at "
+        "x = domain.width (to 1e-9 relative), y >= 0, the chain not crossing itself.",
+    )
+    radius: PositiveLength | None = Field(
+        default=None,
+        description="Radius of curvature the mesh resolves along the surface (element size "
+        "mesh.tip_size_factor x radius there), m; none: a quarter of the far-field size.",
+    )
+
+    @model_validator(mode="after")
+    def _check_points(self) -> PolylineSurface:
+        xy = np.asarray(self.points, dtype=float)
+        if not np.all(np.isfinite(xy)):
+            _fail("surface.points", "points must be finite numbers", "a nan or inf value",
+                  "finite (x, y) pairs")
+        if abs(xy[0, 0]) > 1e-9 * np.ptp(xy[:, 0]) or np.ptp(xy[:, 0]) <= 0.0:
+            _fail("surface.points", "the chain must start at x = 0 and run to x = W",
+                  f"x = {xy[0, 0]:g} to {xy[-1, 0]:g} m", "0 = x_first < x_last = domain.width")
+        if xy[:, 1].min() < 0.0:
+            _fail("surface.points", "the points lie on or above the base plane",
+                  f"y = {xy[:, 1].min():g} m", "y >= 0")
+        if not polyline.is_simple(xy):
+            _fail("surface.points", "the chain crosses or touches itself", f"{len(xy)} points",
+                  "a simple chain (no loop)")
+        return self
+
+    def _chain(self, width: float) -> np.ndarray:
+        """The points with the ends on the sides (the last x must be W)."""
+        xy = np.asarray(self.points, dtype=float)
+        if not math.isclose(xy[-1, 0], width, rel_tol=1e-9):
+            _fail("surface.points", "the last x must be domain.width", f"{xy[-1, 0]:g} m",
+                  f"{width:g} m")
+        xy[0, 0], xy[-1, 0] = 0.0, width
+        return xy
+
+    def check_periodic(self, width: float) -> None:
+        """Periodic sides need the same height at both ends."""
+        y = np.asarray(self.points, dtype=float)[:, 1]
+        if not math.isclose(y[0], y[-1], rel_tol=1e-9, abs_tol=1e-9 * width):
+            _fail("surface.points", "periodic sides need the same height at x = 0 and W",
+                  f"{y[0]:g} and {y[-1]:g} m", "equal first and last heights")
+
+    def max_height(self) -> float:
+        """Highest point of the surface above the base plane, m."""
+        return float(np.max(np.asarray(self.points, dtype=float)[:, 1]))
+
+    def profile(self, width: float, lateral: str) -> Profile:
+        """The highest surface point above each x, (h(x), 0) (the envelope seen from above)."""
+        chain = self._chain(width)
+
+        def h(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            x = np.asarray(x, dtype=float)
+            u = np.mod(x, width) if lateral == "periodic" else width - np.abs(
+                width - np.mod(x, 2.0 * width))
+            return polyline.upper_height(chain, u), np.zeros_like(x)
+
+        return h
+
+    def offset_feature(self, width: float, lateral: str, T: float) -> curves.Feature:
+        """The chain offset by T over [-W/4, 5W/4]: splines broken at the chain's corners.
+
+        The exact trimmed offset (when the mitre offset would fold) is drawn as straight
+        segments.
+        """
+        pts, at = polyline.offset_chain(self._chain(width), width, lateral, T)
+        breaks = np.arange(len(pts)) if at is None else np.concatenate([[0], at, [len(pts) - 1]])
+        top = tuple(
+            curves.Line(tuple(pts[a]), tuple(pts[b])) if b == a + 1
+            else curves.Spline(polyline.densified(pts[a : b + 1]))
+            for a, b in zip(breaks[:-1], breaks[1:], strict=True)
+        )
+        inside = (pts[:, 0] >= 0.0) & (pts[:, 0] <= width)
+        i = int(np.argmax(np.where(inside, pts[:, 1], -np.inf)))
+        return curves.Feature(top=top, apex=tuple(pts[i]), tip_radius=math.inf)
+
+    def resolved_radius(self) -> float:
+        """The stated radius, m (inf: none stated)."""
+        return self.radius if self.radius is not None else math.inf
+
+    def height_field(self, width: float, depth: float, lateral: str) -> HeightField | None:
+        """3D: not available (a polyline surface is a 2D profile)."""
+        _fail("surface.kind", "a polyline surface is a 2D profile",
+              "'polyline' with dimension 3", "dimension 2, or flat, sinusoidal or random surfaces")
+
+    def spline_samples(self, width: float) -> int:
+        """Number of points of the surface."""
+        return len(self.points)
+
+    def area_factor(self) -> float:
+        """Ratio of the chain's length to W."""
+        xy = np.asarray(self.points, dtype=float)
+        return float(np.sum(np.hypot(*np.diff(xy, axis=0).T)) / xy[-1, 0])
+
+    def radius_estimate(self) -> float:
+        """The stated radius, m (inf: none stated)."""
+        return self.resolved_radius()
+
+
 Surface = Annotated[
     Annotated[FlatSurface, Tag("flat")]
     | Annotated[SinusoidalSurface, Tag("sinusoidal")]
     | Annotated[RandomSurface, Tag("random")]
-    | Annotated[PointsSurface, Tag("points")],
+    | Annotated[PointsSurface, Tag("points")]
+    | Annotated[PolylineSurface, Tag("polyline")],
     _tag_or_default("kind", "flat"),
 ]
 
@@ -1021,11 +1152,12 @@ class GeometryConfig(StrictModel):
         if self.void_height() + h_int >= reach:
             _fail("voids", "the void plus interphase reaches the counter boundary",
                   f"{self.void_height() + h_int:g} m", f"below domain.length = {L:g} m")
-        if h_int > 0.0 and self.surface.curved:
+        if h_int > 0.0 and self.surface.curved and self.surface.resolved_radius() is None:
             rho = self._valley_radius()
             if h_int >= rho:
                 _fail("layers", "the interphase is thicker than the smallest radius of "
-                      "curvature of the surface, so a conformal layer would fold over itself",
+                      "curvature of the surface's valleys, so a conformal layer would fold over "
+                      "itself",
                       f"{h_int:g} m", f"less than {rho:g} m (or a smoother surface)")
         self._check_cell_count()  # first: it bounds the number of gaps enumerated below
         self._check_footprints_apart()
@@ -1193,6 +1325,9 @@ class GeometryConfig(StrictModel):
         """Smallest radius of curvature of the 2D base surface on [0, W], m (inf when flat)."""
         if not self.surface.curved:
             return math.inf
+        stated = self.surface.resolved_radius()
+        if stated is not None:
+            return stated
         W = self.domain.width
         x = np.linspace(0.0, W, 8 * self.surface.spline_samples(W))
         h, dh = self.surface.profile(W, self.domain.lateral)(x)
@@ -1201,17 +1336,27 @@ class GeometryConfig(StrictModel):
         return float(1.0 / max(np.max(kappa), 1e-300))
 
     def _valley_radius(self) -> float:
-        """Smallest radius of curvature of the base surface (sampled), m."""
+        """Smallest radius of curvature of the base surface's valleys (sampled), m.
+
+        Only where the surface is concave seen from the electrolyte (h'' > 0; 3D: the largest
+        eigenvalue of the Hessian > 0) does a conformal offset fold; over a crest it never
+        does, however sharp.
+        """
         if self.dimension == 2:
-            return self.min_radius_of_curvature()
+            W = self.domain.width
+            x = np.linspace(0.0, W, 8 * self.surface.spline_samples(W))
+            _, dh = self.surface.profile(W, self.domain.lateral)(x)
+            kappa = np.maximum(np.gradient(dh, x), 0.0) / (1.0 + dh**2) ** 1.5
+            return float(1.0 / max(np.max(kappa), 1e-300))
         h, x, y = self._sampled_surface()
         hx, hy = np.gradient(h, x, y)
         hxx, hxy = np.gradient(hx, x, y)
         _, hyy = np.gradient(hy, x, y)
-        # Largest principal curvature bound: spectral radius of the Hessian / (1 + |grad h|^2)
+        # Largest principal curvature of a valley, bounded by the largest eigenvalue of the
+        # Hessian / (1 + |grad h|^2)
         half_trace, det = 0.5 * (hxx + hyy), hxx * hyy - hxy**2
-        spectral = np.abs(half_trace) + np.sqrt(np.maximum(half_trace**2 - det, 0.0))
-        kappa = spectral / (1.0 + hx**2 + hy**2)
+        largest = half_trace + np.sqrt(np.maximum(half_trace**2 - det, 0.0))
+        kappa = np.maximum(largest, 0.0) / (1.0 + hx**2 + hy**2)
         return float(1.0 / max(np.max(kappa), 1e-300))
 
     def _sampled_surface(self):

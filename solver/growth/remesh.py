@@ -3,11 +3,17 @@
 When the moved mesh's quality falls below ``physics.growth.min_quality`` times its initial value
 and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
 
-1. the Li-surface nodes of all ranks are gathered in order (``surface_profile``) and become a
-   ``surface: {kind: points}`` (the cubic spline through them) of the run's geometry, with the
-   protrusions dropped (they are part of that surface now); Gmsh rebuilds the domain on it
-   (rank 0, the same mesh sizes, the interphase layers regenerated conformally by the
-   builder) and the mesh is distributed as at the start;
+1. the Li-surface facets of all ranks are gathered and chained in order along the surface
+   (``surface_chain``: their vertices and, for P2, mid nodes) and become a
+   ``surface: {kind: polyline}`` of the run's geometry (splines through the nodes broken at
+   corners; any shape, it may lean over), with the protrusions dropped (they are part of that
+   surface now) and the smallest radius of curvature of the original geometry or of the grown
+   surface (its smooth pieces, ``polyline.smallest_radius``) as the radius the mesh resolves
+   along it; nodes where the layers' offset would fold (a concave corner that gathered nodes
+   closer than the interphase thickness) are dropped (``polyline.untangled``); Gmsh rebuilds
+   the domain on it (rank 0, the same mesh sizes, the interphase layers regenerated as exact
+   offsets of the chain, trimmed in concave corners: :mod:`solver.geometry.polyline`) and the
+   mesh is distributed as at the start;
 2. a fresh simulation of the same class and case is built on it (its forms are the same, so
    their compilation is a cache hit) with the same step listeners and observers from outside;
 3. every function of the old run's State (the potentials, the salt unknown, its BDF history,
@@ -19,17 +25,21 @@ and ``physics.growth.remesh.enabled`` (docs/theory.md, "Remeshing"):
    before and after the transfer; its change is reported, and with
    ``physics.growth.remesh.conserve_salt`` removed by a global factor per level;
 5. the scalars (time, step controller, BDF times, events, morphology series) carry over; the
+   quality threshold is the lower of the first mesh's and the new mesh's own (min_quality
+   times its initial quality: a remeshed mesh is held to no stricter standard); the
    position update restarts at first order, the reused Jacobian is assembled anew.
 
-If any of this fails (a surface that is no graph over x, one below the base plane, a 3D or
-void geometry, Gmsh's error, a point outside the old mesh, the quality still too low) the run
-stops cleanly: the last good state is the last snapshot and its events say why.
+If any of this fails (a chain that crosses itself, one below the base plane, a 3D, void or
+mosaic-layer geometry, Gmsh's error, a point outside the old mesh, a pull-back that diverges,
+the quality still too low) the run stops cleanly: the last good state is the last snapshot and
+its events say why.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,11 +49,18 @@ from dolfinx import fem
 from mpi4py import MPI
 from pydantic import ValidationError
 
-from solver.geometry import build_mesh
-from solver.geometry.spec import GeometryConfig
-from solver.growth.morphology import surface_profile
+from solver.geometry import build_mesh, polyline
+from solver.geometry.spec import GeometryConfig, MosaicLayer
+from solver.growth.space import facet_nodes, tagged_facets
 
-__all__ = ["PADDING", "FieldTransfer", "RemeshError", "Remesher", "remeshed_geometry"]
+__all__ = [
+    "PADDING",
+    "FieldTransfer",
+    "RemeshError",
+    "Remesher",
+    "remeshed_geometry",
+    "surface_chain",
+]
 
 PADDING = 1e-2
 """How far (times the smallest cell diameter of the old mesh) a new interpolation point may lie
@@ -56,35 +73,90 @@ class RemeshError(RuntimeError):
     """Remeshing cannot proceed (the message says why)."""
 
 
-def remeshed_geometry(geometry: GeometryConfig, profile: np.ndarray) -> GeometryConfig:
-    """The geometry rebuilt on a Li surface through the points of ``profile``.
+def surface_chain(bundle: Any, root: int = 0) -> np.ndarray | None:
+    """The Li-surface nodes of all ranks on ``root`` in order along the surface (2D).
+
+    The owned ``li_surface`` facets are gathered and chained through their shared vertices,
+    from the end nearest x = 0; a P2 facet contributes its mid node between its vertices.
+
+    Returns:
+        Shape (n, 2) on ``root``; None on the other ranks.
+
+    Raises:
+        RemeshError: (on ``root``) the facets do not form one open chain.
+    """
+    mesh = bundle.mesh
+    nodes = facet_nodes(mesh, tagged_facets(bundle, "li_surface", owned=True))
+    parts = mesh.comm.gather(mesh.geometry.x[nodes][:, :, :2], root=root)
+    if parts is None:
+        return None
+    facets = np.concatenate(parts, axis=0)
+    ends: dict[tuple[float, float], list[int]] = {}
+    for i, facet in enumerate(facets):
+        for vertex in facet[:2]:
+            ends.setdefault(tuple(vertex), []).append(i)
+    tips = [v for v, at in ends.items() if len(at) == 1]
+    if len(tips) != 2 or any(len(at) > 2 for at in ends.values()):
+        raise RemeshError(f"the Li surface is no single open chain ({len(tips)} ends)")
+    vertex = min(tips)
+    chain, previous = [np.array(vertex)], -1
+    while True:
+        following = [i for i in ends[vertex] if i != previous]
+        if not following:
+            break
+        previous = following[0]
+        facet = facets[previous]
+        forward = tuple(facet[0]) == vertex
+        far = facet[1] if forward else facet[0]
+        chain += [*facet[2:], far]  # mid node (P2), then the far vertex
+        vertex = tuple(far)
+    if len(chain) != len(facets) * (facets.shape[1] - 1) + 1:
+        raise RemeshError("the Li surface is no single open chain (a loop)")
+    return np.array(chain)
+
+
+def remeshed_geometry(geometry: GeometryConfig, chain: np.ndarray) -> GeometryConfig:
+    """The geometry rebuilt on a Li surface through the points of ``chain``.
 
     Args:
         geometry: The run's geometry.
-        profile: The Li-surface nodes sorted by x, shape (n, 2), m.
+        chain: The Li-surface nodes in order along it from x = 0 to x = W, shape (n, 2), m.
 
     Raises:
-        RemeshError: The geometry cannot be rebuilt from a profile (3D, voids) or the profile
-            is no valid ``points`` surface (its message names the reason).
+        RemeshError: The geometry cannot be rebuilt from a chain (3D, voids, mosaic layers) or
+            the chain is no valid ``polyline`` surface (its message names the reason).
     """
     if geometry.dimension != 2:
-        raise RemeshError("a 3D Li surface cannot be rebuilt (the points surface is a 2D profile)")
+        raise RemeshError("a 3D Li surface cannot be rebuilt (the polyline surface is 2D)")
     if geometry.voids is not None:
-        raise RemeshError("a Li surface with voids cannot be rebuilt from its profile")
-    points = np.array(profile, dtype=float)[:, :2]
+        raise RemeshError("a Li surface with voids cannot be rebuilt from its chain")
+    if any(isinstance(layer, MosaicLayer) for layer in geometry.layers):
+        raise RemeshError("a mosaic layer cannot be regenerated (its grains would be drawn "
+                          "anew, not carried over)")
+    points = np.array(chain, dtype=float)[:, :2]
+    if not polyline.is_simple(points):
+        raise RemeshError("the grown Li surface is no valid polyline surface: the chain "
+                          "crosses or touches itself")
+    points = polyline.untangled(points, geometry.interphase_thickness())
     gap = abs(points[0, 1] - points[-1, 1])
-    if geometry.domain.lateral == "periodic" and gap <= PADDING * np.min(np.diff(points[:, 0])):
+    if geometry.domain.lateral == "periodic" and gap <= PADDING * np.min(
+        np.hypot(*np.diff(points, axis=0).T)
+    ):
         # the side nodes of a periodic surface are one point: one height (the motion leaves
         # them apart by ~1e-5 of the rise, 5e-12 m in tests/test_remesh.py)
         points[[0, -1], 1] = 0.5 * (points[0, 1] + points[-1, 1])
+    radii = [geometry.min_radius_of_curvature(), polyline.smallest_radius(points)]
+    radii += [r for p in geometry.protrusions for r in p.refined_radii()]
+    radius = min(radii)
     data = geometry.model_dump(mode="json")
-    data["surface"] = {"kind": "points", "points": points.tolist()}
+    data["surface"] = {"kind": "polyline", "points": points.tolist(),
+                       "radius": radius if math.isfinite(radius) else None}
     data["protrusions"] = []
     try:
         return GeometryConfig.model_validate(data)
     except ValidationError as err:
         reason = "; ".join(e["msg"] for e in err.errors())
-        raise RemeshError(f"the grown Li surface is no valid points surface: {reason}") from err
+        raise RemeshError(f"the grown Li surface is no valid polyline surface: {reason}") from err
 
 
 class FieldTransfer:
@@ -94,38 +166,116 @@ class FieldTransfer:
     interpolation point of the target on this rank must be found in a source cell within
     ``padding`` (checked on ``src_owner``, reduced over ranks).
 
+    A crushed concave corner of a grown P2 mesh has edges bent so far (mid nodes several % of
+    the edge length off the chord) that the pull-back of a nearby new point into such a cell
+    diverges. Then those edges of the old mesh are straightened for the transfer (mid nodes
+    on the chord midpoints; restored afterwards) and the padding grows by twice the largest
+    shift, so that points of the new mesh between the bent and the straight edge take the
+    values of the nearest old cell.
+
     Args:
         padding: The distance a point may lie outside the source mesh, m.
+
+    Attributes:
+        straightened: Transfers that needed the bent edges straightened.
     """
+
+    BENT = 1e-2
+    """Shift of an edge's mid node from its chord midpoint, relative to the edge length, above
+    which the edge is straightened when a pull-back diverged."""
 
     def __init__(self, padding: float) -> None:
         self.padding = padding
         self._data: dict[tuple[int, int], tuple[np.ndarray, Any]] = {}
+        self.straightened = 0
 
     def __call__(self, source: fem.Function, target: fem.Function) -> None:
         """Interpolate ``source`` into ``target`` (collective).
 
         Raises:
-            RemeshError: Some point of the target lies outside the source mesh.
+            RemeshError: Some point of the target lies outside the source mesh, or a
+                pull-back diverges even with the bent edges straightened.
+        """
+        key = (id(target.function_space), id(source.function_space))
+        if key not in self._data:
+            self._data[key] = self._prepare(source, target, self.padding)
+        if self._data[key] is not None:
+            target.interpolate_nonmatching(source, *self._data[key])
+        else:
+            with _straightened(source.function_space.mesh, self.BENT) as shift:
+                data = self._prepare(source, target, self.padding + 2.0 * shift)
+                if data is None:
+                    raise RemeshError(f"the transfer of {target.name} failed: a new point "
+                                      "cannot be located in its old cell (pull-back diverged)")
+                target.interpolate_nonmatching(source, *data)
+            self.straightened += 1
+        target.x.scatter_forward()
+
+    @staticmethod
+    def _prepare(source: fem.Function, target: fem.Function, padding: float
+                 ) -> tuple[np.ndarray, Any] | None:
+        """The interpolation cells and data; None if some pull-back diverges (collective).
+
+        Each rank pulls back the points it evaluates into their old cells beforehand: a
+        pull-back that failed inside ``interpolate_nonmatching`` would leave the other ranks
+        waiting in its exchange.
         """
         V_to, V_from = target.function_space, source.function_space
-        key = (id(V_to), id(V_from))
-        if key not in self._data:
-            mesh = V_to.mesh
-            tdim = mesh.topology.dim
-            cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
-            data = fem.create_interpolation_data(V_to, V_from, cells, padding=self.padding)
-            lost = int(np.count_nonzero(np.asarray(data.src_owner) < 0))
-            lost = mesh.comm.allreduce(lost, op=MPI.SUM)
-            if lost:
-                raise RemeshError(
-                    f"{lost} points of the new mesh lie farther than {self.padding:.3g} m "
-                    f"outside the old one ({target.name})"
-                )
-            self._data[key] = (cells, data)
-        cells, data = self._data[key]
-        target.interpolate_nonmatching(source, cells, data)
-        target.x.scatter_forward()
+        mesh = V_to.mesh
+        tdim = mesh.topology.dim
+        cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
+        data = fem.create_interpolation_data(V_to, V_from, cells, padding=padding)
+        lost = int(np.count_nonzero(np.asarray(data.src_owner) < 0))
+        lost = mesh.comm.allreduce(lost, op=MPI.SUM)
+        if lost:
+            raise RemeshError(
+                f"{lost} points of the new mesh lie farther than {padding:.3g} m "
+                f"outside the old one ({target.name})"
+            )
+        located = mesh.comm.allreduce(_pull_backs_converge(V_from.mesh, data), op=MPI.LAND)
+        return (cells, data) if located else None
+
+
+def _pull_backs_converge(mesh: dolfinx.mesh.Mesh, data: Any) -> bool:
+    """Whether every point this rank evaluates pulls back into its cell (local)."""
+    gdim = mesh.geometry.dim
+    points = np.asarray(data.dest_points).reshape(-1, 3)[:, :gdim]
+    cells = np.asarray(data.dest_cells)
+    order = np.argsort(cells, kind="stable")
+    unique, starts = np.unique(cells[order], return_index=True)
+    x, nodes, cmap = mesh.geometry.x[:, :gdim], mesh.geometry.dofmap, mesh.geometry.cmap
+    for cell, group in zip(unique, np.split(order, starts[1:]), strict=True):
+        try:
+            cmap.pull_back(points[group], x[nodes[cell]])
+        except RuntimeError:
+            return False
+    return True
+
+
+@contextmanager
+def _straightened(mesh: dolfinx.mesh.Mesh, bent: float) -> Iterator[float]:
+    """The mesh with its bent P2 edges straight (restored on exit); yields the largest shift.
+
+    An edge is bent when its mid node lies more than ``bent`` times its length off the
+    midpoint of its vertices. The shift is reduced over ranks (m).
+    """
+    x = mesh.geometry.x
+    saved = x.copy()
+    nodes = mesh.geometry.dofmap
+    shift = 0.0
+    if nodes.shape[1] == 6:  # P2 triangles: edge k (opposite vertex k) has mid node 3 + k
+        for k, (a, b) in enumerate(((1, 2), (0, 2), (0, 1))):
+            va, vb, m = nodes[:, a], nodes[:, b], nodes[:, 3 + k]
+            mid = 0.5 * (x[va] + x[vb])
+            off = np.linalg.norm(x[m] - mid, axis=1)
+            bend = off > bent * np.linalg.norm(x[vb] - x[va], axis=1)
+            x[m[bend]] = mid[bend]
+            shift = max(shift, float(np.max(off[bend], initial=0.0)))
+    shift = mesh.comm.allreduce(shift, op=MPI.MAX)
+    try:
+        yield shift
+    finally:
+        x[:] = saved
 
 
 def _smallest_cell(mesh: dolfinx.mesh.Mesh) -> float:
@@ -180,6 +330,10 @@ class Remesher:
         current: The simulation now running (the last remeshed one, or the first).
         drifts: Relative change of the salt inventory in each transfer, before any correction
             (newest BDF level).
+        volume_changes: Change of the cell's (weighted) volume in each remesh, m^3 (2D:
+            m^2): the new Li surface (splines through the old nodes, corners untangled) is
+            not exactly the old one; the deposited volume of a remeshed run is the loss of
+            the cell's volume plus the sum of these.
     """
 
     def __init__(
@@ -195,6 +349,7 @@ class Remesher:
         self.count = 0
         self.current: Any = None
         self.drifts: list[float] = []
+        self.volume_changes: list[float] = []
 
     def due(self, simulation: Any) -> bool:
         """Whether the simulation's run stopped at its mesh-quality event before its end."""
@@ -236,8 +391,15 @@ class Remesher:
             raise RemeshError(f"physics.growth.remesh.max_remeshes ({self.max_remeshes}) reached")
         if self.geometry is None:
             raise RemeshError("the mesh was not built from a geometry configuration")
-        profile = comm.bcast(surface_profile(old.growth.kinematics), root=0)
-        geometry = remeshed_geometry(self.geometry, profile)
+        error, chain = None, None
+        try:
+            chain = surface_chain(old.bundle)
+        except RemeshError as err:
+            error = str(err)
+        error, chain = comm.bcast((error, chain), root=0)
+        if error is not None:
+            raise RemeshError(error)
+        geometry = remeshed_geometry(self.geometry, chain)
         error = None
         try:
             bundle = self.build_mesh(geometry, comm, None, logger=log)
@@ -260,6 +422,8 @@ class Remesher:
         after = salt_inventories(new)
         drift = after[0] / before[0] - 1.0 if before else 0.0
         self.drifts.append(drift)
+        jump = sum(new.domain.volumes.values()) - sum(old.domain.volumes.values())
+        self.volume_changes.append(jump)
         if before and self.conserve_salt:
             _rescale_salt(new, [b / a for b, a in zip(before, after, strict=True)])
         new.after_restore()
@@ -271,7 +435,8 @@ class Remesher:
             + (", rescaled" if self.conserve_salt else "")
         )
         message = (f"remeshed at t={state.t:.6g} s (remesh {self.count}): {cells} cells, "
-                   f"minimum quality {worn:.3g} -> {quality:.3g}{salt}")
+                   f"minimum quality {worn:.3g} -> {quality:.3g}; cell volume changed by "
+                   f"{jump:.3g} (weighted: m^3, planar m^2){salt}")
         new.events.append(message)
         log.info(message)
         return new
@@ -312,6 +477,11 @@ class Remesher:
             if name in own or name.startswith(("jacobian/", "w/")):
                 continue
             transfer(source[name], f)
+        # min_quality times the initial quality of the run's first mesh or of the new one,
+        # the lower: a remeshed mesh is held to no stricter standard than the first
+        threshold = min(old.growth.threshold, new.growth.threshold)
+        target.state.events["mesh_quality"].threshold = threshold
+        new.growth.threshold = threshold
         scalars["events"]["mesh_quality"] = target.state.events["mesh_quality"].scalars()
         growth = old.growth.scalars()
         growth["previous_dt"] = None  # the position update restarts at first order
