@@ -110,3 +110,12 @@ def test_thickening_enabled_needs_the_molar_volume():
             electrolyte={"type": "single_ion", "conductivity": 1e-2},
             growth={"enabled": True, "interphase_thickening": {"enabled": True}},
         )
+
+
+@pytest.mark.mpi
+def test_thickening_on_two_ranks_equals_serial():
+    """The thickened run on the ranks of COMM_WORLD = the serial reference values, 1e-8."""
+    _, thickness, records = _run({"enabled": True, "molar_volume": V_SEI, "electrons": N_E})
+    _, leak = np.asarray(records[-1]).T
+    assert thickness[-1] == pytest.approx(LAYER + 5.0740278985586074e-09, rel=1e-8)
+    assert leak[0] == pytest.approx(26.160808279764083, rel=1e-8)

@@ -127,12 +127,6 @@ class InterphaseThickening:
         """The prepared step's move was made: record its (dt, i_e)."""
         self.steps.append((self._dt, self.leakage_current))
 
-    @property
-    def added(self) -> float:
-        """The thickness added by the accepted steps, m."""
-        charge = sum(dt * max(i_e, 0.0) for dt, i_e in self.steps)
-        return charge * self.molar_volume / (self.electrons * FARADAY)
-
     def _pieces(self, facets: np.ndarray) -> np.ndarray:
         """The straight pieces (vertex simplices) of facets on all ranks (collective)."""
         mesh, gdim = self.space.mesh, self.space.gdim
