@@ -635,6 +635,18 @@ class GrowthConfig(StrictModel):
         description="The interphase thickening from its electronic leakage (absent: off).",
     )
 
+    @model_validator(mode="after")
+    def _thickening_without_remesh(self) -> GrowthConfig:
+        # a remesh regenerates the layers at their configured thicknesses: the added
+        # interphase would be lost silently
+        if self.interphase_thickening.enabled and self.remesh.enabled:
+            raise ValueError(
+                "physics.growth.interphase_thickening.enabled: not with remeshing, which "
+                "regenerates the layers at their configured thickness (got true with "
+                "remesh.enabled true); allowed: false, or physics.growth.remesh.enabled false"
+            )
+        return self
+
 
 class PhysicsConfig(StrictModel):
     """Electrolyte, interphase materials, kinetics, counter boundary, control and temperature."""

@@ -119,3 +119,14 @@ def test_thickening_on_two_ranks_equals_serial():
     _, leak = np.asarray(records[-1]).T
     assert thickness[-1] == pytest.approx(LAYER + 5.0740278985586074e-09, rel=1e-8)
     assert leak[0] == pytest.approx(26.160808279764083, rel=1e-8)
+
+
+def test_thickening_refused_with_remeshing():
+    """A remesh would regenerate the layer at its configured thickness: the pair is refused."""
+    with pytest.raises(ValidationError, match=r"physics\.growth\.interphase_thickening"
+                       r"\.enabled: not with remeshing"):
+        PhysicsConfig(
+            electrolyte={"type": "single_ion", "conductivity": 1e-2},
+            growth={"enabled": True, "remesh": {"enabled": True}, "interphase_thickening": {
+                "enabled": True, "molar_volume": V_SEI}},
+        )

@@ -503,6 +503,11 @@ CASES += [  # the interphase thickening from its leakage (issue 11)
             key="physics.growth.interphase_thickening.molar_volume",
             mutate=put("base.physics.growth", {"interphase_thickening": {
                 "enabled": True, "molar_volume": "9.8 cm^2/mol"}})),
+    Hostile(label="thickening with remeshing",
+            key="physics.growth.interphase_thickening.enabled",
+            mutate=put("base.physics.growth", {
+                "remesh": {"enabled": True},
+                "interphase_thickening": {"enabled": True, "molar_volume": "9.8 cm^3/mol"}})),
 ]
 
 def _config_file(tmp_path: Path, case: Hostile) -> Path:
