@@ -30,6 +30,7 @@ from solver.units import (
     Diffusivity,
     Length,
     MolarEnergy,
+    MolarVolume,
     SurfaceEnergy,
     Temperature,
     Time,
@@ -46,6 +47,7 @@ __all__ = [
     "GrowthConfig",
     "ExpressionProperty",
     "InterphaseMaterial",
+    "InterphaseThickeningConfig",
     "KineticsConfig",
     "NumericsConfig",
     "PhysicsConfig",
@@ -540,6 +542,39 @@ class RemeshConfig(StrictModel):
     )
 
 
+class InterphaseThickeningConfig(StrictModel):
+    """The interphase thickening from its leakage current (docs/theory.md, "Moving Li surface")."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Electrons leaking through the interphase (electronic_conductivity > 0) form new "
+            "interphase at its outer surface, which advances by max(i_e, 0) V_sei / (n_e F) per "
+            "second (i_e the mean leakage current density)."
+        ),
+    )
+    molar_volume: MolarVolume | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "V_sei, molar volume of the interphase product per formula unit (m^3/mol, or with "
+            "its unit, e.g. '9.8 cm^3/mol'); required when enabled (no default)."
+        ),
+    )
+    electrons: int = Field(
+        default=1, ge=1, le=8, description="n_e, electrons consumed per formula unit of product."
+    )
+
+    @model_validator(mode="after")
+    def _molar_volume_given(self) -> InterphaseThickeningConfig:
+        if self.enabled and self.molar_volume is None:
+            raise ValueError(
+                "physics.growth.interphase_thickening.molar_volume: required when enabled (got "
+                "None); allowed: a molar volume > 0, e.g. '9.8 cm^3/mol'"
+            )
+        return self
+
+
 class GrowthConfig(StrictModel):
     """The moving Li surface (issue 11): the deposit moves the mesh in transient runs."""
 
@@ -595,6 +630,22 @@ class GrowthConfig(StrictModel):
             "and the current redistributes over the remaining contact)."
         ),
     )
+    interphase_thickening: InterphaseThickeningConfig = Field(
+        default_factory=InterphaseThickeningConfig,
+        description="The interphase thickening from its electronic leakage (absent: off).",
+    )
+
+    @model_validator(mode="after")
+    def _thickening_without_remesh(self) -> GrowthConfig:
+        # a remesh regenerates the layers at their configured thicknesses: the added
+        # interphase would be lost silently
+        if self.interphase_thickening.enabled and self.remesh.enabled:
+            raise ValueError(
+                "physics.growth.interphase_thickening.enabled: not with remeshing, which "
+                "regenerates the layers at their configured thickness (got true with "
+                "remesh.enabled true); allowed: false, or physics.growth.remesh.enabled false"
+            )
+        return self
 
 
 class PhysicsConfig(StrictModel):

@@ -45,6 +45,7 @@ from solver.geometry.bundle import MeshBundle
 from solver.growth.contact import ContactExhausted, ContactLoss, contact_indicator
 from solver.growth.coupling import SurfaceGrowth
 from solver.growth.remesh import Remesher
+from solver.growth.thickening import interphase_thickening
 from solver.kinetics import Kinetics
 from solver.lifted_forms import lift_form
 from solver.linear import (
@@ -366,6 +367,9 @@ class Simulation:
             self.domain, self.unknowns, self.surface, config.mesh_motion, config.min_quality,
             terms=self.terms, order=1 if self.time.scheme == "bdf1" else 2,
             periodic=self.periodic_sides,
+        )
+        growth.motion.thickening = interphase_thickening(
+            config.interphase_thickening, self.bundle, growth.space, self.leakage, self.unknowns
         )
         if self.unknowns.salt is not None:
             self.unknowns.salt.moving = growth.history

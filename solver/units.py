@@ -41,6 +41,7 @@ __all__ = [
     "Dimensionless",
     "Length",
     "MolarEnergy",
+    "MolarVolume",
     "SurfaceEnergy",
     "Temperature",
     "Time",
@@ -246,6 +247,7 @@ DIMENSIONS: dict[str, tuple[tuple[int, ...], str, str]] = {
         "molar_energy": ("J/mol", "0.16 eV"),
         "asr": ("ohm*m^2", "10 ohm cm^2"),
         "surface_energy": ("J/m^2", "0.5 J/m^2"),
+        "molar_volume": ("m^3/mol", "9.8 cm^3/mol"),
     }.items()
 }
 
@@ -353,3 +355,4 @@ Diffusivity = quantity("diffusivity")
 MolarEnergy = quantity("molar_energy")
 ASR = quantity("asr")
 SurfaceEnergy = quantity("surface_energy")
+MolarVolume = quantity("molar_volume")

@@ -495,6 +495,21 @@ CASES += [  # contact with a rigid electrolyte (issue 11)
                 [1e-7, 1e-7], [1e-6, 2e-7], [1.5e-6, 3e-7], [2e-6, 1e-7]]})),
 ]
 
+CASES += [  # the interphase thickening from its leakage (issue 11)
+    Hostile(label="thickening without molar volume",
+            key="physics.growth.interphase_thickening.molar_volume",
+            mutate=put("base.physics.growth", {"interphase_thickening": {"enabled": True}})),
+    Hostile(label="thickening molar volume not a volume",
+            key="physics.growth.interphase_thickening.molar_volume",
+            mutate=put("base.physics.growth", {"interphase_thickening": {
+                "enabled": True, "molar_volume": "9.8 cm^2/mol"}})),
+    Hostile(label="thickening with remeshing",
+            key="physics.growth.interphase_thickening.enabled",
+            mutate=put("base.physics.growth", {
+                "remesh": {"enabled": True},
+                "interphase_thickening": {"enabled": True, "molar_volume": "9.8 cm^3/mol"}})),
+]
+
 def _config_file(tmp_path: Path, case: Hostile) -> Path:
     path = tmp_path / "hostile.yaml"
     if isinstance(case.text, bytes):

@@ -265,6 +265,8 @@ class SurfaceGrowth:
         d = self.kinematics.displacement(j_move, dt, out=self._d)
         if self._spacing is not None:
             self._spacing.redistribute(d)
+        if self.motion.thickening is not None:  # the leaked charge's interphase (thickening.py)
+            self.motion.thickening.prepare(dt)
         w = self.motion.extend(d)
         if self._periodic is not None:
             self._make_periodic(w)
@@ -312,6 +314,8 @@ class SurfaceGrowth:
         self.space.move(w)
         self.motion._update_stiffness()  # what MeshMotion.step does after its move
         self.history.accept(w)
+        if self.motion.thickening is not None:
+            self.motion.thickening.accept()
         self._store_position()
         self._refresh()
         self.previous_dt = None if restart else dt

@@ -86,6 +86,8 @@ class MeshMotion:
         w: The last mesh displacement (a function of ``space.V``).
         surface: The last Li-surface displacement it was extended from.
         k: The stiffness (DG0), refreshed after every move.
+        thickening: The interphase's thickening from its leakage current, added to the layers'
+            ride (None: the layers keep their thickness).
 
     Raises:
         ValueError: A negative ``stiffening``.
@@ -133,6 +135,8 @@ class MeshMotion:
         layer_dofs = self._blocks_of_cells(layers) if layers else np.empty(0, dtype=np.int32)
         self._riders = np.setdiff1d(layer_dofs, li).astype(np.int32) if layers else None
         self._sides = side_dofs(bundle, space)
+        #: The interphase's own thickening added to the riding (``solver.growth.thickening``).
+        self.thickening = None
         self._problem = _Problem(
             a, L, u=self.w, petsc_options=_SOLVERS[solver],
             petsc_options_prefix=f"lidep_motion_{next(_PREFIXES)}_",
@@ -210,6 +214,8 @@ class MeshMotion:
         pieces = SurfacePieces(corners, displacement)
         values = self._fixed.x.array.reshape(-1, gdim)
         values[riders] = pieces.displacement_at(space.dof_coordinates()[riders])
+        if self.thickening is not None:
+            values[riders] += self.thickening.displacement(space.dof_coordinates()[riders])
         for axis, dofs in self._sides.items():
             values[np.intersect1d(dofs, riders), axis] = 0.0
 
