@@ -243,7 +243,7 @@ def _pull_backs_converge(mesh: dolfinx.mesh.Mesh, data: Any) -> bool:
     cells = np.asarray(data.dest_cells)
     order = np.argsort(cells, kind="stable")
     unique, starts = np.unique(cells[order], return_index=True)
-    x, nodes, cmap = mesh.geometry.x[:, :gdim], mesh.geometry.dofmap, mesh.geometry.cmap
+    x, nodes, cmap = mesh.geometry.x[:, :gdim], mesh.geometry.dofmap, mesh.geometry.cmaps[0]
     for cell, group in zip(unique, np.split(order, starts[1:]), strict=True):
         try:
             cmap.pull_back(points[group], x[nodes[cell]])
