@@ -772,6 +772,18 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     return _write_report(cases, Path(out_dir), f"lidep comparison: {', '.join(names)}", "")
 
 
+def _console_events(events: list[str], shown: int = 3) -> list[str]:
+    """The events of a case for the console: all of a few, else the first and last ones.
+
+    A remeshed run has several events per remesh; report.md lists them all.
+    """
+    if not events:
+        return ["none"]
+    if len(events) <= shown + 1:
+        return events
+    return [*events[: shown - 1], f"... {len(events) - shown} more (report.md) ...", events[-1]]
+
+
 def run_summary(run_dir: Path) -> list[str]:
     """Console summary of a finished run from its files: one line per case, then the report.
 
@@ -789,8 +801,7 @@ def run_summary(run_dir: Path) -> list[str]:
         if mean:
             parts.append(f"min/mean j = {_format(final.get('j_min', math.nan) / mean)}")
         parts.append(f"cell voltage = {_format(final.get('cell_voltage'), 1e3)} mV")
-        events = case.summary.get("events") or ["none"]
-        parts.append(f"events: {'; '.join(events)}")
+        parts.append(f"events: {'; '.join(_console_events(case.summary.get('events', [])))}")
         lines.append(f"  {case.label}: {', '.join(parts)}")
     report = run_dir / "report.html"
     lines.append(f"  report: {report}" if report.is_file() else f"  results: {run_dir}")

@@ -193,6 +193,24 @@ def test_run_summary_lines(tmp_path):
     assert run_summary(run)[-1] == f"  report: {run / 'report.html'}"
 
 
+def test_run_summary_shortens_many_events(tmp_path):
+    """Up to 4 events are printed whole; of more (a remeshed run has several per remesh) the
+    first two, how many are left out, and the last one; report.md keeps all of them."""
+    run = tmp_path / "demo"
+    make_run(run, {"bare": 1.0})
+    path = run / "metrics.json"
+    document = json.loads(path.read_text())
+    events = [f"event {k}" for k in range(10)]
+    document["cases"]["bare"]["summary"]["events"] = events[:4]
+    path.write_text(json.dumps(document))
+    assert run_summary(run)[1].endswith("events: event 0; event 1; event 2; event 3")
+    document["cases"]["bare"]["summary"]["events"] = events
+    path.write_text(json.dumps(document))
+    assert run_summary(run)[1].endswith(
+        "events: event 0; event 1; ... 7 more (report.md) ...; event 9")
+    assert "event 5" in build_report(run).read_text()
+
+
 def test_regime_statements_match_the_numbers():
     """The narrative follows the case's own numbers: Wa >= 1 next to a hotspot factor of 2 over
     36 % of the surface is not called even; t/t_Sand > 1 without depletion is explained by
