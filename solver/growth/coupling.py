@@ -310,9 +310,7 @@ class SurfaceGrowth:
             self.propose(dt)
         _, self.j_move = self._pending
         self._pending = None
-        w = self.motion.w
-        self.space.move(w)
-        self.motion._update_stiffness()  # what MeshMotion.step does after its move
+        w = self.motion.apply()
         self.history.accept(w)
         if self.motion.thickening is not None:
             self.motion.thickening.accept()

@@ -229,10 +229,18 @@ class MeshMotion:
             The mesh displacement applied (``self.w``); divided by the step length it is the
             mesh velocity of the ALE terms.
         """
-        w = self.extend(surface)
-        self.space.move(w)
+        self.extend(surface)
+        return self.apply()
+
+    def apply(self) -> fem.Function:
+        """Move the mesh by the last extension (``self.w``) and refresh the stiffness.
+
+        Returns:
+            The mesh displacement applied (``self.w``).
+        """
+        self.space.move(self.w)
         self._update_stiffness()
-        return w
+        return self.w
 
 
 def _disjoint_bcs(
