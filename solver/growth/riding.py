@@ -18,9 +18,11 @@ their centroids (scipy cKDTree).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["SurfacePieces", "closest_on_segments", "closest_on_triangles"]
+__all__ = ["SurfacePieces", "closest_on_segments", "closest_on_triangles", "nearest_pieces"]
 
 _CANDIDATES = 16
 """How many pieces (nearest by centroid) are searched for each point's closest point."""
@@ -97,6 +99,30 @@ def closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndar
     return best_d, best_w
 
 
+def nearest_pieces(tree: Any, corners: np.ndarray, points: np.ndarray):
+    """The pieces nearest to each point by centroid and each one's closest point to it.
+
+    Args:
+        tree: A ``cKDTree`` of the pieces' centroids.
+        corners: Piece corners, shape (m, gdim, gdim) (2 points in 2D, 3 in 3D), m > 0.
+        points: Shape (n, gdim).
+
+    Returns:
+        (near, distance, weights): the candidate pieces (n, k), their distances (n, k) and the
+        barycentric weights of their closest points (n, k, corners per piece).
+    """
+    k = min(_CANDIDATES, len(corners))
+    _, near = tree.query(points, k=k)
+    near = near.reshape(len(points), k)
+    c = corners[near]  # (n, k, corners, gdim)
+    p = np.broadcast_to(points[:, None, :], c[:, :, 0].shape)
+    if points.shape[1] == 2:
+        dist, weights = closest_on_segments(p, c[:, :, 0], c[:, :, 1])
+    else:
+        dist, weights = closest_on_triangles(p, c[:, :, 0], c[:, :, 1], c[:, :, 2])
+    return near, dist, weights
+
+
 class SurfacePieces:
     """The Li surface as straight pieces (segments or triangles) with nodal displacements.
 
@@ -134,15 +160,7 @@ class SurfacePieces:
         """Displacement of the closest surface point of every point, shape (n, gdim)."""
         if self._tree is None or len(points) == 0:
             return np.zeros_like(points)
-        k = min(_CANDIDATES, len(self.corners))
-        _, near = self._tree.query(points, k=k)
-        near = near.reshape(len(points), k)
-        c = self.corners[near]  # (n, k, corners, gdim)
-        p = np.broadcast_to(points[:, None, :], c[:, :, 0].shape)
-        if points.shape[1] == 2:
-            dist, weights = closest_on_segments(p, c[:, :, 0], c[:, :, 1])
-        else:
-            dist, weights = closest_on_triangles(p, c[:, :, 0], c[:, :, 1], c[:, :, 2])
+        near, dist, weights = nearest_pieces(self._tree, self.corners, points)
         # each candidate piece's displacement at its closest point, blended with the hat
         # weights max(0, 1 - (dist - dist_min) / (BLEND dist_min)): only the closest piece on a
         # smooth surface, a continuous ramp across the bisector of a concave corner

@@ -21,15 +21,12 @@ import numpy as np
 
 from solver.constants import FARADAY
 from solver.geometry.bundle import MeshBundle
-from solver.growth.riding import closest_on_segments, closest_on_triangles
+from solver.growth.riding import nearest_pieces
 from solver.growth.space import DisplacementSpace, facet_nodes, tagged_facets
 from solver.physics.leakage import ElectronicLeakage
 from solver.physics.term import Unknowns
 
 __all__ = ["InterphaseThickening", "closest_points", "interphase_thickening"]
-
-_CANDIDATES = 16
-"""How many pieces (nearest by centroid) are searched for each point's closest point."""
 
 
 def closest_points(points: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,14 +41,8 @@ def closest_points(points: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray,
     """
     from scipy.spatial import cKDTree  # 0.3 s of import: only when the interphase thickens
 
-    k = min(_CANDIDATES, len(corners))
-    _, near = cKDTree(corners.mean(axis=1)).query(points, k=k)
-    c = corners[near.reshape(len(points), k)]  # (n, k, corners, gdim)
-    p = np.broadcast_to(points[:, None, :], c[:, :, 0].shape)
-    if points.shape[1] == 2:
-        dist, weights = closest_on_segments(p, c[:, :, 0], c[:, :, 1])
-    else:
-        dist, weights = closest_on_triangles(p, c[:, :, 0], c[:, :, 1], c[:, :, 2])
+    near, dist, weights = nearest_pieces(cKDTree(corners.mean(axis=1)), corners, points)
+    c = corners[near]
     best = np.argmin(dist, axis=1)
     rows = np.arange(len(points))
     foot = np.einsum("nc,ncg->ng", weights[rows, best], c[rows, best])
