@@ -1,15 +1,14 @@
 """Forms compiled together: one JIT module for several UFL forms.
 
-``dolfinx.fem.form`` compiles every UFL form into a module of its own, and loading a module
-from the JIT cache costs about 1 ms plus one listing of the cache directory (10 ms of CPU at
-15,000 cached files: FFCx looks the module up with a fresh ``importlib`` finder each time).
-:func:`compile_forms` hands all UFL forms of a (nested) list to FFCx at once, so they share one
-module and one look-up, and returns the same DOLFINx ``Form`` objects in the same nesting as
-``dolfinx.fem.form`` would (``tests/test_forms.py`` assembles both and requires equal values).
+``dolfinx.fem.form`` compiles every UFL form into a module of its own, and each module is
+looked up in the JIT cache on its own. :func:`compile_forms` hands all UFL forms of a (nested)
+list to FFCx at once, so they share one module and one look-up, and returns the same DOLFINx
+``Form`` objects in the same nesting as ``dolfinx.fem.form`` would (``tests/test_forms.py``
+assembles both and requires equal values).
 
 A module already in the JIT cache is loaded by its file name (:func:`_cached_module`), not
 through FFCx's look-up, which lists the whole cache directory with a fresh ``importlib`` finder
-each time: 13 ms of CPU per look-up at 23,000 cached files, against about 2 ms for the
+each time: 13 ms of CPU per look-up at 23,000 cached files, against about 1 ms for the
 signature and loading. The name is FFCx's own (the forms' signature and the compiler options,
 computed by FFCx's functions); anything not found that way (not compiled yet, being compiled
 by another process, another FFCx naming) goes through FFCx as before.
