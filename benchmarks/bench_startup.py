@@ -4,7 +4,7 @@ Target (issue 14): ``lidep run benchmarks/ridge.yaml`` within 1.15x of
 ``benchmarks/reference_ridge.py`` (the same 2D ridge, mesh sizes, P2, MUMPS and apex sampling),
 and ``lidep validate`` / ``lidep --help`` under 1 s. Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_startup.py [--repeats 7] [--ranks 1]
+    .venv/bin/python benchmarks/bench_startup.py [--repeats 7] [--ranks 1] [--base DIR]
 
 Each repetition runs, one after the other, the reference, ``lidep run`` (into a fresh output
 directory with an empty mesh cache, so Gmsh meshes as in the reference), ``lidep validate`` and
@@ -16,6 +16,11 @@ the median, minimum and maximum wall time and the median CPU time (user + system
 and its children, which estimates the wall time on a quiet machine), the ratio of the medians
 and the median of the per-repetition ratios, the apex current of both runs against the
 converged value, the load average and the machine.
+
+``--base DIR`` (a checkout of another commit, e.g. ``git archive <commit> | tar -x -C DIR``)
+adds ``lidep run`` of that tree (``PYTHONPATH=DIR``) to every repetition as ``lidep_base``:
+a before/after comparison in the same alternation, which a loaded machine cannot skew the
+way two benchmark runs an hour apart can.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--ranks", type=int, default=1)
+    parser.add_argument("--base", type=Path, default=None,
+                        help="source tree of the lidep to compare with (PYTHONPATH)")
     args = parser.parse_args()
     venv = Path(sys.executable).parent
     launch = [str(venv / "mpiexec"), "-n", str(args.ranks)] if args.ranks > 1 else []
@@ -75,9 +82,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
 
-        def lidep_run(k: int) -> list[str]:
-            return [*launch, str(venv / "lidep"), "run", str(CONFIG), "-o", str(work / f"out{k}"),
-                    "--mesh-cache", str(work / f"meshes{k}")]
+        def lidep_run(k: int, tag: str = "") -> list[str]:
+            return [*launch, str(venv / "lidep"), "run", str(CONFIG), "-o",
+                    str(work / f"out{tag}{k}"), "--mesh-cache", str(work / f"meshes{tag}{k}")]
 
         commands = {
             "reference": [*launch, sys.executable, str(REFERENCE), "--refinement", str(REFINEMENT)],
@@ -85,13 +92,19 @@ def main() -> None:
             "lidep_validate": [str(venv / "lidep"), "validate", str(CONFIG)],
             "lidep_help": [str(venv / "lidep"), "--help"],
         }
+        if args.base is not None:
+            commands["lidep_base"] = lambda k: lidep_run(k, "base")
+        environments = {name: env for name in commands}
+        if args.base is not None:
+            environments["lidep_base"] = dict(env, PYTHONPATH=str(args.base.resolve()))
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         outputs: dict[str, str] = {}
         for k in range(-1, args.repeats):  # k = -1: untimed warm-up (JIT and file caches)
             order = list(commands) if k % 2 == 0 else list(reversed(commands))
             for name in order:
                 command = commands[name]
-                wall, cpu, out = _timed(command(k) if callable(command) else command, env, work)
+                wall, cpu, out = _timed(command(k) if callable(command) else command,
+                                        environments[name], work)
                 if k >= 0:
                     samples[name].append((wall, cpu))
                     outputs[name] = out
@@ -118,6 +131,14 @@ def main() -> None:
         "cpu_ratio_of_medians": round(statistics.median(c for _, c in samples["lidep_run"])
                                       / statistics.median(c for _, c in samples["reference"]), 3),
         "target_ratio": 1.15,
+        **({"base": str(args.base),
+            "cpu_ratio_of_medians_base": round(
+                statistics.median(c for _, c in samples["lidep_base"])
+                / statistics.median(c for _, c in samples["reference"]), 3),
+            "ratio_median_base": round(statistics.median(
+                lw / rw for (lw, _), (rw, _) in zip(samples["lidep_base"], samples["reference"],
+                                                      strict=True)), 3)}
+           if args.base is not None else {}),
         "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"Python {platform.python_version()}",

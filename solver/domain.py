@@ -31,7 +31,6 @@ from mpi4py import MPI
 from solver.driver import SimulationError
 from solver.forms import compile_forms
 from solver.geometry.bundle import MeshBundle
-from solver.lifted_forms import compile_form
 
 __all__ = ["Domain", "SurfacePart"]
 
@@ -270,7 +269,7 @@ class Domain:
 
     def compile(self, integrand: ufl.Form) -> fem.Form:
         """The compiled form of a scalar UFL form (mesh and submesh may mix)."""
-        return compile_form(integrand, entity_maps=self.maps)
+        return compile_forms(integrand, entity_maps=self.maps)
 
     def assemble(self, form: fem.Form) -> float:
         """The value of a compiled scalar form, summed over all ranks."""

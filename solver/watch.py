@@ -1,9 +1,10 @@
 """The watcher process of a run directory (:class:`solver.termination.Watcher`), as a script.
 
 Run as ``python -I -S watch.py WORK TARGET`` with the reading end of the run's pipe as its
-standard input. While it waits it has imported only ``os``, ``signal`` and ``sys``: an
-interpreter start costs about 5 ms of CPU, the imports of :mod:`solver.termination` 45 ms more,
-on every run. Only when the pipe closes with the run's directory still in place does it load
+standard input. The watcher's shell (``solver.termination._WAIT``) waits on the pipe and starts
+this script only when the pipe has closed with the run's directory still in place (an
+interpreter costs 15 ms of CPU, which a finished run need not pay). Run on its own it waits
+the same way, having imported only ``os``, ``signal`` and ``sys``. It loads
 :mod:`solver.termination` (standard library only; imported by its path, as ``-I`` puts no
 package on ``sys.path``) to mark the directory.
 """

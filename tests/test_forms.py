@@ -4,7 +4,8 @@ Every form is assembled twice, from ``compile_forms`` and from ``dolfinx.fem.for
 values must be equal bit for bit (the same generated kernels, the same integration entities):
 functionals over tagged cells, boundary and interior facets, a form mixing the mesh and the
 electrolyte submesh (entity maps), linear and bilinear forms with coefficients and constants,
-and a nested block structure with empty blocks. Serial and 2 ranks.
+and a nested block structure with empty blocks. Serial and 2 ranks. The JIT-cache look-up by
+file name finds exactly the module FFCx compiled, and nothing before it is compiled.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import solver  # noqa: F401  (MPI import order)
 
 # isort: split
 
+from pathlib import Path
+
 import dolfinx.fem.petsc
+import ffcx
+import ffcx.codegeneration.jit
 import numpy as np
 import pytest
 import ufl
 from conftest import FACETS, make_flat_bundle
-from dolfinx import fem
+from dolfinx import default_scalar_type, fem, jit
 from mpi4py import MPI
 
 from solver.domain import Domain
-from solver.forms import compile_forms
+from solver.forms import _cached_module, compile_forms
 
 W, L, T = 2e-6, 4e-6, 0.5e-6
 
@@ -81,3 +86,19 @@ def test_compile_forms_equal_to_dolfinx() -> None:
 @pytest.mark.mpi
 def test_compile_forms_equal_to_dolfinx_on_two_ranks() -> None:
     _check(MPI.COMM_WORLD)
+
+
+def test_cache_look_up_by_name_finds_the_module_ffcx_compiled(tmp_path) -> None:
+    _, functionals, _, _ = _case(MPI.COMM_SELF)
+    options = ffcx.get_options({"scalar_type": default_scalar_type})
+    jit_options = {**jit.get_options(), "cache_dir": tmp_path}  # an empty cache
+    assert _cached_module(functionals, options, jit_options) is None
+    ufcx_forms, module, _ = ffcx.codegeneration.jit.compile_forms(
+        functionals, options=options, **jit_options
+    )
+    found, loaded = _cached_module(functionals, options, jit_options)
+    assert Path(loaded.__file__) == Path(module.__file__)
+    assert [module.ffi.string(f.signature) for f in ufcx_forms] == [
+        loaded.ffi.string(f.signature) for f in found
+    ]
+    assert _cached_module(functionals[:2], options, jit_options) is None  # another module

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
 HEAVY = ("dolfinx", "petsc4py", "ufl", "gmsh", "matplotlib", "pyvista", "pint", "scipy", "h5py",
-         "pydantic")
+         "pydantic", "tqdm")
 
 
 def _loaded(code: str) -> set[str]:
@@ -60,3 +60,13 @@ def test_run_modules_load_no_scipy_or_h5py(module):
     # field series) are imported where used; a steady run needs neither
     loaded = _loaded(f"import {module}")
     assert not loaded & {"scipy", "h5py"}, loaded
+
+
+def test_progress_loads_tqdm_only_for_a_bar():
+    # tqdm (its import and multiprocessing lock, 20 ms of CPU) only where a bar is drawn
+    code = ("from mpi4py import MPI\nfrom solver.logging_utils import progress\n"
+            "for total in (None, 10.0):\n"
+            "    with progress(total, MPI.COMM_SELF, 'c', terminal=False) as bar:\n"
+            "        bar.update(5.0)")
+    assert "tqdm" not in _loaded(code)
+    assert "tqdm" in _loaded(code.replace("terminal=False", "terminal=True"))
