@@ -3,7 +3,7 @@
 Target (issue 13): N small points on the local executor within 1.2x the sum of their single-run
 times, with JIT compiled once per sweep, not per point. Run from the repository root:
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_sweep.py --points 10 [--slurm]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_sweep.py --points 10 [--slurm | --slurm-only]
 
 (PYTHONPATH is not needed once the package is installed, e.g. by `make env`.)
 
@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -149,8 +150,12 @@ def slurm(folder: Path, sweep: Path, env: dict[str, str]) -> dict:
             "wall_s": round(wall, 2),
             "finished": sum(r["state"] == "finished" for r in records.values()),
             "jit_compiled_per_point": [r["jit_compiled"] for r in records.values()],
+            "run_wall_sum_s": round(sum(r["wall_s"] for r in records.values()), 2),
             "task_overhead_s": [round(o, 1) for o in overhead],
-            "task_overhead_mean_s": round(sum(overhead) / len(overhead), 2) if overhead else None}
+            "task_overhead_mean_s": round(statistics.mean(overhead), 2) if overhead else None,
+            "task_overhead_median_s": round(statistics.median(overhead), 2) if overhead else None,
+            "task_overhead_range_s": [round(min(overhead), 1), round(max(overhead), 1)]
+            if overhead else None}
 
 
 def main() -> None:
@@ -158,6 +163,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=None, help="local: points at once")
     parser.add_argument("--slurm", action="store_true", help="also the SLURM executor")
+    parser.add_argument("--slurm-only", action="store_true",
+                        help="only the SLURM executor (its per-task overhead needs no single "
+                             "runs; no local sweep, no ratio)")
     parser.add_argument("--parameter-points", type=int, default=4,
                         help="points of the material-parameter sweep (0: skip it)")
     args = parser.parse_args()
@@ -166,6 +174,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sweep = _sweep_file(folder, args.points, args.jobs)
+        if args.slurm_only:
+            print(json.dumps(slurm(folder, sweep, env) | {
+                "load_avg_1min_after": round(os.getloadavg()[0], 2)}), flush=True)
+            return
         results = [single(folder, sweep, env), local(folder, sweep, env)]
         results += [slurm(folder, sweep, env)] if args.slurm else []
         if args.parameter_points:
