@@ -243,7 +243,7 @@ def _pull_backs_converge(mesh: dolfinx.mesh.Mesh, data: Any) -> bool:
     cells = np.asarray(data.dest_cells)
     order = np.argsort(cells, kind="stable")
     unique, starts = np.unique(cells[order], return_index=True)
-    x, nodes, cmap = mesh.geometry.x[:, :gdim], mesh.geometry.dofmap, mesh.geometry.cmaps[0]
+    x, nodes, cmap = mesh.geometry.x[:, :gdim], mesh.geometry.dofmaps[0], mesh.geometry.cmaps[0]
     for cell, group in zip(unique, np.split(order, starts[1:]), strict=True):
         try:
             cmap.pull_back(points[group], x[nodes[cell]])
@@ -261,7 +261,7 @@ def _straightened(mesh: dolfinx.mesh.Mesh, bent: float) -> Iterator[float]:
     """
     x = mesh.geometry.x
     saved = x.copy()
-    nodes = mesh.geometry.dofmap
+    nodes = mesh.geometry.dofmaps[0]
     shift = 0.0
     if nodes.shape[1] == 6:  # P2 triangles: edge k (opposite vertex k) has mid node 3 + k
         for k, (a, b) in enumerate(((1, 2), (0, 2), (0, 1))):
