@@ -16,8 +16,11 @@ Two meshes a FiPy user would take (``--mesh``):
   L / 8 beyond; one row of Li cells below y = 0 and the cells whose centre lies inside the ridge
   (a staircase) are held at phi_s by a large implicit source (FiPy's FAQ "fixed value internal to
   the domain"), and the Li | electrolyte faces get the conductance of the half cell and the
-  charge-transfer resistance in series, sigma_f = d_PN / (d_P / sigma + R_ct) (Dirichlet on the
-  face for R_ct = 0).
+  charge-transfer resistance in series, sigma_f = d_PN / (d_P / sigma + s R_ct) (Dirichlet on the
+  face for R_ct = 0). s = |n_x| + |n_y| >= 1, n the true surface normal at the face (the ridge's
+  radial direction; s = 1 on the flat part), is the staircase's length per unit length of the
+  surface it approximates: without it the staircase carries 4 / pi times the ridge's
+  charge-transfer conductance, and the Wa = 1 current stalls at +0.018 % (docs/performance.md).
 
 The quantity is the total Li-surface current per unit depth I (A/m): the two-point flux through
 the counter faces, which is the scheme's own and equals the Li-surface flux by its conservation.
@@ -137,11 +140,13 @@ def solve_grid(fipy: Any, wagner: float, refinement: float) -> tuple[int, float]
     ids = mesh.faceCellIDs.filled(0)
     interface = (li_cells[ids[0]] != li_cells[ids[1]]) & mesh.interiorFaces.value
     electrolyte_cell = np.where(li_cells[ids[0]], ids[1], ids[0])
-    d_p = abs(((np.asarray(mesh.faceCenters) - mesh.cellCenters.value[:, electrolyte_cell])
+    x_f, y_f = np.asarray(mesh.faceCenters)
+    d_p = abs(((np.array([x_f, y_f]) - mesh.cellCenters.value[:, electrolyte_cell])
                * np.asarray(mesh.faceNormals)).sum(axis=0))
+    stairs = (abs(x_f) + abs(y_f)) / np.maximum(np.hypot(x_f, y_f), 1e-30)  # s; 1 at y = 0
     r_ct = wagner * A * UM / SIGMA
     coeff = fipy.FaceVariable(mesh=mesh, value=np.where(
-        interface, mesh._cellDistances / (d_p / SIGMA + r_ct), SIGMA))
+        interface, mesh._cellDistances / (d_p / SIGMA + stairs * r_ct), SIGMA))
     phi = fipy.CellVariable(mesh=mesh, value=0.0)
     phi.constrain(0.0, where=mesh.facesTop)
     equation = (fipy.DiffusionTerm(coeff=coeff) - fipy.ImplicitSourceTerm(coeff=hold)
