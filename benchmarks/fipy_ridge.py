@@ -22,13 +22,16 @@ Two meshes a FiPy user would take (``--mesh``):
   surface it approximates: without it the staircase carries 4 / pi times the ridge's
   charge-transfer conductance, and the Wa = 1 current stalls at +0.018 % (docs/performance.md).
 
-The quantity is the total Li-surface current per unit depth I (A/m): the two-point flux through
-the counter faces, which is the scheme's own and equals the Li-surface flux by its conservation.
+The quantities: the total Li-surface current per unit depth I (A/m), the two-point flux through
+the counter faces, which is the scheme's own and equals the Li-surface flux by its conservation;
+and the apex current density j_tip (A/m^2, the hotspot), the scheme's own flux through the Li
+face(s) at the apex per face length (``solve_gmsh``, ``solve_grid``: which faces), with the
+far-field one j_far_field (at x = W) and their ratio, as lidep's metrics name them.
 
 Two ways to run it, with FiPy's interpreter (a ``gmsh`` executable on the PATH for ``gmsh``):
 
 - ``python benchmarks/fipy_ridge.py --wagner 1 --refinement 4 [--mesh grid]``: one solve in a
-  fresh process (FiPy's import timed); prints one JSON line: cells, I and the phase times.
+  fresh process (FiPy's import timed); prints one JSON line: cells, the quantities, the times.
 - ``python benchmarks/fipy_ridge.py --serve``: imports FiPy once, then reads one JSON request
   per line on stdin (``{"mesh": "grid", "wagner": 1, "refinement": 1}``) and answers each with
   that JSON line plus the wall and CPU time (process and children: Gmsh) of the request, as a
@@ -91,21 +94,45 @@ def _counter_current(mesh: Any, phi: Any, counter: Any) -> float:
     return float((flux * mesh._faceAreas[faces]).sum())
 
 
-def solve_gmsh(fipy: Any, wagner: float, refinement: float) -> tuple[int, float]:
-    """(cells, I) on ``Gmsh2D``'s mesh of the size family, FiPy's Dirichlet / Robin recipes."""
+def _answer(mesh: Any, current: float, faces: Any, j: Any, apex: Any, far: Any) -> dict[str, Any]:
+    """I and the apex and far-field current densities (A/m^2) from the Li faces' fluxes.
+
+    ``faces`` are the Li faces and ``j`` their normal current densities (the scheme's own face
+    fluxes per face length, positive for deposition); ``apex`` and ``far`` select the faces taken
+    for the apex and for the far field (the Li surface's end at x = W), each density the
+    face-length-weighted mean over its faces, as ``j_tip`` and ``j_far_field`` in lidep's metrics.
+    """
+    length = mesh._faceAreas[faces]
+    j_tip, j_far = (float((j * length)[m].sum() / length[m].sum()) for m in (apex, far))
+    return {"cells": mesh.numberOfCells, "current_total": current, "j_tip": j_tip,
+            "j_far_field": j_far, "enhancement_tip_over_far_field": j_tip / j_far,
+            "apex_faces": int(apex.sum())}
+
+
+def solve_gmsh(fipy: Any, wagner: float, refinement: float) -> dict[str, Any]:
+    """The answer on ``Gmsh2D``'s mesh of the size family, FiPy's Dirichlet / Robin recipes.
+
+    The apex current density is the flux through the Li face(s) touching the apex point (0, a)
+    (one face: the apex lies on the symmetry side), the far field's through the Li face(s)
+    touching (W, 0).
+    """
     gmsh_mesh = fipy.Gmsh2D(geo(refinement))
     mesh = gmsh_mesh * UM  # SI units; the scaled mesh has the same faces, not their names
     li, counter = (fipy.FaceVariable(mesh=mesh, value=gmsh_mesh.physicalFaces[name].value)
                    for name in ("li", "counter"))
     phi = fipy.CellVariable(mesh=mesh, value=0.0)
     phi.constrain(0.0, where=counter)
+    np = fipy.numerix
+    faces = np.nonzero(li.value)[0]
+    r_ct = wagner * A * UM / SIGMA
+    # d in the Li faces' flux sigma (Phi_P - phi_s) / (d + sigma R_ct): each recipe's own
+    distance = mesh._cellDistances[faces]
     if wagner == 0.0:
         phi.constrain(PHI_S, where=li)
         equation = fipy.DiffusionTerm(coeff=SIGMA) == 0
     else:
         # Robin n.(a Phi + b grad Phi) = g with n outward (into the Li): a = n, b = sigma R_ct,
         # g = phi_s; the diffusion coefficient vanishes on the Robin faces (FiPy's recipe).
-        r_ct = wagner * A * UM / SIGMA
         gamma = fipy.FaceVariable(mesh=mesh, value=SIGMA)
         gamma.setValue(0.0, where=li)
         n = fipy.FaceVariable(mesh=mesh, value=mesh.faceNormals, rank=1)
@@ -114,8 +141,13 @@ def solve_gmsh(fipy: Any, wagner: float, refinement: float) -> tuple[int, float]
         robin = li * SIGMA * n / (dPf.dot(n) + SIGMA * r_ct)
         equation = (fipy.DiffusionTerm(coeff=gamma) + (robin * PHI_S).divergence
                     - fipy.ImplicitSourceTerm(coeff=(robin * n.dot(n)).divergence) == 0)
+        distance = dPf.dot(n).value[faces]
     equation.solve(var=phi)
-    return mesh.numberOfCells, _counter_current(mesh, phi, counter)
+    j = SIGMA * (phi.value[mesh.faceCellIDs[0][faces]] - PHI_S) / (distance + SIGMA * r_ct)
+    vertices = np.asarray(mesh.vertexCoords)[:, np.asarray(mesh.faceVertexIDs)[:, faces]] / UM
+    apex, far = (np.any(np.hypot(vertices[0] - x, vertices[1] - y) < 1e-9, axis=0)
+                 for x, y in ((0.0, A), (W, 0.0)))
+    return _answer(mesh, _counter_current(mesh, phi, counter), faces, j, apex, far)
 
 
 def grid_spacing(refinement: float) -> list[float]:
@@ -128,8 +160,13 @@ def grid_spacing(refinement: float) -> list[float]:
     return widths
 
 
-def solve_grid(fipy: Any, wagner: float, refinement: float) -> tuple[int, float]:
-    """(cells, I) on a graded ``Grid2D`` with a staircase ridge of Li cells (module docstring)."""
+def solve_grid(fipy: Any, wagner: float, refinement: float) -> dict[str, Any]:
+    """The answer on a graded ``Grid2D`` with a staircase ridge of Li cells (module docstring).
+
+    The apex current density is the flux through the top face of the top Li cell on the axis
+    (the staircase has no apex normal: that face is horizontal, at y = a when a / h is an
+    integer), the far field's through the top face of the last column's Li cell.
+    """
     np = fipy.numerix
     widths = grid_spacing(refinement)
     dx = np.array(widths) * UM
@@ -152,7 +189,13 @@ def solve_grid(fipy: Any, wagner: float, refinement: float) -> tuple[int, float]
     equation = (fipy.DiffusionTerm(coeff=coeff) - fipy.ImplicitSourceTerm(coeff=hold)
                 + hold * PHI_S == 0)
     equation.solve(var=phi)
-    return mesh.numberOfCells, _counter_current(mesh, phi, mesh.facesTop)
+    faces = np.nonzero(interface)[0]
+    inside, outside = (np.where(li_cells[ids[0]], ids[k], ids[1 - k])[faces] for k in (0, 1))
+    j = coeff.value[faces] * (phi.value[outside] - phi.value[inside]) / mesh._cellDistances[faces]
+    axis = x_f[faces] == x_f[faces].min()
+    apex = axis & (y_f[faces] == y_f[faces][axis].max())
+    far = x_f[faces] == x_f[faces].max()
+    return _answer(mesh, _counter_current(mesh, phi, mesh.facesTop), faces, j, apex, far)
 
 
 SOLVERS = {"gmsh": solve_gmsh, "grid": solve_grid}
@@ -166,12 +209,11 @@ def _cpu() -> float:
 
 
 def answer(fipy: Any, mesh: str, wagner: float, refinement: float) -> dict[str, Any]:
-    """One solve, timed: cells, I, wall and CPU seconds."""
+    """One solve, timed: cells, I, the apex and far-field current densities, wall and CPU s."""
     start, cpu = time.perf_counter(), _cpu()
-    cells, current = SOLVERS[mesh](fipy, wagner, refinement)
-    return {"mesh": mesh, "cells": cells, "wagner": wagner, "refinement": refinement,
-            "current_total": current, "wall_s": time.perf_counter() - start,
-            "cpu_s": _cpu() - cpu}
+    result = SOLVERS[mesh](fipy, wagner, refinement)
+    return {"mesh": mesh, "wagner": wagner, "refinement": refinement, **result,
+            "wall_s": time.perf_counter() - start, "cpu_s": _cpu() - cpu}
 
 
 def main() -> None:
