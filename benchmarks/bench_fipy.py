@@ -92,7 +92,7 @@ QUANTITIES = {
     "j_tip": Quantity(
         converged={0.0: 4.00126, 1.0: 2.712402}, accuracies=(1e-2, 1e-3),
         lidep={0.0: (2.0, 4.0), 1.0: (0.25, 0.5)},
-        fipy={0.0: (("grid", 256.0),), 1.0: (("grid", 24.0), ("grid", 256.0))}),
+        fipy={0.0: (("grid", 512.0),), 1.0: (("grid", 24.0), ("grid", 256.0))}),
 }
 Sample = tuple[float, float, int, dict[str, float]]  # wall s, CPU s, cells, quantities
 KEYS = ("current_total", "j_tip", "enhancement_tip_over_far_field")
