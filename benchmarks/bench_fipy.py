@@ -16,7 +16,9 @@ j_tip``, accuracies 1 % and 0.1 %). Two measures, side by side:
 Every run meshes: lidep into a fresh output directory with an empty mesh cache, FiPy with
 Gmsh (``Gmsh2D``) or its own ``Grid2D``. The setups per quantity and Wa (``QUANTITIES``;
 fipy_ridge.py describes FiPy's) are those the convergence study in docs/performance.md found
-cheapest within each accuracy, on both sides. Per accuracy and measure, the ratio takes the
+cheapest within each accuracy, on both sides (plus, for I, FiPy's Gmsh-mesh setup documented
+first; for j_tip at Wa = 0, where FiPy reaches neither accuracy, its costliest measured setup,
+grid 512). Per accuracy and measure, the ratio takes the
 cheapest setup of each code (median CPU time, steadier than the wall time on a shared machine)
 whose error in this run is within the accuracy. Where no FiPy setup is, the ratio is null and
 ``at_least`` gives FiPy's costliest setup that was run over lidep: a lower bound, as FiPy's error
@@ -88,7 +90,8 @@ QUANTITIES = {
         converged={0.0: 1.00062851600e-4, 1.0: 9.8104249457e-5}, accuracies=(1e-3, 1e-4),
         lidep={0.0: (0.25,), 1.0: (0.25,)},
         fipy={wa: (("gmsh", 8.0), ("grid", 1.0), ("grid", 2.0)) for wa in CASES}),
-    # j_tip (A/m^2): lidep up to refinement 32 (359,488 cells); good to ~1e-5 relative.
+    # j_tip (A/m^2): lidep up to refinement 32 (359,488 cells); good to ~1e-5 relative. FiPy at
+    # Wa = 0: grid 512 is 1.5 % off (h^0.5), the Gmsh family does not converge: a bound only.
     "j_tip": Quantity(
         converged={0.0: 4.00126, 1.0: 2.712402}, accuracies=(1e-2, 1e-3),
         lidep={0.0: (2.0, 4.0), 1.0: (0.25, 0.5)},
