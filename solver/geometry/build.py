@@ -12,6 +12,7 @@ the cells (ghost mode ``shared_facet``, needed for interface integrals in parall
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -20,6 +21,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +92,19 @@ def cache_key(cfg: GeometryConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to ``timings[name]`` (s)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def _generate(
+    cfg: GeometryConfig, gmsh, logger: logging.Logger, timings: dict[str, float]
+) -> float:
     """Build the geometry of ``cfg`` in the current Gmsh model and mesh it; the min SICN.
 
     Second-order meshes with an element of SICN quality below ``MIN_QUALITY`` are optimised
@@ -108,13 +122,13 @@ def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
         from solver.geometry.occ3d import build_occ_3d
 
         build_occ_3d(cfg, gmsh.model)
-        quality = _mesh(cfg, gmsh, logger)
+        quality = _mesh(cfg, gmsh, logger, timings)
     else:
         from solver.geometry.occ2d import build_occ_2d
 
         for structured in (True, False):
             build_occ_2d(cfg, gmsh.model, structured_layers=structured)
-            quality = _mesh(cfg, gmsh, logger)
+            quality = _mesh(cfg, gmsh, logger, timings)
             if not structured or not cfg.layers or quality >= MIN_QUALITY:
                 break
             logger.info("structured layers give min quality %.3g: isotropic layers", quality)
@@ -130,19 +144,27 @@ def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
     return quality
 
 
-def _mesh(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
+def _mesh(
+    cfg: GeometryConfig, gmsh, logger: logging.Logger, timings: dict[str, float]
+) -> float:
     """Mesh the current model (order 2: curved, optimised if needed); returns the min SICN."""
-    gmsh.model.mesh.generate(cfg.dimension)
+    with _timed(timings, "generate"):
+        gmsh.model.mesh.generate(cfg.dimension)
     if cfg.mesh.order == 1:
-        return _min_quality(gmsh, cfg.dimension)
-    gmsh.model.mesh.setOrder(2)
-    quality = _min_quality(gmsh, cfg.dimension)
+        with _timed(timings, "quality"):
+            return _min_quality(gmsh, cfg.dimension)
+    with _timed(timings, "curve"):
+        gmsh.model.mesh.setOrder(2)
+    with _timed(timings, "quality"):
+        quality = _min_quality(gmsh, cfg.dimension)
     if quality < MIN_QUALITY:
         logger.info("second-order mesh min SICN %.3g: high-order optimisation", quality)
-        _optimize_high_order(gmsh)
-        if cfg.domain.lateral == "periodic":
-            _copy_periodic_nodes(gmsh, cfg.dimension - 1)
-        quality = _min_quality(gmsh, cfg.dimension)
+        with _timed(timings, "curve"):
+            _optimize_high_order(gmsh)
+            if cfg.domain.lateral == "periodic":
+                _copy_periodic_nodes(gmsh, cfg.dimension - 1)
+        with _timed(timings, "quality"):
+            quality = _min_quality(gmsh, cfg.dimension)
     return quality
 
 
@@ -236,6 +258,7 @@ def build_mesh(
     quality = math.nan
     error = None
     started_here = False
+    timings: dict[str, float] = {}
     if comm.rank == _ROOT:
         started_here = not gmsh.isInitialized()
         if started_here:
@@ -243,19 +266,22 @@ def build_mesh(
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.model.add(f"lidep-{key}")
         try:
-            if path is not None and path.exists() and _load(gmsh, path, key, log):
+            if path is not None and path.exists() and _load(gmsh, path, key, log, timings):
                 log.info("mesh cache hit: %s", path)
-                quality = _min_quality(gmsh, cfg.dimension)
+                with _timed(timings, "quality"):
+                    quality = _min_quality(gmsh, cfg.dimension)
             else:
                 # The binary cache file holds the coordinates exactly: the same quality.
-                quality = _generate(cfg, gmsh, log)
+                quality = _generate(cfg, gmsh, log, timings)
                 if path is not None:
-                    _atomic_write(gmsh, path)
+                    with _timed(timings, "cache_write"):
+                        _atomic_write(gmsh, path)
                     log.info("mesh cached: %s", path)
                     # Continue from the file, so a miss and a later hit give identical meshes.
                     gmsh.model.remove()
                     gmsh.model.add(f"lidep-{key}")
-                    gmsh.merge(str(path))
+                    with _timed(timings, "cache_read"):
+                        gmsh.merge(str(path))
         except Exception as err:  # re-raised on every rank below
             error = err
     _wait_for_root(comm)
@@ -266,13 +292,14 @@ def build_mesh(
         raise error
     partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
     try:
-        data = gmshio.model_to_mesh(
-            gmsh.model if comm.rank == _ROOT else None,
-            comm,
-            _ROOT,
-            gdim=cfg.dimension,
-            partitioner=partitioner,
-        )
+        with _timed(timings, "distribute"):
+            data = gmshio.model_to_mesh(
+                gmsh.model if comm.rank == _ROOT else None,
+                comm,
+                _ROOT,
+                gdim=cfg.dimension,
+                partitioner=partitioner,
+            )
     finally:
         if comm.rank == _ROOT:
             _close(gmsh, started_here)
@@ -292,7 +319,10 @@ def build_mesh(
         stats=MeshStats(0, 0, quality, 0.0, 0.0),
         key=key,
     )
-    bundle.stats = mesh_stats(bundle, quality)
+    with _timed(timings, "statistics"):
+        bundle.stats = mesh_stats(bundle, quality)
+    bundle.stats.timings = {name: round(seconds, 4) for name, seconds in timings.items()}
+    log.info("meshing steps (s): %s", ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     return bundle
 
 
@@ -308,10 +338,11 @@ def _wait_for_root(comm: MPI.Comm) -> None:
         time.sleep(_POLL_S)
 
 
-def _load(gmsh, path: Path, key: str, log: logging.Logger) -> bool:
+def _load(gmsh, path: Path, key: str, log: logging.Logger, timings: dict[str, float]) -> bool:
     """Read a cached mesh into the current model; False (model emptied) if it is unreadable."""
     try:
-        gmsh.merge(str(path))
+        with _timed(timings, "cache_read"):
+            gmsh.merge(str(path))
     except Exception as err:  # a damaged file is rebuilt, never trusted
         log.warning("unreadable cached mesh %s (%s): rebuilding", path, err)
         gmsh.model.remove()

@@ -1,0 +1,116 @@
+"""Benchmark: a whole 2D `lidep run` as the number of unknowns grows, meshing against the solve.
+
+Issue 14: "meshing must not dominate". Runs ``lidep run benchmarks/size2d.yaml`` (the main job's
+geometry class: a 1 um protrusion under a 10 nm interphase, axisymmetric, binary electrolyte, P2
+on curved cells, steady; no field files, no report) under ``mpiexec -n RANKS`` at each size, each
+into a fresh output directory with an empty mesh cache (so Gmsh meshes every time), and splits the
+whole-process wall time with lidep's own timings (``manifest.json``): ``phases_s`` (mesh, setup,
+solve, output) and the meshing steps of rank 0 (``meshes.<case>.timings``: Gmsh's ``generate``,
+the curved second-order nodes ``curve``, ``quality``, ``cache_write``, ``distribute`` (the DOLFINx
+mesh and its tags), ``statistics``); the rest is start-up (imports, configuration, JIT look-ups)
+and the end of the run. Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_size2d.py [--ranks 1 2] [--sizes 1e4 1e5 3e5 1e6]
+
+Prints one JSON line per run, then one per rank count with the exponents of the power-law fits
+t ~ N^p over the sizes >= 1e5 (whole process, meshing, solve) and the meshing share at the
+largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "benchmarks" / "size2d.yaml"
+
+UNKNOWNS_AT_REFINEMENT_1 = 9600
+"""Unknowns (P2 Phi and c) of size2d.yaml extrapolated to ``mesh.refinement = 1`` from
+refinements 3 and 6 (86,410 and 338,488 unknowns); they grow as refinement^2."""
+
+
+def unknowns(mesh: dict) -> int:
+    """Unknowns of a P2 triangle mesh with Phi and c: 2 (V + E), E = V + C - 1 (Euler, 2D)."""
+    return 2 * (2 * mesh["num_vertices"] + mesh["num_cells"] - 1)
+
+
+def run(size: float, ranks: int) -> dict:
+    """One whole-process ``lidep run`` at about ``size`` unknowns on ``ranks`` ranks."""
+    refinement = math.sqrt(size / UNKNOWNS_AT_REFINEMENT_1)
+    venv_bin = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        command = [
+            str(venv_bin / "mpiexec"), "-n", str(ranks), str(venv_bin / "lidep"), "run",
+            str(CONFIG), "-o", str(Path(tmp) / "results"), "--mesh-cache", str(Path(tmp) / "m"),
+            "--set", f"geometry.mesh.refinement={refinement:.4f}",
+        ]
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=tmp, env=env, check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        manifest = json.loads((Path(tmp) / "results" / "size2d" / "manifest.json").read_text())
+    phases = {k.split("/")[-1]: v for k, v in manifest["phases_s"].items()}
+    mesh = manifest["meshes"]["main"]
+    accounted = sum(phases.get(k, 0.0) for k in ("mesh", "setup", "solve", "output", "metrics"))
+    return {
+        "benchmark": "size2d",
+        "ranks": ranks,
+        "target_unknowns": size,
+        "refinement": round(refinement, 4),
+        "unknowns": unknowns(mesh),
+        "cells": mesh["num_cells"],
+        "wall_s": round(wall, 2),
+        "mesh_s": round(phases.get("mesh", 0.0), 2),
+        "setup_s": round(phases.get("setup", 0.0), 2),
+        "solve_s": round(phases.get("solve", 0.0), 2),
+        "rest_s": round(wall - accounted, 2),
+        "mesh_share": round(phases.get("mesh", 0.0) / wall, 3),
+        "meshing_steps_s": {k: round(v, 2) for k, v in mesh.get("timings", {}).items()},
+        "load_average_1min": round(load, 2),
+    }
+
+
+def exponent(rows: list[dict], key: str) -> float:
+    """Least-squares slope of log(key) against log(unknowns)."""
+    xs = [math.log(r["unknowns"]) for r in rows]
+    ys = [math.log(max(r[key], 1e-3)) for r in rows]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+
+
+def main() -> None:
+    """Run every size on every rank count, print the runs and the fits."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5, 3e5, 1e6])
+    args = parser.parse_args()
+    for ranks in args.ranks:
+        rows = []
+        for size in args.sizes:
+            rows.append(run(size, ranks))
+            print(json.dumps(rows[-1]), flush=True)
+        large = [r for r in rows if r["target_unknowns"] >= 1e5]
+        if len(large) >= 2:
+            print(json.dumps({
+                "benchmark": "size2d_fit",
+                "ranks": ranks,
+                "sizes": [r["unknowns"] for r in large],
+                "exponent_wall": round(exponent(large, "wall_s"), 3),
+                "exponent_mesh": round(exponent(large, "mesh_s"), 3),
+                "exponent_solve": round(exponent(large, "solve_s"), 3),
+                "mesh_share_at_largest": rows[-1]["mesh_share"],
+            }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
