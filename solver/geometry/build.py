@@ -29,17 +29,19 @@ from mpi4py import MPI
 
 from solver.geometry import profiles
 from solver.geometry.bundle import MeshBundle, MeshStats
+from solver.geometry.second_order import set_order_2
 from solver.geometry.spec import GeometryConfig
 
 __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_report"]
 
-BUILDER_VERSION = "3"
+BUILDER_VERSION = "4"
 """Format version of the cached meshes (the builder sources are hashed into the key as well).
-3: binary MSH 4.1 (2: ASCII)."""
+4: second-order nodes placed by :mod:`solver.geometry.second_order` (equal to Gmsh's
+``setOrder(2)`` to round-off, other node tags); 3: binary MSH 4.1 (2: ASCII)."""
 
 _BUILDER_MODULES = (
     "build.py", "curves.py", "expressions.py", "heights.py", "mosaic.py", "occ2d.py", "occ3d.py",
-    "profiles.py", "spec.py"
+    "profiles.py", "second_order.py", "spec.py"
 )
 
 _ROOT = 0
@@ -154,12 +156,16 @@ def _mesh(
         with _timed(timings, "quality"):
             return _min_quality(gmsh, cfg.dimension)
     with _timed(timings, "curve"):
-        gmsh.model.mesh.setOrder(2)
+        set_order_2(gmsh)
     with _timed(timings, "quality"):
         quality = _min_quality(gmsh, cfg.dimension)
     if quality < MIN_QUALITY:
         logger.info("second-order mesh min SICN %.3g: high-order optimisation", quality)
         with _timed(timings, "curve"):
+            # the optimiser works on Gmsh's own high-order data (which also pairs the periodic
+            # high-order nodes): the same nodes again, by setOrder
+            gmsh.model.mesh.setOrder(1)
+            gmsh.model.mesh.setOrder(2)
             _optimize_high_order(gmsh)
             if cfg.domain.lateral == "periodic":
                 _copy_periodic_nodes(gmsh, cfg.dimension - 1)
