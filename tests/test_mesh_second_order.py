@@ -3,7 +3,8 @@
 ``set_order_2`` must give the mesh Gmsh's ``setOrder(2)`` gives: the same elements (same tags,
 same order) with the same node coordinates, element by element, on the same first-order mesh.
 Tolerances in Gmsh's model unit (um): 1e-12 on lines, circles, ellipses, planes and spheres
-(measured 2e-13 at most: round-off of the midpoint arithmetic and of the curve evaluation);
+(measured 2e-13 at most: round-off of the midpoint arithmetic and of the curve evaluation; a
+closed curve's edge across its seam spans to the end of the parameter range, not back);
 1e-7 on B-spline curves (a sinusoidal surface), where Gmsh's own Newton iteration for the point
 halfway along the curve stops at a parameter step of 1e-6 (measured: 6.7e-9 um), while ours
 runs to 1e-14. The quality Gmsh computes from the nodes agrees to 1e-12 (relative) likewise.
@@ -50,6 +51,11 @@ CASES = {
         {"dimension": 3, "domain": {"width": 3 * UM, "depth": 3 * UM, "length": 6 * UM},
          "protrusions": [{"shape": "spherical", "radius": UM}], "mesh": {"refinement": 0.8}},
         1e-12),
+    "3D closed circle (off-centre hemisphere), periodic": (
+        {"dimension": 3,
+         "domain": {"width": 4 * UM, "depth": 3 * UM, "length": 6 * UM, "lateral": "periodic"},
+         "protrusions": [{"shape": "spherical", "radius": UM, "x": 1.5 * UM, "y": 1.4 * UM}],
+         "mesh": {"far_field_size": "2um", "tip_size_factor": 0.5}}, 1e-12),
 }
 
 
@@ -128,8 +134,9 @@ def test_arc_nodes_lie_on_the_circles():
 def test_high_order_optimiser_runs_on_gmsh_nodes(monkeypatch):
     """A second-order mesh below ``MIN_QUALITY`` goes to Gmsh's high-order optimiser on Gmsh's
     own second-order nodes (which pair the periodic high-order nodes): forced here by raising the
-    threshold to 0.5 on a periodic 3D mesh of min SICN 0.06, the optimiser raises it (to 0.24
-    measured) and every node on x = W is still the image of one on x = 0 (to 1e-12 W)."""
+    threshold to 0.5 on a periodic 3D mesh of min SICN 0.36, the optimiser moves nodes of the
+    sides (min SICN 0.24 after it, measured), and every node on x = W is still the image of one
+    on x = 0 (to 1e-12 W)."""
     monkeypatch.setattr(build_module, "MIN_QUALITY", 0.5)
     width = 4 * UM
     cfg = GeometryConfig.model_validate({

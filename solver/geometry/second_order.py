@@ -124,8 +124,8 @@ def _on_curve(model, curve: int, x: np.ndarray, a: np.ndarray, b: np.ndarray,
         # upper bound of the parameter, not back to the lower one
         span = high[0] - low[0]
         wrap = np.abs(t1 - t0) > 0.5 * span
-        t0 = np.where(wrap & (t0 < t1), t0 + span, t0)
-        t1 = np.where(wrap & (t1 < t0), t1 + span, t1)
+        t0, t1 = (np.where(wrap & (t0 < t1), t0 + span, t0),
+                  np.where(wrap & (t1 < t0), t1 + span, t1))
     t = 0.5 * (t0 + t1)
     nodes, weights = _GAUSS
     for _ in range(8):  # Newton on f(t) = L(t0, t) - L(t, t1), f'(t) = 2 |C'(t)|
