@@ -110,6 +110,7 @@ def test_nodes_equal_gmsh_set_order(name, gmsh_session):
     assert our_quality == pytest.approx(gmsh_quality, rel=max(tolerance, 1e-12) * 10)
 
 
+@pytest.mark.mpi
 def test_arc_nodes_lie_on_the_circles():
     """Every node of the Li surface's and of the interphase boundary's arcs lies on its circle
     (radius R, R + T about the origin) to 1e-14 R: the edge nodes are on the arc, not at the
