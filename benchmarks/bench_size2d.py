@@ -8,7 +8,8 @@ whole-process wall time with lidep's own timings (``manifest.json``): ``phases_s
 solve, output) and the meshing steps of rank 0 (``meshes.<case>.timings``: Gmsh's ``generate``,
 the curved second-order nodes ``curve``, ``quality``, ``cache_write``, ``distribute`` (the DOLFINx
 mesh and its tags), ``statistics``); the rest is start-up (imports, configuration, JIT look-ups)
-and the end of the run. Run from the repository root:
+and the end of the run. ``cpu_s`` is the CPU time (user + system) of all ranks together, which
+on a shared, loaded machine says more than the wall time. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_size2d.py [--ranks 1 2] [--sizes 1e4 1e5 3e5 1e6]
 
@@ -23,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,9 +56,11 @@ def run(size: float, ranks: int) -> dict:
             "--set", f"geometry.mesh.refinement={refinement:.4f}",
         ]
         load = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(command, cwd=tmp, env=env, check=True, capture_output=True)
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         manifest = json.loads((Path(tmp) / "results" / "size2d" / "manifest.json").read_text())
     phases = {k.split("/")[-1]: v for k, v in manifest["phases_s"].items()}
     mesh = manifest["meshes"]["main"]
@@ -69,6 +73,7 @@ def run(size: float, ranks: int) -> dict:
         "unknowns": unknowns(mesh),
         "cells": mesh["num_cells"],
         "wall_s": round(wall, 2),
+        "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
         "mesh_s": round(phases.get("mesh", 0.0), 2),
         "setup_s": round(phases.get("setup", 0.0), 2),
         "solve_s": round(phases.get("solve", 0.0), 2),
