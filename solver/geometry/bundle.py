@@ -27,7 +27,8 @@ class MeshStats:
             revolution (integral of 2 pi r over the section), m^3.
         timings: Wall time of the meshing steps on rank 0, s (``generate``: Gmsh's mesh;
             ``curve``: the curved second-order nodes; ``quality``; ``cache_write``/``cache_read``;
-            ``distribute``: the DOLFINx mesh and its tags; ``statistics``).
+            ``distribute``: the DOLFINx mesh and its tags; ``statistics``), and rank 0's CPU
+            time of each under ``<step>_cpu``.
     """
 
     num_cells: int
