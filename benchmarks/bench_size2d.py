@@ -11,7 +11,10 @@ mesh and its tags), ``statistics``); the rest is start-up (imports, configuratio
 and the end of the run. ``cpu_s`` is the CPU time (user + system) of all ranks together, which
 on a shared, loaded machine says more than the wall time. Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_size2d.py [--ranks 1 2] [--sizes 1e4 1e5 3e5 1e6]
+    .venv/bin/python benchmarks/bench_size2d.py [--case size2d] [--ranks 1 2] [--sizes 1e4 1e6]
+
+``--case ridge`` runs ``benchmarks/ridge.yaml`` instead (primary distribution, Phi only, one
+direct solve: the cheapest solve per unknown, so the largest meshing share).
 
 Prints one JSON line per run, then one per rank count with the exponents of the power-law fits
 t ~ N^p over the sizes >= 1e5 (whole process, meshing, solve) and the meshing share at the
@@ -32,27 +35,32 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "benchmarks" / "size2d.yaml"
 
-UNKNOWNS_AT_REFINEMENT_1 = 9600
-"""Unknowns (P2 Phi and c) of size2d.yaml extrapolated to ``mesh.refinement = 1`` from
-refinements 3 and 6 (86,410 and 338,488 unknowns); they grow as refinement^2."""
+CASES = {
+    "size2d": (ROOT / "benchmarks" / "size2d.yaml", 2, 9600),
+    "ridge": (ROOT / "benchmarks" / "ridge.yaml", 1, 720),
+}
+"""Case -> (run file, fields, unknowns at ``mesh.refinement = 1``). ``size2d``: the main job's
+geometry class, Phi and c (the unknowns extrapolated from refinements 3 and 6: 86,410 and
+338,488); ``ridge``: the start-up benchmark's primary distribution in a 50 um cell, Phi only, the
+direct solver (from refinements 4 and 8: 11,721 and 46,009). Unknowns grow as refinement^2."""
 
 
-def unknowns(mesh: dict) -> int:
-    """Unknowns of a P2 triangle mesh with Phi and c: 2 (V + E), E = V + C - 1 (Euler, 2D)."""
-    return 2 * (2 * mesh["num_vertices"] + mesh["num_cells"] - 1)
+def unknowns(mesh: dict, fields: int) -> int:
+    """Unknowns of a P2 triangle mesh: fields x (V + E), E = V + C - 1 (Euler, 2D)."""
+    return fields * (2 * mesh["num_vertices"] + mesh["num_cells"] - 1)
 
 
-def run(size: float, ranks: int) -> dict:
-    """One whole-process ``lidep run`` at about ``size`` unknowns on ``ranks`` ranks."""
-    refinement = math.sqrt(size / UNKNOWNS_AT_REFINEMENT_1)
+def run(case: str, size: float, ranks: int) -> dict:
+    """One whole-process ``lidep run`` of ``case`` at about ``size`` unknowns on ``ranks`` ranks."""
+    config, fields, at_refinement_1 = CASES[case]
+    refinement = math.sqrt(size / at_refinement_1)
     venv_bin = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, OMP_NUM_THREADS="1")
         command = [
             str(venv_bin / "mpiexec"), "-n", str(ranks), str(venv_bin / "lidep"), "run",
-            str(CONFIG), "-o", str(Path(tmp) / "results"), "--mesh-cache", str(Path(tmp) / "m"),
+            str(config), "-o", str(Path(tmp) / "results"), "--mesh-cache", str(Path(tmp) / "m"),
             "--set", f"geometry.mesh.refinement={refinement:.4f}",
         ]
         load = os.getloadavg()[0]
@@ -61,16 +69,17 @@ def run(size: float, ranks: int) -> dict:
         subprocess.run(command, cwd=tmp, env=env, check=True, capture_output=True)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        manifest = json.loads((Path(tmp) / "results" / "size2d" / "manifest.json").read_text())
+        manifest = json.loads((Path(tmp) / "results" / config.stem / "manifest.json").read_text())
     phases = {k.split("/")[-1]: v for k, v in manifest["phases_s"].items()}
     mesh = manifest["meshes"]["main"]
     accounted = sum(phases.get(k, 0.0) for k in ("mesh", "setup", "solve", "output", "metrics"))
     return {
         "benchmark": "size2d",
+        "case": case,
         "ranks": ranks,
         "target_unknowns": size,
         "refinement": round(refinement, 4),
-        "unknowns": unknowns(mesh),
+        "unknowns": unknowns(mesh, fields),
         "cells": mesh["num_cells"],
         "wall_s": round(wall, 2),
         "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
@@ -99,18 +108,20 @@ def exponent(rows: list[dict], key: str) -> float:
 def main() -> None:
     """Run every size on every rank count, print the runs and the fits."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=sorted(CASES), default="size2d")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5, 3e5, 1e6])
     args = parser.parse_args()
     for ranks in args.ranks:
         rows = []
         for size in args.sizes:
-            rows.append(run(size, ranks))
+            rows.append(run(args.case, size, ranks))
             print(json.dumps(rows[-1]), flush=True)
         large = [r for r in rows if r["target_unknowns"] >= 1e5]
         if len(large) >= 2:
             print(json.dumps({
                 "benchmark": "size2d_fit",
+                "case": args.case,
                 "ranks": ranks,
                 "sizes": [r["unknowns"] for r in large],
                 "exponent_wall": round(exponent(large, "wall_s"), 3),
