@@ -5,11 +5,12 @@ geometry class: a 1 um protrusion under a 10 nm interphase, axisymmetric, binary
 on curved cells, steady; no field files, no report) under ``mpiexec -n RANKS`` at each size, each
 into a fresh output directory with an empty mesh cache (so Gmsh meshes every time), and splits the
 whole-process wall time with lidep's own timings (``manifest.json``): ``phases_s`` (mesh, setup,
-solve, output) and the meshing steps of rank 0 (``meshes.<case>.timings``: Gmsh's ``generate``,
-the curved second-order nodes ``curve``, ``quality``, ``cache_write``, ``distribute`` (the DOLFINx
-mesh and its tags), ``statistics``); the rest is start-up (imports, configuration, JIT look-ups)
-and the end of the run. ``cpu_s`` is the CPU time (user + system) of all ranks together, which
-on a shared, loaded machine says more than the wall time. Run from the repository root:
+solve, output) and the meshing steps of rank 0 (``meshes.<case>.timings``: the OpenCASCADE
+``geometry`` with its size fields, Gmsh's ``generate``, the curved second-order nodes ``curve``,
+``quality``, ``cache_write``, ``distribute`` (the DOLFINx mesh and its tags), ``statistics``);
+the rest is start-up (imports, configuration, JIT look-ups) and the end of the run. ``cpu_s`` is
+the CPU time (user + system) of all ranks together, which on a shared, loaded machine says more
+than the wall time. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_size2d.py [--case size2d] [--ranks 1 2] [--sizes 1e4 1e6]
 

@@ -128,13 +128,15 @@ def _generate(
     if cfg.dimension == 3:
         from solver.geometry.occ3d import build_occ_3d
 
-        build_occ_3d(cfg, gmsh.model)
+        with _timed(timings, "geometry"):
+            build_occ_3d(cfg, gmsh.model)
         quality = _mesh(cfg, gmsh, logger, timings)
     else:
         from solver.geometry.occ2d import build_occ_2d
 
         for structured in (True, False):
-            build_occ_2d(cfg, gmsh.model, structured_layers=structured)
+            with _timed(timings, "geometry"):
+                build_occ_2d(cfg, gmsh.model, structured_layers=structured)
             quality = _mesh(cfg, gmsh, logger, timings)
             if not structured or not cfg.layers or quality >= MIN_QUALITY:
                 break
