@@ -134,9 +134,12 @@ def _generate(
     else:
         from solver.geometry.occ2d import build_occ_2d
 
+        # with mesh.split = k: the sizes of refinement / 2^k, each triangle split k times in _mesh
+        coarse = cfg.model_copy(update={"mesh": cfg.mesh.model_copy(
+            update={"refinement": cfg.mesh.refinement / 2**cfg.mesh.split})})
         for structured in (True, False):
             with _timed(timings, "geometry"):
-                build_occ_2d(cfg, gmsh.model, structured_layers=structured)
+                build_occ_2d(coarse, gmsh.model, structured_layers=structured)
             quality = _mesh(cfg, gmsh, logger, timings)
             if not structured or not cfg.layers or quality >= MIN_QUALITY:
                 break
@@ -156,9 +159,15 @@ def _generate(
 def _mesh(
     cfg: GeometryConfig, gmsh, logger: logging.Logger, timings: dict[str, float]
 ) -> float:
-    """Mesh the current model (order 2: curved, optimised if needed); returns the min SICN."""
+    """Mesh the current model (split ``mesh.split`` times; order 2: curved, optimised if needed).
+
+    Returns:
+        The minimum SICN quality of the cells.
+    """
     with _timed(timings, "generate"):
         gmsh.model.mesh.generate(cfg.dimension)
+        for _ in range(cfg.mesh.split):
+            gmsh.model.mesh.refine()
     if cfg.mesh.order == 1:
         with _timed(timings, "quality"):
             return _min_quality(gmsh, cfg.dimension)
