@@ -15,7 +15,8 @@ than the wall time. Run from the repository root:
     .venv/bin/python benchmarks/bench_size2d.py [--case size2d] [--ranks 1 2] [--sizes 1e4 1e6]
 
 ``--case ridge`` runs ``benchmarks/ridge.yaml`` instead (primary distribution, Phi only, one
-direct solve: the cheapest solve per unknown, so the largest meshing share).
+direct solve: the cheapest solve per unknown, so the largest meshing share); ``--set KEY=VALUE``
+overrides a key of every run (``--set geometry.mesh.split=1``: split meshes).
 
 Prints one JSON line per run, then one per rank count with the exponents of the power-law fits
 t ~ N^p over the sizes >= 1e5 (whole process, meshing, solve) and the meshing share at the
@@ -52,8 +53,11 @@ def unknowns(mesh: dict, fields: int) -> int:
     return fields * (2 * mesh["num_vertices"] + mesh["num_cells"] - 1)
 
 
-def run(case: str, size: float, ranks: int) -> dict:
-    """One whole-process ``lidep run`` of ``case`` at about ``size`` unknowns on ``ranks`` ranks."""
+def run(case: str, size: float, ranks: int, overrides: list[str]) -> dict:
+    """One whole-process ``lidep run`` of ``case`` at about ``size`` unknowns on ``ranks`` ranks.
+
+    ``overrides`` are further ``--set KEY=VALUE`` of the run (e.g. ``geometry.mesh.split=1``).
+    """
     config, fields, at_refinement_1 = CASES[case]
     refinement = math.sqrt(size / at_refinement_1)
     venv_bin = Path(sys.executable).parent
@@ -63,6 +67,7 @@ def run(case: str, size: float, ranks: int) -> dict:
             str(venv_bin / "mpiexec"), "-n", str(ranks), str(venv_bin / "lidep"), "run",
             str(config), "-o", str(Path(tmp) / "results"), "--mesh-cache", str(Path(tmp) / "m"),
             "--set", f"geometry.mesh.refinement={refinement:.4f}",
+            *(arg for item in overrides for arg in ("--set", item)),
         ]
         load = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -77,6 +82,7 @@ def run(case: str, size: float, ranks: int) -> dict:
     return {
         "benchmark": "size2d",
         "case": case,
+        "overrides": overrides,
         "ranks": ranks,
         "target_unknowns": size,
         "refinement": round(refinement, 4),
@@ -112,11 +118,13 @@ def main() -> None:
     parser.add_argument("--case", choices=sorted(CASES), default="size2d")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5, 3e5, 1e6])
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a key of every run")
     args = parser.parse_args()
     for ranks in args.ranks:
         rows = []
         for size in args.sizes:
-            rows.append(run(args.case, size, ranks))
+            rows.append(run(args.case, size, ranks, args.overrides))
             print(json.dumps(rows[-1]), flush=True)
         large = [r for r in rows if r["target_unknowns"] >= 1e5]
         if len(large) >= 2:
