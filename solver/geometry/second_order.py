@@ -1,11 +1,10 @@
 """Curved second-order nodes for a first-order Gmsh mesh, placed in numpy.
 
-Gmsh's ``setOrder(2)`` spends most of its time on the bookkeeping of the edges (measured in
-docs/performance.md, "2D growth with size"): it costs about half of the 2D generation and three
-times the 3D one. :func:`set_order_2` builds the same nodes from arrays and hands them back to the
-current Gmsh model, so the high-order mesh is what ``setOrder(2)`` gives (to round-off, tested
-in tests/test_mesh_second_order.py) and everything after it (the quality check, the cache file,
-``model_to_mesh``) is unchanged.
+Gmsh's ``setOrder(2)`` spends most of its time on the bookkeeping of the edges: 3-6x what
+:func:`set_order_2` takes (docs/performance.md, "2D growth with size"), which builds the same
+nodes from arrays and hands them back to the current Gmsh model. The high-order mesh is what
+``setOrder(2)`` gives (to round-off, tests/test_mesh_second_order.py) and everything after it
+(the quality check, the cache file, ``model_to_mesh``) is unchanged.
 
 Where the node of an edge goes, as in Gmsh (``Mesh/HighOrder.cpp``):
 
@@ -84,8 +83,8 @@ def set_order_2(gmsh) -> None:
             continue
         owner[free] = (dim, entity)
         if dim == 1:
-            midpoints[free], parametric[(dim, entity)] = _on_curve(model, entity, x, a[free],
-                                                                   b[free], tags)
+            midpoints[free], parametric[(dim, entity)] = _on_curve(model, entity, tags[a[free]],
+                                                                   tags[b[free]])
         elif dim == 2 and model.getDimension() == 3:
             closest, uv = model.getClosestPoint(2, entity, midpoints[free].ravel())
             midpoints[free] = np.reshape(closest, (-1, 3))
@@ -110,14 +109,17 @@ def set_order_2(gmsh) -> None:
     model.mesh.renumberNodes()
 
 
-def _on_curve(model, curve: int, x: np.ndarray, a: np.ndarray, b: np.ndarray,
-              tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points of ``curve`` halfway along it between the nodes ``a`` and ``b``; and their t."""
+def _on_curve(model, curve: int, first: np.ndarray, second: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Points of ``curve`` halfway along it between nodes ``first[i]`` and ``second[i]``; their t.
+
+    ``first`` and ``second`` are Gmsh node tags, one pair per edge.
+    """
     node_tags, _, t_nodes = model.mesh.getNodes(1, curve, includeBoundary=True,
                                                 returnParametricCoord=True)
     lookup = dict(zip(node_tags.tolist(), t_nodes.tolist(), strict=True))
-    t0 = np.array([lookup[int(tag)] for tag in tags[a]])
-    t1 = np.array([lookup[int(tag)] for tag in tags[b]])
+    t0 = np.array([lookup[int(tag)] for tag in first])
+    t1 = np.array([lookup[int(tag)] for tag in second])
     low, high = model.getParametrizationBounds(1, curve)
     if _closed(model, curve):
         # the end point of a closed curve is its start point: an edge ending there spans to the
