@@ -2,7 +2,8 @@
 
 Issue 14: meshing must not dominate. For each variant (3D algorithm, threads) this builds the
 geometry with lidep's builders (solver/geometry/occ2d.py, occ3d.py) and times, on one process:
-the OCC geometry, ``generate`` (wall and CPU), ``setOrder(2)`` (curved P2 nodes), the quality
+the OCC geometry, ``generate`` (wall and CPU), the curved P2 nodes (lidep's numpy placement,
+``second_order``, and for comparison Gmsh's ``setOrder(2)`` of the same nodes), the quality
 check, and writing and reading the cache file as ASCII and as binary MSH 4.1; with the cell
 count and the minimum, 1st-percentile and mean SICN quality. Run from the repository root:
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from solver.geometry import GeometryConfig
 from solver.geometry import build as build_module
+from solver.geometry.second_order import set_order_2
 
 VARIANTS = {  # name -> (Mesh.Algorithm3D, General.NumThreads)
     2: {"frontal-delaunay, 1 thread": (10, 1), "frontal-delaunay, 2 threads": (10, 2)},
@@ -72,8 +74,8 @@ def measure(cfg: GeometryConfig, algorithm: int, threads: int, folder: Path) -> 
     times["generate"], times["generate_cpu"] = (time.perf_counter() - start,
                                                 time.process_time() - cpu)
     start = time.perf_counter()
-    gmsh.model.mesh.setOrder(cfg.mesh.order)
-    times["set_order"] = time.perf_counter() - start
+    set_order_2(gmsh)
+    times["second_order"] = time.perf_counter() - start
     start = time.perf_counter()
     _, tags, _ = gmsh.model.mesh.getElements(cfg.dimension)
     quality = gmsh.model.mesh.getElementQualities(np.concatenate(tags), "minSICN")
@@ -96,6 +98,10 @@ def measure(cfg: GeometryConfig, algorithm: int, threads: int, folder: Path) -> 
         result["binary" if binary else "ascii"] = {
             "write_s": round(written, 2), "read_s": round(read, 2),
             "mb": round(path.stat().st_size / 1e6, 1)}
+    gmsh.model.mesh.setOrder(1)  # the same nodes again by Gmsh, for the comparison
+    start = time.perf_counter()
+    gmsh.model.mesh.setOrder(2)
+    times["gmsh_set_order"] = time.perf_counter() - start
     gmsh.finalize()
     return {**result, **{f"{k}_s": round(v, 2) for k, v in times.items()}}
 

@@ -510,6 +510,13 @@ CASES += [  # the interphase thickening from its leakage (issue 11)
                 "interphase_thickening": {"enabled": True, "molar_volume": "9.8 cm^3/mol"}})),
 ]
 
+CASES += [  # split meshes (issue 14)
+    Hostile(label="split 3D mesh", key="base.geometry.mesh.split",
+            overrides=("base.geometry.dimension=3", "base.geometry.mesh.split=1")),
+    Hostile(label="split four times", key="base.geometry.mesh.split",
+            mutate=put("base.geometry.mesh", {"split": 4})),
+]
+
 def _config_file(tmp_path: Path, case: Hostile) -> Path:
     path = tmp_path / "hostile.yaml"
     if isinstance(case.text, bytes):

@@ -12,6 +12,7 @@ the cells (ghost mode ``shared_facet``, needed for interface integrals in parall
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -20,6 +21,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +29,19 @@ from mpi4py import MPI
 
 from solver.geometry import profiles
 from solver.geometry.bundle import MeshBundle, MeshStats
+from solver.geometry.second_order import set_order_2
 from solver.geometry.spec import GeometryConfig
 
 __all__ = ["BUILDER_VERSION", "build_mesh", "cache_key", "landmarks", "mesh_report"]
 
-BUILDER_VERSION = "3"
+BUILDER_VERSION = "4"
 """Format version of the cached meshes (the builder sources are hashed into the key as well).
-3: binary MSH 4.1 (2: ASCII)."""
+4: second-order nodes placed by :mod:`solver.geometry.second_order` (equal to Gmsh's
+``setOrder(2)`` to round-off, other node tags); 3: binary MSH 4.1 (2: ASCII)."""
 
 _BUILDER_MODULES = (
     "build.py", "curves.py", "expressions.py", "heights.py", "mosaic.py", "occ2d.py", "occ3d.py",
-    "profiles.py", "spec.py"
+    "profiles.py", "second_order.py", "spec.py"
 )
 
 _ROOT = 0
@@ -90,7 +94,24 @@ def cache_key(cfg: GeometryConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the block's wall time to ``timings[name]``, its CPU time to ``timings[name_cpu]`` (s).
+
+    The CPU time is this process's: on a shared machine it is the steadier measure.
+    """
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        key = f"{name}_cpu"
+        timings[key] = timings.get(key, 0.0) + time.process_time() - cpu
+
+
+def _generate(
+    cfg: GeometryConfig, gmsh, logger: logging.Logger, timings: dict[str, float]
+) -> float:
     """Build the geometry of ``cfg`` in the current Gmsh model and mesh it; the min SICN.
 
     Second-order meshes with an element of SICN quality below ``MIN_QUALITY`` are optimised
@@ -107,14 +128,19 @@ def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
     if cfg.dimension == 3:
         from solver.geometry.occ3d import build_occ_3d
 
-        build_occ_3d(cfg, gmsh.model)
-        quality = _mesh(cfg, gmsh, logger)
+        with _timed(timings, "geometry"):
+            build_occ_3d(cfg, gmsh.model)
+        quality = _mesh(cfg, gmsh, logger, timings)
     else:
         from solver.geometry.occ2d import build_occ_2d
 
+        # with mesh.split = k: the sizes of refinement / 2^k, each triangle split k times in _mesh
+        coarse = cfg.model_copy(update={"mesh": cfg.mesh.model_copy(
+            update={"refinement": cfg.mesh.refinement / 2**cfg.mesh.split})})
         for structured in (True, False):
-            build_occ_2d(cfg, gmsh.model, structured_layers=structured)
-            quality = _mesh(cfg, gmsh, logger)
+            with _timed(timings, "geometry"):
+                build_occ_2d(coarse, gmsh.model, structured_layers=structured)
+            quality = _mesh(cfg, gmsh, logger, timings)
             if not structured or not cfg.layers or quality >= MIN_QUALITY:
                 break
             logger.info("structured layers give min quality %.3g: isotropic layers", quality)
@@ -130,19 +156,37 @@ def _generate(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
     return quality
 
 
-def _mesh(cfg: GeometryConfig, gmsh, logger: logging.Logger) -> float:
-    """Mesh the current model (order 2: curved, optimised if needed); returns the min SICN."""
-    gmsh.model.mesh.generate(cfg.dimension)
+def _mesh(
+    cfg: GeometryConfig, gmsh, logger: logging.Logger, timings: dict[str, float]
+) -> float:
+    """Mesh the current model (split ``mesh.split`` times; order 2: curved, optimised if needed).
+
+    Returns:
+        The minimum SICN quality of the cells.
+    """
+    with _timed(timings, "generate"):
+        gmsh.model.mesh.generate(cfg.dimension)
+        for _ in range(cfg.mesh.split):
+            gmsh.model.mesh.refine()
     if cfg.mesh.order == 1:
-        return _min_quality(gmsh, cfg.dimension)
-    gmsh.model.mesh.setOrder(2)
-    quality = _min_quality(gmsh, cfg.dimension)
+        with _timed(timings, "quality"):
+            return _min_quality(gmsh, cfg.dimension)
+    with _timed(timings, "curve"):
+        set_order_2(gmsh)
+    with _timed(timings, "quality"):
+        quality = _min_quality(gmsh, cfg.dimension)
     if quality < MIN_QUALITY:
         logger.info("second-order mesh min SICN %.3g: high-order optimisation", quality)
-        _optimize_high_order(gmsh)
-        if cfg.domain.lateral == "periodic":
-            _copy_periodic_nodes(gmsh, cfg.dimension - 1)
-        quality = _min_quality(gmsh, cfg.dimension)
+        with _timed(timings, "curve"):
+            # the optimiser works on Gmsh's own high-order data (which also pairs the periodic
+            # high-order nodes): the same nodes again, by setOrder
+            gmsh.model.mesh.setOrder(1)
+            gmsh.model.mesh.setOrder(2)
+            _optimize_high_order(gmsh)
+            if cfg.domain.lateral == "periodic":
+                _copy_periodic_nodes(gmsh, cfg.dimension - 1)
+        with _timed(timings, "quality"):
+            quality = _min_quality(gmsh, cfg.dimension)
     return quality
 
 
@@ -236,6 +280,7 @@ def build_mesh(
     quality = math.nan
     error = None
     started_here = False
+    timings: dict[str, float] = {}
     if comm.rank == _ROOT:
         started_here = not gmsh.isInitialized()
         if started_here:
@@ -243,19 +288,22 @@ def build_mesh(
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.model.add(f"lidep-{key}")
         try:
-            if path is not None and path.exists() and _load(gmsh, path, key, log):
+            if path is not None and path.exists() and _load(gmsh, path, key, log, timings):
                 log.info("mesh cache hit: %s", path)
-                quality = _min_quality(gmsh, cfg.dimension)
+                with _timed(timings, "quality"):
+                    quality = _min_quality(gmsh, cfg.dimension)
             else:
                 # The binary cache file holds the coordinates exactly: the same quality.
-                quality = _generate(cfg, gmsh, log)
+                quality = _generate(cfg, gmsh, log, timings)
                 if path is not None:
-                    _atomic_write(gmsh, path)
+                    with _timed(timings, "cache_write"):
+                        _atomic_write(gmsh, path)
                     log.info("mesh cached: %s", path)
                     # Continue from the file, so a miss and a later hit give identical meshes.
                     gmsh.model.remove()
                     gmsh.model.add(f"lidep-{key}")
-                    gmsh.merge(str(path))
+                    with _timed(timings, "cache_read"):
+                        gmsh.merge(str(path))
         except Exception as err:  # re-raised on every rank below
             error = err
     _wait_for_root(comm)
@@ -266,13 +314,14 @@ def build_mesh(
         raise error
     partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
     try:
-        data = gmshio.model_to_mesh(
-            gmsh.model if comm.rank == _ROOT else None,
-            comm,
-            _ROOT,
-            gdim=cfg.dimension,
-            partitioner=partitioner,
-        )
+        with _timed(timings, "distribute"):
+            data = gmshio.model_to_mesh(
+                gmsh.model if comm.rank == _ROOT else None,
+                comm,
+                _ROOT,
+                gdim=cfg.dimension,
+                partitioner=partitioner,
+            )
     finally:
         if comm.rank == _ROOT:
             _close(gmsh, started_here)
@@ -292,7 +341,11 @@ def build_mesh(
         stats=MeshStats(0, 0, quality, 0.0, 0.0),
         key=key,
     )
-    bundle.stats = mesh_stats(bundle, quality)
+    with _timed(timings, "statistics"):
+        bundle.stats = mesh_stats(bundle, quality)
+    bundle.stats.timings = {name: round(seconds, 4) for name, seconds in timings.items()}
+    log.info("meshing steps, wall (s): %s", ", ".join(
+        f"{k} {v:.2f}" for k, v in timings.items() if not k.endswith("_cpu")))
     return bundle
 
 
@@ -308,10 +361,11 @@ def _wait_for_root(comm: MPI.Comm) -> None:
         time.sleep(_POLL_S)
 
 
-def _load(gmsh, path: Path, key: str, log: logging.Logger) -> bool:
+def _load(gmsh, path: Path, key: str, log: logging.Logger, timings: dict[str, float]) -> bool:
     """Read a cached mesh into the current model; False (model emptied) if it is unreadable."""
     try:
-        gmsh.merge(str(path))
+        with _timed(timings, "cache_read"):
+            gmsh.merge(str(path))
     except Exception as err:  # a damaged file is rebuilt, never trusted
         log.warning("unreadable cached mesh %s (%s): rebuilding", path, err)
         gmsh.model.remove()

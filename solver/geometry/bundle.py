@@ -25,6 +25,11 @@ class MeshStats:
         boundary_measures: Facet group name -> length (2D) or area (3D).
         revolved_measures: Axisymmetric meshes only: cell group name -> volume of the body of
             revolution (integral of 2 pi r over the section), m^3.
+        timings: Wall time of the meshing steps on rank 0, s (``geometry``: the OpenCASCADE
+            model and its size fields; ``generate``: Gmsh's mesh;
+            ``curve``: the curved second-order nodes; ``quality``; ``cache_write``/``cache_read``;
+            ``distribute``: the DOLFINx mesh and its tags; ``statistics``), and rank 0's CPU
+            time of each under ``<step>_cpu``.
     """
 
     num_cells: int
@@ -35,6 +40,7 @@ class MeshStats:
     region_measures: dict[str, float] = field(default_factory=dict)
     boundary_measures: dict[str, float] = field(default_factory=dict)
     revolved_measures: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -1021,6 +1021,15 @@ class MeshConfig(StrictModel):
         description="Global refinement factor for convergence studies: every element size is "
         "divided by it.",
     )
+    split: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="2D only: mesh at refinement / 2^split, then split every triangle into four, "
+        "split times (Gmsh's refine; the new boundary nodes on the curves): about the same cells "
+        "at a quarter to a third of Gmsh's meshing time per split, in a slightly different mesh "
+        "(see docs/performance.md, '2D growth with size'). 0: mesh at the refinement directly.",
+    )
     max_cells: int = Field(
         default=DEFAULT_MAX_CELLS,
         ge=1,
@@ -1106,6 +1115,9 @@ class GeometryConfig(StrictModel):
                   "periodic", "symmetric")
         if self.dimension == 2 and self.domain.depth is not None:
             _fail("domain.depth", "only used in 3D", self.domain.depth, "no depth in 2D")
+        if self.dimension == 3 and self.mesh.split:
+            _fail("mesh.split", "splitting is for 2D meshes (a split tetrahedron's children are "
+                  "not its shape)", self.mesh.split, "0 in 3D")
         lateral = [("x", W)] + ([("y", self.depth())] if self.dimension == 3 else [])
         for i, p in enumerate(self.protrusions):
             for axis, extent in lateral:
