@@ -344,7 +344,7 @@ def build_mesh(
     with _timed(timings, "statistics"):
         bundle.stats = mesh_stats(bundle, quality)
     bundle.stats.timings = {name: round(seconds, 4) for name, seconds in timings.items()}
-    log.info("meshing steps, wall (s): %s", ", ".join(
+    log.debug("meshing steps, wall (s): %s", ", ".join(
         f"{k} {v:.2f}" for k, v in timings.items() if not k.endswith("_cpu")))
     return bundle
 
