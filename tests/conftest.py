@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+from solver.geometry import GeometryConfig, build_mesh
 from solver.geometry.bundle import MeshBundle, MeshStats
 from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
+from solver.problem import Simulation
 
 ELECTROLYTE, LAYER = 1, 2
 FACETS = {"li_surface": 1, "counter": 2, "interphase_electrolyte": 5}
@@ -166,3 +168,29 @@ def growth_case(electrolyte: dict, control: dict, time: dict, **growth) -> Simpl
         physics=physics, time=TimeConfig(mode="transient", **time),
         numerics=NumericsConfig(degree=1),
     )
+
+
+def primary_apex_over_far(geometry: GeometryConfig) -> float:
+    """Apex over far-field Li-surface current of a protrusion, primary distribution, P2.
+
+    A single-ion electrolyte of 0.01 S/m held at -10 mV; j is taken at the surface quadrature
+    point nearest each landmark (``apex``, ``far_field``), gathered over the ranks. Collective.
+
+    Args:
+        geometry: The geometry, with one protrusion (its landmarks name the apex).
+    """
+    bundle = build_mesh(geometry, MPI.COMM_WORLD, None)
+    physics = PhysicsConfig(
+        electrolyte={"type": "single_ion", "conductivity": 0.01},
+        kinetics={"model": "primary"},
+        control={"mode": "potentiostatic", "potential": -0.01},
+    )
+    case = SimpleNamespace(physics=physics, time=TimeConfig(), numerics=NumericsConfig(degree=2))
+    surface = next(iter(Simulation(bundle, case, MPI.COMM_WORLD).run())).surface
+    values = []
+    for point in (bundle.landmarks["apex"], bundle.landmarks["far_field"]):
+        d = np.linalg.norm(surface.x - point, axis=1)
+        k = int(np.argmin(d)) if len(d) else -1
+        local = (float(d[k]), float(surface.j[k])) if k >= 0 else (np.inf, np.nan)
+        values.append(min(MPI.COMM_WORLD.allgather(local))[1])
+    return values[0] / values[1]

@@ -17,15 +17,12 @@ import solver  # noqa: F401  (MPI import order)
 
 # isort: split
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
+from conftest import primary_apex_over_far
 from mpi4py import MPI
 
 from solver.geometry import GeometryConfig, build_mesh
-from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
-from solver.problem import Simulation
 
 UM = 1e-6
 
@@ -53,26 +50,11 @@ def test_split_mesh_matches_the_direct_one():
 
 
 def _apex_over_far(refinement: float, split: int, size: float) -> float:
-    geometry = GeometryConfig(
+    return primary_apex_over_far(GeometryConfig(
         domain={"width": size * UM, "length": size * UM},
         protrusions=[{"shape": "spherical", "radius": UM, "x": 0.0, "y": 0.0}],
         mesh={"refinement": refinement, "split": split},
-    )
-    bundle = build_mesh(geometry, MPI.COMM_WORLD, None)
-    physics = PhysicsConfig(
-        electrolyte={"type": "single_ion", "conductivity": 0.01},
-        kinetics={"model": "primary"},
-        control={"mode": "potentiostatic", "potential": -0.01},
-    )
-    case = SimpleNamespace(physics=physics, time=TimeConfig(), numerics=NumericsConfig(degree=2))
-    surface = next(iter(Simulation(bundle, case, MPI.COMM_WORLD).run())).surface
-    values = []
-    for point in (bundle.landmarks["apex"], bundle.landmarks["far_field"]):
-        d = np.linalg.norm(surface.x - point, axis=1)
-        k = int(np.argmin(d)) if len(d) else -1
-        local = (float(d[k]), float(surface.j[k])) if k >= 0 else (np.inf, np.nan)
-        values.append(min(MPI.COMM_WORLD.allgather(local))[1])
-    return values[0] / values[1]
+    ))
 
 
 @pytest.mark.mpi

@@ -16,48 +16,23 @@ import solver  # noqa: F401  (MPI import order)
 
 # isort: split
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
-from mpi4py import MPI
+from conftest import primary_apex_over_far
 
-from solver.geometry import GeometryConfig, build_mesh
-from solver.model_spec import NumericsConfig, PhysicsConfig, TimeConfig
-from solver.problem import Simulation
+from solver.geometry import GeometryConfig
 
 RADIUS = 1e-6  # m
 
 
 def _apex_over_far(dimension: int, coordinates: str, size: float, refinement: float) -> float:
-    geometry = GeometryConfig(
+    return primary_apex_over_far(GeometryConfig(
         dimension=dimension,
         coordinates=coordinates,
         domain={"width": size * RADIUS, "length": size * RADIUS},
         protrusions=[{"shape": "spherical", "radius": RADIUS, "x": 0.0, "y": 0.0}],
         mesh={"refinement": refinement},
-    )
-    bundle = build_mesh(geometry, MPI.COMM_WORLD, None)
-    physics = PhysicsConfig(
-        electrolyte={"type": "single_ion", "conductivity": 0.01},
-        kinetics={"model": "primary"},
-        control={"mode": "potentiostatic", "potential": -0.01},
-    )
-    case = SimpleNamespace(physics=physics, time=TimeConfig(), numerics=NumericsConfig(degree=2))
-    snap = next(iter(Simulation(bundle, case, MPI.COMM_WORLD).run()))
-    return _sample_ratio(snap.surface, bundle.landmarks["apex"], bundle.landmarks["far_field"])
-
-
-def _sample_ratio(surface, apex, far) -> float:
-    """j at the quadrature point nearest each landmark (gathered over ranks)."""
-    comm = MPI.COMM_WORLD
-    values = []
-    for point in (apex, far):
-        d = np.linalg.norm(surface.x - point, axis=1)
-        k = int(np.argmin(d)) if len(d) else -1
-        local = (float(d[k]), float(surface.j[k])) if k >= 0 else (np.inf, np.nan)
-        values.append(min(comm.allgather(local))[1])
-    return values[0] / values[1]
+    ))
 
 
 def _study(dimension, coordinates, size, refinements, exact):
