@@ -391,8 +391,9 @@ def test_growth_refreshes_the_surface_energy_curvature():
         {"mode": "galvanostatic", "current_density": 200.0},
         {"t_end": 2.0, "dt": 0.5, "adaptivity": "none", "output_times": [2.0]},
     )
-    case.physics = case.physics.model_copy(update={"surface_energy": {"gamma": 0.5}})
-    case.physics = PhysicsConfig.model_validate(case.physics.model_dump())
+    case.physics = PhysicsConfig.model_validate(
+        {**case.physics.model_dump(), "surface_energy": {"gamma": 0.5}}
+    )
     simulation = Simulation(_protrusion(MPI.COMM_WORLD), case, MPI.COMM_WORLD)
     (term,) = [t for t in simulation.terms if isinstance(t, SurfaceEnergy)]
     before = term.curvature.x.array.copy()
