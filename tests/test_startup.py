@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "configs" / "examples" / "minimal.yaml"
 HEAVY = ("dolfinx", "petsc4py", "ufl", "gmsh", "matplotlib", "pyvista", "pint", "scipy", "h5py",
-         "pydantic", "tqdm")
+         "pydantic", "tqdm", "shapely")
 
 
 def _loaded(code: str) -> set[str]:
@@ -55,11 +55,12 @@ def test_periodic_constraint_loads_scipy_only_when_matching_dofs():
 
 
 @pytest.mark.parametrize("module", ["solver.problem", "solver.geometry.occ2d", "solver.driver"])
-def test_run_modules_load_no_scipy_or_h5py(module):
-    # scipy.spatial (0.3 s: moving surface, mosaic grains) and h5py (0.1 s: checkpoints, merged
-    # field series) are imported where used; a steady run needs neither
+def test_run_modules_load_no_scipy_h5py_or_shapely(module):
+    # scipy.spatial (0.3 s: moving surface, mosaic grains), h5py (0.1 s: checkpoints, merged
+    # field series) and shapely (13 ms: polyline surfaces) are imported where used; a steady
+    # run of a smooth surface needs none of them
     loaded = _loaded(f"import {module}")
-    assert not loaded & {"scipy", "h5py"}, loaded
+    assert not loaded & {"scipy", "h5py", "shapely"}, loaded
 
 
 def test_progress_loads_tqdm_only_for_a_bar():
