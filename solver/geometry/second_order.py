@@ -68,14 +68,12 @@ def set_order_2(gmsh) -> None:
                             for _, _, kind, _, rows in blocks])
     keys, edge_of = np.unique(pairs[:, 0] * tags.size + pairs[:, 1], return_inverse=True)
     a, b = keys // tags.size, keys % tags.size
+    block_edges = np.split(edge_of, np.cumsum(  # the edges of each block's elements
+        [rows.shape[0] * len(_EDGES[kind]) for _, _, kind, _, rows in blocks])[:-1])
     midpoints = 0.5 * (x[a] + x[b])
     owner = np.full((keys.size, 2), -1, dtype=np.int64)  # (dim, entity) of each edge's node
     parametric: dict[tuple[int, int], np.ndarray] = {}
-    start = 0
-    for dim, entity, kind, _, rows in blocks:
-        count = rows.shape[0] * len(_EDGES[kind])
-        edges = edge_of[start:start + count]
-        start += count
+    for (dim, entity, *_), edges in zip(blocks, block_edges, strict=True):
         mask = np.zeros(keys.size, dtype=bool)
         mask[edges] = True
         free = np.flatnonzero(mask & (owner[:, 0] < 0))
@@ -97,11 +95,8 @@ def set_order_2(gmsh) -> None:
         if mine.size:
             model.mesh.addNodes(dim, entity, new_tags[mine], midpoints[mine].ravel(),
                                 parametric.get((dim, entity), []))
-    start = 0
-    for _, entity, kind, elements, rows in blocks:
-        count = rows.shape[0] * len(_EDGES[kind])
-        edge_nodes = new_tags[edge_of[start:start + count]].reshape(rows.shape[0], -1)
-        start += count
+    for (_, entity, kind, elements, rows), edges in zip(blocks, block_edges, strict=True):
+        edge_nodes = new_tags[edges].reshape(rows.shape[0], -1)
         nodes = np.hstack([tags[rows].astype(np.uint64), edge_nodes])
         model.mesh.addElementsByType(entity, _P2_TYPE[kind], elements, nodes.ravel())
     # contiguous tags in the order of the model entities, as a Gmsh-made mesh has them (DOLFINx's
