@@ -104,10 +104,7 @@ def local(folder: Path, sweep: Path, env: dict[str, str]) -> dict:
     """lidep sweep on the local executor, cold sweep JIT cache."""
     wall = _run([*LIDEP, "sweep", str(sweep), "-o", str(folder / "local")], env)
     records = _statuses(folder / "local" / "bench")
-    return {"benchmark": "sweep", "mode": "local", "points": len(records),
-            "wall_s": round(wall, 2),
-            "finished": sum(r["state"] == "finished" for r in records),
-            "jit_compiled_per_point": [r["jit_compiled"] for r in records],
+    return {**_local_record("local", wall, records),
             "run_wall_sum_s": round(sum(r["wall_s"] for r in records), 2)}
 
 
@@ -116,11 +113,16 @@ def parameters(folder: Path, env: dict[str, str], points: int) -> dict:
     sweep = _parameter_sweep_file(folder, points)
     wall = _run([*LIDEP, "sweep", str(sweep), "-o", str(folder / "parameters")], env)
     records = _statuses(folder / "parameters" / "parameters")
-    return {"benchmark": "sweep", "mode": "parameters", "points": len(records),
+    return {**_local_record("parameters", wall, records),
+            "wall_per_point_s": [r["wall_s"] for r in records]}
+
+
+def _local_record(mode: str, wall: float, records: list[dict]) -> dict:
+    """The summary of a local sweep: its wall time, points finished, JIT modules per point."""
+    return {"benchmark": "sweep", "mode": mode, "points": len(records),
             "wall_s": round(wall, 2),
             "finished": sum(r["state"] == "finished" for r in records),
-            "jit_compiled_per_point": [r["jit_compiled"] for r in records],
-            "wall_per_point_s": [r["wall_s"] for r in records]}
+            "jit_compiled_per_point": [r["jit_compiled"] for r in records]}
 
 
 def slurm(folder: Path, sweep: Path, env: dict[str, str]) -> dict:
