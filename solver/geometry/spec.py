@@ -321,10 +321,7 @@ class PointsSurface(_Surface):
 
     @model_validator(mode="after")
     def _check_points(self) -> PointsSurface:
-        xy = np.asarray(self.points, dtype=float)
-        if not np.all(np.isfinite(xy)):
-            _fail("surface.points", "points must be finite numbers", "a nan or inf value",
-                  "finite (x, h) pairs")
+        xy = _finite_points(self.points, "(x, h)")
         steps = np.diff(xy[:, 0])
         # a mesh's side node may sit a rounding error (1e-21 m) off x = 0: snapped to it
         if abs(xy[0, 0]) > 1e-9 * abs(xy[-1, 0] - xy[0, 0]) or not np.all(steps > 0.0):
@@ -426,10 +423,7 @@ class PolylineSurface(_Surface):
 
     @model_validator(mode="after")
     def _check_points(self) -> PolylineSurface:
-        xy = np.asarray(self.points, dtype=float)
-        if not np.all(np.isfinite(xy)):
-            _fail("surface.points", "points must be finite numbers", "a nan or inf value",
-                  "finite (x, y) pairs")
+        xy = _finite_points(self.points, "(x, y)")
         if abs(xy[0, 0]) > 1e-9 * np.ptp(xy[:, 0]) or np.ptp(xy[:, 0]) <= 0.0:
             _fail("surface.points", "the chain must start at x = 0 and run to x = W",
                   f"x = {xy[0, 0]:g} to {xy[-1, 0]:g} m", "0 = x_first < x_last = domain.width")
@@ -1380,6 +1374,15 @@ class GeometryConfig(StrictModel):
         x, y = np.linspace(0.0, W, 257), np.linspace(0.0, self.depth(), 257)
         gx, gy = np.meshgrid(x, y, indexing="ij")
         return self.surface.height_field(W, self.depth(), self.domain.lateral)(gx, gy)[0], x, y
+
+
+def _finite_points(points: list[tuple[float, float]], pair: str) -> np.ndarray:
+    """``surface.points`` as an (n, 2) array; a nan or inf value is refused (exit 2)."""
+    xy = np.asarray(points, dtype=float)
+    if not np.all(np.isfinite(xy)):
+        _fail("surface.points", "points must be finite numbers", "a nan or inf value",
+              f"finite {pair} pairs")
+    return xy
 
 
 def _fail(path: str, what: str, got: object, allowed: str) -> NoReturn:
