@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mpi4py import MPI
 
@@ -509,7 +509,7 @@ def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int
         logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
 
 
-def console() -> None:
+def console() -> NoReturn:
     """The ``lidep`` console script (and ``python -m solver.cli``): :func:`main` as a process.
 
     The garbage collector is paused while the command imports its modules
