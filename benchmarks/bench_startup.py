@@ -18,7 +18,8 @@ and the median of the per-repetition ratios, the apex current of both runs again
 converged value, the load average and the machine.
 
 ``--base DIR`` (a checkout of another commit, e.g. ``git archive <commit> | tar -x -C DIR``)
-adds ``lidep run`` of that tree (``PYTHONPATH=DIR``) to every repetition as ``lidep_base``:
+adds ``python -m solver.cli run`` of that tree (``PYTHONPATH=DIR``) to every repetition as
+``lidep_base``:
 a before/after comparison in the same alternation, which a loaded machine cannot skew the
 way two benchmark runs an hour apart can.
 """
@@ -83,7 +84,9 @@ def main() -> None:
         work = Path(tmp)
 
         def lidep_run(k: int, tag: str = "") -> list[str]:
-            return [*launch, str(venv / "lidep"), "run", str(CONFIG), "-o",
+            # the other tree through its own entry point (its console function may differ)
+            lidep = [sys.executable, "-m", "solver.cli"] if tag else [str(venv / "lidep")]
+            return [*launch, *lidep, "run", str(CONFIG), "-o",
                     str(work / f"out{tag}{k}"), "--mesh-cache", str(work / f"meshes{tag}{k}")]
 
         commands = {

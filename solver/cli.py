@@ -34,18 +34,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mpi4py import MPI
 
-from solver import __version__
+from solver import __version__, startup
 from solver.logging_utils import PACKAGE_LOGGER, configure_console
 from solver.termination import Interrupted, interrupt_on_signals
 
 if TYPE_CHECKING:
     from solver.config import RunConfig
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 #: Under MPI, how long a rank not on rank 0's host (which cannot pass a signal on to rank 0)
@@ -226,15 +226,17 @@ def _homogenize_parser(sub: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
-    from solver.api import run
+    from solver.api import default_pipeline, run
     from solver.config import ConfigError
 
+    pipeline = default_pipeline()  # imports the mesher, the solver and the outputs
+    startup.resume()
     if args.config is None and args.resume is None:
         raise ConfigError(["config: missing (got nothing); allowed: a YAML run file, or "
                            "--resume RUN_DIR"])
     run_dir = run(args.config, args.output, overrides=args.overrides,
                   overwrite=args.overwrite, comm=comm, mesh_cache=args.mesh_cache,
-                  clean_stale=args.clean_stale, resume=args.resume)
+                  clean_stale=args.clean_stale, resume=args.resume, pipeline=pipeline)
     _say(comm, f"results: {run_dir}")
     return EXIT_OK
 
@@ -473,6 +475,8 @@ def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int
     host, pid = comm.bcast((socket.gethostname(), os.getpid()), root=0)
     forward = comm.rank != 0 and host == socket.gethostname()
     stop = _stop_from_handler(comm, args) if comm.size > 1 and comm.rank == 0 else None
+    if args.command != "run":  # run resumes once it has imported its modules
+        startup.resume()
     try:
         with interrupt_on_signals(forward_to=pid if forward else None, stop=stop):
             return _COMMANDS[args.command](args, comm)
@@ -501,8 +505,19 @@ def main(argv: Sequence[str] | None = None, comm: MPI.Comm | None = None) -> int
                "\n(run again with --debug for the traceback)")
         return EXIT_FAILURE
     finally:
+        startup.resume()
         logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
 
 
-if __name__ == "__main__":
+def console() -> NoReturn:
+    """The ``lidep`` console script (and ``python -m solver.cli``): :func:`main` as a process.
+
+    The garbage collector is paused while the command imports its modules
+    (:mod:`solver.startup`); the process exits with :func:`main`'s code.
+    """
+    startup.pause()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console()

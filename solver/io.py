@@ -207,11 +207,11 @@ def merge_field_parts(case_dir: Path) -> list[Path]:
     Returns:
         The XDMF files written.
     """
-    import xml.etree.ElementTree as ET  # here: 6 ms of import a run without fields skips
-
     parts = _field_parts(case_dir)
     if len(parts) == 1:
         return []
+    import xml.etree.ElementTree as ET  # here: 6 ms of import a case without parts skips
+
     written = []
     for name in ("domain", "surface"):
         kept: list[ET.Element] = []

@@ -158,17 +158,22 @@ def software_versions() -> dict[str, str]:
 
 
 def git_state(directory: str | Path) -> dict[str, Any] | None:
-    """Commit and dirty flag of the git checkout holding ``directory``, None outside one."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(directory), *args], capture_output=True,
-                              text=True, timeout=20, check=True).stdout.strip()
+    """Commit and dirty flag of the git checkout holding ``directory``, None outside one.
 
+    One ``git status``: its ``# branch.oid`` header is the commit, any other line a modified
+    tracked file.
+    """
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        lines = subprocess.run(
+            ["git", "-C", str(directory), "status", "--porcelain=v2", "--branch",
+             "--untracked-files=no"], capture_output=True, text=True, timeout=20, check=True,
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "dirty": dirty}
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":  # no commit yet
+        return None
+    return {"commit": commit, "dirty": any(not line.startswith("#") for line in lines)}
 
 
 def _check_output_root(root: Path) -> None:

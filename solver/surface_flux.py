@@ -75,9 +75,14 @@ class ResidualFlux:
             others = np.setdiff1d(
                 np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32), on
             ).astype(np.int32)
-            zero = fem.dirichletbc(0.0, others, V)
             lam_t, mu = ufl.TrialFunction(V), ufl.TestFunction(V)
             mass, residual = compile_forms([lam_t * mu * weight * ds, res], entity_maps=entity_maps)
+            # lambda_h = 0 off the boundary: a unit diagonal in the rows of the other dofs of the
+            # cells at the boundary, the only rows the boundary mass matrix has; the rows of the
+            # dofs further away have no entries to hold a diagonal (their right-hand side is 0).
+            cells = V.dofmap.list
+            near = np.unique(cells[np.isin(cells, on).any(axis=1)])
+            zero = fem.dirichletbc(0.0, np.setdiff1d(near, on).astype(np.int32), V)
             matrix = dolfinx.fem.petsc.assemble_matrix(mass, bcs=[zero], diag=1.0)
             matrix.assemble()
             ksp = PETSc.KSP().create(comm)

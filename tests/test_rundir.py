@@ -189,3 +189,23 @@ def test_manifest_versions_equal_importlib_metadata():
     assert len(names) > 10
     for name in names:
         assert _distribution_version(name) == importlib.metadata.version(name), name
+
+
+def test_git_state_is_the_commit_and_whether_tracked_files_changed(tmp_path):
+    from solver.rundir import git_state
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    assert git_state(tmp_path) is None  # not a checkout
+    git("init", "-q")
+    assert git_state(tmp_path) is None  # no commit yet
+    (tmp_path / "a.txt").write_text("1\n")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    head = git("rev-parse", "HEAD")
+    (tmp_path / "untracked.txt").write_text("x\n")
+    assert git_state(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "a.txt").write_text("2\n")
+    assert git_state(tmp_path) == {"commit": head, "dirty": True}

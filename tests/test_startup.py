@@ -71,3 +71,52 @@ def test_progress_loads_tqdm_only_for_a_bar():
             "        bar.update(5.0)")
     assert "tqdm" not in _loaded(code)
     assert "tqdm" in _loaded(code.replace("terminal=False", "terminal=True"))
+
+
+def _collector_after(argv: list[str], tmp_path: Path) -> tuple[int, dict]:
+    """Exit code of ``lidep ARGV`` as the console script runs it, and its collector at exit."""
+    probe = (
+        "import atexit, gc, json, sys\n"
+        "def report():\n"
+        "    import solver.problem\n"
+        "    young = {id(o) for o in gc.get_objects()}\n"
+        "    print(json.dumps({'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count(),\n"
+        "                      'problem_frozen': id(solver.problem.__dict__) not in young}))\n"
+        "atexit.register(report)\n"
+        f"sys.argv = ['lidep', *{argv!r}]\n"
+        "from solver.cli import console\n"
+        "console()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path,
+                          timeout=300)
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_console_run_freezes_its_modules_and_collects_again(tmp_path):
+    # solver.startup: the collector pauses while the run imports its modules; they are then
+    # frozen (the run's module dicts are no longer in the collected generations) and the
+    # collector runs again for what the run creates
+    code, collector = _collector_after(
+        ["run", str(ROOT / "benchmarks" / "ridge.yaml"), "-o", "out"], tmp_path)
+    assert code == 0
+    assert collector["enabled"] and collector["problem_frozen"]
+    assert collector["frozen"] > 100_000  # DOLFINx, UFL, pydantic, lidep: several 100,000s
+
+
+@pytest.mark.parametrize("argv", [["validate", str(MINIMAL)], ["run", "missing.yaml"]])
+def test_console_collects_again_after_other_commands_and_errors(tmp_path, argv):
+    code, collector = _collector_after(argv, tmp_path)
+    assert code == (0 if argv[0] == "validate" else 2)
+    assert collector["enabled"]
+
+
+def test_main_leaves_the_callers_collector_alone():
+    # main() from Python (a test, a notebook): no pause, no freeze
+    import gc
+
+    from solver.cli import main
+
+    frozen = gc.get_freeze_count()
+    assert main(["validate", str(MINIMAL)]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
