@@ -68,14 +68,16 @@ def default_options(kind: str, coupled: bool, rtol: float, dim: int = 2) -> dict
         GAMG) for the coupled system.
     """
     if kind == "direct":
-        options = {
+        direct: dict[str, Any] = {
             "ksp_type": "preonly",
             "pc_type": "lu",
             "pc_factor_mat_solver_type": "mumps",
             "mat_mumps_icntl_14": 200,
             "mat_mumps_icntl_24": 1,
         }
-        return options | {"mat_mumps_icntl_7": 2} if dim == 2 else options
+        if dim == 2:
+            direct["mat_mumps_icntl_7"] = 2  # approximate minimum fill
+        return direct
     if kind != "iterative":
         raise ValueError(f"numerics.linear_solver: unknown kind {kind!r}")
     options: dict[str, Any] = {
